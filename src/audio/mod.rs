@@ -1,0 +1,65 @@
+//! Audio buffers and WAV files.
+
+mod wav;
+
+pub use wav::{read_wav, write_wav, SampleFormat};
+
+/// Multichannel audio, one `Vec` per channel (planar), in `[-1, 1]` full scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioBuffer {
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// One vector per channel, all the same length.
+    pub channels: Vec<Vec<f32>>,
+}
+
+impl AudioBuffer {
+    /// Silence: `channels` channels of `frames` frames.
+    pub fn silence(sample_rate: u32, channels: usize, frames: usize) -> Self {
+        Self { sample_rate, channels: vec![vec![0.0; frames]; channels] }
+    }
+
+    /// A stereo buffer from two channels.
+    pub fn stereo(sample_rate: u32, left: Vec<f32>, right: Vec<f32>) -> Self {
+        Self { sample_rate, channels: vec![left, right] }
+    }
+
+    /// Frames per channel.
+    pub fn frames(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    /// Number of channels.
+    pub fn num_channels(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Duration in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.frames() as f64 / self.sample_rate.max(1) as f64
+    }
+
+    /// Left and right channels (a mono buffer is duplicated).
+    pub fn to_stereo(&self) -> (Vec<f32>, Vec<f32>) {
+        match self.channels.len() {
+            0 => (Vec::new(), Vec::new()),
+            1 => (self.channels[0].clone(), self.channels[0].clone()),
+            _ => (self.channels[0].clone(), self.channels[1].clone()),
+        }
+    }
+
+    /// Largest absolute sample value.
+    pub fn peak(&self) -> f32 {
+        self.channels.iter().flatten().fold(0.0f32, |m, &x| m.max(x.abs()))
+    }
+
+    /// Root-mean-square level over all channels.
+    pub fn rms(&self) -> f32 {
+        let n: usize = self.channels.iter().map(Vec::len).sum();
+        if n == 0 {
+            return 0.0;
+        }
+        let sum: f64 = self.channels.iter().flatten().map(|&x| (x as f64) * (x as f64)).sum();
+        (sum / n as f64).sqrt() as f32
+    }
+}

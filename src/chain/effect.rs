@@ -1,0 +1,47 @@
+//! The trait every effect in a chain implements: built-in DSP and, later, hosted plugins.
+
+use super::ParamSpec;
+
+/// One stereo effect.
+///
+/// # Real-time contract
+/// - [`Effect::prepare`] may allocate: call it off the audio thread before processing, and again
+///   whenever the sample rate or the largest block changes.
+/// - [`Effect::set_param`], [`Effect::reset`] and [`Effect::process`] must not allocate, lock,
+///   make system calls or panic, for any finite input and any block from 1 to `max_block` frames.
+/// - Parameter changes glide (each effect documents how: ramp or crossfade); [`Effect::snap`]
+///   jumps to the targets, e.g. before an offline render.
+pub trait Effect: Send {
+    /// Type name as written in chain files (`eq`, `compressor`, …).
+    fn kind(&self) -> &str;
+
+    /// The parameters, in a fixed order; `index` arguments refer to this slice.
+    fn params(&self) -> &[ParamSpec];
+
+    /// Allocate and size internal state for this sample rate and largest block. Off the audio
+    /// thread. Leaves the effect reset, with parameters at their targets.
+    fn prepare(&mut self, sample_rate: f32, max_block: usize);
+
+    /// Clear all signal state (delay lines, envelopes, filter memories) and jump parameters to
+    /// their targets. Real-time safe.
+    fn reset(&mut self);
+
+    /// Set parameter `index` to a plain value (the caller clamps it into the spec's range).
+    /// The effect moves there smoothly. Real-time safe.
+    fn set_param(&mut self, index: usize, value: f32);
+
+    /// The target value of parameter `index` in plain units.
+    fn param(&self, index: usize) -> f32;
+
+    /// Jump every smoothed parameter to its target now.
+    fn snap(&mut self);
+
+    /// Process one block in place. `left.len() == right.len() <= max_block`. Real-time safe.
+    fn process(&mut self, left: &mut [f32], right: &mut [f32]);
+
+    /// How long the effect keeps sounding after the input stops, in seconds, at the current
+    /// settings (reverb and delay tails). Used to size offline renders.
+    fn tail_seconds(&self) -> f32 {
+        0.0
+    }
+}

@@ -1,0 +1,281 @@
+//! [`Chain`]: the effects of a [`ChainSpec`] instantiated and wired in series.
+
+use super::{instantiate, ChainSpec, Effect, ParamRange, Params};
+use crate::dsp::{DenormalGuard, Smoothed};
+use crate::error::{Error, Result};
+
+/// Crossfade time for switching an effect's bypass.
+const BYPASS_FADE_SECONDS: f32 = 0.010;
+
+/// A free parameter of a chain: one coordinate of the optimizer's search vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreeParam {
+    /// Index of the effect in the chain.
+    pub slot: usize,
+    /// Index of the parameter within the effect.
+    pub index: usize,
+    /// The effect's id.
+    pub effect_id: String,
+    /// The parameter's id.
+    pub param_id: String,
+    /// Unit of the plain value.
+    pub unit: String,
+    /// The searched range.
+    pub range: ParamRange,
+}
+
+struct Slot {
+    id: String,
+    effect: Box<dyn Effect>,
+    /// Target of the bypass switch.
+    active: bool,
+    /// 1 = effect fully in, 0 = fully bypassed; ramps between.
+    mix: Smoothed,
+}
+
+/// Effects in series, with the free parameters exposed as one normalised vector.
+///
+/// ```
+/// use fxmatch::chain::{Chain, ChainSpec};
+/// let spec = ChainSpec::parse("[[effect]]\ntype = \"gain\"\n[effect.free]\ngain = true\n", "inline.toml")?;
+/// let mut chain = Chain::from_spec(&spec)?;
+/// chain.prepare(48_000.0, 512);
+/// chain.set_normalized(&[1.0]); // +24 dB, the top of the range
+/// chain.snap();
+/// let (mut l, mut r) = (vec![0.01f32; 64], vec![0.01f32; 64]);
+/// chain.process(&mut l, &mut r);
+/// assert!((l[63] - 0.01 * 10f32.powf(24.0 / 20.0)).abs() < 1e-5);
+/// # Ok::<(), fxmatch::Error>(())
+/// ```
+pub struct Chain {
+    spec: ChainSpec,
+    slots: Vec<Slot>,
+    free: Vec<FreeParam>,
+    sample_rate: f32,
+    max_block: usize,
+    dry_l: Vec<f32>,
+    dry_r: Vec<f32>,
+}
+
+impl Chain {
+    /// Instantiate every effect of `spec` and apply its fixed values. Call [`Chain::prepare`]
+    /// before processing.
+    pub fn from_spec(spec: &ChainSpec) -> Result<Self> {
+        let mut slots = Vec::with_capacity(spec.effects.len());
+        let mut free = Vec::new();
+        for (slot, e) in spec.effects.iter().enumerate() {
+            let mut effect = instantiate(&e.kind).ok_or_else(|| {
+                Error::invalid(format!("unknown effect type `{}`", e.kind), "use a type from `fxmatch chain types`")
+            })?;
+            let index_of = |effect: &dyn Effect, id: &str| effect.params().iter().position(|p| p.id == id);
+            for (id, value) in &e.fixed {
+                let i = index_of(&*effect, id).ok_or_else(|| unknown_param(&e.id, id))?;
+                effect.set_param(i, *value);
+            }
+            for (id, range) in &e.free {
+                let i = index_of(&*effect, id).ok_or_else(|| unknown_param(&e.id, id))?;
+                free.push(FreeParam {
+                    slot,
+                    index: i,
+                    effect_id: e.id.clone(),
+                    param_id: id.clone(),
+                    unit: effect.params()[i].unit.clone(),
+                    range: *range,
+                });
+            }
+            let mut mix = Smoothed::new(if e.bypass { 0.0 } else { 1.0 });
+            mix.set_target(if e.bypass { 0.0 } else { 1.0 });
+            slots.push(Slot { id: e.id.clone(), effect, active: !e.bypass, mix });
+        }
+        Ok(Self { spec: spec.clone(), slots, free, sample_rate: 0.0, max_block: 0, dry_l: Vec::new(), dry_r: Vec::new() })
+    }
+
+    /// The spec this chain was built from.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// Allocate for this sample rate and largest block. Off the audio thread.
+    pub fn prepare(&mut self, sample_rate: f32, max_block: usize) {
+        let max_block = max_block.max(1);
+        self.sample_rate = sample_rate;
+        self.max_block = max_block;
+        self.dry_l = vec![0.0; max_block];
+        self.dry_r = vec![0.0; max_block];
+        for slot in &mut self.slots {
+            slot.effect.prepare(sample_rate, max_block);
+            slot.mix.prepare(sample_rate, BYPASS_FADE_SECONDS);
+        }
+    }
+
+    /// Sample rate given to [`Chain::prepare`] (0 before).
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate
+    }
+
+    /// Clear every effect's signal state. Real-time safe.
+    pub fn reset(&mut self) {
+        for slot in &mut self.slots {
+            slot.effect.reset();
+            slot.mix.snap();
+        }
+    }
+
+    /// Jump every parameter ramp to its target. Real-time safe.
+    pub fn snap(&mut self) {
+        for slot in &mut self.slots {
+            slot.effect.snap();
+            slot.mix.snap();
+        }
+    }
+
+    /// The free parameters, in search-vector order.
+    pub fn free_params(&self) -> &[FreeParam] {
+        &self.free
+    }
+
+    /// Length of the search vector.
+    pub fn num_free(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Set the free parameters from a normalised vector (values clamped to `[0, 1]`). Real-time
+    /// safe. Extra values are ignored; missing ones leave parameters as they are.
+    pub fn set_normalized(&mut self, x: &[f64]) {
+        for (p, &n) in self.free.iter().zip(x) {
+            self.slots[p.slot].effect.set_param(p.index, p.range.to_plain(n));
+        }
+    }
+
+    /// The free parameters' current targets as a normalised vector.
+    pub fn normalized(&self) -> Vec<f64> {
+        self.free.iter().map(|p| p.range.to_normalized(self.slots[p.slot].effect.param(p.index))).collect()
+    }
+
+    /// Plain values for a normalised vector, in search-vector order.
+    pub fn to_plain(&self, x: &[f64]) -> Vec<f32> {
+        self.free.iter().zip(x).map(|(p, &n)| p.range.to_plain(n)).collect()
+    }
+
+    /// Set one parameter by ids, in plain units; errors name the effect or parameter that does
+    /// not exist, or the range a value falls outside.
+    pub fn set_plain(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
+        let slot = self.slots.iter_mut().find(|s| s.id == effect_id).ok_or_else(|| {
+            Error::invalid(format!("the chain has no effect `{effect_id}`"), "use an effect id from `fxmatch chain show`")
+        })?;
+        let (index, spec) = slot
+            .effect
+            .params()
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.id == param_id)
+            .ok_or_else(|| unknown_param(effect_id, param_id))?;
+        if !value.is_finite() || !spec.range().contains(value) {
+            return Err(Error::invalid(
+                format!("`{effect_id}.{param_id}` = {value} is outside {}..{} {}", spec.min, spec.max, spec.unit),
+                "choose a value inside the parameter's range",
+            ));
+        }
+        let v = spec.clamp(value);
+        slot.effect.set_param(index, v);
+        Ok(())
+    }
+
+    /// Apply every value of a params file (see [`Chain::set_plain`]).
+    pub fn apply_params(&mut self, params: &Params) -> Result<()> {
+        for (effect, values) in &params.values {
+            for (param, value) in values {
+                self.set_plain(effect, param, *value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every parameter of every effect, in plain units.
+    pub fn params(&self) -> Params {
+        let mut out = Params::default();
+        for slot in &self.slots {
+            let values = out.values.entry(slot.id.clone()).or_default();
+            for (i, spec) in slot.effect.params().iter().enumerate() {
+                values.insert(spec.id.clone(), slot.effect.param(i));
+            }
+        }
+        out
+    }
+
+    /// Number of effects.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the chain has no effects (never, for a chain built from a valid spec).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The effect in `slot`.
+    pub fn effect(&self, slot: usize) -> &dyn Effect {
+        &*self.slots[slot].effect
+    }
+
+    /// Bypass (or re-enable) the effect in `slot`, crossfading over 10 ms. Real-time safe.
+    pub fn set_bypass(&mut self, slot: usize, bypass: bool) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.active = !bypass;
+            s.mix.set_target(if bypass { 0.0 } else { 1.0 });
+        }
+    }
+
+    /// Whether the effect in `slot` is (heading to) bypassed.
+    pub fn is_bypassed(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(|s| !s.active)
+    }
+
+    /// Longest tail of the chain at its settings, in seconds (sum over effects).
+    pub fn tail_seconds(&self) -> f32 {
+        self.slots.iter().filter(|s| s.active).map(|s| s.effect.tail_seconds()).sum()
+    }
+
+    /// Process any number of frames in place, in sub-blocks of at most `max_block`. Real-time
+    /// safe once prepared; flushes denormals for its duration.
+    pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
+        debug_assert!(self.max_block > 0, "Chain::prepare must be called before process");
+        if self.max_block == 0 {
+            return;
+        }
+        let _ftz = DenormalGuard::new();
+        let n = left.len().min(right.len());
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.max_block).min(n);
+            self.process_block(&mut left[start..end], &mut right[start..end]);
+            start = end;
+        }
+    }
+
+    fn process_block(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let len = left.len();
+        for slot in &mut self.slots {
+            if slot.mix.is_smoothing() {
+                let (dl, dr) = (&mut self.dry_l[..len], &mut self.dry_r[..len]);
+                dl.copy_from_slice(left);
+                dr.copy_from_slice(right);
+                slot.effect.process(left, right);
+                for i in 0..len {
+                    let m = slot.mix.next();
+                    left[i] = dl[i] + m * (left[i] - dl[i]);
+                    right[i] = dr[i] + m * (right[i] - dr[i]);
+                }
+            } else if slot.active {
+                slot.effect.process(left, right);
+            }
+        }
+    }
+}
+
+fn unknown_param(effect: &str, param: &str) -> Error {
+    Error::invalid(
+        format!("effect `{effect}` has no parameter `{param}`"),
+        "use a parameter id from `fxmatch chain show CHAIN.toml`",
+    )
+}

@@ -1,0 +1,243 @@
+//! Chain files (`config/chains/*.toml`): which effects, in which order, which parameters the
+//! optimizer may move and within which ranges, which stay fixed.
+//!
+//! ```toml
+//! name = "eq-comp"
+//!
+//! [[effect]]
+//! type = "eq"              # a built-in effect type (`fxmatch chain types` lists them)
+//! id = "eq"                # optional; defaults to the type; must be unique in the chain
+//!
+//! [effect.free]            # searched by the optimizer
+//! low_gain = { min = -12.0, max = 12.0 }   # narrowed range
+//! high_gain = true                         # the parameter's full range
+//!
+//! [effect.fixed]           # held at these plain values; all others stay at their defaults
+//! mid1_q = 0.707
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Effect, ParamRange};
+use crate::error::{line_of, Error, Result};
+
+/// A validated chain description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainSpec {
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The effects in signal order.
+    pub effects: Vec<EffectSpec>,
+    /// The file it came from, for messages.
+    pub path: Option<PathBuf>,
+}
+
+/// One effect of a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectSpec {
+    /// Unique name of this instance within the chain (used in params files).
+    pub id: String,
+    /// Effect type (`eq`, `compressor`, …).
+    pub kind: String,
+    /// Start bypassed.
+    pub bypass: bool,
+    /// Free parameters (parameter id and searched range), in the effect's parameter order.
+    pub free: Vec<(String, ParamRange)>,
+    /// Fixed parameters (parameter id and plain value).
+    pub fixed: Vec<(String, f32)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default, rename = "effect")]
+    effects: Vec<EffectEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EffectEntry {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    id: Option<Spanned<String>>,
+    #[serde(default)]
+    bypass: bool,
+    #[serde(default)]
+    free: BTreeMap<Spanned<String>, Spanned<FreeEntry>>,
+    #[serde(default)]
+    fixed: BTreeMap<Spanned<String>, Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FreeEntry {
+    Full(bool),
+    Range {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+}
+
+/// Builds a fresh effect for a type name (built-ins now; hosted plugins later).
+pub fn instantiate(kind: &str) -> Option<Box<dyn Effect>> {
+    crate::dsp::builtin(kind)
+}
+
+impl ChainSpec {
+    /// Read and validate a chain file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate chain TOML; `path` is only used in messages.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file: ChainFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+        let at = |offset: usize| Some(line_of(text, offset));
+        let mut effects: Vec<EffectSpec> = Vec::new();
+        for entry in file.effects {
+            let kind = entry.kind.get_ref().clone();
+            let effect = instantiate(&kind).ok_or_else(|| {
+                Error::config(
+                    path,
+                    at(entry.kind.span().start),
+                    format!("unknown effect type `{kind}`"),
+                    format!("use one of: {}", crate::dsp::BUILTIN_KINDS.join(", ")),
+                )
+            })?;
+            let id = match &entry.id {
+                Some(id) => {
+                    if id.get_ref().is_empty() || id.get_ref().contains(['.', ' ', '"']) {
+                        return Err(Error::config(
+                            path,
+                            at(id.span().start),
+                            format!("effect id `{}` is not a plain name", id.get_ref()),
+                            "use letters, digits, `_` or `-`",
+                        ));
+                    }
+                    id.get_ref().clone()
+                }
+                None => kind.clone(),
+            };
+            if effects.iter().any(|e| e.id == id) {
+                let offset = entry.id.as_ref().map_or(entry.kind.span().start, |s| s.span().start);
+                return Err(Error::config(
+                    path,
+                    at(offset),
+                    format!("two effects are called `{id}`"),
+                    "give each effect of the same type its own `id = \"...\"`",
+                ));
+            }
+            let specs = effect.params();
+            let find = |name: &Spanned<String>| {
+                specs.iter().position(|s| s.id == *name.get_ref()).ok_or_else(|| {
+                    let known: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+                    Error::config(
+                        path,
+                        at(name.span().start),
+                        format!("effect `{id}` ({kind}) has no parameter `{}`", name.get_ref()),
+                        format!("use one of: {}", known.join(", ")),
+                    )
+                })
+            };
+            let mut free: Vec<(usize, ParamRange)> = Vec::new();
+            for (name, value) in &entry.free {
+                let index = find(name)?;
+                let spec = &specs[index];
+                let line = at(value.span().start);
+                let full = spec.range();
+                let range = match value.get_ref() {
+                    FreeEntry::Full(true) => full,
+                    FreeEntry::Full(false) => continue,
+                    FreeEntry::Range { min, max } => ParamRange {
+                        min: min.map_or(full.min, |v| v as f32),
+                        max: max.map_or(full.max, |v| v as f32),
+                        mapping: full.mapping,
+                    },
+                };
+                if !(full.contains(range.min) && full.contains(range.max)) || range.min >= range.max {
+                    return Err(Error::config(
+                        path,
+                        line,
+                        format!(
+                            "free range {}..{} of `{id}.{}` is not inside {}..{} {} or is empty",
+                            range.min, range.max, spec.id, spec.min, spec.max, spec.unit
+                        ),
+                        "choose min < max within the parameter's range (see `fxmatch chain types`)",
+                    ));
+                }
+                free.push((index, ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range }));
+            }
+            free.sort_by_key(|(i, _)| *i);
+            let mut fixed = Vec::new();
+            for (name, value) in &entry.fixed {
+                let index = find(name)?;
+                let spec = &specs[index];
+                let v = *value.get_ref() as f32;
+                if free.iter().any(|(i, _)| *i == index) {
+                    return Err(Error::config(
+                        path,
+                        at(name.span().start),
+                        format!("`{id}.{}` is both free and fixed", spec.id),
+                        "remove it from one of [effect.free] and [effect.fixed]",
+                    ));
+                }
+                if !v.is_finite() || !spec.range().contains(v) {
+                    return Err(Error::config(
+                        path,
+                        at(value.span().start),
+                        format!("`{id}.{}` = {v} is outside {}..{} {}", spec.id, spec.min, spec.max, spec.unit),
+                        "choose a value inside the parameter's range",
+                    ));
+                }
+                fixed.push((spec.id.clone(), spec.clamp(v)));
+            }
+            effects.push(EffectSpec {
+                id,
+                kind,
+                bypass: entry.bypass,
+                free: free.into_iter().map(|(i, r)| (specs[i].id.clone(), r)).collect(),
+                fixed,
+            });
+        }
+        if effects.is_empty() {
+            return Err(Error::config(
+                path,
+                None,
+                "the chain has no effects",
+                "add at least one [[effect]] table with a `type`",
+            ));
+        }
+        let name = file
+            .name
+            .unwrap_or_else(|| path.file_stem().map_or("chain".into(), |s| s.to_string_lossy().into_owned()));
+        Ok(ChainSpec { name, description: file.description, effects, path: Some(path.to_path_buf()) })
+    }
+
+    /// Number of free parameters over all effects.
+    pub fn num_free(&self) -> usize {
+        self.effects.iter().map(|e| e.free.len()).sum()
+    }
+}
+
+/// A TOML syntax or schema error with its line.
+pub(crate) fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| line_of(text, s.start));
+    Error::config(
+        path,
+        line,
+        e.message().trim().to_string(),
+        "fix the TOML at that line (strings need quotes, tables are [name], arrays of tables [[name]])",
+    )
+}

@@ -1,0 +1,93 @@
+//! `fxmatch chain show` and `fxmatch chain types`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use fxmatch::chain::{Chain, ChainSpec, Mapping};
+
+#[derive(Subcommand)]
+pub enum ChainCommand {
+    /// List a chain's effects and its free parameters with their ranges and units.
+    Show {
+        /// Chain file (TOML).
+        chain: PathBuf,
+    },
+    /// List the built-in effect types and all their parameters.
+    Types,
+}
+
+pub fn run(cmd: ChainCommand) -> Result<()> {
+    match cmd {
+        ChainCommand::Show { chain } => show(chain),
+        ChainCommand::Types => types(),
+    }
+}
+
+fn mapping_name(m: Mapping) -> &'static str {
+    match m {
+        Mapping::Linear => "linear",
+        Mapping::Log => "log",
+        Mapping::Discrete => "discrete",
+    }
+}
+
+fn show(path: PathBuf) -> Result<()> {
+    let spec = ChainSpec::load(&path)?;
+    let chain = Chain::from_spec(&spec)?;
+    println!("chain `{}` ({}): {} effects, {} free parameters", spec.name, path.display(), spec.effects.len(), chain.num_free());
+    if !spec.description.is_empty() {
+        println!("  {}", spec.description.trim());
+    }
+    for (slot, e) in spec.effects.iter().enumerate() {
+        let bypass = if e.bypass { " (bypassed)" } else { "" };
+        println!("\n[{slot}] {} : {}{bypass}", e.id, e.kind);
+        for (i, p) in chain.effect(slot).params().iter().enumerate() {
+            let value = chain.effect(slot).param(i);
+            match chain.free_params().iter().position(|f| f.slot == slot && f.index == i) {
+                Some(k) => {
+                    let r = chain.free_params()[k].range;
+                    println!(
+                        "  x[{k:>2}] {:<14} free  {:>9} .. {:<9} {:<3} ({})",
+                        p.id,
+                        fmt(r.min),
+                        fmt(r.max),
+                        p.unit,
+                        mapping_name(r.mapping)
+                    );
+                }
+                None => println!("        {:<14} fixed {:>9} {}", p.id, fmt(value), p.unit),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn types() -> Result<()> {
+    for kind in fxmatch::dsp::BUILTIN_KINDS {
+        let effect = fxmatch::chain::instantiate(kind).expect("built-in kinds instantiate");
+        println!("{kind}");
+        for p in effect.params() {
+            println!(
+                "  {:<14} {:<22} {:>9} .. {:<9} {:<3} default {:<8} {}",
+                p.id,
+                p.name,
+                fmt(p.min),
+                fmt(p.max),
+                p.unit,
+                fmt(p.default),
+                mapping_name(p.mapping)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fmt(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}

@@ -1,0 +1,44 @@
+//! Command-line front end: one module per subcommand group.
+
+mod chain_cmd;
+mod render_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// fxmatch — give live audio the production style of a reference, with a real effect chain.
+///
+/// Effect chains are TOML files (see config/chains/); their free parameters are what a match
+/// searches. Start with `fxmatch chain show config/chains/default.toml`.
+#[derive(Parser)]
+#[command(name = "fxmatch", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a WAV file through a chain at given parameter values.
+    Render(render_cmd::RenderArgs),
+    /// Inspect chain files and the built-in effect types.
+    #[command(subcommand)]
+    Chain(chain_cmd::ChainCommand),
+}
+
+/// Parse the command line, run, and map errors to a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render_cmd::run(args),
+        Command::Chain(cmd) => chain_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! fxmatch: a style-matching effects box.
+//!
+//! An effect chain ([`chain`]) of built-in effects ([`dsp`]) runs on live audio; on a trigger the
+//! chain's free parameters are searched so that the processed input takes on the production
+//! style of a reference recording.
+//!
+//! The layout follows the data path: [`audio`] reads and writes files, [`chain`] describes and
+//! runs effect chains, [`dsp`] holds the effects themselves.
+#![deny(missing_docs)]
+
+pub mod audio;
+pub mod chain;
+pub mod dsp;
+pub mod error;
+pub mod fsutil;
+pub mod render;
+
+pub use error::{Error, Result};
+
+// Unit tests run with allocation checks: `assert_no_alloc(|| ...)` aborts on any allocation.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
