@@ -17,6 +17,7 @@ pub fn noise(frames: usize, amp: f32, seed: u64) -> Vec<f32> {
 }
 
 /// A sine of `freq` Hz at `amp`.
+#[allow(dead_code)]
 pub fn sine(frames: usize, freq: f32, sample_rate: f32, amp: f32) -> Vec<f32> {
     (0..frames).map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / sample_rate).sin()).collect()
 }
