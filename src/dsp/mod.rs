@@ -3,25 +3,35 @@
 //! Every effect here follows the [`Effect`] real-time contract: it allocates only in
 //! `prepare`, and its `process` neither allocates, locks nor panics for any finite input.
 
+mod biquad;
+mod compressor;
 mod denormal;
+mod eq;
+mod fastmath;
 mod gain;
 mod smooth;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use biquad::{high_pass, high_shelf, low_pass, low_shelf, peaking, Biquad, Coeffs};
+pub use compressor::{param as compressor_param, Compressor};
 pub use denormal::DenormalGuard;
+pub use eq::{param as eq_param, ParametricEq};
+pub use fastmath::{fast_exp2, fast_log2};
 pub use gain::Gain;
 pub use smooth::Smoothed;
 
 use crate::chain::Effect;
 
 /// The type names of the built-in effects, as written in chain files.
-pub const BUILTIN_KINDS: &[&str] = &["gain"];
+pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor"];
 
 /// A fresh built-in effect of this type, or `None` for an unknown type name.
 pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
     Some(match kind {
         "gain" => Box::new(Gain::new()),
+        "eq" => Box::new(ParametricEq::new()),
+        "compressor" => Box::new(Compressor::new()),
         _ => return None,
     })
 }
