@@ -3,9 +3,7 @@
 //! `cargo run --release --example eqcomp_timing`
 
 use fxmatch::chain::Effect;
-use fxmatch::dsp::{
-    compressor_param as cp, eq_param as ep, Compressor, DenormalGuard, ParametricEq,
-};
+use fxmatch::dsp::{compressor_param as cp, eq_param as ep, Compressor, DenormalGuard, ParametricEq};
 use std::time::Instant;
 
 const FS: f32 = 48_000.0;
@@ -74,10 +72,7 @@ fn main() {
         "eq, 1 band settled:    {:6.2} ns/frame",
         time(&mut *with(ParametricEq::new(), &one), |_, _| {})
     );
-    println!(
-        "eq, flat (bypassed):   {:6.2} ns/frame",
-        time(&mut *with(ParametricEq::new(), &[]), |_, _| {})
-    );
+    println!("eq, flat (bypassed):   {:6.2} ns/frame", time(&mut *with(ParametricEq::new(), &[]), |_, _| {}));
     let ramping = time(&mut *with(ParametricEq::new(), &five), |e, k| {
         // New targets every 20 ms block group: all five bands always ramping.
         if k % 4 == 0 {
@@ -89,13 +84,8 @@ fn main() {
     });
     println!("eq, 5 bands ramping:   {ramping:6.2} ns/frame");
 
-    let comp = [
-        (cp::THRESHOLD, -30.0),
-        (cp::RATIO, 8.0),
-        (cp::ATTACK, 1.0),
-        (cp::RELEASE, 50.0),
-        (cp::MAKEUP, 6.0),
-    ];
+    let comp =
+        [(cp::THRESHOLD, -30.0), (cp::RATIO, 8.0), (cp::ATTACK, 1.0), (cp::RELEASE, 50.0), (cp::MAKEUP, 6.0)];
     println!(
         "compressor, compressing:     {:6.2} ns/frame",
         time(&mut *with(Compressor::new(), &comp), |_, _| {})
@@ -106,17 +96,11 @@ fn main() {
     );
     println!(
         "compressor, below threshold: {:6.2} ns/frame",
-        time(
-            &mut *with(Compressor::new(), &[(cp::THRESHOLD, 0.0), (cp::KNEE, 0.0)]),
-            |_, _| {}
-        )
+        time(&mut *with(Compressor::new(), &[(cp::THRESHOLD, 0.0), (cp::KNEE, 0.0)]), |_, _| {})
     );
     println!(
         "compressor, ratio 1:         {:6.2} ns/frame",
-        time(
-            &mut *with(Compressor::new(), &[(cp::RATIO, 1.0)]),
-            |_, _| {}
-        )
+        time(&mut *with(Compressor::new(), &[(cp::RATIO, 1.0)]), |_, _| {})
     );
     let ramping = time(&mut *with(Compressor::new(), &comp), |e, k| {
         if k % 4 == 0 {

@@ -18,6 +18,6 @@ pub mod render;
 pub use error::{Error, Result};
 
 // Unit tests run with allocation checks: `assert_no_alloc(|| ...)` aborts on any allocation.
-#[cfg(test)]
+#[cfg(all(test, debug_assertions))]
 #[global_allocator]
 static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;

@@ -16,7 +16,11 @@ pub fn check_sample_rate(rate: u32) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(
-            format!("sample rate {rate} Hz is outside the supported {}..{} Hz", SUPPORTED_RATES.start(), SUPPORTED_RATES.end()),
+            format!(
+                "sample rate {rate} Hz is outside the supported {}..{} Hz",
+                SUPPORTED_RATES.start(),
+                SUPPORTED_RATES.end()
+            ),
             "resample the audio, e.g. `sox IN.wav -r 48000 OUT.wav`",
         ))
     }
@@ -43,7 +47,13 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
 
 /// Like [`render`] into caller-owned buffers (no allocation once they are large enough): the
 /// matcher renders thousands of candidates this way. `input_*` and `out_*` must be equally long.
-pub fn render_into(chain: &mut Chain, input_l: &[f32], input_r: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
+pub fn render_into(
+    chain: &mut Chain,
+    input_l: &[f32],
+    input_r: &[f32],
+    out_l: &mut [f32],
+    out_r: &mut [f32],
+) {
     chain.reset();
     chain.snap();
     out_l.copy_from_slice(input_l);

@@ -6,6 +6,7 @@ mod common;
 use assert_no_alloc::assert_no_alloc;
 use fxmatch::chain::{Chain, ChainSpec};
 
+#[cfg(debug_assertions)]
 #[global_allocator]
 static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
@@ -36,7 +37,8 @@ fn default_chain_is_block_size_invariant_while_ramping() {
             let mut c = chain(name, 4096);
             c.set_normalized(&x);
             let (l, r) = render(&mut c, &input.channels[0], &input.channels[1], block);
-            let worst = l.iter().zip(&wl).chain(r.iter().zip(&wr)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let worst =
+                l.iter().zip(&wl).chain(r.iter().zip(&wr)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(worst <= 1e-4, "{name}: block {block} differs by {worst}");
         }
     }
@@ -49,7 +51,8 @@ fn default_chain_never_allocates_or_emits_non_finite_samples() {
     let n = c.num_free();
     let (mut l, mut r) = (input.channels[0].clone(), input.channels[1].clone());
     let mut loud: Vec<f32> = (0..l.len()).map(|i| if (i / 37) % 2 == 0 { 1.0 } else { -1.0 }).collect();
-    let settings: Vec<Vec<f64>> = vec![vec![0.0; n], vec![1.0; n], vec![0.5; n], (0..n).map(|i| ((i * 7) % 5) as f64 / 4.0).collect()];
+    let settings: Vec<Vec<f64>> =
+        vec![vec![0.0; n], vec![1.0; n], vec![0.5; n], (0..n).map(|i| ((i * 7) % 5) as f64 / 4.0).collect()];
     assert_no_alloc(|| {
         for x in &settings {
             c.set_normalized(x);
@@ -79,7 +82,8 @@ fn bypass_switch_is_click_free() {
     let mut c = Chain::from_spec(&spec).unwrap();
     c.prepare(48_000.0, 256);
     let n = 48_000;
-    let sine: Vec<f32> = (0..n).map(|i| 0.2 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 48_000.0).sin()).collect();
+    let sine: Vec<f32> =
+        (0..n).map(|i| 0.2 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 48_000.0).sin()).collect();
     let (mut l, mut r) = (sine.clone(), sine.clone());
     let half = n / 2;
     c.process(&mut l[..half], &mut r[..half]);

@@ -14,7 +14,9 @@ fn s(p: &std::path::Path) -> &str {
 fn renders_every_sample_format_through_the_default_chain() {
     let dir = tempfile::tempdir().unwrap();
     let input = test_signal(48_000, 1.0);
-    for (format, name) in [(SampleFormat::I16, "i16.wav"), (SampleFormat::I24, "i24.wav"), (SampleFormat::F32, "f32.wav")] {
+    for (format, name) in
+        [(SampleFormat::I16, "i16.wav"), (SampleFormat::I24, "i24.wav"), (SampleFormat::F32, "f32.wav")]
+    {
         let inp = dir.path().join(name);
         write_wav(&inp, &input, format).unwrap();
         let out = dir.path().join(format!("out-{name}"));
@@ -39,7 +41,19 @@ fn params_file_sets_values_and_tail_extends_output() {
     let chain_file = dir.path().join("g.toml");
     std::fs::write(&chain_file, "[[effect]]\ntype = \"gain\"\n").unwrap();
     let out = dir.path().join("out.wav");
-    let o = run(&["render", "--chain", s(&chain_file), "--params", s(&params), "--tail", "0.25", "--format", "f32", s(&input), s(&out)]);
+    let o = run(&[
+        "render",
+        "--chain",
+        s(&chain_file),
+        "--params",
+        s(&params),
+        "--tail",
+        "0.25",
+        "--format",
+        "f32",
+        s(&input),
+        s(&out),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (a, _) = read_wav(&input).unwrap();
     let (b, _) = read_wav(&out).unwrap();
@@ -98,7 +112,12 @@ fn bad_audio_files_are_refused_with_the_cause() {
     assert_render_fails(&default, None, &missing, &["missing.wav", "reading"]);
 
     let eight_bit = dir.path().join("eight.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 48_000, bits_per_sample: 8, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 8,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(&eight_bit, spec).unwrap();
     for i in 0..1000 {
         w.write_sample((i % 100) as i8).unwrap();
@@ -107,7 +126,12 @@ fn bad_audio_files_are_refused_with_the_cause() {
     assert_render_fails(&default, None, &eight_bit, &["eight.wav", "unsupported sample format", "sox"]);
 
     let quad = dir.path().join("quad.wav");
-    let spec = hound::WavSpec { channels: 4, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 4,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(&quad, spec).unwrap();
     for _ in 0..400 {
         w.write_sample(0i16).unwrap();
@@ -138,9 +162,20 @@ fn bad_chain_and_params_files_name_file_and_line() {
     let syntax = write("syntax.toml", "[[effect]]\ntype = \"eq\"\n[effect.free]\nlow_gain = {min = -3\n");
     assert_render_fails(&syntax, None, &input, &["syntax.toml:4"]);
     let unknown_effect = write("fx.toml", "[[effect]]\ntype = \"eq\"\n\n[[effect]]\ntype = \"flanger\"\n");
-    assert_render_fails(&unknown_effect, None, &input, &["fx.toml:5", "unknown effect type `flanger`", "compressor"]);
-    let unknown_param = write("param.toml", "[[effect]]\ntype = \"compressor\"\n[effect.fixed]\nthreshhold = -20\n");
-    assert_render_fails(&unknown_param, None, &input, &["param.toml:4", "no parameter `threshhold`", "threshold"]);
+    assert_render_fails(
+        &unknown_effect,
+        None,
+        &input,
+        &["fx.toml:5", "unknown effect type `flanger`", "compressor"],
+    );
+    let unknown_param =
+        write("param.toml", "[[effect]]\ntype = \"compressor\"\n[effect.fixed]\nthreshhold = -20\n");
+    assert_render_fails(
+        &unknown_param,
+        None,
+        &input,
+        &["param.toml:4", "no parameter `threshhold`", "threshold"],
+    );
     let out_of_range = write("range.toml", "[[effect]]\ntype = \"compressor\"\n[effect.fixed]\nratio = 50\n");
     assert_render_fails(&out_of_range, None, &input, &["range.toml:4", "outside"]);
     let duplicate = write("dup.toml", "[[effect]]\ntype = \"eq\"\n[[effect]]\ntype = \"eq\"\n");
@@ -162,7 +197,20 @@ fn chain_show_lists_free_parameters_with_ranges_and_units() {
     let o = run(&["chain", "show", &chain("default.toml")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for needle in ["distortion", "eq", "compressor", "delay", "reverb", "x[ 0]", "threshold", "dB", "Hz", "ms", "free", "fixed"] {
+    for needle in [
+        "distortion",
+        "eq",
+        "compressor",
+        "delay",
+        "reverb",
+        "x[ 0]",
+        "threshold",
+        "dB",
+        "Hz",
+        "ms",
+        "free",
+        "fixed",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     let o = run(&["chain", "types"]);

@@ -18,7 +18,8 @@ pub enum SampleFormat {
     F32,
 }
 
-const CONVERT_FIX: &str = "convert it, e.g. `sox IN.wav -b 24 OUT.wav` (16/24-bit int or 32-bit float, 1 or 2 channels)";
+const CONVERT_FIX: &str =
+    "convert it, e.g. `sox IN.wav -b 24 OUT.wav` (16/24-bit int or 32-bit float, 1 or 2 channels)";
 
 /// Read a mono or stereo WAV file into a buffer, with its format.
 pub fn read_wav(path: impl AsRef<Path>) -> Result<(AudioBuffer, SampleFormat)> {
@@ -55,7 +56,9 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<(AudioBuffer, SampleFormat)> {
     let samples: std::result::Result<Vec<f32>, hound::Error> = match format {
         SampleFormat::F32 => reader.into_samples::<f32>().collect(),
         SampleFormat::I16 => reader.into_samples::<i32>().map(|s| s.map(|v| v as f32 / 32_768.0)).collect(),
-        SampleFormat::I24 => reader.into_samples::<i32>().map(|s| s.map(|v| v as f32 / 8_388_608.0)).collect(),
+        SampleFormat::I24 => {
+            reader.into_samples::<i32>().map(|s| s.map(|v| v as f32 / 8_388_608.0)).collect()
+        }
     };
     let samples = samples.map_err(|e| {
         Error::audio(
@@ -86,7 +89,10 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<(AudioBuffer, SampleFormat)> {
 pub fn write_wav(path: impl AsRef<Path>, audio: &AudioBuffer, format: SampleFormat) -> Result<()> {
     let path = path.as_ref();
     if audio.channels.is_empty() || audio.channels.len() > 2 {
-        return Err(Error::invalid(format!("cannot write {} channels", audio.channels.len()), "write mono or stereo"));
+        return Err(Error::invalid(
+            format!("cannot write {} channels", audio.channels.len()),
+            "write mono or stereo",
+        ));
     }
     let (bits, sample_format) = match format {
         SampleFormat::I16 => (16, hound::SampleFormat::Int),
@@ -102,7 +108,8 @@ pub fn write_wav(path: impl AsRef<Path>, audio: &AudioBuffer, format: SampleForm
     let mut out = AtomicFile::create(path)?;
     {
         let file = out.file().try_clone().map_err(|e| Error::write(path, e))?;
-        let mut w = hound::WavWriter::new(BufWriter::new(file), spec).map_err(|e| wav_write_error(path, e))?;
+        let mut w =
+            hound::WavWriter::new(BufWriter::new(file), spec).map_err(|e| wav_write_error(path, e))?;
         for i in 0..audio.frames() {
             for ch in &audio.channels {
                 let s = ch[i];
@@ -122,6 +129,8 @@ pub fn write_wav(path: impl AsRef<Path>, audio: &AudioBuffer, format: SampleForm
 fn wav_write_error(path: &Path, e: hound::Error) -> Error {
     match e {
         hound::Error::IoError(io) => Error::write(path, io),
-        other => Error::audio(path, format!("cannot encode WAV: {other}"), "write 16/24-bit int or 32-bit float"),
+        other => {
+            Error::audio(path, format!("cannot encode WAV: {other}"), "write 16/24-bit int or 32-bit float")
+        }
     }
 }

@@ -64,7 +64,8 @@ impl Params {
                         format!("use one of: {}", ids.join(", ")),
                     ));
                 }
-                let slot = (0..chain.len()).find(|&s| chain.spec().effects[s].id == *effect.get_ref()).unwrap_or(0);
+                let slot =
+                    (0..chain.len()).find(|&s| chain.spec().effects[s].id == *effect.get_ref()).unwrap_or(0);
                 let spec = chain.effect(slot).params().iter().find(|p| p.id == *param.get_ref()).cloned();
                 let v = *value.get_ref() as f32;
                 if let Some(spec) = spec {

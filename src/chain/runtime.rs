@@ -65,7 +65,10 @@ impl Chain {
         let mut free = Vec::new();
         for (slot, e) in spec.effects.iter().enumerate() {
             let mut effect = instantiate(&e.kind).ok_or_else(|| {
-                Error::invalid(format!("unknown effect type `{}`", e.kind), "use a type from `fxmatch chain types`")
+                Error::invalid(
+                    format!("unknown effect type `{}`", e.kind),
+                    "use a type from `fxmatch chain types`",
+                )
             })?;
             let index_of = |effect: &dyn Effect, id: &str| effect.params().iter().position(|p| p.id == id);
             for (id, value) in &e.fixed {
@@ -87,7 +90,15 @@ impl Chain {
             mix.set_target(if e.bypass { 0.0 } else { 1.0 });
             slots.push(Slot { id: e.id.clone(), effect, active: !e.bypass, mix });
         }
-        Ok(Self { spec: spec.clone(), slots, free, sample_rate: 0.0, max_block: 0, dry_l: Vec::new(), dry_r: Vec::new() })
+        Ok(Self {
+            spec: spec.clone(),
+            slots,
+            free,
+            sample_rate: 0.0,
+            max_block: 0,
+            dry_l: Vec::new(),
+            dry_r: Vec::new(),
+        })
     }
 
     /// The spec this chain was built from.
@@ -161,7 +172,10 @@ impl Chain {
     /// not exist, or the range a value falls outside.
     pub fn set_plain(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
         let slot = self.slots.iter_mut().find(|s| s.id == effect_id).ok_or_else(|| {
-            Error::invalid(format!("the chain has no effect `{effect_id}`"), "use an effect id from `fxmatch chain show`")
+            Error::invalid(
+                format!("the chain has no effect `{effect_id}`"),
+                "use an effect id from `fxmatch chain show`",
+            )
         })?;
         let (index, spec) = slot
             .effect
@@ -172,7 +186,10 @@ impl Chain {
             .ok_or_else(|| unknown_param(effect_id, param_id))?;
         if !value.is_finite() || !spec.range().contains(value) {
             return Err(Error::invalid(
-                format!("`{effect_id}.{param_id}` = {value} is outside {}..{} {}", spec.min, spec.max, spec.unit),
+                format!(
+                    "`{effect_id}.{param_id}` = {value} is outside {}..{} {}",
+                    spec.min, spec.max, spec.unit
+                ),
                 "choose a value inside the parameter's range",
             ));
         }

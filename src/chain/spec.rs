@@ -81,10 +81,7 @@ struct EffectEntry {
 #[serde(untagged)]
 enum FreeEntry {
     Full(bool),
-    Range {
-        min: Option<f64>,
-        max: Option<f64>,
-    },
+    Range { min: Option<f64>, max: Option<f64> },
 }
 
 /// Builds a fresh effect for a type name (built-ins now; hosted plugins later).
@@ -177,7 +174,10 @@ impl ChainSpec {
                         "choose min < max within the parameter's range (see `fxmatch chain types`)",
                     ));
                 }
-                free.push((index, ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range }));
+                free.push((
+                    index,
+                    ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range },
+                ));
             }
             free.sort_by_key(|(i, _)| *i);
             let mut fixed = Vec::new();
@@ -197,7 +197,10 @@ impl ChainSpec {
                     return Err(Error::config(
                         path,
                         at(value.span().start),
-                        format!("`{id}.{}` = {v} is outside {}..{} {}", spec.id, spec.min, spec.max, spec.unit),
+                        format!(
+                            "`{id}.{}` = {v} is outside {}..{} {}",
+                            spec.id, spec.min, spec.max, spec.unit
+                        ),
                         "choose a value inside the parameter's range",
                     ));
                 }

@@ -36,7 +36,13 @@ fn mapping_name(m: Mapping) -> &'static str {
 fn show(path: PathBuf) -> Result<()> {
     let spec = ChainSpec::load(&path)?;
     let chain = Chain::from_spec(&spec)?;
-    println!("chain `{}` ({}): {} effects, {} free parameters", spec.name, path.display(), spec.effects.len(), chain.num_free());
+    println!(
+        "chain `{}` ({}): {} effects, {} free parameters",
+        spec.name,
+        path.display(),
+        spec.effects.len(),
+        chain.num_free()
+    );
     if !spec.description.is_empty() {
         println!("  {}", spec.description.trim());
     }

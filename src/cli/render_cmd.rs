@@ -54,7 +54,9 @@ pub fn run(args: RenderArgs) -> Result<()> {
         fxmatch::dsp::gain_to_db(peak)
     );
     if peak > 1.0 && args.format.unwrap_or(format) != SampleFormat::F32 {
-        eprintln!("warning: the output peaks above full scale and was clipped; lower a gain or write --format f32");
+        eprintln!(
+            "warning: the output peaks above full scale and was clipped; lower a gain or write --format f32"
+        );
     }
     Ok(())
 }

@@ -26,24 +26,12 @@ pub struct Coeffs {
 
 impl Coeffs {
     /// The identity filter `H(z) = 1`.
-    pub const IDENTITY: Coeffs = Coeffs {
-        b0: 1.0,
-        b1: 0.0,
-        b2: 0.0,
-        a1: 0.0,
-        a2: 0.0,
-    };
+    pub const IDENTITY: Coeffs = Coeffs { b0: 1.0, b1: 0.0, b2: 0.0, a1: 0.0, a2: 0.0 };
 
     /// Divide raw cookbook coefficients by `a0`.
     fn normalized(b0: f64, b1: f64, b2: f64, a0: f64, a1: f64, a2: f64) -> Self {
         let inv = 1.0 / a0;
-        Self {
-            b0: b0 * inv,
-            b1: b1 * inv,
-            b2: b2 * inv,
-            a1: a1 * inv,
-            a2: a2 * inv,
-        }
+        Self { b0: b0 * inv, b1: b1 * inv, b2: b2 * inv, a1: a1 * inv, a2: a2 * inv }
     }
 
     /// Magnitude response `|H(e^jw)|` in dB at `freq` Hz (for displays and tests; not real-time
@@ -52,14 +40,8 @@ impl Coeffs {
         let w = 2.0 * PI * freq / sample_rate;
         let (c1, s1) = (w.cos(), -w.sin());
         let (c2, s2) = ((2.0 * w).cos(), -(2.0 * w).sin());
-        let (nr, ni) = (
-            self.b0 + self.b1 * c1 + self.b2 * c2,
-            self.b1 * s1 + self.b2 * s2,
-        );
-        let (dr, di) = (
-            1.0 + self.a1 * c1 + self.a2 * c2,
-            self.a1 * s1 + self.a2 * s2,
-        );
+        let (nr, ni) = (self.b0 + self.b1 * c1 + self.b2 * c2, self.b1 * s1 + self.b2 * s2);
+        let (dr, di) = (1.0 + self.a1 * c1 + self.a2 * c2, self.a1 * s1 + self.a2 * s2);
         10.0 * ((nr * nr + ni * ni) / (dr * dr + di * di)).log10()
     }
 }
@@ -69,21 +51,9 @@ impl Coeffs {
 /// finite input gives a stable filter.
 #[inline]
 fn w0_alpha(sample_rate: f64, freq: f64, q: f64) -> (f64, f64) {
-    let fs = if sample_rate.is_finite() && sample_rate > 0.0 {
-        sample_rate
-    } else {
-        48_000.0
-    };
-    let f = if freq.is_nan() {
-        1_000.0
-    } else {
-        freq.clamp(1.0, 0.45 * fs)
-    };
-    let q = if q.is_nan() {
-        std::f64::consts::FRAC_1_SQRT_2
-    } else {
-        q.max(0.01)
-    };
+    let fs = if sample_rate.is_finite() && sample_rate > 0.0 { sample_rate } else { 48_000.0 };
+    let f = if freq.is_nan() { 1_000.0 } else { freq.clamp(1.0, 0.45 * fs) };
+    let q = if q.is_nan() { std::f64::consts::FRAC_1_SQRT_2 } else { q.max(0.01) };
     let w0 = 2.0 * PI * f / fs;
     let (s, c) = w0.sin_cos();
     (c, s / (2.0 * q))
@@ -92,11 +62,7 @@ fn w0_alpha(sample_rate: f64, freq: f64, q: f64) -> (f64, f64) {
 /// Cookbook `A = 10^(gain/40)`, with the gain clamped to ±60 dB (NaN counts as 0 dB).
 #[inline]
 fn shelf_amp(gain_db: f64) -> f64 {
-    let g = if gain_db.is_nan() {
-        0.0
-    } else {
-        gain_db.clamp(-60.0, 60.0)
-    };
+    let g = if gain_db.is_nan() { 0.0 } else { gain_db.clamp(-60.0, 60.0) };
     10f64.powf(g / 40.0)
 }
 
@@ -104,14 +70,7 @@ fn shelf_amp(gain_db: f64) -> f64 {
 pub fn peaking(sample_rate: f64, freq: f64, q: f64, gain_db: f64) -> Coeffs {
     let a = shelf_amp(gain_db);
     let (c, alpha) = w0_alpha(sample_rate, freq, q);
-    Coeffs::normalized(
-        1.0 + alpha * a,
-        -2.0 * c,
-        1.0 - alpha * a,
-        1.0 + alpha / a,
-        -2.0 * c,
-        1.0 - alpha / a,
-    )
+    Coeffs::normalized(1.0 + alpha * a, -2.0 * c, 1.0 - alpha * a, 1.0 + alpha / a, -2.0 * c, 1.0 - alpha / a)
 }
 
 /// Low shelf: `gain_db` below `freq` (the midpoint of the transition, at half the gain in dB),
@@ -184,11 +143,7 @@ impl Default for Biquad {
 impl Biquad {
     /// A filter with these coefficients and cleared state.
     pub const fn new(coeffs: Coeffs) -> Self {
-        Self {
-            c: coeffs,
-            s1: [0.0; 2],
-            s2: [0.0; 2],
-        }
+        Self { c: coeffs, s1: [0.0; 2], s2: [0.0; 2] }
     }
 
     /// Replace the coefficients, keeping the state (TDF-II tolerates gradual coefficient
@@ -214,11 +169,7 @@ impl Biquad {
     /// Largest absolute state value: how far the filter is from silence.
     #[inline]
     pub fn state_magnitude(&self) -> f64 {
-        self.s1[0]
-            .abs()
-            .max(self.s1[1].abs())
-            .max(self.s2[0].abs())
-            .max(self.s2[1].abs())
+        self.s1[0].abs().max(self.s1[1].abs()).max(self.s2[0].abs()).max(self.s2[1].abs())
     }
 
     /// Filter one stereo frame.
@@ -226,10 +177,7 @@ impl Biquad {
     pub fn tick(&mut self, x: [f64; 2]) -> [f64; 2] {
         let c = &self.c;
         let y = [c.b0 * x[0] + self.s1[0], c.b0 * x[1] + self.s1[1]];
-        self.s1 = [
-            c.b1 * x[0] - c.a1 * y[0] + self.s2[0],
-            c.b1 * x[1] - c.a1 * y[1] + self.s2[1],
-        ];
+        self.s1 = [c.b1 * x[0] - c.a1 * y[0] + self.s2[0], c.b1 * x[1] - c.a1 * y[1] + self.s2[1]];
         self.s2 = [c.b2 * x[0] - c.a2 * y[0], c.b2 * x[1] - c.a2 * y[1]];
         y
     }
@@ -284,10 +232,7 @@ mod tests {
             low_shelf(44_100.0, 300.0, 0.7, 0.0),
             high_shelf(44_100.0, 300.0, 0.7, 0.0),
         ] {
-            assert!(
-                (c.b0 - 1.0).abs() < 1e-15 && c.b1 == c.a1 && c.b2 == c.a2,
-                "{c:?}"
-            );
+            assert!((c.b0 - 1.0).abs() < 1e-15 && c.b1 == c.a1 && c.b2 == c.a2, "{c:?}");
         }
     }
 

@@ -50,13 +50,7 @@ impl Curve {
     #[inline(always)]
     fn new(threshold: f32, knee: f32, slope: f32) -> Self {
         let inv_2knee = if knee > 0.0 { 0.5 / knee } else { 0.0 };
-        Self {
-            threshold,
-            knee,
-            half_knee: 0.5 * knee,
-            inv_2knee,
-            slope,
-        }
+        Self { threshold, knee, half_knee: 0.5 * knee, inv_2knee, slope }
     }
 
     /// Gain reduction in dB (>= 0) for a frame's peak `max(|L|, |R|)`. Branch-free, so the
@@ -156,26 +150,10 @@ impl Compressor {
     /// A compressor at its default settings.
     pub fn new() -> Self {
         let specs = vec![
-            ParamSpec::new(
-                "threshold",
-                "Threshold",
-                "dB",
-                -60.0,
-                0.0,
-                -18.0,
-                Mapping::Linear,
-            ),
+            ParamSpec::new("threshold", "Threshold", "dB", -60.0, 0.0, -18.0, Mapping::Linear),
             ParamSpec::new("ratio", "Ratio", "", 1.0, 20.0, 4.0, Mapping::Log),
             ParamSpec::new("attack", "Attack", "ms", 0.1, 100.0, 10.0, Mapping::Log),
-            ParamSpec::new(
-                "release",
-                "Release",
-                "ms",
-                5.0,
-                2_000.0,
-                100.0,
-                Mapping::Log,
-            ),
+            ParamSpec::new("release", "Release", "ms", 5.0, 2_000.0, 100.0, Mapping::Log),
             ParamSpec::new("knee", "Knee", "dB", 0.0, 24.0, 6.0, Mapping::Linear),
             ParamSpec::new("makeup", "Makeup", "dB", 0.0, 24.0, 0.0, Mapping::Linear),
         ];
@@ -186,10 +164,7 @@ impl Compressor {
             slope: Smoothed::new(0.0),
             knee: Smoothed::new(0.0),
             makeup: Smoothed::new(1.0),
-            ballistics: Ballistics {
-                attack: 0.0,
-                release: 0.0,
-            },
+            ballistics: Ballistics { attack: 0.0, release: 0.0 },
             reduction: 0.0,
             grid_pos: 0,
             specs,
@@ -225,11 +200,7 @@ impl Compressor {
     /// detector recurrence in place, (3) gains applied. Passes 1 and 3 vectorise; pass 2 is the
     /// only serial part. Computes exactly what `run_ramping` computes for the same values.
     fn run_settled<const FAST_ATTACK: bool>(&mut self, left: &mut [f32], right: &mut [f32]) {
-        let curve = Curve::new(
-            self.threshold.current(),
-            self.knee.current(),
-            self.slope.current(),
-        );
+        let curve = Curve::new(self.threshold.current(), self.knee.current(), self.slope.current());
         let makeup = self.makeup.current();
         let ballistics = self.ballistics;
         let mut buf = [0.0f32; GRID];
@@ -284,11 +255,7 @@ struct ChunksOnGrid<'a> {
 
 impl<'a> ChunksOnGrid<'a> {
     fn new(left: &'a mut [f32], right: &'a mut [f32], grid_pos: usize) -> Self {
-        Self {
-            left,
-            right,
-            grid_pos,
-        }
+        Self { left, right, grid_pos }
     }
 }
 
@@ -296,10 +263,7 @@ impl<'a> Iterator for ChunksOnGrid<'a> {
     type Item = (&'a mut [f32], &'a mut [f32]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let n = GRID
-            .saturating_sub(self.grid_pos)
-            .min(self.left.len())
-            .min(self.right.len());
+        let n = GRID.saturating_sub(self.grid_pos).min(self.left.len()).min(self.right.len());
         if n == 0 {
             return None;
         }
@@ -329,12 +293,7 @@ impl Effect for Compressor {
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.sample_rate = sample_rate;
-        for s in [
-            &mut self.threshold,
-            &mut self.slope,
-            &mut self.knee,
-            &mut self.makeup,
-        ] {
+        for s in [&mut self.threshold, &mut self.slope, &mut self.knee, &mut self.makeup] {
             s.prepare(sample_rate, RAMP_SECONDS);
         }
         self.ballistics = Ballistics {
@@ -372,12 +331,7 @@ impl Effect for Compressor {
     }
 
     fn snap(&mut self) {
-        for s in [
-            &mut self.threshold,
-            &mut self.slope,
-            &mut self.knee,
-            &mut self.makeup,
-        ] {
+        for s in [&mut self.threshold, &mut self.slope, &mut self.knee, &mut self.makeup] {
             s.snap();
         }
     }
@@ -439,9 +393,7 @@ mod tests {
         let a = 10f64.powf(level_db / 20.0) as f32;
         let n = (fs * 1.5) as usize; // > 20 attack time constants (and the knee/threshold ramp)
         let mut l = vec![a; n];
-        let mut r: Vec<f32> = (0..n)
-            .map(|i| if (i / 37) % 2 == 0 { -a } else { a })
-            .collect();
+        let mut r: Vec<f32> = (0..n).map(|i| if (i / 37) % 2 == 0 { -a } else { a }).collect();
         for (cl, cr) in l.chunks_mut(333).zip(r.chunks_mut(333)) {
             c.process(cl, cr);
         }
@@ -462,23 +414,18 @@ mod tests {
                 (-30.0, 8.0, 0.0),
                 (-24.0, 2.0, 10.0),
             ] {
-                let mut c = comp(
-                    &[
-                        (THRESHOLD, t),
-                        (RATIO, ratio),
-                        (KNEE, w),
-                        (ATTACK, 5.0),
-                        (RELEASE, 50.0),
-                    ],
-                    fs,
-                );
+                let mut c =
+                    comp(&[(THRESHOLD, t), (RATIO, ratio), (KNEE, w), (ATTACK, 5.0), (RELEASE, 50.0)], fs);
                 let mut worst: f64 = 0.0;
                 for k in 0..=20 {
                     let level = -60.0 + 3.0 * k as f64;
                     let got = steady_gain_db(&mut c, level, fs);
                     let want = static_curve_db(level, t as f64, ratio as f64, w as f64) - level;
                     worst = worst.max((got - want).abs());
-                    assert!((got - want).abs() < 0.1, "T {t} R {ratio} W {w} at {level} dBFS: gain {got:.4} dB, closed form {want:.4} dB");
+                    assert!(
+                        (got - want).abs() < 0.1,
+                        "T {t} R {ratio} W {w} at {level} dBFS: gain {got:.4} dB, closed form {want:.4} dB"
+                    );
                 }
                 // The approximations are far better than the tolerance.
                 assert!(worst < 1e-3, "worst static-curve error {worst} dB");
@@ -488,13 +435,7 @@ mod tests {
 
     /// Per-sample gain reduction (dB) after a level step from `from_db` to `to_db`, measured on
     /// DC after settling at `from_db`.
-    fn step_reduction(
-        c: &mut Compressor,
-        from_db: f64,
-        to_db: f64,
-        fs: f32,
-        seconds: f32,
-    ) -> Vec<f64> {
+    fn step_reduction(c: &mut Compressor, from_db: f64, to_db: f64, fs: f32, seconds: f32) -> Vec<f64> {
         let settle = vec![10f64.powf(from_db / 20.0) as f32; (fs * 3.0) as usize];
         let (mut l, mut r) = (settle.clone(), settle);
         c.process(&mut l, &mut r);
@@ -504,18 +445,14 @@ mod tests {
         for (cl, cr) in l.chunks_mut(100).zip(r.chunks_mut(100)) {
             c.process(cl, cr);
         }
-        l.iter()
-            .map(|&y| -20.0 * (y as f64 / a as f64).log10())
-            .collect()
+        l.iter().map(|&y| -20.0 * (y as f64 / a as f64).log10()).collect()
     }
 
     /// Samples (counting the step sample as 1) until the reduction has covered 1 - 1/e of its
     /// change from `start` to `end`.
     fn samples_to_63(gr: &[f64], start: f64, end: f64) -> usize {
         let goal = start + (end - start) * (1.0 - (-1.0f64).exp());
-        let pos = gr
-            .iter()
-            .position(|&g| if end > start { g >= goal } else { g <= goal });
+        let pos = gr.iter().position(|&g| if end > start { g >= goal } else { g <= goal });
         pos.expect("reaches 63 %") + 1
     }
 
@@ -532,21 +469,11 @@ mod tests {
     fn attack_and_release_times_are_63_percent_times() {
         for fs in [44_100.0, 48_000.0, 96_000.0] {
             // Includes attacks slower than the release (the detector's other branch).
-            for (attack, release) in [
-                (0.1, 5.0),
-                (1.0, 50.0),
-                (10.0, 300.0),
-                (100.0, 2_000.0),
-                (50.0, 5.0),
-                (20.0, 10.0),
-            ] {
-                let settings = [
-                    (THRESHOLD, -18.0),
-                    (RATIO, 4.0),
-                    (KNEE, 6.0),
-                    (ATTACK, attack),
-                    (RELEASE, release),
-                ];
+            for (attack, release) in
+                [(0.1, 5.0), (1.0, 50.0), (10.0, 300.0), (100.0, 2_000.0), (50.0, 5.0), (20.0, 10.0)]
+            {
+                let settings =
+                    [(THRESHOLD, -18.0), (RATIO, 4.0), (KNEE, 6.0), (ATTACK, attack), (RELEASE, release)];
                 // 0 dBFS: well above the knee, reduction 0.75 * 18 = 13.5 dB.
                 let full = 13.5;
                 let mut c = comp(&settings, fs);
@@ -570,19 +497,9 @@ mod tests {
     fn makeup_adds_exactly_its_db() {
         let fs = 48_000.0;
         for makeup in [0.0f32, 3.5, 12.0, 24.0] {
-            for (ratio, level) in [
-                (1.0f32, -6.0),
-                (1.0, 0.0),
-                (4.0, -40.0),
-                (4.0, -6.0),
-                (20.0, 0.0),
-            ] {
+            for (ratio, level) in [(1.0f32, -6.0), (1.0, 0.0), (4.0, -40.0), (4.0, -6.0), (20.0, 0.0)] {
                 let base = steady_gain_db(&mut comp(&[(RATIO, ratio)], fs), level, fs);
-                let got = steady_gain_db(
-                    &mut comp(&[(RATIO, ratio), (MAKEUP, makeup)], fs),
-                    level,
-                    fs,
-                );
+                let got = steady_gain_db(&mut comp(&[(RATIO, ratio), (MAKEUP, makeup)], fs), level, fs);
                 assert!(
                     (got - base - makeup as f64).abs() < 1e-4,
                     "makeup {makeup} at ratio {ratio}, {level} dBFS: {}",
@@ -598,20 +515,8 @@ mod tests {
         let r = testutil::noise(9000, 1.0, 6);
         for snap in [true, false] {
             // From the defaults (ramping to ratio 1) and settled, at extreme settings.
-            let settings = [
-                (RATIO, 1.0),
-                (THRESHOLD, -60.0),
-                (KNEE, 0.0),
-                (ATTACK, 0.1),
-                (RELEASE, 5.0),
-            ];
-            let mut e = testutil::prepared(
-                &|| Box::new(Compressor::new()),
-                48_000.0,
-                512,
-                &settings,
-                snap,
-            );
+            let settings = [(RATIO, 1.0), (THRESHOLD, -60.0), (KNEE, 0.0), (ATTACK, 0.1), (RELEASE, 5.0)];
+            let mut e = testutil::prepared(&|| Box::new(Compressor::new()), 48_000.0, 512, &settings, snap);
             let (ol, or) = testutil::process_in_blocks(&mut *e, &l, &r, 64);
             if snap {
                 assert_eq!((ol, or), (l.clone(), r.clone()));
@@ -631,22 +536,10 @@ mod tests {
         testutil::assert_realtime_safe(&|| Box::new(Compressor::new()));
         // Noise at 0.5 sits around -10 dBFS peaks: in and around the knee, attack and release
         // both active; unsnapped runs also ramp threshold, ratio, knee and makeup.
-        let settings = [
-            (THRESHOLD, -30.0),
-            (RATIO, 8.0),
-            (ATTACK, 0.5),
-            (RELEASE, 20.0),
-            (KNEE, 12.0),
-            (MAKEUP, 9.0),
-        ];
+        let settings =
+            [(THRESHOLD, -30.0), (RATIO, 8.0), (ATTACK, 0.5), (RELEASE, 20.0), (KNEE, 12.0), (MAKEUP, 9.0)];
         testutil::assert_block_size_invariant(&|| Box::new(Compressor::new()), &settings);
-        let slow_attack = [
-            (THRESHOLD, -24.0),
-            (RATIO, 3.0),
-            (ATTACK, 40.0),
-            (RELEASE, 5.0),
-            (KNEE, 0.0),
-        ];
+        let slow_attack = [(THRESHOLD, -24.0), (RATIO, 3.0), (ATTACK, 40.0), (RELEASE, 5.0), (KNEE, 0.0)];
         testutil::assert_block_size_invariant(&|| Box::new(Compressor::new()), &slow_attack);
         let to_identity = [(RATIO, 1.0), (MAKEUP, 3.0)];
         testutil::assert_block_size_invariant(&|| Box::new(Compressor::new()), &to_identity);

@@ -145,8 +145,7 @@ impl Band {
             }
             self.filter.set_coeffs(self.coeffs(sample_rate));
             self.on = true;
-        } else if self.on && self.gain_db.target() == 0.0 && self.filter.state_magnitude() < DRAINED
-        {
+        } else if self.on && self.gain_db.target() == 0.0 && self.filter.state_magnitude() < DRAINED {
             self.on = false;
             self.filter.reset();
         }
@@ -193,26 +192,13 @@ impl ParametricEq {
                 f.2,
                 log,
             ));
-            specs.push(ParamSpec::new(
-                &format!("{key}_q"),
-                &format!("{name} Q"),
-                "",
-                q.0,
-                q.1,
-                0.707,
-                log,
-            ));
+            specs.push(ParamSpec::new(&format!("{key}_q"), &format!("{name} Q"), "", q.0, q.1, 0.707, log));
         };
         band_specs("low", "Low shelf", (20.0, 1_000.0, 100.0), (0.3, 2.0));
         band_specs("mid1", "Band 1", (20.0, 20_000.0, 1_000.0), (0.1, 10.0));
         band_specs("mid2", "Band 2", (20.0, 20_000.0, 4_000.0), (0.1, 10.0));
         band_specs("mid3", "Band 3", (20.0, 20_000.0, 8_000.0), (0.1, 10.0));
-        band_specs(
-            "high",
-            "High shelf",
-            (1_000.0, 20_000.0, 8_000.0),
-            (0.3, 2.0),
-        );
+        band_specs("high", "High shelf", (1_000.0, 20_000.0, 8_000.0), (0.3, 2.0));
         let bands = [
             Band::new(Shape::LowShelf, 0.0, 100.0, 0.707),
             Band::new(Shape::Peak, 0.0, 1_000.0, 0.707),
@@ -220,12 +206,7 @@ impl ParametricEq {
             Band::new(Shape::Peak, 0.0, 8_000.0, 0.707),
             Band::new(Shape::HighShelf, 0.0, 8_000.0, 0.707),
         ];
-        let mut eq = Self {
-            specs,
-            bands,
-            sample_rate: 48_000.0,
-            grid_pos: 0,
-        };
+        let mut eq = Self { specs, bands, sample_rate: 48_000.0, grid_pos: 0 };
         eq.snap();
         eq
     }
@@ -313,19 +294,14 @@ impl Effect for ParametricEq {
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
-        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3))
-        else {
+        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
             return;
         };
         band.set(index % 3, spec.clamp(value));
     }
 
     fn param(&self, index: usize) -> f32 {
-        self.bands
-            .get(index / 3)
-            .and_then(|b| b.target.get(index % 3))
-            .copied()
-            .unwrap_or(0.0)
+        self.bands.get(index / 3).and_then(|b| b.target.get(index % 3)).copied().unwrap_or(0.0)
     }
 
     fn snap(&mut self) {
@@ -349,11 +325,7 @@ impl Effect for ParametricEq {
             }
             // Settled stretches need no grid work, so they run to the end of the block; the grid
             // position still advances so later ramps stay on the same grid.
-            let len = if busy {
-                ((GRID - self.grid_pos) as usize).min(n - pos)
-            } else {
-                n - pos
-            };
+            let len = if busy { ((GRID - self.grid_pos) as usize).min(n - pos) } else { n - pos };
             self.run(&mut left[pos..pos + len], &mut right[pos..pos + len]);
             self.grid_pos = ((self.grid_pos as usize + len) % GRID as usize) as u32;
             pos += len;
@@ -421,10 +393,9 @@ mod tests {
         let (cw, alpha) = (w0.cos(), w0.sin() / (2.0 * q));
         let sa = 2.0 * a.sqrt() * alpha;
         let (b, den) = match shape {
-            Shape::Peak => (
-                [1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a],
-                [1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a],
-            ),
+            Shape::Peak => {
+                ([1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a], [1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a])
+            }
             Shape::LowShelf => (
                 [
                     a * ((a + 1.0) - (a - 1.0) * cw + sa),
@@ -459,13 +430,7 @@ mod tests {
         10.0 * (mag2(b) / mag2(den)).log10()
     }
 
-    const SHAPES: [Shape; 5] = [
-        Shape::LowShelf,
-        Shape::Peak,
-        Shape::Peak,
-        Shape::Peak,
-        Shape::HighShelf,
-    ];
+    const SHAPES: [Shape; 5] = [Shape::LowShelf, Shape::Peak, Shape::Peak, Shape::Peak, Shape::HighShelf];
 
     /// `bands`: (gain dB, freq Hz, Q) for the five bands in order.
     fn assert_matches_analytic(bands: [(f32, f32, f32); 5], fs: f32) {
@@ -542,10 +507,7 @@ mod tests {
             for (band, f0) in [(1usize, 200.0f32), (2, 1_000.0), (3, 10_000.0)] {
                 for gain in [-24.0f32, -6.0, 3.0, 20.0] {
                     for q in [0.3f32, 0.707, 5.0] {
-                        let mut eq = eq_with(
-                            &[(3 * band, gain), (3 * band + 1, f0), (3 * band + 2, q)],
-                            fs,
-                        );
+                        let mut eq = eq_with(&[(3 * band, gain), (3 * band + 1, f0), (3 * band + 2, q)], fs);
                         let h = impulse_response(&mut eq, 1 << 16);
                         let got = dft_db(&h, fs as f64, f0 as f64);
                         assert!(
@@ -578,8 +540,7 @@ mod tests {
                         assert!(dft_db(&h, fs as f64, 15_000.0).abs() < 0.1);
                     }
                     // High shelf at 2 kHz: Nyquist carries the full gain, 20 Hz none.
-                    let mut eq =
-                        eq_with(&[(HIGH_GAIN, gain), (HIGH_FREQ, 2_000.0), (HIGH_Q, q)], fs);
+                    let mut eq = eq_with(&[(HIGH_GAIN, gain), (HIGH_FREQ, 2_000.0), (HIGH_Q, q)], fs);
                     let h = impulse_response(&mut eq, 1 << 16);
                     let nyq: f64 = h
                         .iter()
@@ -605,18 +566,12 @@ mod tests {
         let l = testutil::noise(5000, 0.9, 11);
         let r = testutil::noise(5000, 0.9, 12);
         // Defaults, and moved frequencies/Q with every gain at 0 dB (ramping and settled).
-        let moved: Vec<(usize, f32)> = (0..5)
-            .flat_map(|b| [(3 * b + 1, 1_500.0), (3 * b + 2, 1.7)])
-            .collect();
+        let moved: Vec<(usize, f32)> =
+            (0..5).flat_map(|b| [(3 * b + 1, 1_500.0), (3 * b + 2, 1.7)]).collect();
         for snap in [true, false] {
             for settings in [&[][..], &moved[..]] {
-                let mut e = testutil::prepared(
-                    &|| Box::new(ParametricEq::new()),
-                    48_000.0,
-                    512,
-                    settings,
-                    snap,
-                );
+                let mut e =
+                    testutil::prepared(&|| Box::new(ParametricEq::new()), 48_000.0, 512, settings, snap);
                 let (ol, or) = testutil::process_in_blocks(&mut *e, &l, &r, 100);
                 assert_eq!(ol, l);
                 assert_eq!(or, r);
@@ -643,14 +598,8 @@ mod tests {
         // After the 20 ms ramp and drain the output is the dry signal, and no sample-to-sample
         // step anywhere exceeds what a 0.5 * 4 (+12 dB) sine at 1 kHz can do.
         assert_eq!(&l[n - 100..], &dry[n - 100..]);
-        let max_step = l
-            .windows(2)
-            .map(|w| (w[1] - w[0]).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            max_step < 2.0 * 2.0 * PI as f32 * 1_000.0 / 48_000.0 * 1.01,
-            "max step {max_step}"
-        );
+        let max_step = l.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        assert!(max_step < 2.0 * 2.0 * PI as f32 * 1_000.0 / 48_000.0 * 1.01, "max step {max_step}");
     }
 
     fn busy_settings() -> Vec<(usize, f32)> {

@@ -23,7 +23,12 @@ pub fn sine(frames: usize, freq: f32, sample_rate: f32, amp: f32) -> Vec<f32> {
 }
 
 /// Process `left`/`right` through `effect` in blocks of `block` frames.
-pub fn process_in_blocks(effect: &mut dyn Effect, left: &[f32], right: &[f32], block: usize) -> (Vec<f32>, Vec<f32>) {
+pub fn process_in_blocks(
+    effect: &mut dyn Effect,
+    left: &[f32],
+    right: &[f32],
+    block: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let (mut l, mut r) = (left.to_vec(), right.to_vec());
     for (cl, cr) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
         effect.process(cl, cr);
@@ -33,7 +38,13 @@ pub fn process_in_blocks(effect: &mut dyn Effect, left: &[f32], right: &[f32], b
 
 /// Set `settings` (parameter index, plain value) on a freshly prepared effect; `snap` decides
 /// whether the run starts at the targets or ramps from the defaults.
-pub fn prepared(make: &dyn Fn() -> Box<dyn Effect>, rate: f32, max_block: usize, settings: &[(usize, f32)], snap: bool) -> Box<dyn Effect> {
+pub fn prepared(
+    make: &dyn Fn() -> Box<dyn Effect>,
+    rate: f32,
+    max_block: usize,
+    settings: &[(usize, f32)],
+    snap: bool,
+) -> Box<dyn Effect> {
     let mut e = make();
     e.prepare(rate, max_block);
     for &(i, v) in settings {
@@ -83,7 +94,13 @@ pub fn assert_realtime_safe(make: &dyn Fn() -> Box<dyn Effect>) {
     ];
     let u = noise(8 * n.max(1), 1.0, 7);
     for k in 0..8 {
-        settings.push(specs.iter().enumerate().map(|(i, s)| s.range().to_plain(0.5 + 0.5 * u[k * n + i] as f64)).collect());
+        settings.push(
+            specs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.range().to_plain(0.5 + 0.5 * u[k * n + i] as f64))
+                .collect(),
+        );
     }
     let inputs: Vec<(&str, Vec<f32>)> = vec![
         ("full-scale noise", noise(9600, 1.0, 3)),
@@ -114,7 +131,11 @@ pub fn assert_realtime_safe(make: &dyn Fn() -> Box<dyn Effect>) {
                     e.reset();
                 });
                 let bad = l.iter().chain(r.iter()).position(|x| !x.is_finite());
-                assert!(bad.is_none(), "{} at {rate} Hz gave non-finite output for {name} with settings {values:?}", e.kind());
+                assert!(
+                    bad.is_none(),
+                    "{} at {rate} Hz gave non-finite output for {name} with settings {values:?}",
+                    e.kind()
+                );
             }
         }
     }

@@ -37,7 +37,9 @@ pub fn test_signal(sample_rate: u32, seconds: f32) -> AudioBuffer {
         let note_t = t % 0.5;
         let env = (-note_t * 6.0).exp();
         let f = [196.0, 246.9, 293.7][(t / 0.5) as usize % 3];
-        let tone = (0..6).map(|h| ((h + 1) as f32 * f * 2.0 * std::f32::consts::PI * t).sin() / (h + 1) as f32).sum::<f32>();
+        let tone = (0..6)
+            .map(|h| ((h + 1) as f32 * f * 2.0 * std::f32::consts::PI * t).sin() / (h + 1) as f32)
+            .sum::<f32>();
         s ^= s << 13;
         s ^= s >> 17;
         s ^= s << 5;
@@ -62,8 +64,10 @@ pub fn stderr(o: &Output) -> String {
 
 /// Files in `dir` (names), to check that nothing half-written was left behind.
 pub fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
