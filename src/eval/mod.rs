@@ -1,0 +1,3 @@
+//! Evaluation: the ST-ITO benchmark tasks (`shared/BENCHMARK.md`) run on fxmatch's own effects.
+
+pub mod styles;
