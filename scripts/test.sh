@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install missing system packages, then run every test: unit, integration, bench smoke runs
+# (--all-targets) and doc tests. cargo's output stays visible; any failure exits non-zero.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+cargo test --workspace --all-targets
+cargo test --workspace --doc
