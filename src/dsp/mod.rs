@@ -3,25 +3,36 @@
 //! Every effect here follows the [`Effect`] real-time contract: it allocates only in
 //! `prepare`, and its `process` neither allocates, locks nor panics for any finite input.
 
+mod delay;
+mod delayline;
 mod denormal;
+mod distortion;
 mod gain;
+mod oversample;
+mod reverb;
 mod smooth;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use delay::Delay;
 pub use denormal::DenormalGuard;
+pub use distortion::Distortion;
 pub use gain::Gain;
+pub use reverb::Reverb;
 pub use smooth::Smoothed;
 
 use crate::chain::Effect;
 
 /// The type names of the built-in effects, as written in chain files.
-pub const BUILTIN_KINDS: &[&str] = &["gain"];
+pub const BUILTIN_KINDS: &[&str] = &["gain", "distortion", "delay", "reverb"];
 
 /// A fresh built-in effect of this type, or `None` for an unknown type name.
 pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
     Some(match kind {
         "gain" => Box::new(Gain::new()),
+        "distortion" => Box::new(Distortion::new()),
+        "delay" => Box::new(Delay::new()),
+        "reverb" => Box::new(Reverb::new()),
         _ => return None,
     })
 }
