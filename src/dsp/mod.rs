@@ -5,26 +5,34 @@
 
 mod biquad;
 mod compressor;
+mod delay;
+mod delayline;
 mod denormal;
+mod distortion;
 mod eq;
 mod fastmath;
 mod gain;
+mod oversample;
+mod reverb;
 mod smooth;
 #[cfg(test)]
 pub(crate) mod testutil;
 
 pub use biquad::{high_pass, high_shelf, low_pass, low_shelf, peaking, Biquad, Coeffs};
 pub use compressor::{param as compressor_param, Compressor};
+pub use delay::Delay;
 pub use denormal::DenormalGuard;
+pub use distortion::Distortion;
 pub use eq::{param as eq_param, ParametricEq};
 pub use fastmath::{fast_exp2, fast_log2};
 pub use gain::Gain;
+pub use reverb::Reverb;
 pub use smooth::Smoothed;
 
 use crate::chain::Effect;
 
 /// The type names of the built-in effects, as written in chain files.
-pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor"];
+pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor", "distortion", "delay", "reverb"];
 
 /// A fresh built-in effect of this type, or `None` for an unknown type name.
 pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
@@ -32,6 +40,9 @@ pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
         "gain" => Box::new(Gain::new()),
         "eq" => Box::new(ParametricEq::new()),
         "compressor" => Box::new(Compressor::new()),
+        "distortion" => Box::new(Distortion::new()),
+        "delay" => Box::new(Delay::new()),
+        "reverb" => Box::new(Reverb::new()),
         _ => return None,
     })
 }

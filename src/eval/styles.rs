@@ -29,7 +29,8 @@ pub enum Style {
 
 impl Style {
     /// All styles, in the benchmark's order.
-    pub const ALL: [Style; 5] = [Style::Neutral, Style::Broadcast, Style::Telephone, Style::Bright, Style::Warm];
+    pub const ALL: [Style; 5] =
+        [Style::Neutral, Style::Broadcast, Style::Telephone, Style::Bright, Style::Warm];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -58,8 +59,12 @@ impl Style {
         let mut u = || rng.random::<f32>();
         // (low gain dB, low freq Hz, mid1 gain dB, mid1 freq Hz, high gain dB, high freq Hz)
         let (lg, lf, m1g, m1f, hg, hf) = match self {
-            Style::Neutral => (2.0 * u() + 1.0, 120.0 * u() + 80.0, 0.0, 1000.0, 2.0 * u() + 1.0, 2000.0 * u() + 6000.0),
-            Style::Broadcast => (4.0 * u() + 2.0, 120.0 * u() + 80.0, 0.0, 1000.0, 4.0 * u() + 2.0, 2000.0 * u() + 6000.0),
+            Style::Neutral => {
+                (2.0 * u() + 1.0, 120.0 * u() + 80.0, 0.0, 1000.0, 2.0 * u() + 1.0, 2000.0 * u() + 6000.0)
+            }
+            Style::Broadcast => {
+                (4.0 * u() + 2.0, 120.0 * u() + 80.0, 0.0, 1000.0, 4.0 * u() + 2.0, 2000.0 * u() + 6000.0)
+            }
             Style::Telephone => (
                 -(6.0 * u() + 20.0),
                 200.0 * u() + 200.0,
@@ -68,8 +73,22 @@ impl Style {
                 -(6.0 * u() + 20.0),
                 2000.0 * u() + 4000.0,
             ),
-            Style::Bright => (-(6.0 * u() + 20.0), 200.0 * u() + 200.0, 0.0, 1000.0, 6.0 * u() + 20.0, 8000.0 * u() + 2000.0),
-            Style::Warm => (6.0 * u() + 20.0, 200.0 * u() + 200.0, 0.0, 1000.0, -(6.0 * u() + 20.0), 2000.0 * u() + 8000.0),
+            Style::Bright => (
+                -(6.0 * u() + 20.0),
+                200.0 * u() + 200.0,
+                0.0,
+                1000.0,
+                6.0 * u() + 20.0,
+                8000.0 * u() + 2000.0,
+            ),
+            Style::Warm => (
+                6.0 * u() + 20.0,
+                200.0 * u() + 200.0,
+                0.0,
+                1000.0,
+                -(6.0 * u() + 20.0),
+                2000.0 * u() + 8000.0,
+            ),
         };
         // (threshold dB, ratio, attack ms, release ms); ratio 1 = compressor off.
         let (th, ra, at, re) = match self {
@@ -156,8 +175,13 @@ mod tests {
                 chain.process(&mut l, &mut r);
                 l[n / 2..].iter().map(|x| x * x).sum::<f32>().sqrt()
             };
-            let (lo, mid, hi) = (level(&mut chain, 100.0), level(&mut chain, 1500.0), level(&mut chain, 8000.0));
-            (crate::dsp::gain_to_db(hi / lo), crate::dsp::gain_to_db(mid / lo), crate::dsp::gain_to_db(mid / hi))
+            let (lo, mid, hi) =
+                (level(&mut chain, 100.0), level(&mut chain, 1500.0), level(&mut chain, 8000.0));
+            (
+                crate::dsp::gain_to_db(hi / lo),
+                crate::dsp::gain_to_db(mid / lo),
+                crate::dsp::gain_to_db(mid / hi),
+            )
         };
         let (hi_lo, _, _) = tilt(Style::Bright, &mut rng);
         assert!(hi_lo > 30.0, "bright tilt {hi_lo}");
