@@ -13,6 +13,7 @@ pub mod chain;
 pub mod dsp;
 pub mod error;
 pub mod fsutil;
+pub mod metric;
 pub mod render;
 
 pub use error::{Error, Result};
