@@ -14,6 +14,7 @@ pub mod dsp;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod metric;
 pub mod render;
 
 pub use error::{Error, Result};

@@ -1,0 +1,101 @@
+//! Style metrics: audio → embedding, and the similarity the matcher maximises.
+//!
+//! A [`StyleMetric`] embeds stereo audio as two vectors, one for mid `(L+R)/2` and one for side
+//! `(L−R)/2`; [`similarity`] is the mean of the two cosine similarities, as in ST-ITO. The log-mel
+//! [`frontend`] is shared by every metric; [`MfccMetric`] is the hand-made baseline.
+
+pub mod frontend;
+pub mod mfcc;
+
+use serde::{Deserialize, Serialize};
+
+pub use frontend::{FrontEnd, FrontEndSettings};
+pub use mfcc::{MfccMetric, MfccSettings};
+
+/// A style embedding: one vector for mid, one for side. Vectors of the same metric and settings
+/// have the same length and are comparable across sample rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// Embedding of mid `(L+R)/2`.
+    pub mid: Vec<f32>,
+    /// Embedding of side `(L−R)/2`.
+    pub side: Vec<f32>,
+}
+
+/// Something that turns audio into a style [`Embedding`].
+pub trait StyleMetric: Send {
+    /// Short name for logs and result files, e.g. `"mfcc"`.
+    fn name(&self) -> &str;
+
+    /// Embed stereo audio (mid = (L+R)/2, side = (L−R)/2); any length and sample rate 8k..192k.
+    ///
+    /// Errors on channels of unequal length, a sample rate out of range, or NaN, infinite or huge
+    /// (|x| > 1e6) samples.
+    fn embed(&mut self, left: &[f32], right: &[f32], sample_rate: u32) -> crate::Result<Embedding>;
+
+    /// A fresh instance with the same settings, for another worker thread.
+    fn boxed_clone(&self) -> Box<dyn StyleMetric>;
+}
+
+/// Cosine similarity in [−1, 1], accumulated in f64.
+///
+/// Edge cases, so the result is always defined: two all-zero vectors are identical (1); one
+/// all-zero vector against a non-zero one is unrelated (0). Vectors of different lengths come from
+/// different metrics or settings and are not comparable: 0 (and a debug assertion fails).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len(), "cosine of vectors of different lengths");
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    match (aa > 0.0, bb > 0.0) {
+        (false, false) => 1.0,
+        (true, true) => (ab / (aa.sqrt() * bb.sqrt())).clamp(-1.0, 1.0) as f32,
+        _ => 0.0,
+    }
+}
+
+/// Style similarity: the mean of cos(mid_a, mid_b) and cos(side_a, side_b) (as ST-ITO).
+pub fn similarity(a: &Embedding, b: &Embedding) -> f32 {
+    similarity_parts(a, b).0
+}
+
+/// (overall, mid, side) similarity; overall is the mean of the other two.
+pub fn similarity_parts(a: &Embedding, b: &Embedding) -> (f32, f32, f32) {
+    let mid = cosine(&a.mid, &b.mid);
+    let side = cosine(&a.side, &b.side);
+    (0.5 * (mid + side), mid, side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_edge_cases() {
+        assert_eq!(cosine(&[0.0, 0.0], &[0.0, 0.0]), 1.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+        assert_eq!(cosine(&[1.0, 2.0], &[2.0, 4.0]), 1.0);
+        assert_eq!(cosine(&[1.0, 0.0], &[-3.0, 0.0]), -1.0);
+        assert!(cosine(&[1.0, 0.0], &[0.0, 5.0]).abs() < 1e-7);
+        let e = Embedding {
+            mid: vec![1.0, 2.0, 3.0],
+            side: vec![0.0; 3],
+        };
+        let f = Embedding {
+            mid: vec![3.0, 2.0, 1.0],
+            side: vec![0.0; 3],
+        };
+        let (all, mid, side) = similarity_parts(&e, &f);
+        assert!((mid - 10.0 / 14.0).abs() < 1e-6);
+        assert_eq!(side, 1.0);
+        assert!((all - 0.5 * (mid + 1.0)).abs() < 1e-7);
+        assert_eq!(similarity(&e, &e), 1.0);
+    }
+}
