@@ -23,10 +23,7 @@ fn main() -> fxmatch::Result<()> {
     let (mut left, mut right) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let t = i as f32 / sr as f32;
-        let chord: f32 = [220.0f32, 277.2, 329.6]
-            .iter()
-            .map(|f| (std::f32::consts::TAU * f * t).sin())
-            .sum();
+        let chord: f32 = [220.0f32, 277.2, 329.6].iter().map(|f| (std::f32::consts::TAU * f * t).sin()).sum();
         let common = 0.1 * chord + 0.2 * rnd();
         left.push(common + 0.05 * rnd());
         right.push(common + 0.05 * rnd());

@@ -88,10 +88,7 @@ impl FrontEndSettings {
         let bad = |what: String, fix: &str| Err(Error::invalid(what, fix));
         if !(64..=65_536).contains(&self.window_48k) {
             return bad(
-                format!(
-                    "front end: window_48k = {} is out of range",
-                    self.window_48k
-                ),
+                format!("front end: window_48k = {} is out of range", self.window_48k),
                 "use 64..=65536 samples (2048 = 42.7 ms)",
             );
         }
@@ -102,10 +99,7 @@ impl FrontEndSettings {
             );
         }
         if !(2..=512).contains(&self.n_mels) {
-            return bad(
-                format!("front end: n_mels = {} is out of range", self.n_mels),
-                "use 2..=512 bands",
-            );
+            return bad(format!("front end: n_mels = {} is out of range", self.n_mels), "use 2..=512 bands");
         }
         let (lo, hi) = (self.f_min_hz, self.f_max_hz);
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo < hi && hi <= 96_000.0) {
@@ -125,14 +119,9 @@ impl FrontEndSettings {
 
     /// The `n_mels + 2` band edge frequencies in Hz (edge `b+1` is band `b`'s centre).
     pub fn band_edges_hz(&self) -> Vec<f64> {
-        let (m_lo, m_hi) = (
-            hz_to_mel(self.f_min_hz as f64),
-            hz_to_mel(self.f_max_hz as f64),
-        );
+        let (m_lo, m_hi) = (hz_to_mel(self.f_min_hz as f64), hz_to_mel(self.f_max_hz as f64));
         let n = self.n_mels + 1;
-        (0..=n)
-            .map(|i| mel_to_hz(m_lo + (m_hi - m_lo) * i as f64 / n as f64))
-            .collect()
+        (0..=n).map(|i| mel_to_hz(m_lo + (m_hi - m_lo) * i as f64 / n as f64)).collect()
     }
 
     /// Window and hop in samples at `sample_rate`.
@@ -278,9 +267,7 @@ impl FrontEnd {
         let fft = FftPlanner::<f32>::new().plan_fft_forward(n_fft);
 
         let window: Vec<f32> = (0..window_len)
-            .map(|n| {
-                (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / window_len as f64).cos()) as f32
-            })
+            .map(|n| (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / window_len as f64).cos()) as f32)
             .collect();
         let sum_w2: f64 = window.iter().map(|&w| w as f64 * w as f64).sum();
         // 2/(N·Σw²) for the one-sided power, and 1/4 from separating the pair.
@@ -292,9 +279,7 @@ impl FrontEnd {
         let n_bins = n_fft / 2 + 1;
         let k_lo = ((edges[0] / bin_hz).floor() as usize + 1).min(n_bins);
         let last = edges[edges.len() - 1];
-        let n_range = (k_lo..n_bins)
-            .take_while(|&k| (k as f64 * bin_hz) < last)
-            .count();
+        let n_range = (k_lo..n_bins).take_while(|&k| (k as f64 * bin_hz) < last).count();
         let nyquist = (n_range > 0 && k_lo + n_range == n_bins).then(|| n_range - 1);
         // Each band's weights over the bins strictly inside its outer edges.
         let (mut weights, mut bands) = (Vec::new(), Vec::new());
@@ -306,18 +291,10 @@ impl FrontEnd {
                 let f = (k_lo + i) as f64 * bin_hz;
                 if f > l && f < u {
                     start.get_or_insert(i);
-                    weights.push(if f <= c {
-                        (f - l) / (c - l)
-                    } else {
-                        (u - f) / (u - c)
-                    } as f32);
+                    weights.push(if f <= c { (f - l) / (c - l) } else { (u - f) / (u - c) } as f32);
                 }
             }
-            bands.push(Band {
-                start: start.unwrap_or(0),
-                len: weights.len() - w,
-                w,
-            });
+            bands.push(Band { start: start.unwrap_or(0), len: weights.len() - w, w });
         }
         let n_mels = settings.n_mels;
         let tables = Tables {
@@ -387,10 +364,7 @@ impl FrontEnd {
     /// sees no bin).
     pub fn band_weight_sums(&self) -> Vec<f32> {
         let t = &self.tables;
-        t.bands
-            .iter()
-            .map(|b| t.weights[b.w..b.w + b.len].iter().sum())
-            .collect()
+        t.bands.iter().map(|b| t.weights[b.w..b.w + b.len].iter().sum()).collect()
     }
 
     /// Analyses stereo audio as mid and side, calling `f` once per frame in time order; returns the
@@ -454,10 +428,8 @@ impl FrontEnd {
             let buf = &mut self.scratch.buf;
             buf[..dst].fill(Complex::new(0.0, 0.0));
             let mut any = 0u32;
-            for ((z, &wv), &xv) in buf[dst..dst + n]
-                .iter_mut()
-                .zip(&self.tables.window[dst..dst + n])
-                .zip(&x[src..src + n])
+            for ((z, &wv), &xv) in
+                buf[dst..dst + n].iter_mut().zip(&self.tables.window[dst..dst + n]).zip(&x[src..src + n])
             {
                 // The same arithmetic as mid = (l + r)·(0.5·w) with l = r = x.
                 let m = (xv + xv) * (0.5 * wv);
@@ -480,12 +452,7 @@ impl FrontEnd {
             mid.extend_from_slice(fr.mid_db);
             side.extend_from_slice(fr.side_db);
         })?;
-        Ok(LogMel {
-            n_frames,
-            n_mels,
-            mid,
-            side,
-        })
+        Ok(LogMel { n_frames, n_mels, mid, side })
     }
 
     /// Where frame `t` of a `len`-sample clip goes: (offset in the frame, offset in the clip, count).
@@ -501,20 +468,15 @@ impl FrontEnd {
     /// part's (b) band powers and dB. A channel flagged silent is set to the floor.
     fn analyse_pair(&mut self, a_live: bool, b_live: bool) {
         let (t, s) = (&self.tables, &mut self.scratch);
-        self.fft
-            .process_with_scratch(&mut s.buf, &mut s.fft_scratch);
+        self.fft.process_with_scratch(&mut s.buf, &mut s.fft_scratch);
         let n = s.power_a.len();
         if n > 0 {
             // Bin k pairs with bin N−k: bins k_lo.. forward against N−k_lo.. backward.
             let (lo, n_fft) = (t.k_lo, s.buf.len());
             let bins = &s.buf[lo..lo + n];
             let mirror = &s.buf[n_fft + 1 - lo - n..=n_fft - lo];
-            for (((pa, pb), z), m) in s
-                .power_a
-                .iter_mut()
-                .zip(s.power_b.iter_mut())
-                .zip(bins)
-                .zip(mirror.iter().rev())
+            for (((pa, pb), z), m) in
+                s.power_a.iter_mut().zip(s.power_b.iter_mut()).zip(bins).zip(mirror.iter().rev())
             {
                 let (sr, di) = (z.re + m.re, z.im - m.im);
                 let (dr, si) = (z.re - m.re, z.im + m.im);
@@ -534,14 +496,7 @@ impl FrontEnd {
 /// Bin powers → floored band powers and dB.
 fn bands(t: &Tables, power: &[f32], live: bool, out_power: &mut [f32], out_db: &mut [f32]) {
     for (o, b) in out_power.iter_mut().zip(&t.bands) {
-        let p = if live {
-            dot(
-                &power[b.start..b.start + b.len],
-                &t.weights[b.w..b.w + b.len],
-            )
-        } else {
-            0.0
-        };
+        let p = if live { dot(&power[b.start..b.start + b.len], &t.weights[b.w..b.w + b.len]) } else { 0.0 };
         *o = (p * t.power_scale).max(t.floor_power);
     }
     const DB_PER_NEPER: f32 = 10.0 / std::f32::consts::LN_10;
@@ -583,9 +538,7 @@ pub fn check_sample_rate(sample_rate: u32) -> Result<()> {
 /// Errors on the first NaN, infinite or huge sample, naming channel and index.
 fn check_samples(x: &[f32], channel: &str) -> Result<()> {
     // A branch-free pass first (vectorises); locate only when something is wrong.
-    let ok = x
-        .iter()
-        .fold(true, |ok, v| ok & (v.abs() <= MAX_ABS_SAMPLE));
+    let ok = x.iter().fold(true, |ok, v| ok & (v.abs() <= MAX_ABS_SAMPLE));
     if ok {
         return Ok(());
     }
@@ -647,9 +600,7 @@ mod tests {
         let centres: Vec<f64> = settings.band_edges_hz()[1..=settings.n_mels].to_vec();
         for sr in [48_000, 44_100] {
             let mut fe = FrontEnd::new(&settings, sr).unwrap();
-            for f in [
-                80.0, 150.0, 440.0, 1000.0, 1234.0, 2500.0, 5000.0, 7777.0, 12_000.0, 15_000.0,
-            ] {
+            for f in [80.0, 150.0, 440.0, 1000.0, 1234.0, 2500.0, 5000.0, 7777.0, 12_000.0, 15_000.0] {
                 let amp = 0.5f32;
                 let p = mean_power(&mut fe, &sine(f, amp, sr, 1.0));
                 let total: f64 = p.iter().sum();
@@ -666,7 +617,10 @@ mod tests {
                 let j = centres.partition_point(|&c| c <= f);
                 let alpha = (f - centres[j - 1]) / (centres[j] - centres[j - 1]);
                 if (alpha - 0.5).abs() > 0.1 {
-                    assert_eq!(argmax, nearest, "{sr} Hz: sine at {f} Hz peaks in band {argmax}, nearest centre is band {nearest}");
+                    assert_eq!(
+                        argmax, nearest,
+                        "{sr} Hz: sine at {f} Hz peaks in band {argmax}, nearest centre is band {nearest}"
+                    );
                 }
                 // The two enclosing bands hold the power, split linearly in Hz.
                 let two = p[j - 1] + p[j];
@@ -677,11 +631,7 @@ mod tests {
                     two / total
                 );
                 if f >= 400.0 {
-                    assert!(
-                        (p[j] / two - alpha).abs() < 0.03,
-                        "{f} Hz: split {} vs {alpha}",
-                        p[j] / two
-                    );
+                    assert!((p[j] / two - alpha).abs() < 0.03, "{f} Hz: split {} vs {alpha}", p[j] / two);
                 }
             }
         }
@@ -698,10 +648,7 @@ mod tests {
             let bin_hz = sr as f64 / fe.n_fft as f64;
             let mut cover = vec![0.0f32; t.n_range];
             for b in &t.bands {
-                for (c, w) in cover[b.start..b.start + b.len]
-                    .iter_mut()
-                    .zip(&t.weights[b.w..b.w + b.len])
-                {
+                for (c, w) in cover[b.start..b.start + b.len].iter_mut().zip(&t.weights[b.w..b.w + b.len]) {
                     *c += w;
                 }
             }
@@ -740,12 +687,7 @@ mod tests {
             for (b, w) in fe.band_weight_sums().iter().enumerate().skip(8) {
                 let expected = (1.0 / 12.0) * (*w as f64 * bin_hz) / (sr as f64 / 2.0);
                 let err = db(p[b]) - db(expected);
-                assert!(
-                    err.abs() < 0.5,
-                    "{sr} Hz band {b}: {:.2} dB vs {:.2} dB",
-                    db(p[b]),
-                    db(expected)
-                );
+                assert!(err.abs() < 0.5, "{sr} Hz band {b}: {:.2} dB vs {:.2} dB", db(p[b]), db(expected));
             }
         }
     }
@@ -759,10 +701,7 @@ mod tests {
             for sr in [44_100, 48_000] {
                 let mut fe = FrontEnd::new(&settings, sr).unwrap();
                 profiles.push(
-                    mean_power(&mut fe, &sine(f, 0.3, sr, 2.0))
-                        .iter()
-                        .map(|&p| db(p))
-                        .collect::<Vec<_>>(),
+                    mean_power(&mut fe, &sine(f, 0.3, sr, 2.0)).iter().map(|&p| db(p)).collect::<Vec<_>>(),
                 );
             }
             let peak = profiles[0].iter().cloned().fold(f64::MIN, f64::max);
@@ -771,17 +710,11 @@ mod tests {
                 // The bands that hold the sine agree closely; the skirts within 30 dB depend on
                 // how each rate's bin grid samples the window's main lobe, to about 2 dB.
                 if a.max(*c) > peak - 3.0 {
-                    assert!(
-                        d < 0.3,
-                        "{f} Hz, band {b}: {a:.2} dB at 44.1k vs {c:.2} dB at 48k"
-                    );
+                    assert!(d < 0.3, "{f} Hz, band {b}: {a:.2} dB at 44.1k vs {c:.2} dB at 48k");
                 }
                 if a.max(*c) > peak - 30.0 {
                     worst = worst.max(d);
-                    assert!(
-                        d < 2.0,
-                        "{f} Hz, band {b}: {a:.2} dB at 44.1k vs {c:.2} dB at 48k"
-                    );
+                    assert!(d < 2.0, "{f} Hz, band {b}: {a:.2} dB at 44.1k vs {c:.2} dB at 48k");
                 }
             }
         }
@@ -810,12 +743,8 @@ mod tests {
             })
             .collect();
         let peak = p[0].iter().cloned().fold(f64::MIN, f64::max);
-        let diffs: Vec<f64> = p[0]
-            .iter()
-            .zip(&p[1])
-            .filter(|(a, _)| **a > peak - 20.0)
-            .map(|(a, c)| a - c)
-            .collect();
+        let diffs: Vec<f64> =
+            p[0].iter().zip(&p[1]).filter(|(a, _)| **a > peak - 20.0).map(|(a, c)| a - c).collect();
         // Above 300 Hz the bands are wide against the window's main lobe and agree closely; the
         // lowest few bands (2–4 bins) see a partial's main-lobe skirt through each rate's own bin
         // grid and can differ by several dB where they sit between partials (a known limit).
@@ -835,10 +764,7 @@ mod tests {
             "44.1 vs 48 kHz harmonic tone: median {median:.3} dB, RMS {rms:.3} dB over {} bands; worst above 300 Hz {worst_above_300:.3} dB",
             diffs.len()
         );
-        assert!(
-            median < 0.1,
-            "harmonic tone profiles: median difference {median:.2} dB"
-        );
+        assert!(median < 0.1, "harmonic tone profiles: median difference {median:.2} dB");
         assert!(
             worst_above_300 < 0.3,
             "harmonic tone profiles differ by {worst_above_300:.2} dB above 300 Hz"
@@ -879,13 +805,9 @@ mod tests {
         let sr = 48_000;
         let n = sr as usize;
         let a = noise(n, 3);
-        let b: Vec<f32> = noise(n, 11)
-            .iter()
-            .zip(sine(700.0, 0.2, sr, 1.0))
-            .map(|(x, y)| 0.01 * x + y)
-            .collect();
-        let (left, right): (Vec<f32>, Vec<f32>) =
-            a.iter().zip(&b).map(|(x, y)| (x + y, x - y)).unzip();
+        let b: Vec<f32> =
+            noise(n, 11).iter().zip(sine(700.0, 0.2, sr, 1.0)).map(|(x, y)| 0.01 * x + y).collect();
+        let (left, right): (Vec<f32>, Vec<f32>) = a.iter().zip(&b).map(|(x, y)| (x + y, x - y)).unzip();
         let mut fe = FrontEnd::new(&FrontEndSettings::default(), sr).unwrap();
         let ms = fe.log_mel_ms(&left, &right).unwrap();
         let mut mono = |x: &[f32]| {
@@ -894,32 +816,16 @@ mod tests {
             v
         };
         let (mid, side) = (mono(&a), mono(&b));
-        let worst = |x: &[f32], y: &[f32]| {
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0f32, f32::max)
-        };
-        assert!(
-            worst(&ms.mid, &mid) < 1e-3,
-            "mid differs by {} dB",
-            worst(&ms.mid, &mid)
-        );
-        assert!(
-            worst(&ms.side, &side) < 1e-2,
-            "side differs by {} dB",
-            worst(&ms.side, &side)
-        );
+        let worst = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(worst(&ms.mid, &mid) < 1e-3, "mid differs by {} dB", worst(&ms.mid, &mid));
+        assert!(worst(&ms.side, &side) < 1e-2, "side differs by {} dB", worst(&ms.side, &side));
     }
 
     #[test]
     fn mono_input_gives_exact_floor_side_and_the_mono_path() {
         let sr = 44_100;
-        let x: Vec<f32> = noise(sr as usize, 5)
-            .iter()
-            .zip(sine(300.0, 0.5, sr, 1.0))
-            .map(|(a, b)| a + b)
-            .collect();
+        let x: Vec<f32> =
+            noise(sr as usize, 5).iter().zip(sine(300.0, 0.5, sr, 1.0)).map(|(a, b)| a + b).collect();
         let mut fe = FrontEnd::new(&FrontEndSettings::default(), sr).unwrap();
         let ms = fe.log_mel_ms(&x, &x).unwrap();
         assert!(
@@ -927,8 +833,7 @@ mod tests {
             "side of mono is not the floor"
         );
         let mut mono = Vec::new();
-        fe.process_mono(&x, |_, d| mono.extend_from_slice(d))
-            .unwrap();
+        fe.process_mono(&x, |_, d| mono.extend_from_slice(d)).unwrap();
         assert_eq!(ms.mid, mono);
     }
 
@@ -941,35 +846,16 @@ mod tests {
             let x = &x[..len.min(x.len())];
             let m = fe.log_mel_ms(x, x).unwrap();
             assert_eq!(m.n_frames, fe.n_frames(len));
-            assert_eq!(
-                m.n_frames,
-                if len < 2048 {
-                    1
-                } else {
-                    1 + (len - 2048) / 1024
-                }
-            );
-            assert!(m
-                .mid
-                .iter()
-                .chain(&m.side)
-                .all(|v| v.is_finite() && *v >= -100.0 - 1e-3));
+            assert_eq!(m.n_frames, if len < 2048 { 1 } else { 1 + (len - 2048) / 1024 });
+            assert!(m.mid.iter().chain(&m.side).all(|v| v.is_finite() && *v >= -100.0 - 1e-3));
             if len == 0 {
-                assert!(
-                    m.mid.iter().all(|&v| (v + 100.0).abs() < 1e-3),
-                    "empty clip is not silence"
-                );
+                assert!(m.mid.iter().all(|&v| (v + 100.0).abs() < 1e-3), "empty clip is not silence");
             }
             if len == 480 {
                 // A 10 ms sine, centred in the window, still shows up at 1 kHz.
-                let peak = (0..m.n_mels)
-                    .max_by(|&a, &b| m.mid[a].total_cmp(&m.mid[b]))
-                    .unwrap();
+                let peak = (0..m.n_mels).max_by(|&a, &b| m.mid[a].total_cmp(&m.mid[b])).unwrap();
                 let c = settings.band_edges_hz()[peak + 1];
-                assert!(
-                    (800.0..1250.0).contains(&c),
-                    "10 ms sine peaks at band centre {c} Hz"
-                );
+                assert!((800.0..1250.0).contains(&c), "10 ms sine peaks at band centre {c} Hz");
             }
         }
     }
@@ -987,10 +873,7 @@ mod tests {
         assert!(e.contains("left channel sample 1234 is inf"), "{e}");
         x[1234] = 2e6;
         assert!(fe.process_mono(&x, |_, _| {}).is_err());
-        let e = fe
-            .process_ms(&good, &good[..10], |_| {})
-            .unwrap_err()
-            .to_string();
+        let e = fe.process_ms(&good, &good[..10], |_| {}).unwrap_err().to_string();
         assert!(e.contains("differ in length"), "{e}");
         for sr in [7_999, 192_001, 0] {
             assert!(FrontEnd::new(&FrontEndSettings::default(), sr)
@@ -998,14 +881,8 @@ mod tests {
                 .to_string()
                 .contains("sample rate"));
         }
-        let bad = FrontEndSettings {
-            n_mels: 1,
-            ..Default::default()
-        };
-        assert!(FrontEnd::new(&bad, 48_000)
-            .unwrap_err()
-            .to_string()
-            .contains("n_mels"));
+        let bad = FrontEndSettings { n_mels: 1, ..Default::default() };
+        assert!(FrontEnd::new(&bad, 48_000).unwrap_err().to_string().contains("n_mels"));
     }
 
     #[test]
@@ -1014,8 +891,7 @@ mod tests {
         let (l, r) = (noise(48_000, 1), noise(48_000, 2));
         let mut sum = 0.0f32;
         assert_no_alloc::assert_no_alloc(|| {
-            fe.process_ms(&l, &r, |fr| sum += fr.mid_db[0] + fr.side_power[5])
-                .unwrap();
+            fe.process_ms(&l, &r, |fr| sum += fr.mid_db[0] + fr.side_power[5]).unwrap();
             fe.process_mono(&l, |_, d| sum += d[1]).unwrap();
         });
         assert!(sum.is_finite());
@@ -1023,21 +899,11 @@ mod tests {
 
     #[test]
     fn settings_round_trip_and_reject_unknown_fields() {
-        let s = FrontEndSettings {
-            n_mels: 96,
-            hop_48k: 512,
-            ..Default::default()
-        };
+        let s = FrontEndSettings { n_mels: 96, hop_48k: 512, ..Default::default() };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<FrontEndSettings>(&json).unwrap(), s);
         let partial: FrontEndSettings = toml::from_str("n_mels = 40").unwrap();
-        assert_eq!(
-            partial,
-            FrontEndSettings {
-                n_mels: 40,
-                ..Default::default()
-            }
-        );
+        assert_eq!(partial, FrontEndSettings { n_mels: 40, ..Default::default() });
         assert!(toml::from_str::<FrontEndSettings>("n_mel = 40").is_err());
         let (w, h) = FrontEndSettings::default().window_and_hop(44_100);
         assert_eq!((w, h), (1882, 941));

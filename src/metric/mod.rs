@@ -84,14 +84,8 @@ mod tests {
         assert_eq!(cosine(&[1.0, 2.0], &[2.0, 4.0]), 1.0);
         assert_eq!(cosine(&[1.0, 0.0], &[-3.0, 0.0]), -1.0);
         assert!(cosine(&[1.0, 0.0], &[0.0, 5.0]).abs() < 1e-7);
-        let e = Embedding {
-            mid: vec![1.0, 2.0, 3.0],
-            side: vec![0.0; 3],
-        };
-        let f = Embedding {
-            mid: vec![3.0, 2.0, 1.0],
-            side: vec![0.0; 3],
-        };
+        let e = Embedding { mid: vec![1.0, 2.0, 3.0], side: vec![0.0; 3] };
+        let f = Embedding { mid: vec![3.0, 2.0, 1.0], side: vec![0.0; 3] };
         let (all, mid, side) = similarity_parts(&e, &f);
         assert!((mid - 10.0 / 14.0).abs() < 1e-6);
         assert_eq!(side, 1.0);
