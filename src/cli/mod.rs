@@ -1,6 +1,7 @@
 //! Command-line front end: one module per subcommand group.
 
 mod chain_cmd;
+mod eval_cmd;
 mod render_cmd;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     /// Inspect chain files and the built-in effect types.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
+    /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
 }
 
 /// Parse the command line, run, and map errors to a message and exit code 1.
@@ -33,6 +37,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
+        Command::Eval(cmd) => eval_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

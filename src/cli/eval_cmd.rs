@@ -1,0 +1,141 @@
+//! `fxmatch eval …`: the benchmark tasks of shared/BENCHMARK.md.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use fxmatch::audio::{read_wav, AudioBuffer};
+use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
+use fxmatch::metric::{MfccMetric, StyleMetric};
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Zero-shot production-style classification (ST-ITO Table 1): five EQ+compressor styles,
+    /// speech and music, per-style and average accuracy.
+    ZeroShot(ZeroShotArgs),
+}
+
+#[derive(Args)]
+pub struct ZeroShotArgs {
+    /// Trials per content type.
+    #[arg(long, default_value_t = 200)]
+    trials: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folders of evaluation content (WAV). Files whose name starts with `speech` are speech,
+    /// the rest music. Default: the bundled clips.
+    #[arg(long = "content")]
+    content: Vec<PathBuf>,
+    /// Results folder (zero-shot.json, zero-shot.md).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Smoke run: 10 trials per content type.
+    #[arg(long)]
+    quick: bool,
+}
+
+pub fn run(cmd: EvalCommand) -> Result<()> {
+    match cmd {
+        EvalCommand::ZeroShot(args) => run_zero_shot(args),
+    }
+}
+
+/// Published average accuracies (ST-ITO Table 1) to print beside ours.
+const PUBLISHED: &[(&str, f64)] = &[("AFx-Rep", 0.86), ("DeepAFx-ST+", 0.78), ("MFCC", 0.74), ("CLAP", 0.56)];
+
+fn load_content(dirs: &[PathBuf]) -> Result<(Vec<AudioBuffer>, Vec<AudioBuffer>)> {
+    let (mut speech, mut music) = (Vec::new(), Vec::new());
+    for dir in dirs {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading content folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let (audio, _) = read_wav(&p)?;
+            let is_speech = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("speech"));
+            if is_speech { &mut speech } else { &mut music }.push(audio);
+        }
+    }
+    Ok((speech, music))
+}
+
+fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
+    let dirs = if args.content.is_empty() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        vec![root.join("assets/audio/dry"), root.join("assets/audio/content")]
+    } else {
+        args.content.clone()
+    };
+    let (speech, music) = load_content(&dirs)?;
+    let config = ZeroShotConfig {
+        trials: if args.quick { 10 } else { args.trials },
+        seed: args.seed,
+        ..Default::default()
+    };
+    let mut metrics: Vec<Box<dyn StyleMetric>> = vec![Box::new(MfccMetric::new())];
+    let mut results: Vec<ZeroShotResult> = Vec::new();
+    for metric in &mut metrics {
+        for (name, clips) in [("speech", &speech), ("music", &music)] {
+            let bar = (std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new(config.trials as u64);
+                b.set_message(format!("{} {name}", metric.name()));
+                b
+            });
+            let r = zero_shot(&mut **metric, clips, name, &config, &mut |t| {
+                if let Some(b) = &bar {
+                    b.set_position(t as u64)
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            results.push(r);
+        }
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::json!({
+        "task": "zero-shot style classification (shared/BENCHMARK.md §1)",
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "config": config,
+        "content_folders": dirs,
+        "results": results,
+    });
+    fxmatch::fsutil::write_atomic(
+        &args.out.join("zero-shot.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    let md = markdown(&results, &config);
+    fxmatch::fsutil::write_atomic(&args.out.join("zero-shot.md"), md.as_bytes())?;
+    print!("{md}");
+    Ok(())
+}
+
+fn markdown(results: &[ZeroShotResult], config: &ZeroShotConfig) -> String {
+    let mut s = format!(
+        "## Zero-shot style classification ({} trials per content type, seed {})\n\n| metric | content | NT | BC | TL | BR | WM | average |\n|---|---|---|---|---|---|---|---|\n",
+        config.trials, config.seed
+    );
+    for r in results {
+        let a = |k: &str| r.per_style.get(k).copied().unwrap_or(0.0);
+        s += &format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | **{:.2}** |\n",
+            r.metric,
+            r.content,
+            a("NT"),
+            a("BC"),
+            a("TL"),
+            a("BR"),
+            a("WM"),
+            r.average
+        );
+    }
+    s += "\nPublished averages (ST-ITO Table 1): ";
+    s += &PUBLISHED.iter().map(|(n, v)| format!("{n} {v:.2}")).collect::<Vec<_>>().join(", ");
+    s += "; AFx-Rep per style: TL 1.00, BR 1.00, WM 0.88, BC 0.85, NT 0.59.\n";
+    s
+}
