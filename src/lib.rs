@@ -5,7 +5,7 @@
 //! style of a reference recording.
 //!
 //! The layout follows the data path: [`audio`] reads and writes files, [`chain`] describes and
-//! runs effect chains, [`dsp`] holds the effects themselves.
+//! runs effect chains, [`dsp`] holds the effects themselves, [`optimize`] searches parameters.
 #![deny(missing_docs)]
 
 pub mod audio;
@@ -13,6 +13,7 @@ pub mod chain;
 pub mod dsp;
 pub mod error;
 pub mod fsutil;
+pub mod optimize;
 pub mod render;
 
 pub use error::{Error, Result};
