@@ -5,7 +5,8 @@
 //! style of a reference recording.
 //!
 //! The layout follows the data path: [`audio`] reads and writes files, [`chain`] describes and
-//! runs effect chains, [`dsp`] holds the effects themselves.
+//! runs effect chains, [`dsp`] holds the effects themselves, [`metric`] scores production style,
+//! [`optimize`] searches parameters, [`eval`] runs the benchmark.
 #![deny(missing_docs)]
 
 pub mod audio;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod metric;
+pub mod optimize;
 pub mod render;
 
 pub use error::{Error, Result};

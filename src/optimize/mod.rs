@@ -1,0 +1,14 @@
+//! Parameter search: the CMA-ES optimizer that the matcher drives.
+//!
+//! [`Cmaes`] is a (μ/μ_w, λ)-CMA-ES with pycma's default settings (negative weights,
+//! cumulative step-size adaptation, lazy eigendecomposition) and pycma's smooth box-constraint
+//! transformation ([`BoundTransform`]), behind an ask/tell interface so the caller decides how
+//! candidates are evaluated (in parallel, abortable between generations). [`Cmaes::run`] wraps
+//! the loop for plain objective functions. `tests/cmaes_vs_pycma.rs` checks it against pycma.
+
+pub mod cmaes;
+pub mod linalg;
+
+pub use cmaes::{
+    BoundTransform, Bounds, Cmaes, CmaesConfig, EarlyStop, RunResult, StopReason, StrategyParams,
+};
