@@ -2,6 +2,7 @@
 
 mod chain_cmd;
 mod eval_cmd;
+mod match_cmd;
 mod render_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Render a WAV file through a chain at given parameter values.
     Render(render_cmd::RenderArgs),
+    /// Find the chain parameters that give an input a reference's production style.
+    Match(match_cmd::MatchArgs),
     /// Inspect chain files and the built-in effect types.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render_cmd::run(args),
+        Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
     };

@@ -8,7 +8,9 @@
 
 pub mod cmaes;
 pub mod linalg;
+pub mod matcher;
 
 pub use cmaes::{
     BoundTransform, Bounds, Cmaes, CmaesConfig, EarlyStop, RunResult, StopReason, StrategyParams,
 };
+pub use matcher::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher, Progress};

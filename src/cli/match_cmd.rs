@@ -1,0 +1,225 @@
+//! `fxmatch match`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use fxmatch::audio::{read_wav, write_wav, AudioBuffer};
+use fxmatch::chain::{Chain, ChainSpec};
+use fxmatch::metric::{similarity, similarity_parts, MfccMetric, StyleMetric};
+use fxmatch::optimize::{check_audio, loudest_window, MatchConfig, MatchOutcome, Matcher};
+use fxmatch::render::render;
+
+/// Which style metric scores candidates.
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricChoice {
+    /// The trained style encoder (models/).
+    Encoder,
+    /// MFCC statistics (the baseline; needs no model).
+    Mfcc,
+}
+
+/// Find the chain parameters that give INPUT the production style of REFERENCE.
+///
+/// Searches the chain's free parameters with CMA-ES (ST-ITO's defaults: population 64, at most
+/// 25 generations, sigma 0.3, start 0.5, early stop after 10 generations without a gain of 0.01)
+/// on the loudest --segment seconds of INPUT, then renders the whole INPUT with the best
+/// parameters. Writes OUT.wav, a params file that `fxmatch render --params` accepts, and a JSON
+/// report.
+#[derive(Args)]
+pub struct MatchArgs {
+    /// Dry input WAV.
+    input: PathBuf,
+    /// Reference WAV whose style to match (other content is fine: that is the point).
+    reference: PathBuf,
+    /// Chain file whose free parameters are searched.
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// Output WAV: the whole input through the chain at the found parameters.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// JSON report (similarities, evaluations, timings, parameters).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Params file to write (default: OUTPUT with extension .params.toml).
+    #[arg(long)]
+    params_out: Option<PathBuf>,
+    /// Style metric.
+    #[arg(long, value_enum, default_value_t = MetricChoice::Mfcc)]
+    metric: MetricChoice,
+    /// Random seed (same seed, same files: same result).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Most candidate evaluations (default: population × generations).
+    #[arg(long)]
+    budget: Option<usize>,
+    /// Candidates per generation.
+    #[arg(long, default_value_t = 64)]
+    population: usize,
+    /// Most generations.
+    #[arg(long, default_value_t = 25)]
+    generations: usize,
+    /// Initial CMA-ES step size (normalised units).
+    #[arg(long, default_value_t = 0.3)]
+    sigma: f64,
+    /// Seconds of the input the search listens to (its loudest window).
+    #[arg(long, default_value_t = 3.0)]
+    segment: f32,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds of tail appended to the output WAV.
+    #[arg(long, default_value_t = 0.0)]
+    tail: f32,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    input: &'a Path,
+    reference: &'a Path,
+    chain: &'a Path,
+    metric: MetricChoice,
+    /// Similarity of the dry input (whole file) to the reference.
+    similarity_input: f32,
+    /// Similarity of the output (whole file) to the reference.
+    similarity_output: f32,
+    similarity_output_mid: f32,
+    similarity_output_side: f32,
+    /// Best similarity on the searched segment.
+    similarity_segment: f32,
+    evaluations: usize,
+    generations: usize,
+    /// Trigger to parameters: reference embedding plus search, wall time.
+    seconds: f64,
+    evaluations_per_second: f64,
+    segment_start_seconds: f64,
+    segment_seconds: f64,
+    warnings: Vec<String>,
+    config: &'a MatchConfig,
+    search: &'a MatchOutcome,
+}
+
+fn load_metric(choice: MetricChoice) -> Result<Box<dyn StyleMetric>> {
+    match choice {
+        MetricChoice::Mfcc => Ok(Box::new(MfccMetric::new())),
+        MetricChoice::Encoder => anyhow::bail!(
+            "the style encoder is not available yet (no model in models/)\n  fix: use --metric mfcc"
+        ),
+    }
+}
+
+pub fn run(args: MatchArgs) -> Result<()> {
+    let spec = ChainSpec::load(&args.chain)?;
+    let (input, _) = read_wav(&args.input)?;
+    let (reference, _) = read_wav(&args.reference)?;
+    let mut warnings = check_audio(&input, "input")?;
+    warnings.extend(check_audio(&reference, "reference")?);
+    if input.sample_rate != reference.sample_rate {
+        warnings.push(format!(
+            "input at {} Hz, reference at {} Hz: each is analysed at its own rate",
+            input.sample_rate, reference.sample_rate
+        ));
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let config = MatchConfig {
+        population: args.population,
+        max_generations: args.generations,
+        budget: args.budget,
+        sigma0: args.sigma,
+        seed: args.seed,
+        threads: args.threads.unwrap_or(MatchConfig::default().threads),
+        segment_seconds: args.segment,
+        ..MatchConfig::default()
+    };
+    let mut metric = load_metric(args.metric)?;
+    let mut matcher = Matcher::new(&spec, &*metric, config.clone())?;
+
+    let t0 = Instant::now();
+    let (rl, rr) = reference.to_stereo();
+    let z_ref = metric.embed(&rl, &rr, reference.sample_rate)?;
+    let (start, len) = loudest_window(&input, args.segment);
+    let (il, ir) = input.to_stereo();
+    let bar = progress_bar(args.generations as u64);
+    let abort = AtomicBool::new(false);
+    let outcome = matcher.run(&il[start..start + len], &ir[start..start + len], input.sample_rate, &z_ref, &abort, &mut |p| {
+        if let Some(b) = &bar {
+            b.set_length(p.max_generations as u64);
+            b.set_position(p.generation as u64);
+            b.set_message(format!("similarity {:.4}", p.best_similarity));
+        }
+    })?;
+    let seconds = t0.elapsed().as_secs_f64();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    let mut chain = Chain::from_spec(&spec)?;
+    chain.set_normalized(&outcome.x);
+    let output = render(&mut chain, &input, args.tail)?;
+    let params_out = args.params_out.clone().unwrap_or_else(|| args.output.with_extension("params.toml"));
+    let embed = |m: &mut dyn StyleMetric, a: &AudioBuffer| {
+        let (l, r) = a.to_stereo();
+        m.embed(&l, &r, a.sample_rate)
+    };
+    let z_in = embed(&mut *metric, &input)?;
+    let z_out = embed(&mut *metric, &output)?;
+    let (s_out, s_mid, s_side) = similarity_parts(&z_out, &z_ref);
+    write_wav(&args.output, &output, fxmatch::audio::SampleFormat::F32)?;
+    chain.params().save(&params_out)?;
+    let report = Report {
+        input: &args.input,
+        reference: &args.reference,
+        chain: &args.chain,
+        metric: args.metric,
+        similarity_input: similarity(&z_in, &z_ref),
+        similarity_output: s_out,
+        similarity_output_mid: s_mid,
+        similarity_output_side: s_side,
+        similarity_segment: outcome.similarity,
+        evaluations: outcome.evaluations,
+        generations: outcome.generations,
+        seconds,
+        evaluations_per_second: outcome.evaluations as f64 / outcome.seconds.max(1e-9),
+        segment_start_seconds: start as f64 / input.sample_rate as f64,
+        segment_seconds: len as f64 / input.sample_rate as f64,
+        warnings,
+        config: &config,
+        search: &outcome,
+    };
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(&report)?;
+        fxmatch::fsutil::write_atomic(path, text.as_bytes())?;
+    }
+    eprintln!(
+        "similarity {:.4} -> {:.4} ({} evaluations, {} generations, {:.2} s, stopped: {}); wrote {} and {}",
+        report.similarity_input,
+        report.similarity_output,
+        outcome.evaluations,
+        outcome.generations,
+        seconds,
+        outcome.stop_reason,
+        args.output.display(),
+        params_out.display()
+    );
+    Ok(())
+}
+
+fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("matching {bar:30} generation {pos}/{len} {msg} [{elapsed}]")
+            .expect("valid template"),
+    );
+    Some(bar)
+}

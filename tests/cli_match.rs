@@ -1,0 +1,142 @@
+//! `fxmatch match` end to end: a synthetic case with known settings, reproducibility, and bad
+//! input (silent, too short, no free parameter, a budget below one generation).
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use common::*;
+use fxmatch::audio::read_wav;
+use fxmatch::chain::{Chain, ChainSpec};
+use fxmatch::metric::{similarity, MfccMetric, StyleMetric};
+use fxmatch::optimize::{MatchConfig, Matcher};
+use fxmatch::render::render;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn clip(name: &str) -> fxmatch::audio::AudioBuffer {
+    read_wav(root().join("assets/audio").join(name)).unwrap().0
+}
+
+/// Reference = other content through the eq-comp chain at known settings; the match on the
+/// input must come close to the oracle (the input through those same settings).
+#[test]
+fn match_recovers_most_of_the_oracle_similarity_on_a_synthetic_case() {
+    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
+    let truth: Vec<f64> = vec![0.8, 0.3, 0.5, 0.4, 0.6, 0.25, 0.7, 0.6, 0.5, 0.5, 0.3, 0.4];
+    let mut chain_ = Chain::from_spec(&spec).unwrap();
+    chain_.set_normalized(&truth);
+    let reference = render(&mut chain_, &clip("content/guitar_acoustic.wav"), 0.0).unwrap();
+    let input = clip("dry/guitar_clean.wav");
+    let oracle = render(&mut chain_, &input, 0.0).unwrap();
+
+    let mut metric = MfccMetric::new();
+    let emb = |m: &mut MfccMetric, a: &fxmatch::audio::AudioBuffer| {
+        let (l, r) = a.to_stereo();
+        m.embed(&l, &r, a.sample_rate).unwrap()
+    };
+    let z_ref = emb(&mut metric, &reference);
+    let s_oracle = similarity(&emb(&mut metric, &oracle), &z_ref);
+    let s_input = similarity(&emb(&mut metric, &input), &z_ref);
+
+    let config = MatchConfig { population: 24, max_generations: 15, seed: 3, patience: None, ..MatchConfig::default() };
+    let mut matcher = Matcher::new(&spec, &metric, config).unwrap();
+    let (l, r) = input.to_stereo();
+    let out = matcher.run(&l, &r, input.sample_rate, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(out.similarity > s_input, "the match improves on the dry input: {} vs {s_input}", out.similarity);
+    assert!(
+        out.similarity >= s_oracle - 0.02,
+        "match {:.4} within 0.02 of the oracle {s_oracle:.4} (input {s_input:.4})",
+        out.similarity
+    );
+    assert_eq!(out.generations, 15);
+    assert_eq!(out.evaluations, 15 * 24 + 1);
+    assert!(out.history.windows(2).all(|w| w[1] >= w[0]), "best-so-far never drops");
+}
+
+#[test]
+fn same_seed_same_result_and_abort_returns_the_start() {
+    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
+    let input = clip("dry/piano_chords.wav");
+    let reference = clip("content/synth_lead.wav");
+    let mut metric = MfccMetric::new();
+    let (rl, rr) = reference.to_stereo();
+    let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
+    let (l, r) = input.to_stereo();
+    let (l, r) = (&l[..48_000], &r[..48_000]);
+    let config = MatchConfig { population: 8, max_generations: 3, seed: 11, threads: 2, ..MatchConfig::default() };
+    let run = |threads: usize| {
+        let mut m = Matcher::new(&spec, &metric, MatchConfig { threads, ..config.clone() }).unwrap();
+        m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap()
+    };
+    let (a, b) = (run(2), run(1));
+    assert_eq!(a.x, b.x, "same seed: same parameters, whatever the thread count");
+    assert_eq!(a.similarity, b.similarity);
+
+    let mut m = Matcher::new(&spec, &metric, config).unwrap();
+    let aborted = m.run(l, r, 48_000, &z_ref, &AtomicBool::new(true), &mut |_| {}).unwrap();
+    assert_eq!(aborted.generations, 0);
+    assert_eq!(aborted.stop_reason, "aborted");
+    assert_eq!(aborted.x, vec![0.5; spec.num_free()], "an aborted match returns the best so far: the start");
+}
+
+#[test]
+fn cli_match_writes_output_params_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.wav");
+    let report = dir.path().join("report.json");
+    let input = root().join("assets/audio/dry/speech_en_us.wav");
+    let reference = root().join("assets/audio/content/speech_en_gb_f.wav");
+    let o = run(&[
+        "match", s(&input), s(&reference), "--chain", &chain("eq-comp.toml"), "-o", s(&out), "--report", s(&report),
+        "--population", "8", "--generations", "2", "--seed", "5", "--segment", "1.5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for key in ["similarity_input", "similarity_output", "evaluations", "generations", "seconds"] {
+        assert!(r.get(key).is_some(), "report has {key}: {r}");
+    }
+    assert_eq!(r["evaluations"], 17);
+    assert!(r["search"]["params"].as_array().unwrap().iter().any(|p| p["param"] == "threshold" && p["unit"] == "dB"));
+    // The params file renders back to the same output.
+    let params = out.with_extension("params.toml");
+    let again = dir.path().join("again.wav");
+    let o = run(&["render", "--chain", &chain("eq-comp.toml"), "--params", s(&params), "--format", "f32", s(&input), s(&again)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, _) = read_wav(&out).unwrap();
+    let (b, _) = read_wav(&again).unwrap();
+    let worst = a.channels.iter().flatten().zip(b.channels.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "params file reproduces the match output (worst {worst})");
+}
+
+#[test]
+fn cli_match_refuses_what_it_cannot_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = root().join("assets/audio/dry/bass_finger.wav");
+    let silent = write_test_wav(dir.path(), "silent.wav", &fxmatch::audio::AudioBuffer::silence(48_000, 2, 48_000));
+    let short = write_test_wav(dir.path(), "short.wav", &test_signal(48_000, 0.1));
+    let fixed_only = dir.path().join("fixed.toml");
+    std::fs::write(&fixed_only, "[[effect]]\ntype = \"gain\"\n").unwrap();
+    let out = dir.path().join("out.wav");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![s(&silent).into(), s(&good).into()], "input is silent"),
+        (vec![s(&good).into(), s(&silent).into()], "reference is silent"),
+        (vec![s(&short).into(), s(&good).into()], "at least 0.5 s"),
+        (vec![s(&good).into(), s(&good).into(), "--chain".into(), s(&fixed_only).into()], "no free parameter"),
+        (vec![s(&good).into(), s(&good).into(), "--budget".into(), "0".into()], "less than one generation"),
+    ];
+    for (mut args, expect) in cases {
+        args.splice(0..0, ["match".to_string()]);
+        args.extend(["-o".into(), s(&out).into()]);
+        if !args.iter().any(|a| a == "--chain") {
+            args.extend(["--chain".into(), chain("eq-comp.toml")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect) && err.contains("fix:"), "{args:?}: {err}");
+        assert!(!out.exists(), "no output for a refused match");
+    }
+}
