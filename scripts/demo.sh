@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Render every bundled dry clip (assets/audio/dry/*.wav) through the default chain into out/demo/.
+# Render every bundled dry clip (assets/audio/dry/*.wav) through a chain into out/demo/, then match
+# the dry guitar clip to a reference style (config/references/crunch-room.params.toml).
 #
 # Usage: scripts/demo.sh [CHAIN.toml]   (default config/chains/default.toml)
 # Environment: TAIL=seconds of silence appended so reverb/delay tails ring out (default 1.0).
@@ -25,3 +26,15 @@ for clip in "${clips[@]}"; do
 done
 echo "demo: rendered ${#clips[@]} clip(s) through $chain into $(pwd)/$outdir/"
 ls -l "$outdir"
+
+# The match: a reference made from other content (acoustic guitar) through the default chain at a
+# known style, and the dry electric guitar matched to it with the live profile.
+reference=$outdir/reference_crunch-room.wav
+target/release/fxmatch render --chain config/chains/default.toml \
+    --params config/references/crunch-room.params.toml \
+    assets/audio/content/guitar_acoustic.wav "$reference"
+target/release/fxmatch match assets/audio/dry/guitar_clean.wav "$reference" \
+    --chain config/chains/default.toml --profile live --seed 1 \
+    -o "$outdir/guitar_clean_matched.wav" --report "$outdir/match_report.json"
+echo "demo: matched assets/audio/dry/guitar_clean.wav to $reference:"
+echo "      $outdir/guitar_clean_matched.wav, its params ($outdir/guitar_clean_matched.params.toml) and $outdir/match_report.json"

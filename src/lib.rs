@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod chain;
 pub mod dsp;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fsutil;

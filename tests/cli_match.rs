@@ -41,7 +41,13 @@ fn match_recovers_most_of_the_oracle_similarity_on_a_synthetic_case() {
     let s_oracle = similarity(&emb(&mut metric, &oracle), &z_ref);
     let s_input = similarity(&emb(&mut metric, &input), &z_ref);
 
-    let config = MatchConfig { population: 24, max_generations: 15, seed: 3, patience: None, ..MatchConfig::default() };
+    let config = MatchConfig {
+        population: 24,
+        max_generations: 15,
+        seed: 3,
+        patience: None,
+        ..MatchConfig::default()
+    };
     let mut matcher = Matcher::new(&spec, &metric, config).unwrap();
     let (l, r) = input.to_stereo();
     let out = matcher.run(&l, &r, input.sample_rate, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap();
@@ -66,7 +72,8 @@ fn same_seed_same_result_and_abort_returns_the_start() {
     let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
     let (l, r) = input.to_stereo();
     let (l, r) = (&l[..48_000], &r[..48_000]);
-    let config = MatchConfig { population: 8, max_generations: 3, seed: 11, threads: 2, ..MatchConfig::default() };
+    let config =
+        MatchConfig { population: 8, max_generations: 3, seed: 11, threads: 2, ..MatchConfig::default() };
     let run = |threads: usize| {
         let mut m = Matcher::new(&spec, &metric, MatchConfig { threads, ..config.clone() }).unwrap();
         m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap()
@@ -90,8 +97,23 @@ fn cli_match_writes_output_params_and_report() {
     let input = root().join("assets/audio/dry/speech_en_us.wav");
     let reference = root().join("assets/audio/content/speech_en_gb_f.wav");
     let o = run(&[
-        "match", s(&input), s(&reference), "--chain", &chain("eq-comp.toml"), "-o", s(&out), "--report", s(&report),
-        "--population", "8", "--generations", "2", "--seed", "5", "--segment", "1.5",
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("eq-comp.toml"),
+        "-o",
+        s(&out),
+        "--report",
+        s(&report),
+        "--population",
+        "8",
+        "--generations",
+        "2",
+        "--seed",
+        "5",
+        "--segment",
+        "1.5",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -99,15 +121,35 @@ fn cli_match_writes_output_params_and_report() {
         assert!(r.get(key).is_some(), "report has {key}: {r}");
     }
     assert_eq!(r["evaluations"], 17);
-    assert!(r["search"]["params"].as_array().unwrap().iter().any(|p| p["param"] == "threshold" && p["unit"] == "dB"));
+    assert!(r["search"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["param"] == "threshold" && p["unit"] == "dB"));
     // The params file renders back to the same output.
     let params = out.with_extension("params.toml");
     let again = dir.path().join("again.wav");
-    let o = run(&["render", "--chain", &chain("eq-comp.toml"), "--params", s(&params), "--format", "f32", s(&input), s(&again)]);
+    let o = run(&[
+        "render",
+        "--chain",
+        &chain("eq-comp.toml"),
+        "--params",
+        s(&params),
+        "--format",
+        "f32",
+        s(&input),
+        s(&again),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (a, _) = read_wav(&out).unwrap();
     let (b, _) = read_wav(&again).unwrap();
-    let worst = a.channels.iter().flatten().zip(b.channels.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let worst = a
+        .channels
+        .iter()
+        .flatten()
+        .zip(b.channels.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-4, "params file reproduces the match output (worst {worst})");
 }
 
@@ -115,7 +157,8 @@ fn cli_match_writes_output_params_and_report() {
 fn cli_match_refuses_what_it_cannot_match() {
     let dir = tempfile::tempdir().unwrap();
     let good = root().join("assets/audio/dry/bass_finger.wav");
-    let silent = write_test_wav(dir.path(), "silent.wav", &fxmatch::audio::AudioBuffer::silence(48_000, 2, 48_000));
+    let silent =
+        write_test_wav(dir.path(), "silent.wav", &fxmatch::audio::AudioBuffer::silence(48_000, 2, 48_000));
     let short = write_test_wav(dir.path(), "short.wav", &test_signal(48_000, 0.1));
     let fixed_only = dir.path().join("fixed.toml");
     std::fs::write(&fixed_only, "[[effect]]\ntype = \"gain\"\n").unwrap();
@@ -124,7 +167,10 @@ fn cli_match_refuses_what_it_cannot_match() {
         (vec![s(&silent).into(), s(&good).into()], "input is silent"),
         (vec![s(&good).into(), s(&silent).into()], "reference is silent"),
         (vec![s(&short).into(), s(&good).into()], "at least 0.5 s"),
-        (vec![s(&good).into(), s(&good).into(), "--chain".into(), s(&fixed_only).into()], "no free parameter"),
+        (
+            vec![s(&good).into(), s(&good).into(), "--chain".into(), s(&fixed_only).into()],
+            "no free parameter",
+        ),
         (vec![s(&good).into(), s(&good).into(), "--budget".into(), "0".into()], "less than one generation"),
     ];
     for (mut args, expect) in cases {
@@ -139,4 +185,49 @@ fn cli_match_refuses_what_it_cannot_match() {
         assert!(!o.status.success() && err.contains(expect) && err.contains("fix:"), "{args:?}: {err}");
         assert!(!out.exists(), "no output for a refused match");
     }
+}
+
+/// `fxmatch eval match --quick`: the synthetic benchmark runs end to end and reports the
+/// oracle gap, per-parameter errors and the time split for every profile.
+#[test]
+fn eval_match_quick_reports_gap_errors_and_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "eval",
+        "match",
+        "--quick",
+        "--chain",
+        &chain("eq-comp.toml"),
+        "--profile",
+        "live",
+        "--out",
+        s(dir.path()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("match.json")).unwrap()).unwrap();
+    let live = &r["results"][0];
+    assert_eq!(live["profile"], "live");
+    assert_eq!(live["cases"].as_array().unwrap().len(), 2);
+    assert_eq!(live["param_error"].as_object().unwrap().len(), 12, "one error per free parameter");
+    for case in live["cases"].as_array().unwrap() {
+        let (out, input) =
+            (case["similarity_output"].as_f64().unwrap(), case["similarity_input"].as_f64().unwrap());
+        assert!(out > input, "the match improves on the dry input: {case}");
+        assert_eq!(case["evaluations"], 3 * 16 + 1);
+    }
+    let share = live["render_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "time split reported: {share}");
+    assert!(std::fs::read_to_string(dir.path().join("match.md")).unwrap().contains("| live | 16 × 3 |"));
+}
+
+#[test]
+fn cli_match_rejects_an_unknown_profile() {
+    let good = root().join("assets/audio/dry/bass_finger.wav");
+    let o = run(&["match", s(&good), s(&good), "--profile", "turbo", "-o", "/tmp/never.wav"]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("unknown match profile `turbo`") && err.contains("st-ito, live"),
+        "{err}"
+    );
 }

@@ -88,15 +88,11 @@ fn objective(case: &Case) -> impl Fn(&[f64]) -> f64 + '_ {
             if n == 1 {
                 return x[0] * x[0];
             }
-            x.iter()
-                .enumerate()
-                .map(|(i, v)| 1e6f64.powf(i as f64 / (n - 1) as f64) * v * v)
-                .sum()
+            x.iter().enumerate().map(|(i, v)| 1e6f64.powf(i as f64 / (n - 1) as f64) * v * v).sum()
         }
-        "rosenbrock" => x
-            .windows(2)
-            .map(|w| 100.0 * (w[0] * w[0] - w[1]).powi(2) + (1.0 - w[0]).powi(2))
-            .sum(),
+        "rosenbrock" => {
+            x.windows(2).map(|w| 100.0 * (w[0] * w[0] - w[1]).powi(2) + (1.0 - w[0]).powi(2)).sum()
+        }
         "bounded_sphere" => {
             let c = case.center.as_ref().expect("bounded_sphere needs a center");
             x.iter().zip(c).map(|(v, c)| (v - c).powi(2)).sum()
@@ -120,12 +116,7 @@ fn run_case(case: &Case, target: f64, seed: u64) -> (Option<u64>, StopReason, f6
         config = config.with_popsize(p);
     }
     let mut es = Cmaes::new(config).unwrap();
-    assert_eq!(
-        es.popsize(),
-        case.popsize_used,
-        "{}: population size",
-        case.name
-    );
+    assert_eq!(es.popsize(), case.popsize_used, "{}: population size", case.name);
     let f = objective(case);
     while es.stop().is_none() {
         let xs = es.ask();
@@ -141,11 +132,7 @@ fn run_case(case: &Case, target: f64, seed: u64) -> (Option<u64>, StopReason, f6
     }
     let stop = es.stop().unwrap();
     let best = es.best().map_or(f64::INFINITY, |b| b.1);
-    (
-        (stop == StopReason::TargetReached).then_some(es.evaluations()),
-        stop,
-        best,
-    )
+    ((stop == StopReason::TargetReached).then_some(es.evaluations()), stop, best)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -161,19 +148,9 @@ fn median(v: &[f64]) -> f64 {
 
 /// Runs all seeds of `case` (spread over the available cores), checks, and returns a table row.
 fn check_case(case: &Case, target: f64) -> Result<String, String> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(case.seeds.len());
-    let chunks: Vec<Vec<u64>> = (0..threads)
-        .map(|t| {
-            case.seeds
-                .iter()
-                .copied()
-                .skip(t)
-                .step_by(threads)
-                .collect()
-        })
-        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(case.seeds.len());
+    let chunks: Vec<Vec<u64>> =
+        (0..threads).map(|t| case.seeds.iter().copied().skip(t).step_by(threads).collect()).collect();
     let results: Vec<(u64, Option<u64>, StopReason, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
@@ -187,10 +164,7 @@ fn check_case(case: &Case, target: f64) -> Result<String, String> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let failed: Vec<String> = results
         .iter()
@@ -199,12 +173,7 @@ fn check_case(case: &Case, target: f64) -> Result<String, String> {
         .collect();
     let evals: Vec<u64> = results.iter().filter_map(|r| r.1).collect();
     // A run that misses the target counts as infinitely many evaluations.
-    let ours = median(
-        &results
-            .iter()
-            .map(|r| r.1.map_or(f64::INFINITY, |e| e as f64))
-            .collect::<Vec<_>>(),
-    );
+    let ours = median(&results.iter().map(|r| r.1.map_or(f64::INFINITY, |e| e as f64)).collect::<Vec<_>>());
     let pycma = case.median_evals.unwrap_or(f64::INFINITY);
     let ratio = ours / pycma;
     let pycma_reached = case.reached.iter().filter(|&&r| r).count();
@@ -224,7 +193,9 @@ fn check_case(case: &Case, target: f64) -> Result<String, String> {
     // The margin must exceed 3 standard errors of the difference of two medians.
     let se_diff = std::f64::consts::SQRT_2 * case.rel_se_median;
     if MARGIN - 1.0 < 3.0 * se_diff {
-        return Err(format!("{row}\n  margin {MARGIN} is below 3 standard errors ({se_diff:.3}) of the median difference"));
+        return Err(format!(
+            "{row}\n  margin {MARGIN} is below 3 standard errors ({se_diff:.3}) of the median difference"
+        ));
     }
     let pycma_missed = case.seeds.len() - pycma_reached;
     let allowed = allowed_misses(case, pycma_missed);
@@ -274,12 +245,7 @@ fn check_cases(slow: bool) {
             }
         }
     }
-    assert!(
-        errors.is_empty(),
-        "{} case(s) failed:\n{}",
-        errors.len(),
-        errors.join("\n")
-    );
+    assert!(errors.is_empty(), "{} case(s) failed:\n{}", errors.len(), errors.join("\n"));
 }
 
 #[test]

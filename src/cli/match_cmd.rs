@@ -12,7 +12,7 @@ use serde::Serialize;
 use fxmatch::audio::{read_wav, write_wav, AudioBuffer};
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::metric::{similarity, similarity_parts, MfccMetric, StyleMetric};
-use fxmatch::optimize::{check_audio, loudest_window, MatchConfig, MatchOutcome, Matcher};
+use fxmatch::optimize::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher};
 use fxmatch::render::render;
 
 /// Which style metric scores candidates.
@@ -59,15 +59,19 @@ pub struct MatchArgs {
     /// Most candidate evaluations (default: population × generations).
     #[arg(long)]
     budget: Option<usize>,
-    /// Candidates per generation.
-    #[arg(long, default_value_t = 64)]
-    population: usize,
-    /// Most generations.
-    #[arg(long, default_value_t = 25)]
-    generations: usize,
-    /// Initial CMA-ES step size (normalised units).
-    #[arg(long, default_value_t = 0.3)]
-    sigma: f64,
+    /// Search profile: `st-ito` (population 64, up to 25 generations) or `live` (population 16,
+    /// up to 16 generations: a 3 s segment of the default chain in under 3 s on two cores).
+    #[arg(long, default_value = "st-ito")]
+    profile: String,
+    /// Candidates per generation (overrides the profile).
+    #[arg(long)]
+    population: Option<usize>,
+    /// Most generations (overrides the profile).
+    #[arg(long)]
+    generations: Option<usize>,
+    /// Initial CMA-ES step size in normalised units (overrides the profile's 0.3).
+    #[arg(long)]
+    sigma: Option<f64>,
     /// Seconds of the input the search listens to (its loudest window).
     #[arg(long, default_value_t = 3.0)]
     segment: f32,
@@ -101,6 +105,8 @@ struct Report<'a> {
     segment_start_seconds: f64,
     segment_seconds: f64,
     warnings: Vec<String>,
+    /// The found parameters in plain units (also in the params file).
+    parameters: &'a [FoundParam],
     config: &'a MatchConfig,
     search: &'a MatchOutcome,
 }
@@ -129,15 +135,16 @@ pub fn run(args: MatchArgs) -> Result<()> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    let profile = MatchConfig::profile(&args.profile)?;
     let config = MatchConfig {
-        population: args.population,
-        max_generations: args.generations,
+        population: args.population.unwrap_or(profile.population),
+        max_generations: args.generations.unwrap_or(profile.max_generations),
         budget: args.budget,
-        sigma0: args.sigma,
+        sigma0: args.sigma.unwrap_or(profile.sigma0),
         seed: args.seed,
-        threads: args.threads.unwrap_or(MatchConfig::default().threads),
+        threads: args.threads.unwrap_or(profile.threads),
         segment_seconds: args.segment,
-        ..MatchConfig::default()
+        ..profile
     };
     let mut metric = load_metric(args.metric)?;
     let mut matcher = Matcher::new(&spec, &*metric, config.clone())?;
@@ -147,15 +154,22 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let z_ref = metric.embed(&rl, &rr, reference.sample_rate)?;
     let (start, len) = loudest_window(&input, args.segment);
     let (il, ir) = input.to_stereo();
-    let bar = progress_bar(args.generations as u64);
+    let bar = progress_bar(config.max_generations as u64);
     let abort = AtomicBool::new(false);
-    let outcome = matcher.run(&il[start..start + len], &ir[start..start + len], input.sample_rate, &z_ref, &abort, &mut |p| {
-        if let Some(b) = &bar {
-            b.set_length(p.max_generations as u64);
-            b.set_position(p.generation as u64);
-            b.set_message(format!("similarity {:.4}", p.best_similarity));
-        }
-    })?;
+    let outcome = matcher.run(
+        &il[start..start + len],
+        &ir[start..start + len],
+        input.sample_rate,
+        &z_ref,
+        &abort,
+        &mut |p| {
+            if let Some(b) = &bar {
+                b.set_length(p.max_generations as u64);
+                b.set_position(p.generation as u64);
+                b.set_message(format!("similarity {:.4}", p.best_similarity));
+            }
+        },
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -191,6 +205,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         segment_start_seconds: start as f64 / input.sample_rate as f64,
         segment_seconds: len as f64 / input.sample_rate as f64,
         warnings,
+        parameters: &outcome.params,
         config: &config,
         search: &outcome,
     };

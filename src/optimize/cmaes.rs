@@ -59,10 +59,7 @@ pub struct EarlyStop {
 impl Default for EarlyStop {
     /// ST-ITO's setting: patience 10, min_delta 0.01.
     fn default() -> Self {
-        EarlyStop {
-            patience: 10,
-            min_delta: 0.01,
-        }
+        EarlyStop { patience: 10, min_delta: 0.01 }
     }
 }
 
@@ -298,15 +295,10 @@ pub struct StrategyParams {
 impl StrategyParams {
     /// Parameters for dimension `n ≥ 1` and population size `popsize ≥ 2`.
     pub fn new(n: usize, popsize: usize) -> Self {
-        assert!(
-            n >= 1 && popsize >= 2,
-            "CMA-ES needs n >= 1 and popsize >= 2"
-        );
+        assert!(n >= 1 && popsize >= 2, "CMA-ES needs n >= 1 and popsize >= 2");
         let nf = n as f64;
         let lam = popsize as f64;
-        let mut w: Vec<f64> = (1..=popsize)
-            .map(|i| ((lam + 1.0) / 2.0).ln() - (i as f64).ln())
-            .collect();
+        let mut w: Vec<f64> = (1..=popsize).map(|i| ((lam + 1.0) / 2.0).ln() - (i as f64).ln()).collect();
         let mu = w.iter().filter(|&&x| x > 0.0).count();
         let sum_pos: f64 = w[..mu].iter().sum();
         w.iter_mut().for_each(|x| *x /= sum_pos);
@@ -319,8 +311,7 @@ impl StrategyParams {
         let cc = (4.0 + mueff / nf) / (nf + 4.0 + 2.0 * mueff / nf);
         let cs = ((mueff + 2.0) / (nf + mueff + 3.0)).min(0.5);
         let c1 = (lam / 6.0).min(1.0) * 2.0 / ((nf + 1.3).powi(2) + mueff);
-        let cmu =
-            (1.0 - c1).min(2.0 * (0.25 + mueff - 2.0 + 1.0 / mueff) / ((nf + 2.0).powi(2) + mueff));
+        let cmu = (1.0 - c1).min(2.0 * (0.25 + mueff - 2.0 + 1.0 / mueff) / ((nf + 2.0).powi(2) + mueff));
 
         // pycma's finalize_negative_weights.
         if w[popsize - 1] < 0.0 {
@@ -330,32 +321,15 @@ impl StrategyParams {
             }
             let neg = &w[mu..];
             let s: f64 = neg.iter().sum();
-            let mueff_minus = if s == 0.0 {
-                0.0
-            } else {
-                s * s / neg.iter().map(|x| x * x).sum::<f64>()
-            };
+            let mueff_minus = if s == 0.0 { 0.0 } else { s * s / neg.iter().map(|x| x * x).sum::<f64>() };
             limit_negative_sum(&mut w, mu, 1.0 + 2.0 * mueff_minus / (mueff + 2.0));
         }
 
         let damp_inner = (3.0 * (1.0 - 0.5f64.powf(nf / 9.0))).max(1.0);
-        let damps =
-            1.0 + 2.0 * (damp_inner * ((mueff - 1.0) / (nf + 1.0)).sqrt() - 1.0).max(0.0) + cs;
+        let damps = 1.0 + 2.0 * (damp_inner * ((mueff - 1.0) / (nf + 1.0)).sqrt() - 1.0).max(0.0) + cs;
         let lazy_gap = 1.0 / (c1 + cmu + 1e-23) / nf / 10.0;
         let chi_n = expected_norm(n);
-        StrategyParams {
-            popsize,
-            mu,
-            weights: w,
-            mueff,
-            cc,
-            cs,
-            c1,
-            cmu,
-            damps,
-            lazy_gap,
-            chi_n,
-        }
+        StrategyParams { popsize, mu, weights: w, mueff, cc, cs, c1, cmu, damps, lazy_gap, chi_n }
     }
 }
 
@@ -412,11 +386,7 @@ impl BoundTransform {
     pub fn new(lower: &[f64], upper: &[f64]) -> Result<Self> {
         if lower.len() != upper.len() {
             return Err(Error::invalid(
-                format!(
-                    "{} lower bounds but {} upper bounds",
-                    lower.len(),
-                    upper.len()
-                ),
+                format!("{} lower bounds but {} upper bounds", lower.len(), upper.len()),
                 "give one lower and one upper bound per parameter",
             ));
         }
@@ -429,26 +399,27 @@ impl BoundTransform {
             }
         }
         let margin = |b: f64| b.abs().max(1.0) / 20.0;
-        let al = lower.iter().zip(upper).map(|(&l, &u)| {
-            if l.is_finite() {
-                ((u - l) / 2.0).min(margin(l))
-            } else {
-                1.0
-            }
-        });
-        let au = lower.iter().zip(upper).map(|(&l, &u)| {
-            if u.is_finite() {
-                ((u - l) / 2.0).min(margin(u))
-            } else {
-                1.0
-            }
-        });
-        Ok(BoundTransform {
-            lb: lower.to_vec(),
-            ub: upper.to_vec(),
-            al: al.collect(),
-            au: au.collect(),
-        })
+        let al =
+            lower.iter().zip(upper).map(
+                |(&l, &u)| {
+                    if l.is_finite() {
+                        ((u - l) / 2.0).min(margin(l))
+                    } else {
+                        1.0
+                    }
+                },
+            );
+        let au =
+            lower.iter().zip(upper).map(
+                |(&l, &u)| {
+                    if u.is_finite() {
+                        ((u - l) / 2.0).min(margin(u))
+                    } else {
+                        1.0
+                    }
+                },
+            );
+        Ok(BoundTransform { lb: lower.to_vec(), ub: upper.to_vec(), al: al.collect(), au: au.collect() })
     }
 
     /// Number of coordinates.
@@ -608,16 +579,11 @@ impl Cmaes {
         }
         if !(config.sigma0.is_finite() && config.sigma0 > 0.0) {
             return Err(Error::invalid(
-                format!(
-                    "initial step size sigma0 = {} is not positive",
-                    config.sigma0
-                ),
+                format!("initial step size sigma0 = {} is not positive", config.sigma0),
                 "use sigma0 of about a quarter of the search range, e.g. 0.25 in [0, 1]",
             ));
         }
-        let popsize = config
-            .popsize
-            .unwrap_or_else(|| CmaesConfig::default_popsize(n));
+        let popsize = config.popsize.unwrap_or_else(|| CmaesConfig::default_popsize(n));
         if popsize < 2 {
             return Err(Error::invalid(
                 format!("population size {popsize} is below 2"),
@@ -638,8 +604,7 @@ impl Cmaes {
                     ));
                 }
                 let t = BoundTransform::new(&b.lower, &b.upper)?;
-                if let Some(i) =
-                    (0..n).find(|&i| !(b.lower[i] <= config.x0[i] && config.x0[i] <= b.upper[i]))
+                if let Some(i) = (0..n).find(|&i| !(b.lower[i] <= config.x0[i] && config.x0[i] <= b.upper[i]))
                 {
                     return Err(Error::invalid(
                         format!(
@@ -653,20 +618,11 @@ impl Cmaes {
             }
         };
         let mean: Vec<f64> = match &bounds {
-            Some(t) => config
-                .x0
-                .iter()
-                .enumerate()
-                .map(|(i, &x)| t.inverse_i(x, i))
-                .collect(),
+            Some(t) => config.x0.iter().enumerate().map(|(i, &x)| t.inverse_i(x, i)).collect(),
             None => config.x0.clone(),
         };
         let max_std = config.bounds.as_ref().map(|b| {
-            b.lower
-                .iter()
-                .zip(&b.upper)
-                .map(|(l, u)| (u - l) * MAX_STD_BOUND_RANGE)
-                .collect::<Vec<f64>>()
+            b.lower.iter().zip(&b.upper).map(|(l, u)| (u - l) * MAX_STD_BOUND_RANGE).collect::<Vec<f64>>()
         });
         let params = StrategyParams::new(n, popsize);
         let max_generations = config.max_generations.unwrap_or_else(|| {
@@ -758,26 +714,20 @@ impl Cmaes {
 
     /// Best candidate so far (phenotype) and its fitness; `None` before any finite fitness.
     pub fn best(&self) -> Option<(&[f64], f64)> {
-        self.best_f
-            .is_finite()
-            .then_some((self.best_x.as_slice(), self.best_f))
+        self.best_f.is_finite().then_some((self.best_x.as_slice(), self.best_f))
     }
 
     /// Current distribution mean mapped into the bounds (the phenotype of the mean).
     pub fn mean(&self) -> Vec<f64> {
         match &self.bounds {
-            Some(t) => (0..self.n)
-                .map(|i| t.transform_i(self.mean[i], i))
-                .collect(),
+            Some(t) => (0..self.n).map(|i| t.transform_i(self.mean[i], i)).collect(),
             None => self.mean.clone(),
         }
     }
 
     /// Coordinate-wise standard deviations of the sampling distribution (genotype units).
     pub fn stds(&self) -> Vec<f64> {
-        (0..self.n)
-            .map(|i| self.sigma * self.scaling[i] * self.c[i * self.n + i].sqrt())
-            .collect()
+        (0..self.n).map(|i| self.sigma * self.scaling[i] * self.c[i * self.n + i].sqrt()).collect()
     }
 
     /// Ratio of the longest to the shortest principal axis of C (as of the last decomposition).
@@ -858,12 +808,9 @@ impl Cmaes {
         let (hist_min, hist_max) = self
             .history
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let hist_range = hist_max - hist_min;
-        let current_range =
-            self.fitness[self.order[self.order.len() - 1]] - self.fitness[self.order[0]];
+        let current_range = self.fitness[self.order[self.order.len() - 1]] - self.fitness[self.order[0]];
         if current_range < cfg.tol_fun && hist_range < cfg.tol_fun {
             return Some(StopReason::TolFun);
         }
@@ -871,9 +818,9 @@ impl Cmaes {
             return Some(StopReason::TolFunHist);
         }
         let std_i = |i: usize| self.sigma * self.scaling[i] * self.c[i * n + i].sqrt();
-        if (0..n).all(|i| {
-            std_i(i) < cfg.tol_x && (self.sigma * self.scaling[i] * self.pc[i]).abs() < cfg.tol_x
-        }) {
+        if (0..n)
+            .all(|i| std_i(i) < cfg.tol_x && (self.sigma * self.scaling[i] * self.pc[i]).abs() < cfg.tol_x)
+        {
             return Some(StopReason::TolX);
         }
         if self.flat_generations > cfg.tol_flat_fitness {
@@ -906,11 +853,7 @@ impl Cmaes {
     /// Run to the end with an objective that evaluates a whole population at once (e.g. in
     /// parallel) and returns one value per candidate; missing values count as NaN, extra ones
     /// are ignored. `abort` is checked before each generation.
-    pub fn run_batch(
-        &mut self,
-        mut f: impl FnMut(&[Vec<f64>]) -> Vec<f64>,
-        abort: &AtomicBool,
-    ) -> RunResult {
+    pub fn run_batch(&mut self, mut f: impl FnMut(&[Vec<f64>]) -> Vec<f64>, abort: &AtomicBool) -> RunResult {
         let stop = loop {
             if abort.load(Ordering::Relaxed) {
                 break StopReason::Aborted;
@@ -930,13 +873,7 @@ impl Cmaes {
             Some((x, f)) => (x.to_vec(), f),
             None => (self.mean(), f64::INFINITY),
         };
-        RunResult {
-            x,
-            f,
-            stop,
-            generations: self.generation,
-            evaluations: self.evaluations,
-        }
+        RunResult { x, f, stop, generations: self.generation, evaluations: self.evaluations }
     }
 
     /// Recompute B and D from C when enough updates have accumulated (pycma's lazy update).
@@ -1020,11 +957,7 @@ impl Cmaes {
         }
         if let Some(out) = out {
             for i in 0..n {
-                out[i] = b[i * n..(i + 1) * n]
-                    .iter()
-                    .zip(tmp.iter())
-                    .map(|(b, t)| b * t)
-                    .sum();
+                out[i] = b[i * n..(i + 1) * n].iter().zip(tmp.iter()).map(|(b, t)| b * t).sum();
             }
         }
         norm2
@@ -1117,11 +1050,7 @@ impl Cmaes {
     /// initial distribution untouched when σ0 sits exactly at the cap).
     fn stds_into_limits(&mut self) {
         let Some(max_std) = &self.max_std else { return };
-        let slack = if self.generation <= 2 {
-            1e-4f64.exp()
-        } else {
-            1.0
-        };
+        let slack = if self.generation <= 2 { 1e-4f64.exp() } else { 1.0 };
         let n = self.n;
         for (i, (scale, max)) in self.scaling.iter_mut().zip(max_std).enumerate() {
             let s = self.sigma * *scale * self.c[i * n + i].sqrt();
@@ -1182,9 +1111,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_sequence() {
-        let config = CmaesConfig::new(vec![0.3; 5], 0.2)
-            .with_unit_box()
-            .with_seed(42);
+        let config = CmaesConfig::new(vec![0.3; 5], 0.2).with_unit_box().with_seed(42);
         let mut a = Cmaes::new(config.clone()).unwrap();
         let mut b = Cmaes::new(config.clone()).unwrap();
         let mut c = Cmaes::new(config.with_seed(43)).unwrap();
@@ -1202,10 +1129,7 @@ mod tests {
         assert!(differs, "another seed must give other candidates");
         assert_eq!(a.mean(), b.mean());
         assert_eq!(a.sigma(), b.sigma());
-        assert_eq!(
-            a.best().map(|(x, f)| (x.to_vec(), f)),
-            b.best().map(|(x, f)| (x.to_vec(), f))
-        );
+        assert_eq!(a.best().map(|(x, f)| (x.to_vec(), f)), b.best().map(|(x, f)| (x.to_vec(), f)));
     }
 
     #[test]
@@ -1220,10 +1144,7 @@ mod tests {
     fn bound_transform_matches_pycma() {
         // Reference values: cma 4.5.0, BoundTransform([0, 1]).repair(xs) and .inverse(ys).
         let t = BoundTransform::new(&[0.0], &[1.0]).unwrap();
-        let xs = [
-            -3.7, -0.2, -0.1, -0.05, 0.0, 0.02, 0.05, 0.5, 0.94, 0.96, 1.0, 1.05, 1.1, 1.3, 2.5,
-            7.77,
-        ];
+        let xs = [-3.7, -0.2, -0.1, -0.05, 0.0, 0.02, 0.05, 0.5, 0.94, 0.96, 1.0, 1.05, 1.1, 1.3, 2.5, 7.77];
         let want = [
             0.7000000000000002,
             0.10000000000000003,
@@ -1250,29 +1171,15 @@ mod tests {
             );
         }
         let ys = [0.0, 0.001, 0.04, 0.05, 0.5, 0.95, 0.97, 1.0];
-        let want = [
-            -0.05,
-            -0.035857864376269054,
-            0.039442719099991586,
-            0.05,
-            0.5,
-            0.95,
-            0.9725403330758516,
-            1.05,
-        ];
+        let want =
+            [-0.05, -0.035857864376269054, 0.039442719099991586, 0.05, 0.5, 0.95, 0.9725403330758516, 1.05];
         for (y, w) in ys.iter().zip(want) {
             assert!((t.inverse_i(*y, 0) - w).abs() < 1e-14, "inverse({y})");
-            assert!(
-                (t.transform_i(t.inverse_i(*y, 0), 0) - y).abs() < 1e-14,
-                "round trip {y}"
-            );
+            assert!((t.transform_i(t.inverse_i(*y, 0), 0) - y).abs() < 1e-14, "round trip {y}");
         }
         // Margins depend on |bound|: BoundTransform([[-3, 2], [5, 1e6]]) in pycma.
         let t = BoundTransform::new(&[-3.0, 2.0], &[5.0, 1e6]).unwrap();
-        assert_eq!(
-            (t.al[0], t.al[1], t.au[0], t.au[1]),
-            (0.15, 0.1, 0.25, 50000.0)
-        );
+        assert_eq!((t.al[0], t.al[1], t.au[0], t.au[1]), (0.15, 0.1, 0.25, 50000.0));
         assert!((t.transform_i(-10.0, 0) - 3.6999999999999993).abs() < 1e-12);
         assert!((t.transform_i(1e6 + 5e4 - 1.0, 1) - 999999.999995).abs() < 1e-6);
         // An open side is the identity there.
@@ -1300,19 +1207,12 @@ mod tests {
             let xs = es.ask();
             for x in &xs {
                 for i in 0..4 {
-                    assert!(
-                        lower[i] <= x[i] && x[i] <= upper[i],
-                        "x[{i}] = {} outside",
-                        x[i]
-                    );
+                    assert!(lower[i] <= x[i] && x[i] <= upper[i], "x[{i}] = {} outside", x[i]);
                     checked += 1;
                 }
             }
             let m = es.mean();
-            assert!(
-                (0..4).all(|i| lower[i] <= m[i] && m[i] <= upper[i]),
-                "mean {m:?}"
-            );
+            assert!((0..4).all(|i| lower[i] <= m[i] && m[i] <= upper[i]), "mean {m:?}");
             let v: Vec<f64> = xs.iter().map(|x| f(x)).collect();
             es.tell(&v).unwrap();
         }
@@ -1326,9 +1226,7 @@ mod tests {
 
     #[test]
     fn step_size_capped_at_a_third_of_the_range() {
-        let config = CmaesConfig::new(vec![0.5; 3], 5.0)
-            .with_unit_box()
-            .with_seed(1);
+        let config = CmaesConfig::new(vec![0.5; 3], 5.0).with_unit_box().with_seed(1);
         let mut es = Cmaes::new(config).unwrap();
         for s in es.stds() {
             assert!(s <= (1.0 / 3.0) * 1.0001 && s > 0.3, "std {s}");
@@ -1338,11 +1236,7 @@ mod tests {
             // Flat-ish random fitness keeps σ large.
             let v: Vec<f64> = xs.iter().map(|x| x[0].sin() + x[1]).collect();
             es.tell(&v).unwrap();
-            assert!(
-                es.stds().iter().all(|&s| s <= 1.0 / 3.0 * 1.0001),
-                "{:?}",
-                es.stds()
-            );
+            assert!(es.stds().iter().all(|&s| s <= 1.0 / 3.0 * 1.0001), "{:?}", es.stds());
         }
     }
 
@@ -1371,15 +1265,10 @@ mod tests {
         assert!(f.is_finite() && f <= 1e-10 && x.iter().all(|v| (v - 0.2).abs() < 1e-4));
 
         // Nothing but NaN: no best, and the flat fitness stop ends the run after 2 generations.
-        let config = CmaesConfig::new(vec![0.5; 3], 0.3)
-            .with_unit_box()
-            .with_seed(3);
+        let config = CmaesConfig::new(vec![0.5; 3], 0.3).with_unit_box().with_seed(3);
         let mut es = Cmaes::new(config).unwrap();
         let r = es.run(|_| f64::NAN, &AtomicBool::new(false));
-        assert_eq!(
-            (r.stop, r.generations, r.f),
-            (StopReason::FlatFitness, 2, f64::INFINITY)
-        );
+        assert_eq!((r.stop, r.generations, r.f), (StopReason::FlatFitness, 2, f64::INFINITY));
         assert!(es.best().is_none());
         assert!(r.x.iter().all(|v| (0.0..=1.0).contains(v)));
     }
@@ -1394,13 +1283,8 @@ mod tests {
         assert_eq!((r.stop, r.generations), (StopReason::NoImprovement, 11));
 
         // Scripted best values: a 0.011 improvement over the reference resets the count.
-        let early = EarlyStop {
-            patience: 3,
-            min_delta: 0.01,
-        };
-        let config = CmaesConfig::new(vec![0.0; 2], 1.0)
-            .with_seed(5)
-            .with_early_stop(Some(early));
+        let early = EarlyStop { patience: 3, min_delta: 0.01 };
+        let config = CmaesConfig::new(vec![0.0; 2], 1.0).with_seed(5).with_early_stop(Some(early));
         let mut es = Cmaes::new(config).unwrap();
         let lambda = es.popsize();
         let bases = [1.0, 0.995, 0.991, 0.989, 0.985, 0.98, 0.979];
@@ -1410,37 +1294,22 @@ mod tests {
             let v: Vec<f64> = (0..lambda).map(|k| base + 1e-3 * k as f64).collect();
             es.tell(&v).unwrap();
         }
-        assert_eq!(
-            (es.stop(), es.generation()),
-            (Some(StopReason::NoImprovement), 7)
-        );
+        assert_eq!((es.stop(), es.generation()), (Some(StopReason::NoImprovement), 7));
     }
 
     #[test]
     fn budgets_are_respected() {
-        let base = CmaesConfig::new(vec![1.0; 6], 0.5)
-            .with_popsize(10)
-            .with_early_stop(None);
+        let base = CmaesConfig::new(vec![1.0; 6], 0.5).with_popsize(10).with_early_stop(None);
         let mut es = Cmaes::new(base.clone().with_max_evaluations(95)).unwrap();
         let r = es.run(sphere, &AtomicBool::new(false));
-        assert_eq!(
-            (r.stop, r.evaluations, r.generations),
-            (StopReason::MaxEvaluations, 90, 9)
-        );
+        assert_eq!((r.stop, r.evaluations, r.generations), (StopReason::MaxEvaluations, 90, 9));
 
         let mut es = Cmaes::new(base.clone().with_max_generations(7)).unwrap();
         let r = es.run(sphere, &AtomicBool::new(false));
-        assert_eq!(
-            (r.stop, r.evaluations, r.generations),
-            (StopReason::MaxGenerations, 70, 7)
-        );
+        assert_eq!((r.stop, r.evaluations, r.generations), (StopReason::MaxGenerations, 70, 7));
 
         let es = Cmaes::new(base.clone().with_max_evaluations(5)).unwrap();
-        assert_eq!(
-            es.stop(),
-            Some(StopReason::MaxEvaluations),
-            "not even one generation fits"
-        );
+        assert_eq!(es.stop(), Some(StopReason::MaxEvaluations), "not even one generation fits");
 
         // pycma's default generation limit: 100 + ⌊150 (6 + 3)²/√10⌋ = 3942.
         let es = Cmaes::new(base).unwrap();
@@ -1468,25 +1337,16 @@ mod tests {
             &abort,
         );
         // Set during generation 3; that generation completes, then the run ends.
-        assert_eq!(
-            (r.stop, r.generations, r.evaluations),
-            (StopReason::Aborted, 3, 24)
-        );
+        assert_eq!((r.stop, r.generations, r.evaluations), (StopReason::Aborted, 3, 24));
         assert!(r.f.is_finite());
     }
 
     #[test]
     fn one_dimension_works() {
-        let config = CmaesConfig::new(vec![3.0], 1.0)
-            .with_seed(2)
-            .with_target(1e-12)
-            .with_early_stop(None);
+        let config = CmaesConfig::new(vec![3.0], 1.0).with_seed(2).with_target(1e-12).with_early_stop(None);
         let mut es = Cmaes::new(config).unwrap();
         assert_eq!(es.popsize(), 4);
-        assert_eq!(
-            drive(&mut es, |x| (x[0] - 1.5).powi(2)),
-            StopReason::TargetReached
-        );
+        assert_eq!(drive(&mut es, |x| (x[0] - 1.5).powi(2)), StopReason::TargetReached);
         assert!((es.best().unwrap().0[0] - 1.5).abs() < 1e-6);
 
         // Bounded, optimum on the lower bound.
@@ -1501,18 +1361,10 @@ mod tests {
 
     #[test]
     fn converges_without_target_by_tolerances() {
-        let config = CmaesConfig::new(vec![0.5; 5], 0.3)
-            .with_seed(9)
-            .with_early_stop(None);
+        let config = CmaesConfig::new(vec![0.5; 5], 0.3).with_seed(9).with_early_stop(None);
         let mut es = Cmaes::new(config).unwrap();
         let reason = drive(&mut es, sphere);
-        assert!(
-            matches!(
-                reason,
-                StopReason::TolFun | StopReason::TolFunHist | StopReason::TolX
-            ),
-            "{reason}"
-        );
+        assert!(matches!(reason, StopReason::TolFun | StopReason::TolFunHist | StopReason::TolX), "{reason}");
         assert!(es.best().unwrap().1 < 1e-12);
     }
 
@@ -1520,17 +1372,8 @@ mod tests {
     fn matcher_setting_converges() {
         // λ = 64 in [0, 1]^12 with ST-ITO's early stopping, on a similarity-like score in [-1, 0].
         let target: Vec<f64> = (0..12).map(|i| (i as f64 * 0.37).fract()).collect();
-        let score = |x: &[f64]| {
-            -(-x.iter()
-                .zip(&target)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>())
-            .exp()
-        };
-        let config = CmaesConfig::new(vec![0.5; 12], 0.25)
-            .with_unit_box()
-            .with_popsize(64)
-            .with_seed(11);
+        let score = |x: &[f64]| -(-x.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>()).exp();
+        let config = CmaesConfig::new(vec![0.5; 12], 0.25).with_unit_box().with_popsize(64).with_seed(11);
         let mut es = Cmaes::new(config).unwrap();
         let r = es.run(score, &AtomicBool::new(false));
         assert_eq!(r.stop, StopReason::NoImprovement);
@@ -1551,22 +1394,15 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_errors() {
-        let err = Cmaes::new(CmaesConfig::new(vec![], 0.3))
-            .unwrap_err()
-            .to_string();
+        let err = Cmaes::new(CmaesConfig::new(vec![], 0.3)).unwrap_err().to_string();
         assert!(err.contains("no free parameter"), "{err}");
         assert!(Cmaes::new(CmaesConfig::new(vec![0.5], 0.0)).is_err());
         assert!(Cmaes::new(CmaesConfig::new(vec![0.5], f64::NAN)).is_err());
         assert!(Cmaes::new(CmaesConfig::new(vec![f64::NAN], 0.1)).is_err());
         assert!(Cmaes::new(CmaesConfig::new(vec![0.5], 0.1).with_popsize(1)).is_err());
         assert!(Cmaes::new(CmaesConfig::new(vec![1.5], 0.1).with_unit_box()).is_err());
-        assert!(
-            Cmaes::new(CmaesConfig::new(vec![0.5; 2], 0.1).with_bounds(vec![0.0], vec![1.0]))
-                .is_err()
-        );
-        assert!(
-            Cmaes::new(CmaesConfig::new(vec![0.5], 0.1).with_bounds(vec![1.0], vec![1.0])).is_err()
-        );
+        assert!(Cmaes::new(CmaesConfig::new(vec![0.5; 2], 0.1).with_bounds(vec![0.0], vec![1.0])).is_err());
+        assert!(Cmaes::new(CmaesConfig::new(vec![0.5], 0.1).with_bounds(vec![1.0], vec![1.0])).is_err());
         assert!(
             Cmaes::new(CmaesConfig::new(vec![0.0], 0.1).with_unit_box()).is_ok(),
             "x0 on a bound is fine"

@@ -328,21 +328,12 @@ mod tests {
                 q[i * n + j] /= norm;
             }
         }
-        let lambda: Vec<f64> = (0..n)
-            .map(|i| {
-                cond.powf(if n > 1 {
-                    i as f64 / (n - 1) as f64
-                } else {
-                    0.0
-                })
-            })
-            .collect();
+        let lambda: Vec<f64> =
+            (0..n).map(|i| cond.powf(if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 })).collect();
         let mut a = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
-                a[i * n + j] = (0..n)
-                    .map(|k| q[i * n + k] * lambda[k] * q[j * n + k])
-                    .sum();
+                a[i * n + j] = (0..n).map(|k| q[i * n + k] * lambda[k] * q[j * n + k]).sum();
             }
         }
         a
@@ -350,13 +341,7 @@ mod tests {
 
     #[test]
     fn decomposes_random_matrices() {
-        for (n, seed, cond) in [
-            (1, 1, 1.0),
-            (2, 2, 10.0),
-            (5, 3, 1e3),
-            (17, 4, 1e6),
-            (60, 5, 1e12),
-        ] {
+        for (n, seed, cond) in [(1, 1, 1.0), (2, 2, 10.0), (5, 3, 1e3), (17, 4, 1e6), (60, 5, 1e12)] {
             let a = random_spd(n, seed, cond);
             let mut eig = SymmetricEigen::new(n);
             eig.compute(&a).unwrap();
@@ -364,20 +349,13 @@ mod tests {
             let (res, orth) = residuals(n, &a, &eig);
             assert!(res < 1e-11 * scale, "n={n}: residual {res}");
             assert!(orth < 1e-12, "n={n}: orthogonality {orth}");
-            assert!(
-                eig.values().windows(2).all(|w| w[0] <= w[1]),
-                "not sorted: {:?}",
-                eig.values()
-            );
+            assert!(eig.values().windows(2).all(|w| w[0] <= w[1]), "not sorted: {:?}", eig.values());
             let lo = eig.values()[0];
             let hi = eig.values()[n - 1];
             // Backward stable: eigenvalue errors scale with eps·‖A‖ (the test matrix itself
             // carries rounding errors of that size).
             let tol = 1e-13 * cond * n as f64;
-            assert!(
-                (lo - 1.0).abs() < tol && (hi - cond).abs() < tol,
-                "range {lo} {hi}"
-            );
+            assert!((lo - 1.0).abs() < tol && (hi - cond).abs() < tol, "range {lo} {hi}");
         }
     }
 
@@ -394,9 +372,7 @@ mod tests {
         let (res, orth) = residuals(n, &a, &eig);
         assert!(res < 1e-14 && orth < 1e-14);
         // All-equal off-diagonal: eigenvalues n-1 (once) and -1 (n-1 times) for ones - I.
-        let a: Vec<f64> = (0..n * n)
-            .map(|k| if k / n == k % n { 0.0 } else { 1.0 })
-            .collect();
+        let a: Vec<f64> = (0..n * n).map(|k| if k / n == k % n { 0.0 } else { 1.0 }).collect();
         eig.compute(&a).unwrap();
         for (got, want) in eig.values().iter().zip([-1.0, -1.0, -1.0, 3.0]) {
             assert!((got - want).abs() < 1e-13, "{:?}", eig.values());

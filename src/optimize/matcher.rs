@@ -57,13 +57,36 @@ impl Default for MatchConfig {
 }
 
 impl MatchConfig {
+    /// Names of the built-in profiles, for [`MatchConfig::profile`].
+    pub const PROFILES: [&'static str; 2] = ["st-ito", "live"];
+
+    /// A named profile: `st-ito` is ST-ITO's search (the default: population 64, at most 25
+    /// generations, up to 1600 evaluations); `live` is the pedalboard's search, sized to finish
+    /// a 3 s segment of the default chain in under 3 s on two cores (see `fxmatch eval match`).
+    pub fn profile(name: &str) -> Result<Self> {
+        match name {
+            "st-ito" => Ok(Self::default()),
+            "live" => Ok(Self { population: 16, max_generations: 16, patience: Some(8), ..Self::default() }),
+            other => Err(Error::invalid(
+                format!("unknown match profile `{other}`"),
+                format!("use one of: {}", Self::PROFILES.join(", ")),
+            )),
+        }
+    }
+
     /// Check the settings; errors say which one is wrong and what would work.
     pub fn validate(&self) -> Result<()> {
         if self.population < 2 {
-            return Err(Error::invalid(format!("population {} is too small", self.population), "use 2 or more (ST-ITO: 64)"));
+            return Err(Error::invalid(
+                format!("population {} is too small", self.population),
+                "use 2 or more (ST-ITO: 64)",
+            ));
         }
         if self.max_generations == 0 {
-            return Err(Error::invalid("at most 0 generations leaves nothing to search", "allow at least 1 generation"));
+            return Err(Error::invalid(
+                "at most 0 generations leaves nothing to search",
+                "allow at least 1 generation",
+            ));
         }
         if let Some(b) = self.budget {
             if b < self.population {
@@ -74,10 +97,16 @@ impl MatchConfig {
             }
         }
         if !(self.sigma0 > 0.0 && self.sigma0 <= 1.0) || !(0.0..=1.0).contains(&self.start) {
-            return Err(Error::invalid("sigma0 must lie in (0, 1] and start in [0, 1]", "ST-ITO uses sigma 0.3, start 0.5"));
+            return Err(Error::invalid(
+                "sigma0 must lie in (0, 1] and start in [0, 1]",
+                "ST-ITO uses sigma 0.3, start 0.5",
+            ));
         }
         if self.segment_seconds.is_nan() || self.segment_seconds < 0.5 {
-            return Err(Error::invalid("the search segment must be at least 0.5 s", "use --segment 3 (the default)"));
+            return Err(Error::invalid(
+                "the search segment must be at least 0.5 s",
+                "use --segment 3 (the default)",
+            ));
         }
         Ok(())
     }
@@ -272,7 +301,8 @@ impl Matcher {
                     best_x.clone_from(x);
                 }
             }
-            let fitness: Vec<f64> = scores.iter().map(|&s| if s.is_finite() { -(s as f64) } else { f64::NAN }).collect();
+            let fitness: Vec<f64> =
+                scores.iter().map(|&s| if s.is_finite() { -(s as f64) } else { f64::NAN }).collect();
             cma.tell(&fitness)?;
             history.push(best_s);
             progress(&Progress {
@@ -313,7 +343,14 @@ impl Matcher {
     }
 
     /// Similarities of all candidates, spread over the workers (one scoped thread each).
-    fn evaluate_all(&mut self, candidates: &[Vec<f64>], l: &[f32], r: &[f32], rate: u32, reference: &Embedding) -> Vec<f32> {
+    fn evaluate_all(
+        &mut self,
+        candidates: &[Vec<f64>],
+        l: &[f32],
+        r: &[f32],
+        rate: u32,
+        reference: &Embedding,
+    ) -> Vec<f32> {
         let mut scores = vec![f32::NAN; candidates.len()];
         let per = candidates.len().div_ceil(self.workers.len());
         if self.workers.len() == 1 {
@@ -323,7 +360,9 @@ impl Matcher {
             return scores;
         }
         std::thread::scope(|scope| {
-            for ((worker, xs), out) in self.workers.iter_mut().zip(candidates.chunks(per)).zip(scores.chunks_mut(per)) {
+            for ((worker, xs), out) in
+                self.workers.iter_mut().zip(candidates.chunks(per)).zip(scores.chunks_mut(per))
+            {
                 scope.spawn(move || {
                     for (x, s) in xs.iter().zip(out.iter_mut()) {
                         *s = worker.evaluate(x, l, r, rate, reference);
@@ -344,9 +383,8 @@ pub fn loudest_window(audio: &AudioBuffer, seconds: f32) -> (usize, usize) {
         return (0, frames);
     }
     let hop = (audio.sample_rate as usize / 10).max(1);
-    let energy: Vec<f64> = (0..frames)
-        .map(|i| audio.channels.iter().map(|c| (c[i] as f64).powi(2)).sum::<f64>())
-        .collect();
+    let energy: Vec<f64> =
+        (0..frames).map(|i| audio.channels.iter().map(|c| (c[i] as f64).powi(2)).sum::<f64>()).collect();
     let mut prefix = vec![0.0; frames + 1];
     for i in 0..frames {
         prefix[i + 1] = prefix[i] + energy[i];

@@ -1,0 +1,80 @@
+//! The live audio engine: the chain running in an audio callback (JACK, or an offline clock),
+//! input capture for matches, and click-free parameter hot-swaps.
+//!
+//! The engine is split like fundsp's front and back end: the audio-thread side owns the real-time
+//! chain and never allocates, locks or blocks; the control side ([`AudioControl`]) builds
+//! everything, sends it in through wait-free channels and drops what comes back. The daemon
+//! (`crate::daemon`) only talks to the control side, through the [`AudioControl`] trait, so the
+//! same daemon runs on JACK and on the offline clock.
+
+use crate::audio::AudioBuffer;
+use crate::error::Result;
+
+/// A footswitch or controller event seen by the engine's MIDI input, forwarded to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MidiEvent {
+    /// Note on (velocity > 0): channel 0–15, note.
+    NoteOn {
+        /// MIDI channel, 0-based.
+        channel: u8,
+        /// Note number.
+        note: u8,
+    },
+    /// Control change: channel 0–15, controller, value.
+    ControlChange {
+        /// MIDI channel, 0-based.
+        channel: u8,
+        /// Controller number.
+        controller: u8,
+        /// Value 0–127.
+        value: u8,
+    },
+}
+
+/// Counters the engine keeps on the audio thread and publishes atomically.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EngineStats {
+    /// Blocks processed.
+    pub blocks: u64,
+    /// Callbacks whose processing took longer than the block's real-time budget.
+    pub overruns: u64,
+    /// Xruns reported by the backend (JACK's xrun callback), where it reports them.
+    pub xruns: u64,
+    /// Largest share of the block budget used by one callback so far (0–1).
+    pub peak_load: f32,
+}
+
+/// The control side of a running engine: what the daemon needs from the audio graph.
+/// Every method is called off the audio thread and may allocate; none blocks the audio thread.
+pub trait AudioControl: Send {
+    /// The engine's sample rate (Hz).
+    fn sample_rate(&self) -> u32;
+
+    /// Move the running chain to the normalised vector `x` (the chain's free parameters, in
+    /// search order), click-free: per-parameter ramps, or a crossfade between two chain states
+    /// where a parameter cannot be ramped.
+    fn apply_normalized(&mut self, x: &[f64]) -> Result<()>;
+
+    /// The free parameters the running chain is at (or heading to), normalised.
+    fn normalized(&self) -> Vec<f64>;
+
+    /// Set one parameter in plain units (click-free). Errors name an unknown effect or
+    /// parameter, or a value out of range, with the fix.
+    fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()>;
+
+    /// A parameter's current target in plain units.
+    fn param(&self, effect_id: &str, param_id: &str) -> Result<f32>;
+
+    /// Bypass or re-enable one effect (by id), or the whole chain (`None`), click-free.
+    fn set_bypass(&mut self, effect_id: Option<&str>, bypass: bool) -> Result<()>;
+
+    /// The last `seconds` of input (stereo), taken from the capture ring. Errors when the
+    /// engine has not yet heard that much input or the ring is shorter.
+    fn capture_last(&mut self, seconds: f32) -> Result<AudioBuffer>;
+
+    /// MIDI events received since the last call (footswitch input).
+    fn poll_midi(&mut self, out: &mut Vec<MidiEvent>);
+
+    /// The engine's counters.
+    fn stats(&self) -> EngineStats;
+}
