@@ -231,3 +231,43 @@ fn cli_match_rejects_an_unknown_profile() {
         "{err}"
     );
 }
+
+/// Different sample rates and channel counts are matched (each file analysed at its own rate,
+/// mono fed to both channels), with a warning; a clipped input is matched with a warning.
+#[test]
+fn cli_match_accepts_mixed_rates_channels_and_clipping_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mono = test_signal(44_100, 1.5);
+    mono.channels.truncate(1);
+    let input = write_test_wav(dir.path(), "mono44k.wav", &mono);
+    let mut loud = test_signal(48_000, 1.5);
+    for x in loud.channels.iter_mut().flatten() {
+        *x = (*x * 8.0).clamp(-1.0, 1.0);
+    }
+    let reference = write_test_wav(dir.path(), "clipped48k.wav", &loud);
+    let out = dir.path().join("out.wav");
+    let report = dir.path().join("r.json");
+    let o = run(&[
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("eq-comp.toml"),
+        "-o",
+        s(&out),
+        "--report",
+        s(&report),
+        "--population",
+        "6",
+        "--generations",
+        "2",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("44100 Hz") && err.contains("48000 Hz"), "rate warning: {err}");
+    assert!(err.contains("reference is clipped"), "clipping warning: {err}");
+    let (audio, _) = read_wav(&out).unwrap();
+    assert_eq!((audio.sample_rate, audio.num_channels()), (44_100, 2), "output at the input's rate, stereo");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["warnings"].as_array().unwrap().len(), 2, "{r}");
+}
