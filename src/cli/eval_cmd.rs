@@ -40,15 +40,8 @@ pub struct MatchEvalArgs {
     /// Worker threads per match (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Folders of content clips (WAV). Default: the bundled clips.
-    #[arg(long = "content")]
-    content: Vec<PathBuf>,
-    /// Results folder (match.json, match.md).
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    /// Smoke run: 2 cases, searches cut to 3 generations.
-    #[arg(long)]
-    quick: bool,
+    #[command(flatten)]
+    common: CommonEvalArgs,
 }
 
 #[derive(Args)]
@@ -59,14 +52,22 @@ pub struct ZeroShotArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    common: CommonEvalArgs,
+}
+
+/// Options every eval task takes.
+#[derive(Args)]
+pub struct CommonEvalArgs {
     /// Folders of evaluation content (WAV). Files whose name starts with `speech` are speech,
     /// the rest music. Default: the bundled clips.
     #[arg(long = "content")]
     content: Vec<PathBuf>,
-    /// Results folder (zero-shot.json, zero-shot.md).
+    /// Results folder: TASK.json (machine-readable) and TASK.md (a table).
     #[arg(long, default_value = "results")]
     out: PathBuf,
-    /// Smoke run: 10 trials per content type.
+    /// Smoke run: a small version of the task (zero-shot: 10 trials per content type; match:
+    /// 2 cases, searches cut to 3 generations).
     #[arg(long)]
     quick: bool,
 }
@@ -119,7 +120,7 @@ fn progress_bar(len: u64, message: String) -> Option<indicatif::ProgressBar> {
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
-    let dirs = content_dirs(&args.content);
+    let dirs = content_dirs(&args.common.content);
     let (speech, music) = load_content(&dirs)?;
     let clips: Vec<AudioBuffer> = music.into_iter().chain(speech).collect();
     let mut profiles = Vec::new();
@@ -129,13 +130,13 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
         if let Some(t) = args.threads {
             config.threads = t;
         }
-        if args.quick {
+        if args.common.quick {
             config.max_generations = config.max_generations.min(3);
         }
         profiles.push((name.clone(), config));
     }
     let config =
-        SyntheticConfig { cases: if args.quick { 2 } else { args.cases }, seed: args.seed, profiles };
+        SyntheticConfig { cases: if args.common.quick { 2 } else { args.cases }, seed: args.seed, profiles };
     let mut metric = MfccMetric::new();
     let bar = progress_bar((config.cases * config.profiles.len()) as u64, "synthetic matches".into());
     let results = synthetic_match(&spec, &mut metric, &clips, &config, &mut |done, _| {
@@ -146,7 +147,7 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "synthetic match cases (reference = other content through the chain at random settings)",
         "command": std::env::args().collect::<Vec<_>>().join(" "),
@@ -158,11 +159,11 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
         "results": results,
     });
     fxmatch::fsutil::write_atomic(
-        &args.out.join("match.json"),
+        &args.common.out.join("match.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     let md = match_markdown(&results, &args.chain, config.cases, metric.name());
-    fxmatch::fsutil::write_atomic(&args.out.join("match.md"), md.as_bytes())?;
+    fxmatch::fsutil::write_atomic(&args.common.out.join("match.md"), md.as_bytes())?;
     print!("{md}");
     Ok(())
 }
@@ -214,10 +215,10 @@ fn match_markdown(results: &[ProfileResult], chain: &Path, cases: usize, metric:
 }
 
 fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
-    let dirs = content_dirs(&args.content);
+    let dirs = content_dirs(&args.common.content);
     let (speech, music) = load_content(&dirs)?;
     let config = ZeroShotConfig {
-        trials: if args.quick { 10 } else { args.trials },
+        trials: if args.common.quick { 10 } else { args.trials },
         seed: args.seed,
         ..Default::default()
     };
@@ -241,7 +242,7 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
             results.push(r);
         }
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "zero-shot style classification (shared/BENCHMARK.md §1)",
         "command": std::env::args().collect::<Vec<_>>().join(" "),
@@ -250,11 +251,11 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
         "results": results,
     });
     fxmatch::fsutil::write_atomic(
-        &args.out.join("zero-shot.json"),
+        &args.common.out.join("zero-shot.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     let md = markdown(&results, &config);
-    fxmatch::fsutil::write_atomic(&args.out.join("zero-shot.md"), md.as_bytes())?;
+    fxmatch::fsutil::write_atomic(&args.common.out.join("zero-shot.md"), md.as_bytes())?;
     print!("{md}");
     Ok(())
 }
