@@ -8,6 +8,9 @@ use clap::{Args, Subcommand};
 
 use fxmatch::audio::{read_wav, AudioBuffer};
 use fxmatch::chain::ChainSpec;
+use fxmatch::eval::param_est::{param_est, ParamEstConfig, PARAM_EST_CASES};
+use fxmatch::eval::plot::{line_plot, Series};
+use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::{MfccMetric, StyleMetric};
@@ -21,6 +24,39 @@ pub enum EvalCommand {
     /// Synthetic match cases: reference = other content through the chain at known random
     /// settings; the match's similarity against the oracle's, parameter error, and speed.
     Match(MatchEvalArgs),
+    /// Style retrieval (ST-ITO §4.2): N = 1…5 random effects, up to 25 distractors; accuracy
+    /// that the true match ranks first, per N and set size.
+    Retrieval(RetrievalArgs),
+    /// Parameter estimation (ST-ITO Table 2): one free parameter per built-in effect, 4 targets
+    /// × 3 trials; MSE and Pearson correlation of the normalised estimates.
+    ParamEst(ParamEstArgs),
+}
+
+#[derive(Args)]
+pub struct RetrievalArgs {
+    /// Trials per number of effects.
+    #[arg(long, default_value_t = 50)]
+    trials: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    common: CommonEvalArgs,
+}
+
+#[derive(Args)]
+pub struct ParamEstArgs {
+    /// Trials per target value.
+    #[arg(long, default_value_t = 3)]
+    trials: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Search profile (st-ito, live).
+    #[arg(long, default_value = "st-ito")]
+    profile: String,
+    #[command(flatten)]
+    common: CommonEvalArgs,
 }
 
 #[derive(Args)]
@@ -76,6 +112,8 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::ZeroShot(args) => run_zero_shot(args),
         EvalCommand::Match(args) => run_match(args),
+        EvalCommand::Retrieval(args) => run_retrieval(args),
+        EvalCommand::ParamEst(args) => run_param_est(args),
     }
 }
 
@@ -118,11 +156,154 @@ fn progress_bar(len: u64, message: String) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// All content clips, music first.
+fn load_all_content(dirs: &[PathBuf]) -> Result<Vec<AudioBuffer>> {
+    let (speech, music) = load_content(dirs)?;
+    Ok(music.into_iter().chain(speech).collect())
+}
+
+/// Write `TASK.json` and `TASK.md` (and extra files) into the results folder; print the table.
+fn write_results(
+    out: &Path,
+    task: &str,
+    json: serde_json::Value,
+    md: &str,
+    extra: &[(&str, String)],
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    fxmatch::fsutil::write_atomic(
+        &out.join(format!("{task}.json")),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    fxmatch::fsutil::write_atomic(&out.join(format!("{task}.md")), md.as_bytes())?;
+    for (name, text) in extra {
+        fxmatch::fsutil::write_atomic(&out.join(name), text.as_bytes())?;
+    }
+    print!("{md}");
+    Ok(())
+}
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+fn run_retrieval(args: RetrievalArgs) -> Result<()> {
+    let dirs = content_dirs(&args.common.content);
+    let clips = load_all_content(&dirs)?;
+    let config = RetrievalConfig {
+        trials: if args.common.quick { 2 } else { args.trials },
+        max_distractors: if args.common.quick { 5 } else { 25 },
+        seed: args.seed,
+        ..RetrievalConfig::default()
+    };
+    let mut metric = MfccMetric::new();
+    let bar = progress_bar((config.trials * config.max_effects) as u64, "retrieval".into());
+    let result = retrieval(&mut metric, &clips, &config, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64)
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut md = format!(
+        "## Style retrieval ({} trials per N, seed {}, metric {})\n\nAccuracy that the true match ranks first; columns: number of distractors M.\n\n| N |",
+        config.trials, config.seed, result.metric
+    );
+    let shown: Vec<usize> =
+        [1, 2, 5, 10, 15, 20, 25].into_iter().filter(|&m| m <= config.max_distractors).collect();
+    for m in &shown {
+        md += &format!(" M={m} |");
+    }
+    md += &format!("\n|---|{}\n", "---|".repeat(shown.len()));
+    for (n, row) in result.accuracy.iter().enumerate() {
+        md += &format!("| {} |", n + 1);
+        for m in &shown {
+            md += &format!(" {:.2} |", row[m - 1]);
+        }
+        md += "\n";
+    }
+    let series: Vec<Series> = result
+        .accuracy
+        .iter()
+        .enumerate()
+        .map(|(n, row)| Series {
+            label: format!("N = {}", n + 1),
+            points: row.iter().enumerate().map(|(m, &a)| ((m + 1) as f64, a)).collect(),
+        })
+        .collect();
+    let svg = line_plot(
+        &format!("Style retrieval ({})", result.metric),
+        "distractors M",
+        "accuracy",
+        &series,
+        (0.0, 1.0),
+    );
+    md += "\n![retrieval accuracy vs distractors](retrieval.svg)\n";
+    let json = serde_json::json!({
+        "task": "style retrieval (shared/BENCHMARK.md §1)",
+        "command": command_line(),
+        "config": config,
+        "content_folders": dirs,
+        "results": [result],
+    });
+    write_results(&args.common.out, "retrieval", json, &md, &[("retrieval.svg", svg)])
+}
+
+fn run_param_est(args: ParamEstArgs) -> Result<()> {
+    let dirs = content_dirs(&args.common.content);
+    let clips = load_all_content(&dirs)?;
+    let mut search = MatchConfig::profile(&args.profile)?;
+    search.seed = args.seed;
+    let mut config =
+        ParamEstConfig { trials: args.trials, seed: args.seed, search, ..ParamEstConfig::default() };
+    let mut cases: Vec<(&str, &str)> = PARAM_EST_CASES.to_vec();
+    if args.common.quick {
+        config.trials = 1;
+        config.targets = vec![0.2, 0.8];
+        config.search.max_generations = 3;
+        config.search.population = 8;
+        cases.truncate(2);
+    }
+    let mut metric = MfccMetric::new();
+    let total = cases.len() * config.targets.len() * config.trials;
+    let bar = progress_bar(total as u64, "parameter estimation".into());
+    let result = param_est(&mut metric, &clips, &cases, &config, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64)
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut md = format!(
+        "## Parameter estimation ({} targets × {} trials, profile {}, metric {})\n\n| effect | parameter | MSE | Pearson ρ |\n|---|---|---|---|\n",
+        config.targets.len(),
+        config.trials,
+        args.profile,
+        result.metric
+    );
+    for e in &result.effects {
+        md += &format!("| {} | {} | {:.3} | {:.2} |\n", e.effect, e.param, e.mse, e.pearson);
+    }
+    md += &format!(
+        "| **mean** | | **{:.3}** | **{:.2}** |\n\nPublished (ST-ITO Table 2, mean over 12 effects): AFx-Rep MSE 0.048, ρ 0.86; CLAP MSE 0.10, ρ 0.64.\n",
+        result.mean_mse, result.mean_pearson
+    );
+    let json = serde_json::json!({
+        "task": "parameter estimation (shared/BENCHMARK.md §1)",
+        "command": command_line(),
+        "config": config,
+        "content_folders": dirs,
+        "results": [result],
+    });
+    write_results(&args.common.out, "param-est", json, &md, &[])
+}
+
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     let dirs = content_dirs(&args.common.content);
-    let (speech, music) = load_content(&dirs)?;
-    let clips: Vec<AudioBuffer> = music.into_iter().chain(speech).collect();
+    let clips = load_all_content(&dirs)?;
     let mut profiles = Vec::new();
     for name in &args.profiles {
         let mut config = MatchConfig::profile(name)?;
@@ -147,10 +328,9 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "synthetic match cases (reference = other content through the chain at random settings)",
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "command": command_line(),
         "chain": args.chain,
         "metric": metric.name(),
         "cases": config.cases,
@@ -158,14 +338,8 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
         "content_folders": dirs,
         "results": results,
     });
-    fxmatch::fsutil::write_atomic(
-        &args.common.out.join("match.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
     let md = match_markdown(&results, &args.chain, config.cases, metric.name());
-    fxmatch::fsutil::write_atomic(&args.common.out.join("match.md"), md.as_bytes())?;
-    print!("{md}");
-    Ok(())
+    write_results(&args.common.out, "match", json, &md, &[])
 }
 
 fn match_markdown(results: &[ProfileResult], chain: &Path, cases: usize, metric: &str) -> String {
@@ -226,11 +400,7 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
     let mut results: Vec<ZeroShotResult> = Vec::new();
     for metric in &mut metrics {
         for (name, clips) in [("speech", &speech), ("music", &music)] {
-            let bar = (std::io::stderr().is_terminal()).then(|| {
-                let b = indicatif::ProgressBar::new(config.trials as u64);
-                b.set_message(format!("{} {name}", metric.name()));
-                b
-            });
+            let bar = progress_bar(config.trials as u64, format!("{} {name}", metric.name()));
             let r = zero_shot(&mut **metric, clips, name, &config, &mut |t| {
                 if let Some(b) = &bar {
                     b.set_position(t as u64)
@@ -242,22 +412,14 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
             results.push(r);
         }
     }
-    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "zero-shot style classification (shared/BENCHMARK.md §1)",
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "command": command_line(),
         "config": config,
         "content_folders": dirs,
         "results": results,
     });
-    fxmatch::fsutil::write_atomic(
-        &args.common.out.join("zero-shot.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    let md = markdown(&results, &config);
-    fxmatch::fsutil::write_atomic(&args.common.out.join("zero-shot.md"), md.as_bytes())?;
-    print!("{md}");
-    Ok(())
+    write_results(&args.common.out, "zero-shot", json, &markdown(&results, &config), &[])
 }
 
 fn markdown(results: &[ZeroShotResult], config: &ZeroShotConfig) -> String {

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::content::{excerpt, normalise, other_index, require_two};
 use super::styles::{style_chain, Style};
 use crate::audio::AudioBuffer;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metric::{similarity, Embedding, StyleMetric};
 use crate::render::render;
 
@@ -51,23 +52,6 @@ pub struct ZeroShotResult {
     pub confusion: [[usize; 5]; 5],
 }
 
-/// A random `seconds` excerpt of `clip` (the whole clip when shorter).
-fn excerpt(clip: &AudioBuffer, seconds: f32, rng: &mut impl Rng) -> AudioBuffer {
-    let len = ((seconds * clip.sample_rate as f32) as usize).min(clip.frames());
-    let start = if clip.frames() > len { rng.random_range(0..=clip.frames() - len) } else { 0 };
-    AudioBuffer {
-        sample_rate: clip.sample_rate,
-        channels: clip.channels.iter().map(|c| c[start..start + len].to_vec()).collect(),
-    }
-}
-
-/// Scale to -20 dBFS RMS.
-fn normalise(mut a: AudioBuffer) -> AudioBuffer {
-    let g = 0.1 / a.rms().max(1e-9);
-    a.channels.iter_mut().flatten().for_each(|x| *x *= g);
-    a
-}
-
 /// Run the task for one content type. `contents` must hold at least two clips (query and
 /// prototypes always come from different clips).
 pub fn zero_shot(
@@ -77,12 +61,7 @@ pub fn zero_shot(
     config: &ZeroShotConfig,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ZeroShotResult> {
-    if contents.len() < 2 {
-        return Err(Error::invalid(
-            format!("zero-shot needs at least 2 {content_name} clips, got {}", contents.len()),
-            "add clips: queries and prototypes must come from different content",
-        ));
-    }
+    require_two(contents, &format!("zero-shot on {content_name}"))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut chain = style_chain()?;
     let mut make =
@@ -100,10 +79,7 @@ pub fn zero_shot(
         let query = make(Style::ALL[truth], &contents[q], &mut rng)?;
         let mut best = (f32::NEG_INFINITY, 0);
         for (k, style) in Style::ALL.iter().enumerate() {
-            let mut p = rng.random_range(0..contents.len() - 1);
-            if p >= q {
-                p += 1;
-            }
+            let p = other_index(contents.len(), q, &mut rng);
             let s = similarity(&query, &make(*style, &contents[p], &mut rng)?);
             if s > best.0 {
                 best = (s, k);

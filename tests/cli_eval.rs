@@ -1,0 +1,87 @@
+//! `fxmatch eval … --quick`: every benchmark task runs end to end on the bundled clips and
+//! writes a machine-readable result, a markdown table (and plots where the task has them).
+
+mod common;
+
+use common::*;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Run `fxmatch eval TASK --quick --out DIR` and return the parsed TASK.json and TASK.md.
+fn quick(task: &str, dir: &std::path::Path) -> (serde_json::Value, String) {
+    let o = run(&["eval", task, "--quick", "--out", s(dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(dir.join(format!("{task}.json"))).unwrap();
+    let md = std::fs::read_to_string(dir.join(format!("{task}.md"))).unwrap();
+    (serde_json::from_str(&json).unwrap(), md)
+}
+
+#[test]
+fn zero_shot_quick_reports_every_style_per_content_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, md) = quick("zero-shot", dir.path());
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "speech and music");
+    for res in results {
+        assert_eq!(res["trials"], 10);
+        let per_style = res["per_style"].as_object().unwrap();
+        assert_eq!(per_style.keys().cloned().collect::<Vec<_>>(), ["BC", "BR", "NT", "TL", "WM"]);
+        let confusion: u64 = res["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(confusion, 10, "every trial lands in the confusion matrix");
+    }
+    assert!(md.contains("| mfcc | speech |") && md.contains("AFx-Rep 0.86"), "{md}");
+}
+
+#[test]
+fn retrieval_quick_reports_accuracy_per_n_and_set_size_with_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, md) = quick("retrieval", dir.path());
+    let acc = r["results"][0]["accuracy"].as_array().unwrap();
+    assert_eq!(acc.len(), 5, "N = 1…5");
+    for row in acc {
+        let row: Vec<f64> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(row.len(), 5, "M = 1…5 in the quick run");
+        assert!(row.windows(2).all(|w| w[1] <= w[0]), "more distractors never help: {row:?}");
+        assert!(row.iter().all(|a| (0.0..=1.0).contains(a)));
+    }
+    assert!(md.contains("| N | M=1 | M=2 | M=5 |"), "{md}");
+    let svg = std::fs::read_to_string(dir.path().join("retrieval.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 5, "one line per N");
+}
+
+#[test]
+fn param_est_quick_reports_mse_and_correlation_per_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, md) = quick("param-est", dir.path());
+    let effects = r["results"][0]["effects"].as_array().unwrap();
+    assert_eq!(effects.len(), 2);
+    for e in effects {
+        let est = e["estimates"].as_array().unwrap();
+        assert_eq!(est.len(), 2, "2 targets × 1 trial");
+        let mse = e["mse"].as_f64().unwrap();
+        let manual =
+            est.iter().map(|p| (p[0].as_f64().unwrap() - p[1].as_f64().unwrap()).powi(2)).sum::<f64>() / 2.0;
+        assert!((mse - manual).abs() < 1e-12, "MSE is the mean squared error of the estimates");
+        assert!((-1.0..=1.0).contains(&e["pearson"].as_f64().unwrap()));
+    }
+    assert!(md.contains("| eq | mid1_gain |") && md.contains("AFx-Rep MSE 0.048"), "{md}");
+}
+
+#[test]
+fn eval_refuses_a_content_folder_with_too_few_clips() {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_wav(dir.path(), "only.wav", &test_signal(48_000, 1.0));
+    let out = dir.path().join("results");
+    let o = run(&["eval", "retrieval", "--quick", "--content", s(dir.path()), "--out", s(&out)]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("at least 2 content clips") && err.contains("fix:"), "{err}");
+    assert!(!out.exists(), "no results folder for a refused run");
+}
