@@ -85,3 +85,29 @@ fn eval_refuses_a_content_folder_with_too_few_clips() {
     assert!(!o.status.success() && err.contains("at least 2 content clips") && err.contains("fix:"), "{err}");
     assert!(!out.exists(), "no results folder for a refused run");
 }
+
+#[test]
+fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, md) = quick("transfer", dir.path());
+    let systems = r["results"][0]["systems"].as_array().unwrap();
+    let names: Vec<&str> = systems.iter().map(|s| s["system"].as_str().unwrap()).collect();
+    assert_eq!(names, ["input", "random", "rule-based", "match:st-ito", "match:live", "oracle"]);
+    let sim = |i: usize| systems[i]["mean_similarity"].as_f64().unwrap();
+    assert!(sim(3) > sim(0) && sim(4) > sim(0), "the match improves on the dry input: {md}");
+    for s in systems {
+        assert_eq!(s["similarities"].as_array().unwrap().len(), 2, "2 presets × 1 pair");
+        let is_match = s["system"].as_str().unwrap().starts_with("match:");
+        assert_eq!(s["mean_param_error"].is_number(), is_match, "parameter error for matches only");
+    }
+    assert!(std::fs::read_to_string(dir.path().join("transfer.svg")).unwrap().matches("<rect").count() == 7);
+}
+
+#[test]
+fn transfer_refuses_an_empty_preset_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let o =
+        run(&["eval", "transfer", "--quick", "--presets", s(dir.path()), "--out", s(&dir.path().join("r"))]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("no presets") && err.contains("fix:"), "{err}");
+}

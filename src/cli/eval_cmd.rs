@@ -7,11 +7,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use fxmatch::audio::{read_wav, AudioBuffer};
-use fxmatch::chain::ChainSpec;
+use fxmatch::chain::{Chain, ChainSpec, Params};
 use fxmatch::eval::param_est::{param_est, ParamEstConfig, PARAM_EST_CASES};
-use fxmatch::eval::plot::{line_plot, Series};
+use fxmatch::eval::plot::{bar_chart, line_plot, Series};
 use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
+use fxmatch::eval::transfer::{transfer, TransferConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::{MfccMetric, StyleMetric};
 use fxmatch::optimize::MatchConfig;
@@ -30,6 +31,31 @@ pub enum EvalCommand {
     /// Parameter estimation (ST-ITO Table 2): one free parameter per built-in effect, 4 targets
     /// × 3 trials; MSE and Pearson correlation of the normalised estimates.
     ParamEst(ParamEstArgs),
+    /// Style transfer: dry inputs vs references from other content through a realistic chain
+    /// (config/references/*.params.toml); similarity of input, random setting, rule-based
+    /// baseline, the match (per profile) and the oracle.
+    Transfer(TransferArgs),
+}
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The chain the references are made with and the match searches.
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// Folder of reference presets (params files for the chain; one reference style each).
+    #[arg(long, default_value = "config/references")]
+    presets: PathBuf,
+    /// Input/reference pairs per preset.
+    #[arg(long, default_value_t = 4)]
+    pairs: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Match profiles to compare (st-ito, live).
+    #[arg(long = "profile", default_values_t = ["st-ito".to_string(), "live".to_string()])]
+    profiles: Vec<String>,
+    #[command(flatten)]
+    common: CommonEvalArgs,
 }
 
 #[derive(Args)]
@@ -102,8 +128,9 @@ pub struct CommonEvalArgs {
     /// Results folder: TASK.json (machine-readable) and TASK.md (a table).
     #[arg(long, default_value = "results")]
     out: PathBuf,
-    /// Smoke run: a small version of the task (zero-shot: 10 trials per content type; match:
-    /// 2 cases, searches cut to 3 generations).
+    /// Smoke run: a small version of the task (zero-shot: 10 trials per content type;
+    /// retrieval: 2 trials, 5 distractors; param-est: 2 effects × 2 targets; match: 2 cases;
+    /// transfer: 2 presets × 1 pair; searches cut to 3 generations of at most 16).
     #[arg(long)]
     quick: bool,
 }
@@ -114,6 +141,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Match(args) => run_match(args),
         EvalCommand::Retrieval(args) => run_retrieval(args),
         EvalCommand::ParamEst(args) => run_param_est(args),
+        EvalCommand::Transfer(args) => run_transfer(args),
     }
 }
 
@@ -300,22 +328,128 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     write_results(&args.common.out, "param-est", json, &md, &[])
 }
 
+/// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.
+fn load_presets(dir: &Path, spec: &ChainSpec) -> Result<Vec<(String, Params)>> {
+    let chain = Chain::from_spec(spec)?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading preset folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".params.toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        anyhow::bail!(
+            "no presets (*.params.toml) in {}\n  fix: point --presets at a folder of params files for the chain",
+            dir.display()
+        );
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .trim_end_matches(".params.toml")
+                .to_string();
+            Ok((name, Params::load(p, &chain)?))
+        })
+        .collect()
+}
+
+/// Named match profiles with the run's seed (and a short search for --quick).
+fn profiles(
+    names: &[String],
+    seed: u64,
+    threads: Option<usize>,
+    quick: bool,
+) -> Result<Vec<(String, MatchConfig)>> {
+    names
+        .iter()
+        .map(|name| {
+            let mut config = MatchConfig::profile(name)?;
+            config.seed = seed;
+            if let Some(t) = threads {
+                config.threads = t;
+            }
+            if quick {
+                config.max_generations = config.max_generations.min(3);
+                config.population = config.population.min(16);
+            }
+            Ok((name.clone(), config))
+        })
+        .collect()
+}
+
+fn run_transfer(args: TransferArgs) -> Result<()> {
+    let spec = ChainSpec::load(&args.chain)?;
+    let mut presets = load_presets(&args.presets, &spec)?;
+    let dirs = content_dirs(&args.common.content);
+    let clips = load_all_content(&dirs)?;
+    let quick = args.common.quick;
+    if quick {
+        presets.truncate(2);
+    }
+    let config = TransferConfig {
+        pairs_per_preset: if quick { 1 } else { args.pairs },
+        seed: args.seed,
+        profiles: profiles(&args.profiles, args.seed, None, quick)?,
+    };
+    let mut metric = MfccMetric::new();
+    let bar = progress_bar((presets.len() * config.pairs_per_preset) as u64, "transfer".into());
+    let result = transfer(&spec, &presets, &mut metric, &clips, &config, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64)
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut md = format!(
+        "## Style transfer ({} presets × {} pairs, chain {}, metric {})\n\n| system | similarity to the reference | parameter error | seconds per match |\n|---|---|---|---|\n",
+        presets.len(),
+        config.pairs_per_preset,
+        args.chain.display(),
+        result.metric
+    );
+    for sys in &result.systems {
+        let opt = |v: Option<f64>, digits: usize| v.map_or("".to_string(), |v| format!("{v:.digits$}"));
+        md += &format!(
+            "| {} | {:.3} | {} | {} |\n",
+            sys.system,
+            sys.mean_similarity,
+            opt(sys.mean_param_error, 3),
+            opt(sys.mean_seconds, 2)
+        );
+    }
+    md += "\nPresets: ";
+    md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    md += ". Parameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3).\n\n![similarity per system](transfer.svg)\n";
+    let bars: Vec<(String, f64)> =
+        result.systems.iter().map(|s| (s.system.clone(), s.mean_similarity)).collect();
+    let svg = bar_chart(
+        &format!("Style transfer ({})", result.metric),
+        "similarity to the reference",
+        &bars,
+        (0.0, 1.0),
+    );
+    let json = serde_json::json!({
+        "task": "style transfer (shared/BENCHMARK.md §2)",
+        "command": command_line(),
+        "chain": args.chain,
+        "presets": args.presets,
+        "config": config,
+        "content_folders": dirs,
+        "results": [result],
+    });
+    write_results(&args.common.out, "transfer", json, &md, &[("transfer.svg", svg)])
+}
+
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
-    let mut profiles = Vec::new();
-    for name in &args.profiles {
-        let mut config = MatchConfig::profile(name)?;
-        config.seed = args.seed;
-        if let Some(t) = args.threads {
-            config.threads = t;
-        }
-        if args.common.quick {
-            config.max_generations = config.max_generations.min(3);
-        }
-        profiles.push((name.clone(), config));
-    }
+    let profiles = profiles(&args.profiles, args.seed, args.threads, args.common.quick)?;
     let config =
         SyntheticConfig { cases: if args.common.quick { 2 } else { args.cases }, seed: args.seed, profiles };
     let mut metric = MfccMetric::new();

@@ -103,6 +103,57 @@ pub fn line_plot(
     s
 }
 
+/// A horizontal bar chart of labelled values as an SVG document, the x axis fixed to `range`.
+pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)], range: (f64, f64)) -> String {
+    let (w, left, right, top, row) = (640.0, 150.0, 40.0, 40.0, 28.0);
+    let h = top + row * bars.len() as f64 + 50.0;
+    let px = |v: f64| left + (v.clamp(range.0, range.1) - range.0) / (range.1 - range.0) * (w - left - right);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+        w / 2.0,
+        escape(title)
+    );
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let y = top + row * i as f64;
+        let colour = COLOURS[i % COLOURS.len()];
+        let _ = writeln!(
+            s,
+            r#"<text x="{0}" y="{1}" text-anchor="end">{2}</text><rect x="{left}" y="{3}" width="{4:.1}" height="{5}" fill="{colour}"/><text x="{6:.1}" y="{1}">{value:.3}</text>"#,
+            left - 8.0,
+            y + row * 0.6,
+            escape(label),
+            y + 4.0,
+            (px(*value) - left).max(0.0),
+            row - 8.0,
+            px(*value) + 4.0
+        );
+    }
+    let axis_y = top + row * bars.len() as f64 + 4.0;
+    let _ =
+        writeln!(s, r##"<line x1="{left}" x2="{}" y1="{axis_y}" y2="{axis_y}" stroke="#000"/>"##, w - right);
+    for k in 0..=4 {
+        let v = range.0 + (range.1 - range.0) * k as f64 / 4.0;
+        let _ =
+            writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{v:.2}</text>"#, px(v), axis_y + 16.0);
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        px((range.0 + range.1) / 2.0),
+        axis_y + 34.0,
+        escape(x_label)
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -121,5 +172,8 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("a &lt; b &amp; c"), "labels are escaped");
+        let bars = bar_chart("t", "x", &[("in".into(), 0.2), ("out".into(), 0.9)], (0.0, 1.0));
+        assert!(bars.starts_with("<svg") && bars.trim_end().ends_with("</svg>"));
+        assert_eq!(bars.matches("<rect").count(), 3, "background and one bar per value");
     }
 }
