@@ -459,9 +459,15 @@ impl Daemon {
         }
     }
 
+    /// Move the engine and the mirror to `params`; only values that differ are sent, so a
+    /// restore or preset load does not flood the engine's parameter channel.
     fn apply_params(&mut self, params: &crate::chain::Params) -> Result<()> {
+        let current = self.mirror.params();
         for (effect, values) in &params.values {
             for (param, &value) in values {
+                if current.values.get(effect).and_then(|v| v.get(param)) == Some(&value) {
+                    continue;
+                }
                 self.audio.set_param(effect, param, value)?;
                 self.mirror.set_plain(effect, param, value)?;
             }
