@@ -112,6 +112,9 @@ pub struct DaemonConfig {
     pub midi: Vec<MidiMapping>,
     /// GPIO footswitches.
     pub gpio: GpioConfig,
+    /// Engine settings (`[engine]`: block size, capture history, ramp and crossfade times);
+    /// the JACK client name, mono and autoconnect come from `[jack]`.
+    pub engine: crate::engine::EngineConfig,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +136,7 @@ struct File {
     midi: MidiFile,
     #[serde(default)]
     gpio: GpioFile,
+    engine: Option<Spanned<crate::engine::EngineConfig>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -301,7 +305,20 @@ impl DaemonConfig {
             midi.push(MidiMapping { channel: e.channel, note: e.note, cc: e.cc, action: e.action });
         }
 
+        let engine_line = file.engine.as_ref().and_then(|e| at(e.span().start));
+        let mut engine = file.engine.map(Spanned::into_inner).unwrap_or_default();
+        engine.client_name = jack_client.clone();
+        engine.mono = file.jack.mono.unwrap_or(false);
+        engine.autoconnect = file.jack.autoconnect.unwrap_or(true);
+        // The history must hold at least one capture.
+        engine.capture_seconds = engine.capture_seconds.max(capture_seconds + 1.0);
+        engine.validate().map_err(|e| match e {
+            Error::Invalid { message, fix } => Error::config(path, engine_line, message, fix),
+            other => other,
+        })?;
+
         Ok(Self {
+            engine,
             path: path.to_path_buf(),
             chain: resolve(&file.chain, "chains/default.toml"),
             references: resolve(&file.references, "references"),
@@ -325,6 +342,11 @@ impl DaemonConfig {
                 map: file.gpio.map,
             },
         })
+    }
+
+    /// The engine settings (with the `[jack]` values folded in).
+    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+        self.engine.clone()
     }
 
     /// The matcher settings this config asks for.

@@ -159,7 +159,6 @@ fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "needs the engine's offline backend (branch `engine`, not merged yet)"]
 fn status_match_errors_and_trigger_storm() {
     if !tools_present() {
         eprintln!("skipped: oscsend/oscdump missing (apt-get install liblo-tools)");

@@ -7,10 +7,12 @@ use std::sync::{mpsc, Arc};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
+use fxmatch::audio::read_wav;
+use fxmatch::chain::ChainSpec;
 use fxmatch::config::DaemonConfig;
 use fxmatch::control::osc::OscServer;
 use fxmatch::daemon::Daemon;
-use fxmatch::engine::AudioControl;
+use fxmatch::engine::{AudioControl, JackEngine, OfflineEngine, OfflineOptions};
 
 /// Where the audio comes from.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -41,14 +43,17 @@ pub struct DaemonArgs {
     osc_port: Option<u16>,
 }
 
-fn open_backend(args: &DaemonArgs, _config: &DaemonConfig) -> Result<Box<dyn AudioControl>> {
-    match args.backend {
-        Backend::Jack | Backend::Offline => anyhow::bail!(
-            "the {:?} audio backend is not part of this build yet (the engine lands on branch `engine`)\n  \
-             fix: build fxmatch from a revision that includes the engine",
-            args.backend
-        ),
-    }
+fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn AudioControl>> {
+    let spec = ChainSpec::load(&config.chain)?;
+    let engine = config.engine_config();
+    Ok(match args.backend {
+        Backend::Jack => Box::new(JackEngine::start(&spec, &engine)?),
+        Backend::Offline => {
+            let path = args.input.as_ref().expect("checked in run");
+            let (input, _) = read_wav(path)?;
+            Box::new(OfflineEngine::start(&spec, &engine, input, OfflineOptions::default())?)
+        }
+    })
 }
 
 pub fn run(args: DaemonArgs) -> Result<()> {
