@@ -249,3 +249,49 @@ fn broken_config_is_reported_with_its_line() {
     let err = common::stderr(&out);
     assert!(err.contains("bad.toml:3") && err.contains("bnid") && err.contains("fix:"), "{err}");
 }
+
+/// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
+/// track from `jack_metro` into its inputs, a match over OSC that ends in a result.
+#[test]
+fn match_on_a_real_jack_dummy_server() {
+    let have = |t: &str| Command::new("which").arg(t).output().is_ok_and(|o| o.status.success());
+    if !tools_present() || !have("jackd") || !have("jack_metro") {
+        eprintln!("skipped: jackd, jack_metro or liblo-tools missing (apt-get install jackd2 liblo-tools)");
+        return;
+    }
+    let s = setup();
+    let server = format!("fxmatch-test-{}", std::process::id());
+    let jack = |cmd: &str| {
+        let mut c = Command::new(cmd);
+        c.env("JACK_DEFAULT_SERVER", &server).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let _jackd = Guard(
+        jack("jackd").args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "128"]).spawn().unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let _daemon = Guard(
+        common::fxmatch()
+            .env("JACK_DEFAULT_SERVER", &server)
+            .args(["daemon", "--backend", "jack", "--config"])
+            .arg(&s.config)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    subscribe(&mut dump, s.port, listen);
+    let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    for port in ["fxmatch:in_l", "fxmatch:in_r"] {
+        assert!(jack("jack_connect").args(["metro:240_bpm", port]).status().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    oscsend(s.port, &["/fxmatch/status"]);
+    assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
+    oscsend(s.port, &["/fxmatch/match"]);
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    let similarity: f32 = result[0].parse().unwrap();
+    assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+}
