@@ -6,11 +6,16 @@
 //!
 //! The layout follows the data path: [`audio`] reads and writes files, [`chain`] describes and
 //! runs effect chains, [`dsp`] holds the effects themselves, [`metric`] scores production style,
-//! [`optimize`] searches parameters, [`eval`] runs the benchmark.
+//! [`optimize`] searches parameters, [`eval`] runs the benchmark. [`engine`] runs the chain live,
+//! [`daemon`] drives it (capture, match, apply, presets, references), [`config`] reads its config
+//! and [`control`] is how it is reached (OSC).
 #![deny(missing_docs)]
 
 pub mod audio;
 pub mod chain;
+pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod dsp;
 pub mod engine;
 pub mod error;

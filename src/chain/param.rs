@@ -33,6 +33,12 @@ pub struct ParamSpec {
     pub default: f32,
     /// Mapping between plain and normalised values.
     pub mapping: Mapping,
+    /// The parameter cannot glide without artefacts (a structure change, a mode switch): a
+    /// live engine changes it by crossfading two chain instances instead of ramping. Set for
+    /// discrete parameters by [`ParamSpec::new`]; effects mark others with
+    /// [`ParamSpec::with_crossfade`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_crossfade: bool,
 }
 
 impl ParamSpec {
@@ -41,7 +47,23 @@ impl ParamSpec {
         assert!(min < max, "{id}: min must be below max");
         assert!((min..=max).contains(&default), "{id}: default outside range");
         assert!(mapping != Mapping::Log || min > 0.0, "{id}: log mapping needs min > 0");
-        Self { id: id.into(), name: name.into(), unit: unit.into(), min, max, default, mapping }
+        let needs_crossfade = mapping == Mapping::Discrete;
+        Self {
+            id: id.into(),
+            name: name.into(),
+            unit: unit.into(),
+            min,
+            max,
+            default,
+            mapping,
+            needs_crossfade,
+        }
+    }
+
+    /// The same spec, marked (or unmarked) as needing a crossfade to change live.
+    pub fn with_crossfade(mut self, needs_crossfade: bool) -> Self {
+        self.needs_crossfade = needs_crossfade;
+        self
     }
 
     /// The spec's full range.

@@ -198,6 +198,40 @@ impl Chain {
         Ok(())
     }
 
+    /// Set parameter `index` of the effect in `slot` to a plain value (clamped into its range;
+    /// out-of-range indices are ignored). Real-time safe: the control side resolves ids with
+    /// [`Chain::locate`] and the audio thread calls this.
+    pub fn set_param(&mut self, slot: usize, index: usize, value: f32) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            if let Some(spec) = s.effect.params().get(index) {
+                let v = spec.clamp(value);
+                s.effect.set_param(index, v);
+            }
+        }
+    }
+
+    /// `(slot, index)` of a parameter by ids; errors name the unknown effect or parameter.
+    pub fn locate(&self, effect_id: &str, param_id: &str) -> Result<(usize, usize)> {
+        let slot = self.slot_of(effect_id)?;
+        let index = self.slots[slot]
+            .effect
+            .params()
+            .iter()
+            .position(|p| p.id == param_id)
+            .ok_or_else(|| unknown_param(effect_id, param_id))?;
+        Ok((slot, index))
+    }
+
+    /// The slot of an effect by id; the error names the unknown id and the fix.
+    pub fn slot_of(&self, effect_id: &str) -> Result<usize> {
+        self.slots.iter().position(|s| s.id == effect_id).ok_or_else(|| {
+            Error::invalid(
+                format!("the chain has no effect `{effect_id}`"),
+                "use an effect id from `fxmatch chain show`",
+            )
+        })
+    }
+
     /// Apply every value of a params file (see [`Chain::set_plain`]).
     pub fn apply_params(&mut self, params: &Params) -> Result<()> {
         for (effect, values) in &params.values {

@@ -1,6 +1,7 @@
 //! Command-line front end: one module per subcommand group.
 
 mod chain_cmd;
+mod daemon_cmd;
 mod eval_cmd;
 mod match_cmd;
 mod render_cmd;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the effects box: live chain, matches on footswitch/OSC triggers, presets.
+    Daemon(daemon_cmd::DaemonArgs),
     /// Render a WAV file through a chain at given parameter values.
     Render(render_cmd::RenderArgs),
     /// Find the chain parameters that give an input a reference's production style.
@@ -34,10 +37,21 @@ enum Command {
     Eval(eval_cmd::EvalCommand),
 }
 
+/// Log to stderr (journald picks it up under systemd); `RUST_LOG` overrides the `info` level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
 /// Parse the command line, run, and map errors to a message and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Daemon(args) => {
+            init_logging();
+            daemon_cmd::run(args)
+        }
         Command::Render(args) => render_cmd::run(args),
         Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),

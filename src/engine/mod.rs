@@ -7,6 +7,21 @@
 //! (`crate::daemon`) only talks to the control side, through the [`AudioControl`] trait, so the
 //! same daemon runs on JACK and on the offline clock.
 
+mod capture;
+mod config;
+mod handle;
+mod jack_backend;
+mod offline;
+mod processor;
+pub mod swap;
+
+pub use capture::{capture_ring, CaptureReader, CaptureWriter};
+pub use config::EngineConfig;
+pub use handle::EngineHandle;
+pub use jack_backend::{parse_midi, JackEngine};
+pub use offline::{OfflineEngine, OfflineOptions, Pacing};
+pub use processor::{engine, AudioProcessor};
+
 use crate::audio::AudioBuffer;
 use crate::error::Result;
 

@@ -1,0 +1,95 @@
+//! `fxmatch daemon`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use fxmatch::audio::read_wav;
+use fxmatch::chain::ChainSpec;
+use fxmatch::config::DaemonConfig;
+use fxmatch::control::osc::OscServer;
+use fxmatch::daemon::Daemon;
+use fxmatch::engine::{AudioControl, JackEngine, OfflineEngine, OfflineOptions};
+
+/// Where the audio comes from.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Backend {
+    /// A JACK client named by the config (needs a running JACK server).
+    Jack,
+    /// The offline clock: plays --input in a loop in real time, no sound card or server.
+    Offline,
+}
+
+/// Run the effects box: the chain live, matches on footswitch or OSC triggers, presets.
+///
+/// Listens for OSC on the config's [osc] address (default 127.0.0.1:9000; see docs/osc.md).
+/// SIGINT or SIGTERM stops it cleanly, saving the state it restores on the next start.
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Daemon config file.
+    #[arg(long, default_value = "config/default.toml")]
+    config: PathBuf,
+    /// Audio backend.
+    #[arg(long, value_enum, default_value_t = Backend::Jack)]
+    backend: Backend,
+    /// Input WAV the offline backend plays (looped).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Override the config's OSC port (0: any free port, logged at start).
+    #[arg(long)]
+    osc_port: Option<u16>,
+}
+
+fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn AudioControl>> {
+    let spec = ChainSpec::load(&config.chain)?;
+    let engine = config.engine_config();
+    Ok(match args.backend {
+        Backend::Jack => Box::new(JackEngine::start(&spec, &engine)?),
+        Backend::Offline => {
+            let path = args.input.as_ref().expect("checked in run");
+            let (input, _) = read_wav(path)?;
+            Box::new(OfflineEngine::start(&spec, &engine, input, OfflineOptions::default())?)
+        }
+    })
+}
+
+pub fn run(args: DaemonArgs) -> Result<()> {
+    let mut config = DaemonConfig::load(&args.config)?;
+    if let Some(port) = args.osc_port {
+        config.osc.set_port(port);
+    }
+    if args.backend == Backend::Offline && args.input.is_none() {
+        anyhow::bail!("--backend offline plays a WAV file\n  fix: add --input DRY.wav");
+    }
+    // Bind before anything slow, so a taken port fails fast.
+    let mut osc = OscServer::bind(config.osc)?;
+    let audio = open_backend(&args, &config)?;
+    let (mut daemon, events, warnings) = Daemon::new(config.clone(), audio)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let refs: Vec<&str> = daemon.references().list().iter().map(|r| r.name.as_str()).collect();
+    tracing::info!(osc = %osc.local_addr(), references = ?refs, chain = %config.chain.display(), "fxmatch daemon ready");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
+    let (commands, command_rx) = mpsc::channel();
+    let osc_stop = stop.clone();
+    let osc_thread = std::thread::Builder::new()
+        .name("fxmatch-osc".into())
+        .spawn(move || osc.run(commands, events, &osc_stop))?;
+    let control_stop = stop.clone();
+    let control = std::thread::Builder::new()
+        .name("fxmatch-control".into())
+        .spawn(move || daemon.run(command_rx, &control_stop))?;
+    control.join().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
+    stop.store(true, Ordering::Relaxed);
+    osc_thread.join().map_err(|_| anyhow::anyhow!("the OSC thread panicked"))?;
+    tracing::info!("stopped; state saved");
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! The daemon config file (`config/default.toml`): which chain runs, where references, presets
+//! and the last state live, how a trigger captures and matches, and how the daemon is reached
+//! (OSC, JACK, MIDI footswitch, GPIO).
+//!
+//! Relative paths are resolved against the config file's folder, so a config and its chain and
+//! references move together. Unknown keys are errors (a misspelt key would otherwise be silently
+//! ignored on a box without a screen); every error names the file, the line and the fix.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{line_of, Error, Result};
+use crate::optimize::MatchConfig;
+
+/// Where a trigger takes its segment from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// The last N seconds before the trigger (the ring already holds them: no wait).
+    Last,
+    /// The next N seconds after the trigger (play, then the match starts).
+    Next,
+}
+
+/// What a footswitch (MIDI note/CC or GPIO line) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Capture and match against the selected reference.
+    Match,
+    /// Select the next reference in the library (by name, wrapping around).
+    NextReference,
+    /// Toggle bypass of the whole chain.
+    Bypass,
+    /// Cancel a running capture or match.
+    Cancel,
+}
+
+/// One MIDI footswitch mapping: exactly one of `note` or `cc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MidiMapping {
+    /// MIDI channel 0–15, or any channel.
+    pub channel: Option<u8>,
+    /// Note number (note on with velocity > 0 fires).
+    pub note: Option<u8>,
+    /// Controller number (a value ≥ 64 fires: a latching or momentary switch pedal).
+    pub cc: Option<u8>,
+    /// What it does.
+    pub action: Action,
+}
+
+/// One GPIO footswitch line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpioMapping {
+    /// Line offset on the chip.
+    pub line: u32,
+    /// What a press does.
+    pub action: Action,
+}
+
+/// GPIO footswitches (v2 character device), used with the `gpio` cargo feature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpioConfig {
+    /// Read GPIO lines at all.
+    pub enabled: bool,
+    /// The character device, e.g. `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Debounce time in milliseconds.
+    pub debounce_ms: u32,
+    /// Lines and their actions.
+    pub map: Vec<GpioMapping>,
+}
+
+/// A validated daemon config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Chain file.
+    pub chain: PathBuf,
+    /// Reference library folder (WAVs plus cached embeddings).
+    pub references: PathBuf,
+    /// Folder for presets and `state.toml`.
+    pub state: PathBuf,
+    /// Reference selected when no saved state names one.
+    pub default_reference: Option<String>,
+    /// Seconds a trigger captures.
+    pub capture_seconds: f32,
+    /// Last or next N seconds.
+    pub capture_mode: CaptureMode,
+    /// Match profile name (`live` or `st-ito`).
+    pub profile: String,
+    /// Style metric name (`mfcc`).
+    pub metric: String,
+    /// Matcher worker threads (0: all cores).
+    pub threads: usize,
+    /// Random seed of the search.
+    pub seed: u64,
+    /// OSC listen address.
+    pub osc: SocketAddr,
+    /// JACK client name.
+    pub jack_client: String,
+    /// Connect to the system capture and playback ports on start.
+    pub autoconnect: bool,
+    /// One input port, duplicated to both channels of the chain.
+    pub mono: bool,
+    /// MIDI footswitch mappings.
+    pub midi: Vec<MidiMapping>,
+    /// GPIO footswitches.
+    pub gpio: GpioConfig,
+    /// Engine settings (`[engine]`: block size, capture history, ramp and crossfade times);
+    /// the JACK client name, mono and autoconnect come from `[jack]`.
+    pub engine: crate::engine::EngineConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    chain: Option<Spanned<String>>,
+    references: Option<Spanned<String>>,
+    state: Option<Spanned<String>>,
+    default_reference: Option<String>,
+    #[serde(default)]
+    capture: CaptureFile,
+    #[serde(default, rename = "match")]
+    matching: MatchFile,
+    #[serde(default)]
+    osc: OscFile,
+    #[serde(default)]
+    jack: JackFile,
+    #[serde(default)]
+    midi: MidiFile,
+    #[serde(default)]
+    gpio: GpioFile,
+    engine: Option<Spanned<crate::engine::EngineConfig>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CaptureFile {
+    seconds: Option<Spanned<f64>>,
+    mode: Option<CaptureMode>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MatchFile {
+    profile: Option<Spanned<String>>,
+    metric: Option<Spanned<String>>,
+    threads: Option<usize>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OscFile {
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JackFile {
+    client_name: Option<Spanned<String>>,
+    autoconnect: Option<bool>,
+    mono: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MidiFile {
+    #[serde(default)]
+    map: Vec<Spanned<MidiEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MidiEntry {
+    channel: Option<u8>,
+    note: Option<u8>,
+    cc: Option<u8>,
+    action: Action,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GpioFile {
+    #[serde(default)]
+    enabled: bool,
+    chip: Option<String>,
+    debounce_ms: Option<u32>,
+    #[serde(default)]
+    map: Vec<GpioMapping>,
+}
+
+impl DaemonConfig {
+    /// Read and validate a config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate config TOML; relative paths are resolved against `path`'s folder.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file: File = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+        let at = |offset: usize| Some(line_of(text, offset));
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |v: &Option<Spanned<String>>, default: &str| {
+            let p = PathBuf::from(v.as_ref().map_or(default, |s| s.get_ref().as_str()));
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+
+        let capture_seconds = match &file.capture.seconds {
+            None => 3.0,
+            Some(s) => {
+                let v = *s.get_ref();
+                if !(0.5..=30.0).contains(&v) {
+                    return Err(Error::config(
+                        path,
+                        at(s.span().start),
+                        format!("capture.seconds = {v} is outside 0.5..30"),
+                        "capture 0.5 to 30 seconds (3 is the default; the live profile is sized for 3)",
+                    ));
+                }
+                v as f32
+            }
+        };
+
+        let profile = file.matching.profile.as_ref().map_or("live".to_string(), |p| p.get_ref().clone());
+        if let Err(e) = MatchConfig::profile(&profile) {
+            let span = file.matching.profile.as_ref().map(|p| p.span().start).unwrap_or(0);
+            let fix = match e {
+                Error::Invalid { fix, .. } => fix,
+                other => other.to_string(),
+            };
+            return Err(Error::config(path, at(span), format!("unknown match profile `{profile}`"), fix));
+        }
+        let metric = file.matching.metric.as_ref().map_or("mfcc".to_string(), |m| m.get_ref().clone());
+        if metric != "mfcc" {
+            let span = file.matching.metric.as_ref().map(|m| m.span().start).unwrap_or(0);
+            let message = if metric == "encoder" {
+                "the style encoder is not available yet (no model in models/)".to_string()
+            } else {
+                format!("unknown metric `{metric}`")
+            };
+            return Err(Error::config(path, at(span), message, "use metric = \"mfcc\""));
+        }
+
+        let bind = match &file.osc.bind {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(b) => b.get_ref().parse::<IpAddr>().map_err(|_| {
+                Error::config(
+                    path,
+                    at(b.span().start),
+                    format!("osc.bind `{}` is not an IP address", b.get_ref()),
+                    "use \"127.0.0.1\" (this box only) or \"0.0.0.0\" (every interface)",
+                )
+            })?,
+        };
+        let osc = SocketAddr::new(bind, file.osc.port.unwrap_or(9000));
+
+        let jack_client =
+            file.jack.client_name.as_ref().map_or("fxmatch".to_string(), |c| c.get_ref().clone());
+        if jack_client.is_empty() || jack_client.len() > 63 || jack_client.contains(':') {
+            let span = file.jack.client_name.as_ref().map(|c| c.span().start).unwrap_or(0);
+            return Err(Error::config(
+                path,
+                at(span),
+                format!("JACK client name `{jack_client}` is not usable"),
+                "use 1 to 63 characters without `:` (default \"fxmatch\")",
+            ));
+        }
+
+        let mut midi = Vec::new();
+        for entry in &file.midi.map {
+            let line = at(entry.span().start);
+            let e = entry.get_ref();
+            if e.note.is_some() == e.cc.is_some() {
+                return Err(Error::config(
+                    path,
+                    line,
+                    "a [[midi.map]] entry needs exactly one of `note` or `cc`",
+                    "write e.g. `{ note = 60, action = \"match\" }` or `{ cc = 64, action = \"bypass\" }`",
+                ));
+            }
+            let bad7 = [e.note, e.cc].into_iter().flatten().any(|v| v > 127);
+            if bad7 || e.channel.is_some_and(|c| c > 15) {
+                return Err(Error::config(
+                    path,
+                    line,
+                    "MIDI note and cc numbers lie in 0..127, channels in 0..15",
+                    "use a value in range (channels are 0-based: MIDI channel 1 is 0)",
+                ));
+            }
+            midi.push(MidiMapping { channel: e.channel, note: e.note, cc: e.cc, action: e.action });
+        }
+
+        let engine_line = file.engine.as_ref().and_then(|e| at(e.span().start));
+        let mut engine = file.engine.map(Spanned::into_inner).unwrap_or_default();
+        engine.client_name = jack_client.clone();
+        engine.mono = file.jack.mono.unwrap_or(false);
+        engine.autoconnect = file.jack.autoconnect.unwrap_or(true);
+        // The history must hold at least one capture.
+        engine.capture_seconds = engine.capture_seconds.max(capture_seconds + 1.0);
+        engine.validate().map_err(|e| match e {
+            Error::Invalid { message, fix } => Error::config(path, engine_line, message, fix),
+            other => other,
+        })?;
+
+        Ok(Self {
+            engine,
+            path: path.to_path_buf(),
+            chain: resolve(&file.chain, "chains/default.toml"),
+            references: resolve(&file.references, "references"),
+            state: resolve(&file.state, "state"),
+            default_reference: file.default_reference,
+            capture_seconds,
+            capture_mode: file.capture.mode.unwrap_or(CaptureMode::Last),
+            profile,
+            metric,
+            threads: file.matching.threads.unwrap_or(0),
+            seed: file.matching.seed.unwrap_or(0),
+            osc,
+            jack_client,
+            autoconnect: file.jack.autoconnect.unwrap_or(true),
+            mono: file.jack.mono.unwrap_or(false),
+            midi,
+            gpio: GpioConfig {
+                enabled: file.gpio.enabled,
+                chip: PathBuf::from(file.gpio.chip.unwrap_or_else(|| "/dev/gpiochip0".into())),
+                debounce_ms: file.gpio.debounce_ms.unwrap_or(30),
+                map: file.gpio.map,
+            },
+        })
+    }
+
+    /// The engine settings (with the `[jack]` values folded in).
+    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+        self.engine.clone()
+    }
+
+    /// The matcher settings this config asks for.
+    pub fn match_config(&self) -> Result<MatchConfig> {
+        let mut c = MatchConfig::profile(&self.profile)?;
+        c.seed = self.seed;
+        if self.threads > 0 {
+            c.threads = self.threads;
+        }
+        c.segment_seconds = self.capture_seconds.max(0.5);
+        Ok(c)
+    }
+
+    /// The action a MIDI event fires, if any mapping matches it.
+    pub fn midi_action(&self, event: &crate::engine::MidiEvent) -> Option<Action> {
+        use crate::engine::MidiEvent;
+        self.midi.iter().find_map(|m| {
+            let hit = match *event {
+                MidiEvent::NoteOn { channel, note } => {
+                    m.note == Some(note) && m.channel.map_or(true, |c| c == channel)
+                }
+                MidiEvent::ControlChange { channel, controller, value } => {
+                    m.cc == Some(controller) && value >= 64 && m.channel.map_or(true, |c| c == channel)
+                }
+            };
+            hit.then_some(m.action)
+        })
+    }
+}
+
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| line_of(text, s.start));
+    let message = e.message().trim().to_string();
+    let fix = if let Some(rest) = message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or("");
+        format!("remove `{key}` or correct its spelling; the keys this table takes are listed above")
+    } else if message.contains("unknown variant") {
+        "use one of the values listed above".to_string()
+    } else {
+        "fix the TOML at that line (strings need quotes, tables are [name], arrays of tables [[name]])".into()
+    };
+    Error::config(path, line, message, fix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        DaemonConfig::parse(text, "/etc/fxmatch/test.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = DaemonConfig::parse("", "/etc/fxmatch/fx.toml").unwrap();
+        assert_eq!(c.chain, PathBuf::from("/etc/fxmatch/chains/default.toml"));
+        assert_eq!(c.references, PathBuf::from("/etc/fxmatch/references"));
+        assert_eq!(c.capture_seconds, 3.0);
+        assert_eq!(c.capture_mode, CaptureMode::Last);
+        assert_eq!(c.profile, "live");
+        assert_eq!(c.osc, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.jack_client, "fxmatch");
+        let abs = DaemonConfig::parse("state = \"/var/lib/fxmatch\"", "fx.toml").unwrap();
+        assert_eq!(abs.state, PathBuf::from("/var/lib/fxmatch"));
+    }
+
+    #[test]
+    fn shipped_default_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let c = DaemonConfig::load(&path).unwrap();
+        assert!(c.chain.exists(), "{}", c.chain.display());
+        assert_eq!(c.osc.port(), 9000);
+        assert!(!c.midi.is_empty());
+        c.match_config().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_name_key_line_and_fix() {
+        let e = err("chain = \"c.toml\"\n\n[capture]\nsecnds = 3\n");
+        assert!(e.contains("test.toml:4"), "{e}");
+        assert!(e.contains("secnds"), "{e}");
+        assert!(e.contains("fix: remove `secnds`"), "{e}");
+        let e = err("[oscc]\nport = 9000\n");
+        assert!(e.contains(":1") && e.contains("oscc"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_have_lines() {
+        let e = err("[capture]\nmode = \"later\"\n");
+        assert!(e.contains("test.toml:2") && e.contains("later"), "{e}");
+        let e = err("\n[capture]\nseconds = 100.0\n");
+        assert!(e.contains("test.toml:3") && e.contains("0.5 to 30"), "{e}");
+        let e = err("[match]\nprofile = \"fast\"\n");
+        assert!(e.contains("test.toml:2") && e.contains("live"), "{e}");
+        let e = err("[osc]\nbind = \"localhost:9\"\n");
+        assert!(e.contains("test.toml:2") && e.contains("0.0.0.0"), "{e}");
+        let e = err("[[midi.map]]\nnote = 60\ncc = 1\naction = \"match\"\n");
+        assert!(e.contains("exactly one"), "{e}");
+        let e = err("[[midi.map]]\nnote = 60\naction = \"explode\"\n");
+        assert!(e.contains("test.toml:3") && e.contains("next_reference"), "{e}");
+        let e = err("chain = 3\n");
+        assert!(e.contains("test.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn midi_mapping() {
+        use crate::engine::MidiEvent;
+        let c = DaemonConfig::parse(
+            "[[midi.map]]\nnote = 60\naction = \"match\"\n[[midi.map]]\ncc = 64\nchannel = 1\naction = \"bypass\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.midi_action(&MidiEvent::NoteOn { channel: 3, note: 60 }), Some(Action::Match));
+        assert_eq!(c.midi_action(&MidiEvent::NoteOn { channel: 3, note: 61 }), None);
+        let cc = |channel, value| MidiEvent::ControlChange { channel, controller: 64, value };
+        assert_eq!(c.midi_action(&cc(1, 127)), Some(Action::Bypass));
+        assert_eq!(c.midi_action(&cc(1, 0)), None);
+        assert_eq!(c.midi_action(&cc(0, 127)), None);
+    }
+}

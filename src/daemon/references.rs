@@ -1,0 +1,270 @@
+//! The reference library: a folder of WAVs (`NAME.wav`), each with a cached embedding sidecar
+//! (`NAME.<metric>.json`) keyed by the metric's name and a hash of the WAV's bytes, so a
+//! changed WAV is embedded again and an unchanged one never is. "Learn this tone" adds the live
+//! input as a new reference. Bad WAVs are reported by name and skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::{read_wav, write_wav, AudioBuffer, SampleFormat};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::metric::{Embedding, StyleMetric};
+
+/// One reference: its WAV and its embedding under the library's metric.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Name (the WAV's file stem).
+    pub name: String,
+    /// The WAV.
+    pub path: PathBuf,
+    /// Its embedding.
+    pub embedding: Embedding,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sidecar {
+    metric: String,
+    /// FNV-1a 64 of the WAV's bytes, hex: detects an edited or replaced file.
+    hash: String,
+    embedding: Embedding,
+}
+
+/// The references in a folder, sorted by name.
+pub struct ReferenceLibrary {
+    dir: PathBuf,
+    metric: Box<dyn StyleMetric>,
+    refs: Vec<Reference>,
+    /// How many embeddings the last scan computed (0 when every sidecar was current).
+    pub embedded_on_scan: usize,
+}
+
+/// FNV-1a 64 of `bytes`, hex (a change detector, not a security hash).
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}-{}", bytes.len())
+}
+
+/// Check a reference or preset name: plain, so it maps to one file in one folder.
+pub fn check_name(name: &str, what: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            format!("`{name}` is not a usable {what} name"),
+            "use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`",
+        ))
+    }
+}
+
+impl ReferenceLibrary {
+    /// Open (creating the folder if needed) and scan. Returns the library and one warning per
+    /// WAV that could not be used (named, with the reason).
+    pub fn open(dir: impl AsRef<Path>, metric: &dyn StyleMetric) -> Result<(Self, Vec<String>)> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        let mut lib = Self { dir, metric: metric.boxed_clone(), refs: Vec::new(), embedded_on_scan: 0 };
+        let warnings = lib.rescan()?;
+        Ok((lib, warnings))
+    }
+
+    /// Scan the folder again (after files were copied in by hand).
+    pub fn rescan(&mut self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::read(&self.dir, e))?;
+        let mut wavs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect();
+        wavs.sort();
+        let mut refs = Vec::new();
+        let mut warnings = Vec::new();
+        self.embedded_on_scan = 0;
+        for path in wavs {
+            match self.load_one(&path) {
+                Ok((r, embedded)) => {
+                    self.embedded_on_scan += embedded as usize;
+                    refs.push(r);
+                }
+                Err(e) => warnings.push(format!("reference {} skipped: {e}", path.display())),
+            }
+        }
+        self.refs = refs;
+        Ok(warnings)
+    }
+
+    fn sidecar_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.{}.json", self.metric.name()))
+    }
+
+    /// Load one WAV's embedding from its sidecar, or embed it and write the sidecar.
+    fn load_one(&mut self, path: &Path) -> Result<(Reference, bool)> {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        check_name(&name, "reference")?;
+        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        let hash = content_hash(&bytes);
+        let side = self.sidecar_path(&name);
+        if let Ok(text) = std::fs::read_to_string(&side) {
+            if let Ok(s) = serde_json::from_str::<Sidecar>(&text) {
+                if s.metric == self.metric.name() && s.hash == hash {
+                    return Ok((Reference { name, path: path.to_path_buf(), embedding: s.embedding }, false));
+                }
+            }
+        }
+        let (audio, _) = read_wav(path)?;
+        let embedding = self.embed(&audio, path)?;
+        let sidecar = Sidecar { metric: self.metric.name().to_string(), hash, embedding };
+        let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
+        write_atomic(&side, text.as_bytes())?;
+        Ok((Reference { name, path: path.to_path_buf(), embedding: sidecar.embedding }, true))
+    }
+
+    fn embed(&mut self, audio: &AudioBuffer, path: &Path) -> Result<Embedding> {
+        crate::optimize::check_audio(audio, &path.display().to_string())?;
+        let (l, r) = audio.to_stereo();
+        self.metric.embed(&l, &r, audio.sample_rate)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// All references, sorted by name.
+    pub fn list(&self) -> &[Reference] {
+        &self.refs
+    }
+
+    /// A reference by name; the error lists the names there are.
+    pub fn get(&self, name: &str) -> Result<&Reference> {
+        self.refs.iter().find(|r| r.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.refs.iter().map(|r| r.name.as_str()).collect();
+            Error::invalid(
+                format!("no reference called `{name}` in {}", self.dir.display()),
+                if names.is_empty() {
+                    "add one: copy a WAV into the folder, or learn the live input (/fxmatch/reference/add NAME)"
+                        .to_string()
+                } else {
+                    format!("use one of: {}", names.join(", "))
+                },
+            )
+        })
+    }
+
+    /// The name after `current` (wrapping; the first when `current` is none or unknown).
+    pub fn next_name(&self, current: Option<&str>) -> Option<String> {
+        let i = current.and_then(|c| self.refs.iter().position(|r| r.name == c));
+        let next = match i {
+            Some(i) => (i + 1) % self.refs.len(),
+            None => 0,
+        };
+        self.refs.get(next).map(|r| r.name.clone())
+    }
+
+    /// Add `audio` as reference `name` (replacing one of that name): the WAV, then its sidecar,
+    /// each written atomically, so a crash leaves either the old reference, or the new WAV
+    /// without a sidecar (embedded again on the next scan).
+    pub fn add(&mut self, name: &str, audio: &AudioBuffer) -> Result<&Reference> {
+        check_name(name, "reference")?;
+        let path = self.dir.join(format!("{name}.wav"));
+        let embedding = self.embed(audio, &path)?;
+        write_wav(&path, audio, SampleFormat::F32)?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::read(&path, e))?;
+        let sidecar =
+            Sidecar { metric: self.metric.name().to_string(), hash: content_hash(&bytes), embedding };
+        let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
+        write_atomic(&self.sidecar_path(name), text.as_bytes())?;
+        self.refs.retain(|r| r.name != name);
+        self.refs.push(Reference { name: name.to_string(), path, embedding: sidecar.embedding });
+        self.refs.sort_by(|a, b| a.name.cmp(&b.name));
+        self.get(name)
+    }
+
+    /// Remove reference `name`: its WAV and every sidecar of it.
+    pub fn remove(&mut self, name: &str) -> Result<()> {
+        let path = self.get(name)?.path.clone();
+        std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+        let _ = std::fs::remove_file(self.sidecar_path(name));
+        self.refs.retain(|r| r.name != name);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::MfccMetric;
+
+    fn tone(freq: f32, seconds: f32) -> AudioBuffer {
+        let n = (48_000.0 * seconds) as usize;
+        let l: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f32 / 48_000.0;
+                0.3 * (freq * std::f32::consts::TAU * t).sin() * (1.0 + (t * 7.0).sin()) * 0.5
+            })
+            .collect();
+        AudioBuffer::stereo(48_000, l.clone(), l)
+    }
+
+    #[test]
+    fn cache_hit_miss_and_bad_wavs() {
+        let dir = tempfile::tempdir().unwrap();
+        write_wav(dir.path().join("a.wav"), &tone(220.0, 1.0), SampleFormat::I16).unwrap();
+        write_wav(dir.path().join("b.wav"), &tone(440.0, 1.0), SampleFormat::I16).unwrap();
+        std::fs::write(dir.path().join("broken.wav"), b"RIFF not really").unwrap();
+        let metric = MfccMetric::new();
+        let (lib, warnings) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(lib.list().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(lib.embedded_on_scan, 2);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("broken.wav"), "{warnings:?}");
+        assert!(dir.path().join("a.mfcc.json").exists());
+
+        // Unchanged files: served from the sidecars.
+        let (lib2, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(lib2.embedded_on_scan, 0);
+        assert_eq!(lib2.get("a").unwrap().embedding, lib.get("a").unwrap().embedding);
+
+        // A changed WAV is embedded again.
+        write_wav(dir.path().join("a.wav"), &tone(880.0, 1.0), SampleFormat::I16).unwrap();
+        let (lib3, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(lib3.embedded_on_scan, 1);
+        assert_ne!(lib3.get("a").unwrap().embedding, lib.get("a").unwrap().embedding);
+
+        let e = lib3.get("zzz").unwrap_err().to_string();
+        assert!(e.contains("zzz") && e.contains("a, b"), "{e}");
+        assert_eq!(lib3.next_name(Some("a")).as_deref(), Some("b"));
+        assert_eq!(lib3.next_name(Some("b")).as_deref(), Some("a"));
+        assert_eq!(lib3.next_name(None).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn add_and_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let metric = MfccMetric::new();
+        let (mut lib, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert!(lib.add("../evil", &tone(220.0, 1.0)).is_err());
+        lib.add("learned", &tone(330.0, 1.0)).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["learned.mfcc.json", "learned.wav"]);
+        let (again, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(again.embedded_on_scan, 0, "the sidecar written by add is current");
+        lib.remove("learned").unwrap();
+        assert!(lib.list().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(lib.remove("learned").is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! [`JackEngine`]: the engine as a JACK client. Ports `in_l in_r out_l out_r` (mono: `in out`)
+//! and a MIDI input `midi_in`; the process callback runs the [`AudioProcessor`] and forwards
+//! note-on and control-change events to the control side through a wait-free ring.
+//!
+//! In debug builds the callback runs inside `assert_no_alloc::assert_no_alloc`: where the
+//! binary installs `assert_no_alloc::AllocDisabler` as its global allocator (the JACK
+//! integration test does), any allocation or free on the audio thread aborts the process with
+//! a message; elsewhere the wrapper only costs a thread-local counter.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use jack::{AudioIn, AudioOut, Client, ClientOptions, Control, MidiIn, Port, PortFlags, ProcessScope};
+
+use super::processor::SharedStats;
+use super::{engine, AudioControl, AudioProcessor, EngineConfig, EngineHandle, EngineStats, MidiEvent};
+use crate::audio::AudioBuffer;
+use crate::chain::ChainSpec;
+use crate::error::{Error, Result};
+
+/// Capacity of the MIDI ring (events between two `poll_midi` calls).
+const MIDI_CAPACITY: usize = 1024;
+
+enum Ports {
+    Stereo { in_l: Port<AudioIn>, in_r: Port<AudioIn>, out_l: Port<AudioOut>, out_r: Port<AudioOut> },
+    Mono { input: Port<AudioIn>, output: Port<AudioOut> },
+}
+
+/// The process callback's state.
+struct Process {
+    processor: AudioProcessor,
+    ports: Ports,
+    midi_in: Port<MidiIn>,
+    midi_tx: rtrb::Producer<MidiEvent>,
+}
+
+impl jack::ProcessHandler for Process {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        #[cfg(debug_assertions)]
+        assert_no_alloc::assert_no_alloc(|| self.run(ps));
+        #[cfg(not(debug_assertions))]
+        self.run(ps);
+        Control::Continue
+    }
+}
+
+impl Process {
+    fn run(&mut self, ps: &ProcessScope) {
+        for raw in self.midi_in.iter(ps) {
+            if let Some(e) = parse_midi(raw.bytes) {
+                // A full ring means nobody polls: dropping the event is the only RT-safe choice.
+                let _ = self.midi_tx.push(e);
+            }
+        }
+        match &mut self.ports {
+            Ports::Stereo { in_l, in_r, out_l, out_r } => self.processor.process(
+                in_l.as_slice(ps),
+                in_r.as_slice(ps),
+                out_l.as_mut_slice(ps),
+                out_r.as_mut_slice(ps),
+            ),
+            Ports::Mono { input, output } => {
+                self.processor.process_mono(input.as_slice(ps), output.as_mut_slice(ps))
+            }
+        }
+    }
+}
+
+/// Note-on (velocity > 0) and control change; everything else is ignored.
+pub fn parse_midi(bytes: &[u8]) -> Option<MidiEvent> {
+    let (&status, data) = bytes.split_first()?;
+    let channel = status & 0x0F;
+    match (status & 0xF0, data) {
+        (0x90, &[note, velocity, ..]) if velocity > 0 => {
+            Some(MidiEvent::NoteOn { channel, note: note & 0x7F })
+        }
+        (0xB0, &[controller, value, ..]) => {
+            Some(MidiEvent::ControlChange { channel, controller: controller & 0x7F, value: value & 0x7F })
+        }
+        _ => None,
+    }
+}
+
+/// Server notifications: xruns and shutdown.
+struct Notifications {
+    stats: Arc<SharedStats>,
+    running: Arc<AtomicBool>,
+}
+
+impl jack::NotificationHandler for Notifications {
+    /// Only an atomic store: the one thing that is async-signal-safe enough here.
+    unsafe fn shutdown(&mut self, _status: jack::ClientStatus, _reason: &str) {
+        self.running.store(false, Ordering::Release);
+    }
+
+    fn xrun(&mut self, _: &Client) -> Control {
+        self.stats.xruns.fetch_add(1, Ordering::Relaxed);
+        Control::Continue
+    }
+}
+
+/// The engine running as a JACK client. Deactivates and closes the client on drop.
+pub struct JackEngine {
+    handle: EngineHandle,
+    client: Option<jack::AsyncClient<Notifications, Process>>,
+    running: Arc<AtomicBool>,
+    spec: ChainSpec,
+    config: EngineConfig,
+}
+
+fn server_name() -> String {
+    std::env::var("JACK_DEFAULT_SERVER").unwrap_or_else(|_| "default".into())
+}
+
+impl JackEngine {
+    /// Connect to the running JACK server (named by `JACK_DEFAULT_SERVER`, else `default`),
+    /// register the ports, start processing, and auto-connect if the config asks.
+    pub fn start(spec: &ChainSpec, config: &EngineConfig) -> Result<Self> {
+        config.validate()?;
+        let (handle, client, running) = connect(spec, config, None)?;
+        Ok(Self { handle, client: Some(client), running, spec: spec.clone(), config: config.clone() })
+    }
+
+    /// Whether the JACK server is still serving this client (false after a server shutdown).
+    pub fn is_running(&self) -> bool {
+        self.client.is_some() && self.running.load(Ordering::Acquire)
+    }
+
+    /// After the server went away and came back: close the dead client and connect a new one
+    /// with the same parameters and bypass states (the capture history starts empty again).
+    /// Does nothing while the connection is alive.
+    pub fn reconnect(&mut self) -> Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let state = State {
+            params: self.handle.params(),
+            bypass: self.handle.bypass_states(),
+            whole: self.handle.is_bypassed(),
+        };
+        if let Some(old) = self.client.take() {
+            // The server is gone: deactivation may fail; closing the client is all that matters.
+            let _ = old.deactivate();
+        }
+        let (handle, client, running) = connect(&self.spec, &self.config, Some(state))?;
+        self.handle = handle;
+        self.client = Some(client);
+        self.running = running;
+        Ok(())
+    }
+
+    /// The control side (for what [`AudioControl`] does not cover).
+    pub fn handle(&mut self) -> &mut EngineHandle {
+        &mut self.handle
+    }
+
+    /// Full names of the client's ports: audio inputs, audio outputs, MIDI input.
+    pub fn port_names(&self) -> (Vec<String>, Vec<String>, String) {
+        let c = &self.config.client_name;
+        let name = |p: &str| format!("{c}:{p}");
+        if self.config.mono {
+            (vec![name("in")], vec![name("out")], name("midi_in"))
+        } else {
+            (vec![name("in_l"), name("in_r")], vec![name("out_l"), name("out_r")], name("midi_in"))
+        }
+    }
+
+    /// The JACK buffer size (frames per callback), when connected.
+    pub fn buffer_size(&self) -> Option<u32> {
+        self.client.as_ref().map(|c| c.as_client().buffer_size())
+    }
+}
+
+/// What a reconnect carries over.
+struct State {
+    params: crate::chain::Params,
+    bypass: Vec<bool>,
+    whole: bool,
+}
+
+fn jack_error(what: &str, e: jack::Error) -> Error {
+    Error::invalid(
+        format!("JACK: {what} failed: {e}"),
+        "check the JACK server with `jack_lsp` and restart it if needed",
+    )
+}
+
+type Connected = (EngineHandle, jack::AsyncClient<Notifications, Process>, Arc<AtomicBool>);
+
+fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Result<Connected> {
+    let (client, _status) =
+        Client::new(&config.client_name, ClientOptions::NO_START_SERVER).map_err(|e| {
+            Error::invalid(
+                format!(
+                    "cannot connect to the JACK server `{}` ({e}): no JACK server is running",
+                    server_name()
+                ),
+                "start one first: `jackd -d alsa` on the board (add `-d hw:CARD` for the sound card), or \
+             `jackd -d dummy -r 48000 -p 128` without a sound card; set JACK_DEFAULT_SERVER if it has a name",
+            )
+        })?;
+    let rate = client.sample_rate() as u32;
+    if let Some(want) = config.sample_rate {
+        if want != rate {
+            return Err(super::processor::rate_mismatch(want, rate));
+        }
+    }
+    let config = EngineConfig { sample_rate: Some(rate), ..config.clone() };
+    let (mut handle, mut processor) = engine(spec, &config)?;
+    if let Some(s) = state {
+        handle.restore(&mut processor, &s.params, &s.bypass, s.whole)?;
+    }
+    let reg = |e| jack_error("registering a port", e);
+    let ports = if config.mono {
+        Ports::Mono {
+            input: client.register_port("in", AudioIn::default()).map_err(reg)?,
+            output: client.register_port("out", AudioOut::default()).map_err(reg)?,
+        }
+    } else {
+        Ports::Stereo {
+            in_l: client.register_port("in_l", AudioIn::default()).map_err(reg)?,
+            in_r: client.register_port("in_r", AudioIn::default()).map_err(reg)?,
+            out_l: client.register_port("out_l", AudioOut::default()).map_err(reg)?,
+            out_r: client.register_port("out_r", AudioOut::default()).map_err(reg)?,
+        }
+    };
+    let midi_in = client.register_port("midi_in", MidiIn::default()).map_err(reg)?;
+    let (midi_tx, midi_rx) = rtrb::RingBuffer::new(MIDI_CAPACITY);
+    handle.set_midi(midi_rx);
+    let running = Arc::new(AtomicBool::new(true));
+    let notifications = Notifications { stats: handle.shared_stats().clone(), running: running.clone() };
+    let process = Process { processor, ports, midi_in, midi_tx };
+    let active =
+        client.activate_async(notifications, process).map_err(|e| jack_error("activating the client", e))?;
+    if config.autoconnect {
+        autoconnect(active.as_client(), &config)?;
+    }
+    Ok((handle, active, running))
+}
+
+fn autoconnect(client: &Client, config: &EngineConfig) -> Result<()> {
+    let audio = Some("32 bit float mono audio");
+    let capture = client.ports(Some("^system:capture_"), audio, PortFlags::IS_OUTPUT);
+    let playback = client.ports(Some("^system:playback_"), audio, PortFlags::IS_INPUT);
+    if capture.is_empty() || playback.is_empty() {
+        return Err(Error::invalid(
+            "engine.autoconnect is on but the JACK server has no system:capture_*/system:playback_* ports",
+            "start jackd with a sound card driver (`jackd -d alsa`), or set engine.autoconnect = false and connect by hand",
+        ));
+    }
+    let c = &config.client_name;
+    let (ins, outs): (Vec<String>, Vec<String>) = if config.mono {
+        (vec![format!("{c}:in")], vec![format!("{c}:out")])
+    } else {
+        (vec![format!("{c}:in_l"), format!("{c}:in_r")], vec![format!("{c}:out_l"), format!("{c}:out_r")])
+    };
+    let conn = |e| jack_error("connecting to the system ports", e);
+    for (i, port) in ins.iter().enumerate() {
+        client.connect_ports_by_name(&capture[i.min(capture.len() - 1)], port).map_err(conn)?;
+    }
+    for (i, port) in outs.iter().enumerate() {
+        client.connect_ports_by_name(port, &playback[i.min(playback.len() - 1)]).map_err(conn)?;
+    }
+    // A mono output feeds both speakers.
+    if config.mono && playback.len() > 1 {
+        client.connect_ports_by_name(&outs[0], &playback[1]).map_err(conn)?;
+    }
+    Ok(())
+}
+
+impl Drop for JackEngine {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.deactivate();
+        }
+    }
+}
+
+impl AudioControl for JackEngine {
+    fn sample_rate(&self) -> u32 {
+        self.handle.sample_rate()
+    }
+    fn apply_normalized(&mut self, x: &[f64]) -> Result<()> {
+        self.handle.apply_normalized(x)
+    }
+    fn normalized(&self) -> Vec<f64> {
+        self.handle.normalized()
+    }
+    fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
+        self.handle.set_param(effect_id, param_id, value)
+    }
+    fn param(&self, effect_id: &str, param_id: &str) -> Result<f32> {
+        self.handle.param(effect_id, param_id)
+    }
+    fn set_bypass(&mut self, effect_id: Option<&str>, bypass: bool) -> Result<()> {
+        self.handle.set_bypass(effect_id, bypass)
+    }
+    fn capture_last(&mut self, seconds: f32) -> Result<AudioBuffer> {
+        self.handle.capture_last(seconds)
+    }
+    fn poll_midi(&mut self, out: &mut Vec<MidiEvent>) {
+        self.handle.poll_midi(out)
+    }
+    fn stats(&self) -> EngineStats {
+        self.handle.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midi_parsing() {
+        assert_eq!(parse_midi(&[0x93, 60, 100]), Some(MidiEvent::NoteOn { channel: 3, note: 60 }));
+        assert_eq!(parse_midi(&[0x90, 60, 0]), None, "velocity 0 is a note-off");
+        assert_eq!(
+            parse_midi(&[0xB0, 64, 127]),
+            Some(MidiEvent::ControlChange { channel: 0, controller: 64, value: 127 })
+        );
+        assert_eq!(parse_midi(&[0x80, 60, 0]), None);
+        assert_eq!(parse_midi(&[0x90, 60]), None);
+        assert_eq!(parse_midi(&[]), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! [`OfflineEngine`]: an engine driven by its own clock instead of a sound card. A thread feeds
+//! blocks of a given input (looped) through the same [`AudioProcessor`] as the JACK backend,
+//! paced by the wall clock or as fast as possible, and collects the output. For tests, and for
+//! the demo when no JACK server is wanted.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{engine, AudioControl, AudioProcessor, EngineConfig, EngineHandle, EngineStats, MidiEvent};
+use crate::audio::AudioBuffer;
+use crate::chain::ChainSpec;
+use crate::error::{Error, Result};
+
+/// How the offline clock advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// One block per block duration of wall-clock time, like a sound card.
+    RealTime,
+    /// Blocks back to back, as fast as the chain runs (waits only when the output is not read).
+    Fast,
+}
+
+/// Settings of an offline run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineOptions {
+    /// Frames per callback (default 128).
+    pub block: usize,
+    /// Clock.
+    pub pacing: Pacing,
+    /// Stop after this many frames (`None`: run until stopped).
+    pub max_frames: Option<u64>,
+    /// How much output to keep for [`OfflineEngine::take_output`], in seconds (default 60);
+    /// beyond it the oldest is lost in real-time pacing and the clock waits in fast pacing.
+    pub record_seconds: f32,
+}
+
+impl Default for OfflineOptions {
+    fn default() -> Self {
+        Self { block: 128, pacing: Pacing::RealTime, max_frames: None, record_seconds: 60.0 }
+    }
+}
+
+/// An engine on the offline clock (see the module notes). Stops its thread on drop.
+pub struct OfflineEngine {
+    handle: EngineHandle,
+    output: rtrb::Consumer<[f32; 2]>,
+    stop: Arc<AtomicBool>,
+    frames: Arc<AtomicU64>,
+    thread: Option<JoinHandle<AudioProcessor>>,
+}
+
+impl OfflineEngine {
+    /// Start the clock on `input` (mono or stereo, looped; its sample rate is the engine's,
+    /// unless `config.sample_rate` says otherwise, which is then an error).
+    pub fn start(
+        spec: &ChainSpec,
+        config: &EngineConfig,
+        input: AudioBuffer,
+        options: OfflineOptions,
+    ) -> Result<Self> {
+        if input.frames() == 0 || input.num_channels() == 0 {
+            return Err(Error::invalid(
+                "the offline engine's input is empty",
+                "give it at least one frame of audio",
+            ));
+        }
+        if let Some(rate) = config.sample_rate {
+            if rate != input.sample_rate {
+                return Err(super::processor::rate_mismatch(rate, input.sample_rate));
+            }
+        }
+        if options.block == 0 {
+            return Err(Error::invalid("offline block size 0", "use a block of 1 frame or more (e.g. 128)"));
+        }
+        let config = EngineConfig { sample_rate: Some(input.sample_rate), ..config.clone() };
+        let (handle, mut processor) = engine(spec, &config)?;
+        let record =
+            ((options.record_seconds.max(0.0) as f64 * input.sample_rate as f64) as usize).max(options.block);
+        let (mut out_tx, out_rx) = rtrb::RingBuffer::<[f32; 2]>::new(record);
+        let stop = Arc::new(AtomicBool::new(false));
+        let frames = Arc::new(AtomicU64::new(0));
+        let (stop2, frames2) = (stop.clone(), frames.clone());
+        let (in_l, in_r) = input.to_stereo();
+        let sr = input.sample_rate as f64;
+        let thread = std::thread::Builder::new()
+            .name("fxmatch-offline".into())
+            .spawn(move || {
+                let block = options.block;
+                let (mut bl, mut br) = (vec![0.0f32; block], vec![0.0f32; block]);
+                let (mut ol, mut or) = (vec![0.0f32; block], vec![0.0f32; block]);
+                let mut pos = 0usize;
+                let mut done: u64 = 0;
+                let start = Instant::now();
+                while !stop2.load(Ordering::Relaxed) {
+                    let n = match options.max_frames {
+                        Some(max) if done >= max => break,
+                        Some(max) => block.min((max - done) as usize),
+                        None => block,
+                    };
+                    if options.pacing == Pacing::Fast {
+                        while out_tx.slots() < n && !stop2.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                    for i in 0..n {
+                        bl[i] = in_l[pos];
+                        br[i] = in_r[pos];
+                        pos = if pos + 1 == in_l.len() { 0 } else { pos + 1 };
+                    }
+                    processor.process(&bl[..n], &br[..n], &mut ol[..n], &mut or[..n]);
+                    for i in 0..n {
+                        let _ = out_tx.push([ol[i], or[i]]);
+                    }
+                    done += n as u64;
+                    frames2.store(done, Ordering::Release);
+                    if options.pacing == Pacing::RealTime {
+                        let due = start + Duration::from_secs_f64(done as f64 / sr);
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                    }
+                }
+                processor
+            })
+            .map_err(|e| {
+                Error::invalid(
+                    format!("cannot start the offline audio thread: {e}"),
+                    "free some memory or threads and retry",
+                )
+            })?;
+        Ok(Self { handle, output: out_rx, stop, frames, thread: Some(thread) })
+    }
+
+    /// The control side (for what [`AudioControl`] does not cover).
+    pub fn handle(&mut self) -> &mut EngineHandle {
+        &mut self.handle
+    }
+
+    /// Frames processed so far.
+    pub fn frames_processed(&self) -> u64 {
+        self.frames.load(Ordering::Acquire)
+    }
+
+    /// Block until at least `frames` have been processed (or the run ended), up to `timeout`.
+    /// Returns whether the count was reached.
+    pub fn wait_frames(&self, frames: u64, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while self.frames_processed() < frames {
+            if start.elapsed() > timeout || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return self.frames_processed() >= frames;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// The output produced since the last call (stereo).
+    pub fn take_output(&mut self) -> AudioBuffer {
+        let n = self.output.slots();
+        let (mut l, mut r) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            if let Ok([a, b]) = self.output.pop() {
+                l.push(a);
+                r.push(b);
+            }
+        }
+        AudioBuffer::stereo(self.handle.sample_rate(), l, r)
+    }
+
+    /// Stop the clock and wait for its thread; returns the processor (e.g. to run it by hand).
+    pub fn stop(&mut self) -> Option<AudioProcessor> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for OfflineEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl AudioControl for OfflineEngine {
+    fn sample_rate(&self) -> u32 {
+        self.handle.sample_rate()
+    }
+    fn apply_normalized(&mut self, x: &[f64]) -> Result<()> {
+        self.handle.apply_normalized(x)
+    }
+    fn normalized(&self) -> Vec<f64> {
+        self.handle.normalized()
+    }
+    fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
+        self.handle.set_param(effect_id, param_id, value)
+    }
+    fn param(&self, effect_id: &str, param_id: &str) -> Result<f32> {
+        self.handle.param(effect_id, param_id)
+    }
+    fn set_bypass(&mut self, effect_id: Option<&str>, bypass: bool) -> Result<()> {
+        self.handle.set_bypass(effect_id, bypass)
+    }
+    fn capture_last(&mut self, seconds: f32) -> Result<AudioBuffer> {
+        self.handle.capture_last(seconds)
+    }
+    fn poll_midi(&mut self, out: &mut Vec<MidiEvent>) {
+        self.handle.poll_midi(out)
+    }
+    fn stats(&self) -> EngineStats {
+        self.handle.stats()
+    }
+}

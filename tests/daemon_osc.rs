@@ -1,0 +1,297 @@
+//! The daemon end to end: the real `fxmatch daemon` binary on the offline clock, driven over
+//! OSC with liblo's `oscsend`, replies read with `oscdump -L` on a subscribed port (oscsend
+//! exits without listening, so replies reach it through `/fxmatch/subscribe i PORT`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use common::{root, test_signal, write_test_wav};
+
+/// A child process killed (by its own handle) when the test ends, pass or fail.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn tools_present() -> bool {
+    let ok = |t: &str| Command::new(t).arg("-h").output().is_ok();
+    ok("oscsend") && ok("oscdump")
+}
+
+/// `oscdump -L port`, its lines arriving on a channel.
+struct Dump {
+    _child: Guard,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dump {
+    fn start(port: u16) -> Self {
+        let mut child = Command::new("oscdump")
+            .args(["-L", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("oscdump runs (apt-get install liblo-tools)");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { _child: Guard(child), lines, seen: Vec::new() }
+    }
+
+    /// The next line whose address is `address`, within `timeout`; arguments after the types.
+    fn expect(&mut self, address: &str, timeout: Duration) -> Vec<String> {
+        let end = Instant::now() + timeout;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else { break };
+            self.seen.push(line.clone());
+            // "TIMETAG ADDRESS TYPES ARG…"
+            let mut parts = line.split_whitespace();
+            let _ = parts.next();
+            if parts.next() == Some(address) {
+                let _types = parts.next();
+                return parts.map(|s| s.trim_matches('"').to_string()).collect();
+            }
+        }
+        panic!("no {address} within {timeout:?}; seen:\n{}", self.seen.join("\n"));
+    }
+
+    /// Lines with `address` arriving within `window`.
+    fn count(&mut self, address: &str, window: Duration) -> usize {
+        let end = Instant::now() + window;
+        let mut n = 0;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else { break };
+            n += usize::from(line.split_whitespace().nth(1) == Some(address));
+            self.seen.push(line);
+        }
+        n
+    }
+}
+
+fn oscsend(port: u16, args: &[&str]) {
+    let st = Command::new("oscsend").arg("127.0.0.1").arg(port.to_string()).args(args).status().unwrap();
+    assert!(st.success(), "oscsend {args:?}");
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    config: PathBuf,
+    input: PathBuf,
+    port: u16,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs");
+    std::fs::create_dir_all(&refs).unwrap();
+    std::fs::copy(root().join("assets/audio/content/guitar_acoustic.wav"), refs.join("acoustic.wav"))
+        .unwrap();
+    let input = write_test_wav(dir.path(), "dry.wav", &test_signal(48_000, 6.0));
+    let port = free_udp_port();
+    let state = dir.path().join("state");
+    let config = dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "chain = \"{}\"\nreferences = \"refs\"\nstate = \"state\"\n\n[capture]\nseconds = 2.0\n\n\
+             [match]\nprofile = \"live\"\nthreads = 2\n\n[osc]\nport = {port}\n",
+            root().join("config/chains/eq-comp.toml").display()
+        ),
+    )
+    .unwrap();
+    Setup { _dir: dir, state, config, input, port }
+}
+
+fn start_daemon(s: &Setup) -> Guard {
+    Guard(
+        common::fxmatch()
+            .args(["daemon", "--backend", "offline", "--config"])
+            .arg(&s.config)
+            .arg("--input")
+            .arg(&s.input)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Subscribe `listen` until the daemon answers (it may still be starting).
+fn subscribe(dump: &mut Dump, port: u16, listen: u16) {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        oscsend(port, &["/fxmatch/subscribe", "i", &listen.to_string()]);
+        if dump.count("/fxmatch/subscribed", Duration::from_millis(300)) > 0 {
+            return;
+        }
+        assert!(Instant::now() < end, "the daemon never answered; seen:\n{}", dump.seen.join("\n"));
+    }
+}
+
+fn send_raw(port: u16, bytes: &[u8]) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(bytes, ("127.0.0.1", port)).unwrap();
+}
+
+fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
+    rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage { addr: addr.into(), args })).unwrap()
+}
+
+#[test]
+fn status_match_errors_and_trigger_storm() {
+    if !tools_present() {
+        eprintln!("skipped: oscsend/oscdump missing (apt-get install liblo-tools)");
+        return;
+    }
+    let s = setup();
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let mut daemon = start_daemon(&s);
+    subscribe(&mut dump, s.port, listen);
+
+    oscsend(s.port, &["/fxmatch/status"]);
+    let status = dump.expect("/fxmatch/status", Duration::from_secs(5));
+    assert_eq!(status[0], "idle", "{status:?}");
+    assert_eq!(status[3], "acoustic", "the only reference is selected: {status:?}");
+
+    // Malformed packet, unknown address, wrong types: error replies, daemon alive.
+    send_raw(s.port, b"\x00\x01garbage");
+    let e = dump.expect("/fxmatch/error", Duration::from_secs(5)).join(" ");
+    assert!(e.contains("malformed") && e.contains("fix"), "{e}");
+    oscsend(s.port, &["/fxmatch/frobnicate"]);
+    let e = dump.expect("/fxmatch/error", Duration::from_secs(5)).join(" ");
+    assert!(e.contains("unknown address"), "{e}");
+    oscsend(s.port, &["/fxmatch/param/set", "sss", "eq", "low_gain", "loud"]);
+    let e = dump.expect("/fxmatch/error", Duration::from_secs(5)).join(" ");
+    assert!(e.contains("param/set s s f"), "{e}");
+    oscsend(s.port, &["/fxmatch/match", "s", "nope"]);
+    let e = dump.expect("/fxmatch/error", Duration::from_secs(5)).join(" ");
+    assert!(e.contains("nope") && e.contains("acoustic"), "{e}");
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon died");
+
+    // Let the offline clock play more than the capture length, then match.
+    std::thread::sleep(Duration::from_millis(2500));
+    let t = Instant::now();
+    oscsend(s.port, &["/fxmatch/match", "s", "acoustic"]);
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    let latency = t.elapsed();
+    let similarity: f32 = result[0].parse().expect("first argument is the similarity");
+    assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+    assert_eq!(result[1], "acoustic");
+    eprintln!("match: similarity {similarity} (dry {}), trigger to result {latency:?}", result[2]);
+
+    // The applied parameters are the daemon's state and can be saved as a preset.
+    oscsend(s.port, &["/fxmatch/preset/save", "s", "matched"]);
+    dump.expect("/fxmatch/ok", Duration::from_secs(5));
+    oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
+    let p = dump.expect("/fxmatch/param", Duration::from_secs(5));
+    assert_eq!(p[..2], ["compressor", "ratio"]);
+
+    // Trigger storm: 100 matches within a second from one client: coalesced into few searches,
+    // ending in one result, and the daemon answers status meanwhile.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let storm = Instant::now();
+    for _ in 0..100 {
+        sock.send_to(&osc_bytes("/fxmatch/match", vec![]), ("127.0.0.1", s.port)).unwrap();
+        std::thread::sleep(Duration::from_millis(8));
+    }
+    assert!(storm.elapsed() < Duration::from_millis(1500));
+    oscsend(s.port, &["/fxmatch/status"]);
+    let st = dump.expect("/fxmatch/status", Duration::from_secs(5));
+    assert_eq!(st[0], "matching", "{st:?}");
+    dump.expect("/fxmatch/result", Duration::from_secs(60));
+    let more = dump.count("/fxmatch/result", Duration::from_secs(3));
+    assert_eq!(more, 0, "a storm must end in one result");
+    oscsend(s.port, &["/fxmatch/status"]);
+    assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
+
+    // SIGTERM: a clean stop with the state saved.
+    let pid = daemon.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "the daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state = std::fs::read_to_string(s.state.join("state.toml")).unwrap();
+    assert!(state.contains("reference = \"acoustic\"") && state.contains("[params.compressor]"), "{state}");
+    assert!(s.state.join("presets/matched.params.toml").exists());
+}
+
+#[test]
+fn broken_config_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[osc]\nport = 9000\nbnid = \"0.0.0.0\"\n").unwrap();
+    let out = common::fxmatch().args(["daemon", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(err.contains("bad.toml:3") && err.contains("bnid") && err.contains("fix:"), "{err}");
+}
+
+/// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
+/// track from `jack_metro` into its inputs, a match over OSC that ends in a result.
+#[test]
+fn match_on_a_real_jack_dummy_server() {
+    let have = |t: &str| Command::new("which").arg(t).output().is_ok_and(|o| o.status.success());
+    if !tools_present() || !have("jackd") || !have("jack_metro") {
+        eprintln!("skipped: jackd, jack_metro or liblo-tools missing (apt-get install jackd2 liblo-tools)");
+        return;
+    }
+    let s = setup();
+    let server = format!("fxmatch-test-{}", std::process::id());
+    let jack = |cmd: &str| {
+        let mut c = Command::new(cmd);
+        c.env("JACK_DEFAULT_SERVER", &server).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let _jackd = Guard(
+        jack("jackd").args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "128"]).spawn().unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let _daemon = Guard(
+        common::fxmatch()
+            .env("JACK_DEFAULT_SERVER", &server)
+            .args(["daemon", "--backend", "jack", "--config"])
+            .arg(&s.config)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    subscribe(&mut dump, s.port, listen);
+    let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    for port in ["fxmatch:in_l", "fxmatch:in_r"] {
+        assert!(jack("jack_connect").args(["metro:240_bpm", port]).status().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    oscsend(s.port, &["/fxmatch/status"]);
+    assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
+    oscsend(s.port, &["/fxmatch/match"]);
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    let similarity: f32 = result[0].parse().unwrap();
+    assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+}
