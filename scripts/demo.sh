@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Render every bundled dry clip (assets/audio/dry/*.wav) through a chain into out/demo/, then match
-# the dry guitar clip to a reference style (config/references/crunch-room.params.toml).
+# the dry guitar clip to a reference style (config/styles/crunch-room.params.toml).
 #
 # Usage: scripts/demo.sh [CHAIN.toml]   (default config/chains/default.toml)
 # Environment: TAIL=seconds of silence appended so reverb/delay tails ring out (default 1.0).
@@ -31,7 +31,7 @@ ls -l "$outdir"
 # known style, and the dry electric guitar matched to it with the live profile.
 reference=$outdir/reference_crunch-room.wav
 target/release/fxmatch render --chain config/chains/default.toml \
-    --params config/references/crunch-room.params.toml \
+    --params config/styles/crunch-room.params.toml \
     assets/audio/content/guitar_acoustic.wav "$reference"
 target/release/fxmatch match assets/audio/dry/guitar_clean.wav "$reference" \
     --chain config/chains/default.toml --profile live --seed 1 \

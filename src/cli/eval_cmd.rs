@@ -32,7 +32,7 @@ pub enum EvalCommand {
     /// × 3 trials; MSE and Pearson correlation of the normalised estimates.
     ParamEst(ParamEstArgs),
     /// Style transfer: dry inputs vs references from other content through a realistic chain
-    /// (config/references/*.params.toml); similarity of input, random setting, rule-based
+    /// (config/styles/*.params.toml); similarity of input, random setting, rule-based
     /// baseline, the match (per profile) and the oracle.
     Transfer(TransferArgs),
 }
@@ -43,7 +43,7 @@ pub struct TransferArgs {
     #[arg(long, default_value = "config/chains/default.toml")]
     chain: PathBuf,
     /// Folder of reference presets (params files for the chain; one reference style each).
-    #[arg(long, default_value = "config/references")]
+    #[arg(long, default_value = "config/styles")]
     presets: PathBuf,
     /// Input/reference pairs per preset.
     #[arg(long, default_value_t = 4)]

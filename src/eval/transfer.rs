@@ -1,5 +1,5 @@
 //! Style transfer (BENCHMARK.md §2): dry inputs against references made from *other* content
-//! through a realistic chain at named settings (the presets in `config/references/`). For each
+//! through a realistic chain at named settings (the presets in `config/styles/`). For each
 //! pair, the similarity to the reference of: the dry input, the input through the chain at a
 //! random setting, the rule-based baseline ([`super::baseline`]), the match (one row per
 //! profile), and the oracle (the input through the reference's own chain and settings); and the
