@@ -162,7 +162,7 @@ fn engine_runs_on_a_real_jack_server() {
     let e = JackEngine::start(&spec, &config).err().expect("no server must fail").to_string();
     assert!(e.contains("no JACK server is running") && e.contains("jackd -d dummy"), "{e}");
 
-    let _server = JackServer::start(&name);
+    let server = JackServer::start(&name);
     let t0 = Instant::now();
     let mut engine = JackEngine::start(&spec, &config).unwrap();
     assert!(engine.is_running());
@@ -255,4 +255,21 @@ fn engine_runs_on_a_real_jack_server() {
     );
     assert_eq!(stats.xruns, xruns_before, "xruns during the run");
     assert!(stats.blocks > 1000);
+
+    // The server goes away: the engine notices; it comes back: the engine reconnects with the
+    // same parameters.
+    drop(server);
+    let start = Instant::now();
+    while engine.is_running() {
+        assert!(start.elapsed() < Duration::from_secs(5), "server shutdown not detected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _server = JackServer::start(&name);
+    engine.reconnect().unwrap();
+    assert!(engine.is_running());
+    let blocks = engine.stats().blocks;
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(engine.stats().blocks > blocks + 10, "the new client processes");
+    assert!((engine.normalized()[0] - 0.85).abs() < 1e-6, "parameters survive the reconnect");
+    println!("reconnected after {:.2} s", start.elapsed().as_secs_f32());
 }
