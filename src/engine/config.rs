@@ -30,8 +30,12 @@ pub struct EngineConfig {
     /// ramps. Values below the effects' ramps have no effect.
     pub ramp_ms: f32,
     /// Duration of the crossfade between two chain states in ms (default 50), used where a
-    /// parameter cannot be ramped (see `ParamSpec::needs_crossfade`). Equal-power.
+    /// parameter cannot be ramped (see `ParamSpec::needs_crossfade`). Linear (see `engine::swap`).
     pub crossfade_ms: f32,
+    /// How long the new chain of a crossfade runs muted on the live input before the fade
+    /// starts, in ms (default 200): fills its delay lines and settles its compressor, so it
+    /// does not fade in from an empty state. Adds to a crossfaded swap's latency.
+    pub crossfade_warmup_ms: f32,
     /// JACK client name (default `fxmatch`).
     pub client_name: String,
     /// One input and one output port (`in`, `out`) instead of stereo pairs (default false).
@@ -49,6 +53,7 @@ impl Default for EngineConfig {
             capture_seconds: 30.0,
             ramp_ms: 50.0,
             crossfade_ms: 50.0,
+            crossfade_warmup_ms: 200.0,
             client_name: "fxmatch".into(),
             mono: false,
             autoconnect: false,
@@ -73,7 +78,11 @@ impl EngineConfig {
                 "set engine.capture_seconds to a few tens of seconds (default 30)",
             ));
         }
-        for (name, v) in [("ramp_ms", self.ramp_ms), ("crossfade_ms", self.crossfade_ms)] {
+        for (name, v) in [
+            ("ramp_ms", self.ramp_ms),
+            ("crossfade_ms", self.crossfade_ms),
+            ("crossfade_warmup_ms", self.crossfade_warmup_ms),
+        ] {
             if !(v.is_finite() && (0.0..=5000.0).contains(&v)) {
                 return Err(Error::invalid(
                     format!("engine.{name} = {v} is outside 0..5000 ms"),

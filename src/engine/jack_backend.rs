@@ -199,7 +199,7 @@ fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Res
              `jackd -d dummy -r 48000 -p 128` without a sound card; set JACK_DEFAULT_SERVER if it has a name",
             )
         })?;
-    let rate = client.sample_rate() as u32;
+    let rate = client.sample_rate();
     if let Some(want) = config.sample_rate {
         if want != rate {
             return Err(super::processor::rate_mismatch(want, rate));

@@ -95,7 +95,7 @@ pub fn engine(spec: &ChainSpec, config: &EngineConfig) -> Result<(EngineHandle, 
     let glide_ms = super::swap::glide_ms(config.ramp_ms);
     let processor = AudioProcessor {
         glides: Glides::new(&chain, sample_rate, glide_ms),
-        fade: Crossfade::new(sample_rate, config.crossfade_ms, config.max_block),
+        fade: Crossfade::new(sample_rate, config.crossfade_ms, config.crossfade_warmup_ms, config.max_block),
         chain,
         commands: cmd_rx,
         returns: ret_tx,
@@ -322,7 +322,7 @@ mod tests {
     fn every_command_runs_allocation_free() {
         let spec = spec("default.toml");
         let (mut h, mut p) = engine(&spec, &EngineConfig::default()).unwrap();
-        let x = testutil::noise(4800, 0.3, 2);
+        let x = testutil::noise(24_000, 0.3, 2);
         let n = h.normalized().len();
         run(&mut p, &x, &x, 128);
         h.apply_normalized(&vec![0.9; n]).unwrap();
