@@ -11,6 +11,7 @@
 
 pub mod audio;
 pub mod chain;
+pub mod dataset;
 pub mod dsp;
 pub mod engine;
 pub mod error;

@@ -147,7 +147,8 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
+    std::fs::create_dir_all(&args.common.out)
+        .with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "synthetic match cases (reference = other content through the chain at random settings)",
         "command": std::env::args().collect::<Vec<_>>().join(" "),
@@ -242,7 +243,8 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
             results.push(r);
         }
     }
-    std::fs::create_dir_all(&args.common.out).with_context(|| format!("creating {}", args.common.out.display()))?;
+    std::fs::create_dir_all(&args.common.out)
+        .with_context(|| format!("creating {}", args.common.out.display()))?;
     let json = serde_json::json!({
         "task": "zero-shot style classification (shared/BENCHMARK.md §1)",
         "command": std::env::args().collect::<Vec<_>>().join(" "),

@@ -1,6 +1,7 @@
 //! Command-line front end: one module per subcommand group.
 
 mod chain_cmd;
+mod dataset_cmd;
 mod eval_cmd;
 mod match_cmd;
 mod render_cmd;
@@ -32,6 +33,8 @@ enum Command {
     /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
+    /// Write the style encoder's training pairs (x, f(x)) with fxmatch's own effects.
+    Dataset(dataset_cmd::DatasetArgs),
 }
 
 /// Parse the command line, run, and map errors to a message and exit code 1.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
+        Command::Dataset(args) => dataset_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
