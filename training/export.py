@@ -68,7 +68,10 @@ def main() -> None:
             mel = frontend(audio)
             mid, side = enc(mel)
         o_mid, o_side = ref.run(None, {"logmel": mel.numpy()})
-        worst = max(worst, float(np.abs(o_mid - mid.numpy()).max()), float(np.abs(o_side - side.numpy()).max()))
+        for o, t in ((o_mid, mid), (o_side, side)):
+            if not (np.isfinite(o).all() and torch.isfinite(t).all()):
+                raise SystemExit(f"{name}: non-finite embedding (ONNX or PyTorch)")
+            worst = max(worst, float(np.abs(o - t.numpy()).max()))
         golden["signals"].append({"name": name, "frames": mel.shape[2],
                                   "logmel_mid": mel[0, 0].flatten().tolist(), "logmel_side": mel[0, 1].flatten().tolist(),
                                   "mid": mid[0].tolist(), "side": side[0].tolist()})

@@ -15,7 +15,7 @@ from torch import nn
 def block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
     if pool:
-        layers.append(nn.MaxPool2d(2))
+        layers.append(nn.MaxPool2d(2, ceil_mode=True))  # any length >= 1 frame stays >= 1
     return nn.Sequential(*layers)
 
 
@@ -34,9 +34,6 @@ class StyleEncoder(nn.Module):
     def embed_one(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, frames, n_mels) dB -> (B, dim), L2-normalised."""
         x = ((logmel + 40.0) / 20.0)[:, None]  # fixed affine: -100..0 dB -> -3..2
-        frames = x.shape[2]
-        if frames < 16:  # four 2x poolings need 16 frames: repeat short inputs (any length works)
-            x = x.repeat(1, 1, (16 + frames - 1) // frames, 1)
         h = self.convs(x)  # (B, C, T', F')
         mean = h.mean(dim=2)
         std = (h.pow(2).mean(dim=2) - mean.pow(2)).clamp_min(1e-6).sqrt()
