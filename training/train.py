@@ -29,7 +29,15 @@ def atomic_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_epoch(enc, heads, frontend, loader, opt=None) -> dict:
+def random_crop(x: torch.Tensor, y: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random window of `frames` samples from x and y (the pair stays aligned)."""
+    if frames <= 0 or frames >= x.shape[-1]:
+        return x, y
+    start = int(torch.randint(0, x.shape[-1] - frames + 1, (1,)))
+    return x[..., start:start + frames], y[..., start:start + frames]
+
+
+def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
@@ -38,6 +46,8 @@ def run_epoch(enc, heads, frontend, loader, opt=None) -> dict:
     with torch.set_grad_enabled(train):
         for x, y, effect, preset in loader:
             b = x.shape[0]
+            if train:
+                x, y = random_crop(x, y, crop)
             with torch.no_grad():
                 mels = frontend(torch.cat([x, y], dim=0))
             mid, side = enc(mels)
@@ -67,6 +77,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--crop", type=float, default=0.0,
+                    help="train on random aligned crops of this many seconds (0: whole excerpts); validation uses whole excerpts")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -106,7 +118,7 @@ def main() -> None:
 
     for epoch in range(start, a.epochs):
         t0 = time.time()
-        tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt)
+        tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000))
         va = run_epoch(enc, heads, frontend, to_dev(val_loader)) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
