@@ -6,7 +6,7 @@
 #
 # Every step resumes: content files, dataset shards and training checkpoints already written are
 # kept. Sizes come from the environment: MINUTES (content), PAIRS, SETTINGS (random settings per
-# effect for the presets), EPOCHS, BATCH, SEED, DATA (output root, default training/data), VENV.
+# effect for the presets), EPOCHS, BATCH, CROP (training crop, seconds), SEED, DATA (output root, default training/data), VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
     NAME=smoke
     : "${MINUTES:=5}" "${PAIRS:=400}" "${SETTINGS:=200}" "${EPOCHS:=2}" "${BATCH:=16}"
 fi
-: "${MINUTES:=20}" "${PAIRS:=10000}" "${SETTINGS:=1000}" "${EPOCHS:=20}" "${BATCH:=32}" "${SEED:=0}"
+: "${MINUTES:=20}" "${PAIRS:=10000}" "${SETTINGS:=1000}" "${EPOCHS:=10}" "${BATCH:=32}" "${SEED:=0}" "${CROP:=1.5}"
 DATA=${DATA:-training/data}
 VENV=${VENV:-.venv-train}
 NICE=${NICE:-10}
@@ -40,7 +40,7 @@ nice -n "$NICE" "$FXMATCH" dataset "$DATA/content-$NAME" "$DATA/pairs-$NAME" \
 
 echo "== train: $EPOCHS epochs into $DATA/run-$NAME"
 $PY training/train.py --data "$DATA/pairs-$NAME" --out "$DATA/run-$NAME" --epochs "$EPOCHS" \
-    --batch "$BATCH" --seed "$SEED"
+    --batch "$BATCH" --seed "$SEED" --crop "$CROP"
 
 echo "== export: $DATA/model-$NAME"
 $PY training/export.py --run "$DATA/run-$NAME" --out "$DATA/model-$NAME"
