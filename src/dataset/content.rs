@@ -72,7 +72,7 @@ impl Content {
         if paths.is_empty() {
             return Err(Error::invalid(
                 format!("the content folder {} holds no .wav files", dir.display()),
-                "make training content first (`bash training/make_content.sh`) or pass the folder that holds it",
+                "make training content first (`python3 training/make_content.py DIR`) or pass the folder that holds it",
             ));
         }
         let mut files = Vec::new();
@@ -91,7 +91,7 @@ impl Content {
         if files.iter().all(|f| f.frames == 0) {
             return Err(Error::invalid(
                 format!("every .wav file in {} is empty", dir.display()),
-                "make training content first (`bash training/make_content.sh`)",
+                "make training content first (`python3 training/make_content.py DIR`)",
             ));
         }
         let mut total = 0u64;
@@ -142,7 +142,7 @@ mod tests {
     fn empty_folder_wrong_rate_and_bad_wav_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let e = Content::load(dir.path(), 48_000).unwrap_err().to_string();
-        assert!(e.contains("holds no .wav files") && e.contains("make_content.sh"), "{e}");
+        assert!(e.contains("holds no .wav files") && e.contains("make_content.py"), "{e}");
 
         let sub = dir.path().join("a");
         std::fs::create_dir(&sub).unwrap();
