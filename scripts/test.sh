@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
+# The training content generator (standard library only; no torch needed).
+python3 -m unittest discover -s training -p 'test_*.py'
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -16,6 +16,7 @@ pub mod chain;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dataset;
 pub mod dsp;
 pub mod engine;
 pub mod error;

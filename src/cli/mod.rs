@@ -2,6 +2,7 @@
 
 mod chain_cmd;
 mod daemon_cmd;
+mod dataset_cmd;
 mod eval_cmd;
 mod match_cmd;
 mod render_cmd;
@@ -35,6 +36,8 @@ enum Command {
     /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
+    /// Write the style encoder's training pairs (x, f(x)) with fxmatch's own effects.
+    Dataset(dataset_cmd::DatasetArgs),
 }
 
 /// Log to stderr (journald picks it up under systemd); `RUST_LOG` overrides the `info` level.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
+        Command::Dataset(args) => dataset_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,131 @@
+"""The log-mel front end in PyTorch: a line-for-line port of src/metric/frontend.rs.
+
+The settings come from the JSON that `fxmatch dataset` writes (`frontend.json`, the Rust
+`FrontEndSettings`), so both sides read one definition. For a signal at `sample_rate`:
+periodic Hann window of W samples, hop H, frames `t*H .. t*H+W` (the tail that fills no frame is
+dropped; a clip shorter than W is one frame, centred), zero-padded FFT of N = next power of two
+of W, power `|X[k]|^2 * 2 / (N * sum w^2)` (Nyquist bin factor 1), HTK-mel triangles with peak 1
+over the bins strictly inside each triangle, floor, `10*log10`. Mid = (L+R)/2, side = (L-R)/2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SR = 48_000
+
+
+def load_settings(path: str | Path) -> dict:
+    defaults = {"window_48k": 2048, "hop_48k": 1024, "n_mels": 64, "f_min_hz": 20.0, "f_max_hz": 16000.0,
+                "floor_db": -100.0}
+    s = json.loads(Path(path).read_text())
+    unknown = set(s) - set(defaults)
+    if unknown:
+        raise ValueError(f"{path}: unknown front-end settings {sorted(unknown)}")
+    return {**defaults, **s}
+
+
+def hz_to_mel(f: float) -> float:
+    return 2595.0 * math.log10(1.0 + f / 700.0)
+
+
+def mel_to_hz(m: float) -> float:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+class LogMel(torch.nn.Module):
+    """Stereo audio (B, 2, T) -> log-mel dB (B, 2 [mid, side], frames, n_mels)."""
+
+    def __init__(self, settings: dict, sample_rate: int = 48_000):
+        super().__init__()
+        self.settings = settings
+        scale = lambda n: max(1, round(n * sample_rate / 48_000.0))  # noqa: E731
+        self.window_len = max(scale(settings["window_48k"]), 16)
+        self.hop = min(scale(settings["hop_48k"]), self.window_len)
+        self.n_fft = 1 << (self.window_len - 1).bit_length()
+        n = torch.arange(self.window_len, dtype=torch.float64)
+        window = (0.5 - 0.5 * torch.cos(2 * math.pi * n / self.window_len)).float()
+        sum_w2 = float((window.double() ** 2).sum())
+        self.power_scale = 2.0 / (self.n_fft * sum_w2)
+
+        m_lo, m_hi = hz_to_mel(settings["f_min_hz"]), hz_to_mel(settings["f_max_hz"])
+        n_mels = settings["n_mels"]
+        edges = [mel_to_hz(m_lo + (m_hi - m_lo) * i / (n_mels + 1)) for i in range(n_mels + 2)]
+        bin_hz = sample_rate / self.n_fft
+        n_bins = self.n_fft // 2 + 1
+        k_lo = min(math.floor(edges[0] / bin_hz) + 1, n_bins)
+        ks = [k for k in range(k_lo, n_bins) if k * bin_hz < edges[-1]]
+        # take_while in Rust: ks is contiguous from k_lo because frequencies increase.
+        fb = torch.zeros(n_bins, n_mels, dtype=torch.float64)
+        for b in range(n_mels):
+            lo, c, up = edges[b], edges[b + 1], edges[b + 2]
+            for k in ks:
+                f = k * bin_hz
+                if lo < f < up:
+                    fb[k, b] = (f - lo) / (c - lo) if f <= c else (up - f) / (up - c)
+        nyquist = n_bins - 1
+        bin_weight = torch.ones(n_bins, dtype=torch.float64)
+        bin_weight[nyquist] = 0.5
+        self.register_buffer("window", window)
+        self.register_buffer("filterbank", (fb.float() * bin_weight.float()[:, None]))
+        self.floor = 10.0 ** (settings["floor_db"] / 10.0)
+
+    def n_frames(self, length: int) -> int:
+        return 1 if length < self.window_len else 1 + (length - self.window_len) // self.hop
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        left, right = audio[:, 0], audio[:, 1]
+        ms = torch.stack([(left + right) * 0.5, (left - right) * 0.5], dim=1)  # (B, 2, T)
+        length = ms.shape[-1]
+        if length < self.window_len:
+            pad = (self.window_len - length) // 2
+            frames = torch.nn.functional.pad(ms, (pad, self.window_len - length - pad))[..., None, :]
+        else:
+            frames = ms.unfold(-1, self.window_len, self.hop)  # (B, 2, F, W)
+        spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
+        power = spec.real**2 + spec.imag**2
+        bands = (power @ self.filterbank) * self.power_scale
+        return 10.0 * torch.log10(bands.clamp_min(self.floor))
+
+
+def golden_signal(name: str) -> np.ndarray:
+    """Test signals, computed in float64 and rounded to float32 (Rust does the same)."""
+    if name == "tones_1s":
+        t = np.arange(SR, dtype=np.float64) / SR
+        left = 0.5 * np.sin(2 * math.pi * 440 * t) + 0.1 * np.sin(2 * math.pi * 3000 * t)
+        right = 0.3 * np.sin(2 * math.pi * 440 * t + 1.0) + 0.05 * np.sin(2 * math.pi * 12000 * t)
+    elif name == "chirp_3s":
+        t = np.arange(3 * SR, dtype=np.float64) / SR
+        left = 0.4 * np.sin(2 * math.pi * (50 * t + 1000 * t * t))
+        right = 0.4 * np.sin(2 * math.pi * (50 * t + 1000 * t * t)) * np.exp(-t)
+    elif name == "short_10ms":
+        t = np.arange(480, dtype=np.float64) / SR
+        left = right = 0.8 * np.sin(2 * math.pi * 1000 * t)
+    else:
+        raise ValueError(name)
+    return np.stack([left, right]).astype(np.float32)
+
+
+def write_golden(settings_path: Path, out: Path) -> None:
+    """Log-mel of the test signals, for the Rust parity test (tests/frontend_parity.rs)."""
+    settings = load_settings(settings_path)
+    fe = LogMel(settings)
+    signals = []
+    for name in ("tones_1s", "short_10ms"):
+        mel = fe(torch.from_numpy(golden_signal(name))[None].double().float())
+        signals.append({"name": name, "frames": mel.shape[2], "mid": [round(v, 4) for v in mel[0, 0].flatten().tolist()],
+                        "side": [round(v, 4) for v in mel[0, 1].flatten().tolist()]})
+    out.write_text(json.dumps({"frontend": settings, "signals": signals}) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        sys.exit("usage: python training/frontend.py FRONTEND_JSON OUT_GOLDEN_JSON")
+    write_golden(Path(sys.argv[1]), Path(sys.argv[2]))
