@@ -27,12 +27,16 @@ done
 echo "demo: rendered ${#clips[@]} clip(s) through $chain into $(pwd)/$outdir/"
 ls -l "$outdir"
 
-# The match: a reference made from other content (acoustic guitar) through the default chain at a
-# known style, and the dry electric guitar matched to it with the live profile.
-reference=$outdir/reference_crunch-room.wav
-target/release/fxmatch render --chain config/chains/default.toml \
-    --params config/styles/crunch-room.params.toml \
-    assets/audio/content/guitar_acoustic.wav "$reference"
+# The reference library (config/references/, the daemon's): other content (acoustic guitar)
+# through the default chain at each bundled style (config/styles/).
+for style in config/styles/*.params.toml; do
+    name=$(basename "$style" .params.toml)
+    target/release/fxmatch render --chain config/chains/default.toml --params "$style" \
+        assets/audio/content/guitar_acoustic.wav "config/references/$name.wav"
+done
+
+# The match: the dry electric guitar matched to the crunch-room reference with the live profile.
+reference=config/references/crunch-room.wav
 target/release/fxmatch match assets/audio/dry/guitar_clean.wav "$reference" \
     --chain config/chains/default.toml --profile live --seed 1 \
     -o "$outdir/guitar_clean_matched.wav" --report "$outdir/match_report.json"

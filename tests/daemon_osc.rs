@@ -27,9 +27,12 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn tools_present() -> bool {
-    let ok = |t: &str| Command::new(t).arg("-h").output().is_ok();
-    ok("oscsend") && ok("oscdump")
+/// The real tools these tests drive; missing ones fail the test with the fix (never a skip).
+fn require_tools() {
+    for tool in ["oscsend", "oscdump", "jackd", "jack_metro", "jack_connect"] {
+        let found = Command::new("which").arg(tool).output().is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} not found: install liblo-tools and jackd2 (bash scripts/setup.sh does)");
+    }
 }
 
 /// `oscdump -L port`, its lines arriving on a channel.
@@ -160,10 +163,7 @@ fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
 
 #[test]
 fn status_match_errors_and_trigger_storm() {
-    if !tools_present() {
-        eprintln!("skipped: oscsend/oscdump missing (apt-get install liblo-tools)");
-        return;
-    }
+    require_tools();
     let s = setup();
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
@@ -254,22 +254,15 @@ fn broken_config_is_reported_with_its_line() {
 /// track from `jack_metro` into its inputs, a match over OSC that ends in a result.
 #[test]
 fn match_on_a_real_jack_dummy_server() {
-    let have = |t: &str| Command::new("which").arg(t).output().is_ok_and(|o| o.status.success());
-    if !tools_present() || !have("jackd") || !have("jack_metro") {
-        eprintln!("skipped: jackd, jack_metro or liblo-tools missing (apt-get install jackd2 liblo-tools)");
-        return;
-    }
+    require_tools();
     let s = setup();
-    let server = format!("fxmatch-test-{}", std::process::id());
+    let jackd = common::JackServer::start(&format!("fxmatch-test-{}", std::process::id()));
+    let server = jackd.name.clone();
     let jack = |cmd: &str| {
         let mut c = Command::new(cmd);
         c.env("JACK_DEFAULT_SERVER", &server).stdout(Stdio::null()).stderr(Stdio::null());
         c
     };
-    let _jackd = Guard(
-        jack("jackd").args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "128"]).spawn().unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let _daemon = Guard(

@@ -71,3 +71,71 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A real `jackd -d dummy -r 48000 -p 128` server under its own name (no sound card needed),
+/// stopped with SIGTERM on drop so that it removes itself from JACK's shared-memory registry
+/// (a SIGKILLed server stays registered, and JACK refuses new servers after a few of those).
+pub struct JackServer {
+    child: std::process::Child,
+    /// The server name: give it to clients as `JACK_DEFAULT_SERVER`.
+    pub name: String,
+    log: PathBuf,
+}
+
+impl JackServer {
+    /// Start the server and wait until `jack_lsp` reaches it; panics with jackd's own output
+    /// (and the fix) when it does not come up in 10 s.
+    pub fn start(name: &str) -> Self {
+        let log = std::env::temp_dir().join(format!("{name}.jackd.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("jackd")
+            .args(["-n", name, "-d", "dummy", "-r", "48000", "-p", "128"])
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("jackd not found: install jackd2 (bash scripts/setup.sh does)");
+        let mut server = Self { child, name: name.to_string(), log };
+        let start = std::time::Instant::now();
+        loop {
+            let up = Command::new("jack_lsp")
+                .env("JACK_DEFAULT_SERVER", name)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if up {
+                return server;
+            }
+            let exited = server.child.try_wait().ok().flatten().is_some();
+            if exited || start.elapsed() > std::time::Duration::from_secs(10) {
+                let out = std::fs::read_to_string(&server.log).unwrap_or_default();
+                let hint = if out.contains("Too many servers") {
+                    "\nfix: stale registrations of killed JACK servers fill /dev/shm; with no jackd running, `rm -f /dev/shm/jack*`"
+                } else {
+                    ""
+                };
+                panic!("jackd -n {name} did not come up (exited: {exited}):\n{out}{hint}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Xruns the server has logged so far (jackd's dummy driver prints one line per xrun).
+    pub fn logged_xruns(&self) -> usize {
+        std::fs::read_to_string(&self.log).unwrap_or_default().matches("xrun").count()
+    }
+}
+
+impl Drop for JackServer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a PID we spawned and still own (not yet waited for).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
