@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Render every bundled dry clip (assets/audio/dry/*.wav) through a chain into out/demo/, then match
-# the dry guitar clip to a reference style (config/styles/crunch-room.params.toml).
+# the dry guitar clip to a reference style (config/styles/crunch-room.params.toml) offline with
+# `fxmatch match`, then live with the daemon on a dummy JACK server (scripts/daemon_demo.sh).
 #
 # Usage: scripts/demo.sh [CHAIN.toml]   (default config/chains/default.toml)
 # Environment: TAIL=seconds of silence appended so reverb/delay tails ring out (default 1.0).
@@ -42,3 +43,6 @@ target/release/fxmatch match assets/audio/dry/guitar_clean.wav "$reference" \
     -o "$outdir/guitar_clean_matched.wav" --report "$outdir/match_report.json"
 echo "demo: matched assets/audio/dry/guitar_clean.wav to $reference:"
 echo "      $outdir/guitar_clean_matched.wav, its params ($outdir/guitar_clean_matched.params.toml) and $outdir/match_report.json"
+
+# The daemon: the same match live, on a private JACK server with no sound card, over OSC.
+bash scripts/daemon_demo.sh

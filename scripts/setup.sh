@@ -15,6 +15,7 @@ PACKAGES=(
     libjack-jackd2-dev  # build: JACK client (live daemon)
     jackd2              # run: JACK server
     liblo-tools         # OSC test tools (oscsend, oscdump)
+    sndfile-tools       # demo: sndfile-jackplay plays a clip into the daemon over JACK
     liblilv-dev         # build: LV2 host library
     lilv-utils          # lv2ls, lv2info: inspect installed plugins
     lv2-dev             # LV2 headers and specs
