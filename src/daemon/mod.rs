@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
-use crate::config::{Action, CaptureMode, DaemonConfig};
+use crate::config::{CaptureMode, DaemonConfig};
 use crate::engine::{AudioControl, MidiEvent};
 use crate::error::{Error, Result};
 use crate::metric::{Embedding, MfccMetric};
@@ -408,12 +408,7 @@ impl Daemon {
         for event in &midi {
             if let Some(action) = self.config.midi_action(event) {
                 tracing::info!(?event, ?action, "footswitch");
-                let command = match action {
-                    Action::Match => Command::Match(None),
-                    Action::NextReference => Command::ReferenceNext,
-                    Action::Bypass => Command::BypassToggle,
-                    Action::Cancel => Command::Cancel,
-                };
+                let command = crate::control::gpio::command_for(action);
                 let reply = self.handle(command, None);
                 self.send(None, reply);
             }
