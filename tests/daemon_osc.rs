@@ -251,6 +251,22 @@ fn broken_config_is_reported_with_its_line() {
     assert!(err.contains("bad.toml:3") && err.contains("bnid") && err.contains("fix:"), "{err}");
 }
 
+/// A build without the `gpio` feature refuses a config that enables GPIO, naming the feature.
+#[cfg(not(feature = "gpio"))]
+#[test]
+fn gpio_without_the_feature_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gpio.toml");
+    std::fs::write(&cfg, "[gpio]\nenabled = true\n\n[[gpio.map]]\nline = 17\naction = \"match\"\n").unwrap();
+    let out = common::fxmatch().args(["daemon", "--backend", "jack", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("`gpio` cargo feature") && err.contains("cargo build --release --features gpio"),
+        "{err}"
+    );
+}
+
 /// `/fxmatch/stats`: blocks, overruns, xruns, peak load, connected, reconnects.
 fn stats(dump: &mut Dump, port: u16) -> (i64, i64, i64, f32, i32, i32) {
     oscsend(port, &["/fxmatch/stats"]);

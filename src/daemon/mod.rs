@@ -756,3 +756,20 @@ fn worker(mut matcher: Matcher, jobs: Receiver<Job>, results: Sender<WorkerMsg>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff_doubles_up_to_its_cap() {
+        let mut b = RECONNECT_FIRST;
+        let mut waits = vec![b];
+        for _ in 0..6 {
+            b = next_backoff(b);
+            waits.push(b);
+        }
+        let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+}
