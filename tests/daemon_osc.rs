@@ -23,6 +23,14 @@ impl Drop for Guard {
     }
 }
 
+/// The daemon tests each run a match (the matcher takes both cores of the test machine): run
+/// them one at a time, so that the JACK test's xrun count measures its own daemon's match.
+static ONE_DAEMON_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_DAEMON_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -164,6 +172,7 @@ fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
 
 #[test]
 fn status_match_errors_and_trigger_storm() {
+    let _one = one_at_a_time();
     require_tools();
     let s = setup();
     let listen = free_udp_port();
@@ -288,6 +297,7 @@ fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
 /// daemon keeps answering OSC, reconnects by itself, and its ports and audio come back.
 #[test]
 fn match_on_a_real_jack_dummy_server() {
+    let _one = one_at_a_time();
     require_tools();
     let s = setup();
     let jackd = common::JackServer::start(&format!("fxmatch-test-{}", std::process::id()));
@@ -300,7 +310,7 @@ fn match_on_a_real_jack_dummy_server() {
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let log = s._dir.path().join("daemon.log");
-    let _daemon = Guard(
+    let daemon = Guard(
         common::fxmatch()
             .env("JACK_DEFAULT_SERVER", &server)
             .args(["daemon", "--backend", "jack", "--config"])
@@ -319,6 +329,17 @@ fn match_on_a_real_jack_dummy_server() {
     oscsend(s.port, &["/fxmatch/status"]);
     assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
 
+    // The scheduling class of the daemon's threads (FF: JACK's real-time process thread).
+    let ps = Command::new("ps")
+        .args(["-L", "-o", "cls,rtprio,ni,comm", "-p"])
+        .arg(daemon.0.id().to_string())
+        .output();
+    eprintln!(
+        "daemon threads:\n{}",
+        ps.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    );
+    let server_xruns0 = jackd.logged_xruns();
+
     // 1. A match over OSC while audio runs: the engine's counters before and after.
     let (blocks0, overruns0, xruns0, _, connected, _) = stats(&mut dump, s.port);
     assert_eq!(connected, 1);
@@ -334,6 +355,7 @@ fn match_on_a_real_jack_dummy_server() {
         blocks1 - blocks0,
         peak * 100.0
     );
+    eprintln!("jackd logged {} xruns during the match", jackd.logged_xruns() - server_xruns0);
     assert_eq!(overruns1, 0, "a callback ran past its block budget while matching");
     // On this shared 2-core VM the hypervisor can stall jackd itself for a period: 1–2 server
     // xruns in a few seconds that no client can prevent (tests/engine_jack.rs sees the same
