@@ -413,5 +413,10 @@ fn match_on_a_real_jack_dummy_server() {
     oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
     assert_eq!(dump.expect("/fxmatch/param", Duration::from_secs(5))[2], ratio, "same parameters");
     let log = std::fs::read_to_string(&log).unwrap();
+    // What happened, and while the server was down, the failed attempts with the fix.
+    for line in log.lines().filter(|l| l.contains("audio server")) {
+        eprintln!("daemon log: {line}");
+    }
     assert!(log.contains("gone away") && log.contains("reconnected"), "{log}");
+    assert!(log.contains("cannot reconnect") && log.contains("jackd -d"), "{log}");
 }
