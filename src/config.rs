@@ -60,6 +60,14 @@ pub struct GpioMapping {
     pub line: u32,
     /// What a press does.
     pub action: Action,
+    /// The switch pulls the line to ground (the pull-up bias is set; pressed = low). Default
+    /// true; false for a switch to the supply (pull-down bias; pressed = high).
+    #[serde(default = "yes")]
+    pub active_low: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// GPIO footswitches (v2 character device), used with the `gpio` cargo feature.

@@ -23,13 +23,21 @@ impl Drop for Guard {
     }
 }
 
+/// The daemon tests each run a match (the matcher takes both cores of the test machine): run
+/// them one at a time, so that the JACK test's xrun count measures its own daemon's match.
+static ONE_DAEMON_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_DAEMON_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The real tools these tests drive; missing ones fail the test with the fix (never a skip).
 fn require_tools() {
-    for tool in ["oscsend", "oscdump", "jackd", "jack_metro", "jack_connect"] {
+    for tool in ["oscsend", "oscdump", "jackd", "jack_metro", "jack_connect", "jack_midiseq", "jack_lsp"] {
         let found = Command::new("which").arg(tool).output().is_ok_and(|o| o.status.success());
         assert!(found, "{tool} not found: install liblo-tools and jackd2 (bash scripts/setup.sh does)");
     }
@@ -119,7 +127,8 @@ fn setup() -> Setup {
         &config,
         format!(
             "chain = \"{}\"\nreferences = \"refs\"\nstate = \"state\"\n\n[capture]\nseconds = 2.0\n\n\
-             [match]\nprofile = \"live\"\nthreads = 2\n\n[osc]\nport = {port}\n",
+             [match]\nprofile = \"live\"\nthreads = 2\n\n[osc]\nport = {port}\n\n\
+             [[midi.map]]\nnote = 60\naction = \"match\"\n",
             root().join("config/chains/eq-comp.toml").display()
         ),
     )
@@ -163,6 +172,7 @@ fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
 
 #[test]
 fn status_match_errors_and_trigger_storm() {
+    let _one = one_at_a_time();
     require_tools();
     let s = setup();
     let listen = free_udp_port();
@@ -250,10 +260,44 @@ fn broken_config_is_reported_with_its_line() {
     assert!(err.contains("bad.toml:3") && err.contains("bnid") && err.contains("fix:"), "{err}");
 }
 
+/// A build without the `gpio` feature refuses a config that enables GPIO, naming the feature.
+#[cfg(not(feature = "gpio"))]
+#[test]
+fn gpio_without_the_feature_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gpio.toml");
+    std::fs::write(&cfg, "[gpio]\nenabled = true\n\n[[gpio.map]]\nline = 17\naction = \"match\"\n").unwrap();
+    let out = common::fxmatch().args(["daemon", "--backend", "jack", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("`gpio` cargo feature") && err.contains("cargo build --release --features gpio"),
+        "{err}"
+    );
+}
+
+/// `/fxmatch/stats`: blocks, overruns, xruns, peak load, connected, reconnects.
+fn stats(dump: &mut Dump, port: u16) -> (i64, i64, i64, f32, i32, i32) {
+    oscsend(port, &["/fxmatch/stats"]);
+    let a = dump.expect("/fxmatch/stats", Duration::from_secs(5));
+    let p = |i: usize| a[i].parse::<f64>().unwrap_or_else(|_| panic!("stats {a:?}"));
+    (p(0) as i64, p(1) as i64, p(2) as i64, p(3) as f32, p(4) as i32, p(5) as i32)
+}
+
+/// JACK ports whose names start with `prefix`, from `jack_lsp` on `server`.
+fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
+    let out = Command::new("jack_lsp").env("JACK_DEFAULT_SERVER", server).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect()
+}
+
 /// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
-/// track from `jack_metro` into its inputs, a match over OSC that ends in a result.
+/// track from `jack_metro` into its inputs, a match over OSC that ends in a result with no
+/// callback overrun (and at most VM-scheduling xruns), a match from a MIDI footswitch note
+/// (`jack_midiseq` into `fxmatch:midi_in`), and the JACK server stopping and coming back: the
+/// daemon keeps answering OSC, reconnects by itself, and its ports and audio come back.
 #[test]
 fn match_on_a_real_jack_dummy_server() {
+    let _one = one_at_a_time();
     require_tools();
     let s = setup();
     let jackd = common::JackServer::start(&format!("fxmatch-test-{}", std::process::id()));
@@ -265,17 +309,18 @@ fn match_on_a_real_jack_dummy_server() {
     };
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
-    let _daemon = Guard(
+    let log = s._dir.path().join("daemon.log");
+    let daemon = Guard(
         common::fxmatch()
             .env("JACK_DEFAULT_SERVER", &server)
             .args(["daemon", "--backend", "jack", "--config"])
             .arg(&s.config)
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
     subscribe(&mut dump, s.port, listen);
-    let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
+    let metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
     std::thread::sleep(Duration::from_millis(500));
     for port in ["fxmatch:in_l", "fxmatch:in_r"] {
         assert!(jack("jack_connect").args(["metro:240_bpm", port]).status().unwrap().success());
@@ -283,8 +328,95 @@ fn match_on_a_real_jack_dummy_server() {
     std::thread::sleep(Duration::from_millis(2500));
     oscsend(s.port, &["/fxmatch/status"]);
     assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
+
+    // The scheduling class of the daemon's threads (FF: JACK's real-time process thread).
+    let ps = Command::new("ps")
+        .args(["-L", "-o", "cls,rtprio,ni,comm", "-p"])
+        .arg(daemon.0.id().to_string())
+        .output();
+    eprintln!(
+        "daemon threads:\n{}",
+        ps.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    );
+    let server_xruns0 = jackd.logged_xruns();
+
+    // 1. A match over OSC while audio runs: the engine's counters before and after.
+    let (blocks0, overruns0, xruns0, _, connected, _) = stats(&mut dump, s.port);
+    assert_eq!(connected, 1);
+    assert!(blocks0 > 0, "the JACK callback runs");
     oscsend(s.port, &["/fxmatch/match"]);
     let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
     let similarity: f32 = result[0].parse().unwrap();
     assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+    let (blocks1, overruns1, xruns1, peak, _, _) = stats(&mut dump, s.port);
+    eprintln!(
+        "JACK match: {} blocks during the match, overruns {overruns0}->{overruns1}, xruns {xruns0}->{xruns1}, \
+         peak load {:.1}% of a 128-frame block, similarity {similarity}",
+        blocks1 - blocks0,
+        peak * 100.0
+    );
+    eprintln!("jackd logged {} xruns during the match", jackd.logged_xruns() - server_xruns0);
+    assert_eq!(overruns1, 0, "a callback ran past its block budget while matching");
+    // Server xruns are printed, not asserted: on this shared 2-core VM the host's scheduling
+    // stalls jackd itself (tests/engine_jack.rs saw 27 in 4.7 s during a parallel build with
+    // no match running and the callback at 1.4 % load). The callback's own overruns above are
+    // the engine's part, and they hold under any load.
+
+    // 2. The MIDI footswitch: note 60 (mapped to `match`) from jack_midiseq, 1 s after it
+    // starts (its loop is 10 minutes long, so it fires once), into fxmatch:midi_in.
+    let seq =
+        Guard(jack("jack_midiseq").args(["footswitch", "28800000", "48000", "60", "4800"]).spawn().unwrap());
+    let end = Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        if let Some(p) = jack_ports(&server, "footswitch:").into_iter().next() {
+            break p;
+        }
+        assert!(Instant::now() < end, "jack_midiseq registered no port");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(jack("jack_connect").args([&out, "fxmatch:midi_in"]).status().unwrap().success());
+    let ok = dump.expect("/fxmatch/ok", Duration::from_secs(10));
+    assert_eq!(ok[0], "match", "the footswitch triggered a match: {ok:?}");
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    assert!(result[0].parse::<f32>().unwrap() > 0.0, "{result:?}");
+    oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
+    let ratio = dump.expect("/fxmatch/param", Duration::from_secs(5))[2].clone();
+
+    // 3. The JACK server stops (SIGTERM) and comes back under the same name.
+    drop(seq);
+    drop(metro);
+    drop(jackd);
+    for _ in 0..5 {
+        oscsend(s.port, &["/fxmatch/status"]);
+        dump.expect("/fxmatch/status", Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, _, _, _, connected, _) = stats(&mut dump, s.port);
+    assert_eq!(connected, 0, "the daemon noticed the server is gone");
+    let jackd = common::JackServer::start(&server);
+    let back = Instant::now();
+    let end = back + Duration::from_secs(15);
+    while jack_ports(&jackd.name, "fxmatch:").len() < 5 {
+        oscsend(s.port, &["/fxmatch/status"]);
+        dump.expect("/fxmatch/status", Duration::from_secs(2));
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(Instant::now() < end, "the daemon did not reconnect in 15 s; its log:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("reconnected {:?} after the server came back", back.elapsed());
+    let (b0, _, _, _, connected, reconnects) = stats(&mut dump, s.port);
+    assert_eq!((connected, reconnects), (1, 1));
+    std::thread::sleep(Duration::from_millis(500));
+    let (b1, overruns, _, _, _, _) = stats(&mut dump, s.port);
+    assert!(b1 - b0 > 100, "audio resumes: {} blocks in 0.5 s", b1 - b0);
+    assert_eq!(overruns, 0);
+    oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
+    assert_eq!(dump.expect("/fxmatch/param", Duration::from_secs(5))[2], ratio, "same parameters");
+    let log = std::fs::read_to_string(&log).unwrap();
+    // What happened, and while the server was down, the failed attempts with the fix.
+    for line in log.lines().filter(|l| l.contains("audio server")) {
+        eprintln!("daemon log: {line}");
+    }
+    assert!(log.contains("gone away") && log.contains("reconnected"), "{log}");
+    assert!(log.contains("cannot reconnect") && log.contains("jackd -d"), "{log}");
 }

@@ -64,6 +64,10 @@ pub fn run(args: DaemonArgs) -> Result<()> {
     if args.backend == Backend::Offline && args.input.is_none() {
         anyhow::bail!("--backend offline plays a WAV file\n  fix: add --input DRY.wav");
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (commands, command_rx) = mpsc::channel();
+    // GPIO footswitches (or the error naming the `gpio` feature) before anything slow.
+    let gpio = fxmatch::control::gpio::spawn(&config, commands.clone(), stop.clone())?;
     // Bind before anything slow, so a taken port fails fast.
     let mut osc = OscServer::bind(config.osc)?;
     let audio = open_backend(&args, &config)?;
@@ -74,11 +78,9 @@ pub fn run(args: DaemonArgs) -> Result<()> {
     let refs: Vec<&str> = daemon.references().list().iter().map(|r| r.name.as_str()).collect();
     tracing::info!(osc = %osc.local_addr(), references = ?refs, chain = %config.chain.display(), "fxmatch daemon ready");
 
-    let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
     }
-    let (commands, command_rx) = mpsc::channel();
     let osc_stop = stop.clone();
     let osc_thread = std::thread::Builder::new()
         .name("fxmatch-osc".into())
@@ -90,6 +92,9 @@ pub fn run(args: DaemonArgs) -> Result<()> {
     control.join().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
     stop.store(true, Ordering::Relaxed);
     osc_thread.join().map_err(|_| anyhow::anyhow!("the OSC thread panicked"))?;
+    if let Some(gpio) = gpio {
+        gpio.join().map_err(|_| anyhow::anyhow!("the GPIO thread panicked"))?;
+    }
     tracing::info!("stopped; state saved");
     Ok(())
 }

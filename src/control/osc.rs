@@ -129,6 +129,7 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
         },
         "cancel" if a.is_empty() => Command::Cancel,
         "status" if a.is_empty() => Command::Status,
+        "stats" if a.is_empty() => Command::Stats,
         "reference/list" if a.is_empty() => Command::ReferenceList,
         "reference/next" if a.is_empty() => Command::ReferenceNext,
         "reference/select" => Command::ReferenceSelect(one_name("a reference name")?),
@@ -163,12 +164,12 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
                 .ok_or_else(|| usage("with no argument (the sender), i port, or i port s host"))
         }
         "ping" => return Ok(Request::Ping),
-        "cancel" | "status" | "reference/list" | "reference/next" | "preset/list" => {
+        "cancel" | "status" | "stats" | "reference/list" | "reference/next" | "preset/list" => {
             return Err(usage("without arguments"))
         }
         _ => return Err(Error::invalid(
             format!("unknown address `{}`", msg.addr),
-            "use one of /fxmatch/match, cancel, status, reference/{list,select,next,add,remove}, bypass, \
+            "use one of /fxmatch/match, cancel, status, stats, reference/{list,select,next,add,remove}, bypass, \
                  param/{get,set}, preset/{save,load,list}, subscribe, unsubscribe, ping (docs/osc.md)",
         )),
     };
@@ -184,6 +185,7 @@ pub fn encode(reply: &Reply) -> Vec<u8> {
             Arg::Str(s) => OscType::String(s.clone()),
             Arg::Float(f) => OscType::Float(*f),
             Arg::Int(i) => OscType::Int(*i),
+            Arg::Long(i) => OscType::Long(*i),
         })
         .collect();
     let msg = OscMessage { addr: format!("{PREFIX}{}", reply.address), args };
@@ -358,6 +360,7 @@ mod tests {
         assert_eq!(cmd("/fxmatch/match", vec![]), Command::Match(None));
         assert_eq!(cmd("/fxmatch/match", vec![s("crunch")]), Command::Match(Some("crunch".into())));
         assert_eq!(cmd("/fxmatch/status", vec![]), Command::Status);
+        assert_eq!(cmd("/fxmatch/stats", vec![]), Command::Stats);
         assert_eq!(cmd("/fxmatch/bypass", vec![OscType::Int(1)]), Command::Bypass(None, true));
         assert_eq!(
             cmd("/fxmatch/bypass", vec![s("reverb"), OscType::Bool(false)]),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
-use crate::config::{Action, CaptureMode, DaemonConfig};
+use crate::config::{CaptureMode, DaemonConfig};
 use crate::engine::{AudioControl, MidiEvent};
 use crate::error::{Error, Result};
 use crate::metric::{Embedding, MfccMetric};
@@ -45,6 +45,8 @@ pub enum Command {
     Cancel,
     /// State, progress, last similarity, reference, bypass.
     Status,
+    /// The engine's counters: blocks, callback overruns, server xruns, peak load, connection.
+    Stats,
     /// Reference names.
     ReferenceList,
     /// Select a reference for the next match.
@@ -80,6 +82,8 @@ pub enum Arg {
     Float(f32),
     /// An integer.
     Int(i32),
+    /// A 64-bit integer (counters).
+    Long(i64),
 }
 
 /// A message from the daemon: an address under `/fxmatch/` and its arguments.
@@ -188,6 +192,31 @@ pub struct Daemon {
     results: Receiver<WorkerMsg>,
     events: Sender<Event>,
     midi: Vec<MidiEvent>,
+    /// The backend lost its server (JACK shut down) and is being reconnected.
+    outage: Option<Outage>,
+    /// Successful reconnects since start.
+    reconnects: u32,
+    /// Counters of engines replaced by a reconnect (added to the live engine's).
+    stats_before: crate::engine::EngineStats,
+}
+
+/// Shortest wait between two reconnect attempts; doubles after each failure.
+const RECONNECT_FIRST: Duration = Duration::from_millis(200);
+/// Longest wait between two reconnect attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// A lost audio server: since when, how often we tried, when to try next.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    since: Instant,
+    attempts: u32,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// The wait after `backoff` failed: doubled, at most [`RECONNECT_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(RECONNECT_MAX)
 }
 
 impl Daemon {
@@ -230,6 +259,9 @@ impl Daemon {
             results,
             events,
             midi: Vec::with_capacity(64),
+            outage: None,
+            reconnects: 0,
+            stats_before: Default::default(),
             config,
         };
         warnings.extend(daemon.restore());
@@ -315,20 +347,68 @@ impl Daemon {
         let _ = self.events.send(Event { to, reply });
     }
 
+    /// Notice a lost audio server and reconnect with a backoff (200 ms doubling to 5 s);
+    /// the matcher, OSC and state keep working meanwhile.
+    fn watch_backend(&mut self) {
+        let now = Instant::now();
+        if self.outage.is_none() {
+            if self.audio.is_running() {
+                return;
+            }
+            tracing::warn!(
+                "the audio server has gone away (JACK shut down or was restarted); audio stopped, \
+                 reconnecting with the same parameters as soon as it is back"
+            );
+            self.outage = Some(Outage { since: now, attempts: 0, next_try: now, backoff: RECONNECT_FIRST });
+        }
+        let Some(mut outage) = self.outage else { return };
+        if now < outage.next_try {
+            return;
+        }
+        let before = self.audio.stats();
+        outage.attempts += 1;
+        match self.audio.reconnect() {
+            Ok(()) => {
+                self.reconnects += 1;
+                self.stats_before.blocks += before.blocks;
+                self.stats_before.overruns += before.overruns;
+                self.stats_before.xruns += before.xruns;
+                self.stats_before.peak_load = self.stats_before.peak_load.max(before.peak_load);
+                tracing::info!(
+                    attempts = outage.attempts,
+                    down_s = outage.since.elapsed().as_secs_f32(),
+                    "reconnected to the audio server; ports registered again, parameters and bypass \
+                     restored (the capture history starts empty)"
+                );
+                self.outage = None;
+            }
+            Err(e) => {
+                // Log the first failures and then about every 30 s, not every attempt.
+                if outage.attempts <= 3 || outage.attempts % 6 == 0 {
+                    tracing::warn!(
+                        attempts = outage.attempts,
+                        down_s = outage.since.elapsed().as_secs_f32(),
+                        retry_in_s = outage.backoff.as_secs_f32(),
+                        "cannot reconnect to the audio server yet: {e}"
+                    );
+                }
+                outage.next_try = now + outage.backoff;
+                outage.backoff = next_backoff(outage.backoff);
+                self.outage = Some(outage);
+            }
+        }
+    }
+
     /// Footswitch, capture deadline and worker news: called every tick.
     fn poll(&mut self) {
+        self.watch_backend();
         let mut midi = std::mem::take(&mut self.midi);
         midi.clear();
         self.audio.poll_midi(&mut midi);
         for event in &midi {
             if let Some(action) = self.config.midi_action(event) {
                 tracing::info!(?event, ?action, "footswitch");
-                let command = match action {
-                    Action::Match => Command::Match(None),
-                    Action::NextReference => Command::ReferenceNext,
-                    Action::Bypass => Command::BypassToggle,
-                    Action::Cancel => Command::Cancel,
-                };
+                let command = crate::control::gpio::command_for(action);
                 let reply = self.handle(command, None);
                 self.send(None, reply);
             }
@@ -547,6 +627,22 @@ impl Daemon {
                     Arg::Int(self.state.bypass as i32),
                 ],
             ),
+            Command::Stats => {
+                let now = self.audio.stats();
+                let b = &self.stats_before;
+                let long = |v: u64| Arg::Long(v.min(i64::MAX as u64) as i64);
+                Reply::new(
+                    "stats",
+                    vec![
+                        long(b.blocks + now.blocks),
+                        long(b.overruns + now.overruns),
+                        long(b.xruns + now.xruns),
+                        Arg::Float(b.peak_load.max(now.peak_load)),
+                        Arg::Int(i32::from(self.outage.is_none() && self.audio.is_running())),
+                        Arg::Int(self.reconnects as i32),
+                    ],
+                )
+            }
             Command::ReferenceList => Reply::new(
                 "reference/list",
                 self.refs.list().iter().map(|r| Arg::Str(r.name.clone())).collect(),
@@ -658,5 +754,22 @@ fn worker(mut matcher: Matcher, jobs: Receiver<Job>, results: Sender<WorkerMsg>)
         if results.send(WorkerMsg::Done(id, outcome)).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff_doubles_up_to_its_cap() {
+        let mut b = RECONNECT_FIRST;
+        let mut waits = vec![b];
+        for _ in 0..6 {
+            b = next_backoff(b);
+            waits.push(b);
+        }
+        let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }

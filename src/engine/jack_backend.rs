@@ -304,6 +304,12 @@ impl AudioControl for JackEngine {
     fn stats(&self) -> EngineStats {
         self.handle.stats()
     }
+    fn is_running(&self) -> bool {
+        JackEngine::is_running(self)
+    }
+    fn reconnect(&mut self) -> Result<()> {
+        JackEngine::reconnect(self)
+    }
 }
 
 #[cfg(test)]

@@ -92,4 +92,17 @@ pub trait AudioControl: Send {
 
     /// The engine's counters.
     fn stats(&self) -> EngineStats;
+
+    /// Whether the backend still runs the chain (false once a JACK server has shut down).
+    /// Backends that cannot lose their clock always return true.
+    fn is_running(&self) -> bool {
+        true
+    }
+
+    /// After [`AudioControl::is_running`] turned false: connect again with the same
+    /// parameters and bypass states. Errors (the server is still down) carry the fix; the
+    /// caller retries with a backoff.
+    fn reconnect(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
