@@ -184,33 +184,7 @@ impl Drop for OfflineEngine {
 }
 
 impl AudioControl for OfflineEngine {
-    fn sample_rate(&self) -> u32 {
-        self.handle.sample_rate()
-    }
-    fn apply_normalized(&mut self, x: &[f64]) -> Result<()> {
-        self.handle.apply_normalized(x)
-    }
-    fn normalized(&self) -> Vec<f64> {
-        self.handle.normalized()
-    }
-    fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
-        self.handle.set_param(effect_id, param_id, value)
-    }
-    fn param(&self, effect_id: &str, param_id: &str) -> Result<f32> {
-        self.handle.param(effect_id, param_id)
-    }
-    fn set_bypass(&mut self, effect_id: Option<&str>, bypass: bool) -> Result<()> {
-        self.handle.set_bypass(effect_id, bypass)
-    }
-    fn capture_last(&mut self, seconds: f32) -> Result<AudioBuffer> {
-        self.handle.capture_last(seconds)
-    }
-    fn poll_midi(&mut self, out: &mut Vec<MidiEvent>) {
-        self.handle.poll_midi(out)
-    }
-    fn stats(&self) -> EngineStats {
-        self.handle.stats()
-    }
+    forward_audio_control_to_handle!();
 }
 
 #[cfg(test)]
