@@ -28,18 +28,7 @@ pub fn line_plot(
     let (y0, y1) = y_range;
     let px = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
     let py = |y: f64| h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
-        w / 2.0,
-        escape(title)
-    );
+    let mut s = svg_header(w, h, title);
     for k in 0..=4 {
         let y = y0 + (y1 - y0) * k as f64 / 4.0;
         let _ = writeln!(
@@ -108,18 +97,7 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)], range: (f64
     let (w, left, right, top, row) = (640.0, 150.0, 40.0, 40.0, 28.0);
     let h = top + row * bars.len() as f64 + 50.0;
     let px = |v: f64| left + (v.clamp(range.0, range.1) - range.0) / (range.1 - range.0) * (w - left - right);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
-        w / 2.0,
-        escape(title)
-    );
+    let mut s = svg_header(w, h, title);
     for (i, (label, value)) in bars.iter().enumerate() {
         let y = top + row * i as f64;
         let colour = COLOURS[i % COLOURS.len()];
@@ -151,6 +129,23 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)], range: (f64
         escape(x_label)
     );
     s.push_str("</svg>\n");
+    s
+}
+
+/// The opening of a `w` × `h` SVG document: white background, centred title.
+fn svg_header(w: f64, h: f64, title: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+        w / 2.0,
+        escape(title)
+    );
     s
 }
 
