@@ -102,8 +102,10 @@ pub struct DaemonConfig {
     pub capture_mode: CaptureMode,
     /// Match profile name (`live` or `st-ito`).
     pub profile: String,
-    /// Style metric name (`mfcc`).
+    /// Style metric name (`encoder` or `mfcc`).
     pub metric: String,
+    /// The encoder model (`NAME.onnx` beside `NAME.json`) when `metric` is `encoder`.
+    pub model: Option<PathBuf>,
     /// Matcher worker threads (0: all cores).
     pub threads: usize,
     /// Random seed of the search.
@@ -159,6 +161,7 @@ struct CaptureFile {
 struct MatchFile {
     profile: Option<Spanned<String>>,
     metric: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
     threads: Option<usize>,
     seed: Option<u64>,
 }
@@ -254,15 +257,27 @@ impl DaemonConfig {
             return Err(Error::config(path, at(span), format!("unknown match profile `{profile}`"), fix));
         }
         let metric = file.matching.metric.as_ref().map_or("mfcc".to_string(), |m| m.get_ref().clone());
-        if metric != "mfcc" {
+        if !crate::metric::METRIC_NAMES.contains(&metric.as_str()) {
             let span = file.matching.metric.as_ref().map(|m| m.span().start).unwrap_or(0);
-            let message = if metric == "encoder" {
-                "the style encoder is not available yet (no model in models/)".to_string()
-            } else {
-                format!("unknown metric `{metric}`")
-            };
-            return Err(Error::config(path, at(span), message, "use metric = \"mfcc\""));
+            return Err(Error::config(
+                path,
+                at(span),
+                format!("unknown metric `{metric}`"),
+                "use metric = \"encoder\" (the trained model) or \"mfcc\" (no model needed)",
+            ));
         }
+        let model = match (&file.matching.model, metric.as_str()) {
+            (Some(m), "mfcc") => {
+                return Err(Error::config(
+                    path,
+                    at(m.span().start),
+                    "`model` is set but metric = \"mfcc\" uses no model",
+                    "remove `model`, or set metric = \"encoder\"",
+                ))
+            }
+            (m, "encoder") => Some(resolve(m, "../models/encoder.onnx")),
+            _ => None,
+        };
 
         let bind = match &file.osc.bind {
             None => IpAddr::from([127, 0, 0, 1]),
@@ -336,6 +351,7 @@ impl DaemonConfig {
             capture_mode: file.capture.mode.unwrap_or(CaptureMode::Last),
             profile,
             metric,
+            model,
             threads: file.matching.threads.unwrap_or(0),
             seed: file.matching.seed.unwrap_or(0),
             osc,

@@ -9,9 +9,10 @@ fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Run `fxmatch eval TASK --quick --out DIR` and return the parsed TASK.json and TASK.md.
+/// Run `fxmatch eval TASK --quick --metric mfcc --out DIR` and return the parsed TASK.json and
+/// TASK.md (the encoder's rows are tested in tests/encoder.rs).
 fn quick(task: &str, dir: &std::path::Path) -> (serde_json::Value, String) {
-    let o = run(&["eval", task, "--quick", "--out", s(dir)]);
+    let o = run(&["eval", task, "--quick", "--metric", "mfcc", "--out", s(dir)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let json = std::fs::read_to_string(dir.join(format!("{task}.json"))).unwrap();
     let md = std::fs::read_to_string(dir.join(format!("{task}.md"))).unwrap();
@@ -53,7 +54,7 @@ fn retrieval_quick_reports_accuracy_per_n_and_set_size_with_a_plot() {
         assert!(row.iter().all(|a| (0.0..=1.0).contains(a)));
     }
     assert!(md.contains("| N | M=1 | M=2 | M=5 |"), "{md}");
-    let svg = std::fs::read_to_string(dir.path().join("retrieval.svg")).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("retrieval-mfcc.svg")).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 5, "one line per N");
 }
 
@@ -100,7 +101,9 @@ fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
         let is_match = s["system"].as_str().unwrap().starts_with("match:");
         assert_eq!(s["mean_param_error"].is_number(), is_match, "parameter error for matches only");
     }
-    assert!(std::fs::read_to_string(dir.path().join("transfer.svg")).unwrap().matches("<rect").count() == 7);
+    assert!(
+        std::fs::read_to_string(dir.path().join("transfer-mfcc.svg")).unwrap().matches("<rect").count() == 7
+    );
 }
 
 #[test]

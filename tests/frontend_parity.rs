@@ -4,6 +4,9 @@
 //! for test signals defined by formula (regenerate with
 //! `python training/frontend.py training/data/<dataset>/frontend.json training/golden/frontend.json`).
 
+mod common;
+
+use common::golden_signal;
 use fxmatch::metric::{FrontEnd, FrontEndSettings};
 use serde::Deserialize;
 
@@ -23,28 +26,6 @@ struct Signal {
 
 const SR: usize = 48_000;
 
-/// The same formulas as `golden_signal` in training/frontend.py: float64, then rounded to f32.
-fn signal(name: &str) -> (Vec<f32>, Vec<f32>) {
-    use std::f64::consts::TAU;
-    match name {
-        "tones_1s" => (0..SR)
-            .map(|i| {
-                let t = i as f64 / SR as f64;
-                let l = 0.5 * (TAU * 440.0 * t).sin() + 0.1 * (TAU * 3000.0 * t).sin();
-                let r = 0.3 * (TAU * 440.0 * t + 1.0).sin() + 0.05 * (TAU * 12000.0 * t).sin();
-                (l as f32, r as f32)
-            })
-            .unzip(),
-        "short_10ms" => (0..480)
-            .map(|i| {
-                let v = (0.8 * (TAU * 1000.0 * i as f64 / SR as f64).sin()) as f32;
-                (v, v)
-            })
-            .unzip(),
-        other => panic!("unknown golden signal {other}"),
-    }
-}
-
 #[test]
 fn pytorch_front_end_matches_rust() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/training/golden/frontend.json"))
@@ -53,7 +34,7 @@ fn pytorch_front_end_matches_rust() {
     assert_eq!(golden.frontend, FrontEndSettings::default(), "training uses the default front end");
     let mut fe = FrontEnd::new(&golden.frontend, SR as u32).unwrap();
     for s in &golden.signals {
-        let (l, r) = signal(&s.name);
+        let (l, r) = golden_signal(&s.name);
         let mel = fe.log_mel_ms(&l, &r).unwrap();
         assert_eq!(mel.n_frames, s.frames, "{}", s.name);
         for (ours, theirs, what) in [(&mel.mid, &s.mid, "mid"), (&mel.side, &s.side, "side")] {

@@ -81,6 +81,7 @@ def main() -> None:
     frames_5s5 = frontend.n_frames(int(5.5 * SR))
     meta = {
         "format": "fxmatch-style-encoder/1",
+        "precision": "float32",
         "frontend": settings,
         "sample_rate": SR,
         "dim": ck["dim"],

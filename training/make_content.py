@@ -64,7 +64,15 @@ MAJOR = [0, 2, 4, 5, 7, 9, 11]
 MINOR = [0, 2, 3, 5, 7, 8, 10]
 
 
+# --held-out: make evaluation content from the held-out instruments and voices only.
+HELD_OUT_MODE = False
+HELD_OUT_SEED_OFFSET = 1_000_003  # pieces, texts and settings never drawn for training
+
+
 def program(rng: random.Random, lo: int, hi: int) -> int:
+    if HELD_OUT_MODE:
+        inside = sorted(p for p in HELD_OUT_PROGRAMS if lo <= p <= hi)
+        return rng.choice(inside or sorted(HELD_OUT_PROGRAMS))
     while True:
         p = rng.randint(lo, hi)
         if p not in HELD_OUT_PROGRAMS:
@@ -72,7 +80,7 @@ def program(rng: random.Random, lo: int, hi: int) -> int:
 
 
 def drums(piece, rng: random.Random, bars: int, busy: float) -> None:
-    piece.setup(9, rng.choice(DRUM_KITS), volume=rng.randint(80, 110))
+    piece.setup(9, rng.choice(sorted(HELD_OUT_DRUM_KITS) if HELD_OUT_MODE else DRUM_KITS), volume=rng.randint(80, 110))
     for bar in range(bars):
         b0 = bar * 4
         for step in range(8 if busy < 0.5 else 16):
@@ -176,8 +184,8 @@ def make_speech(i: int, seed: int, out: Path, tmp: Path) -> None:
     if dst.exists():
         return
     rng = random.Random(seed * 200_003 + i)
-    voice = rng.choice(TRAIN_VOICES)
-    variant = rng.choice(VARIANTS)
+    voice = rng.choice(sorted(HELD_OUT_VOICES) if HELD_OUT_MODE else TRAIN_VOICES)
+    variant = rng.choice(VARIANTS + sorted(HELD_OUT_VARIANTS) if HELD_OUT_MODE else VARIANTS)
     text = ". ".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 10))) for _ in range(rng.randint(2, 3)))
     raw = tmp / f"s{i}.wav"
     run(["espeak-ng", "-v", voice + (f"+{variant}" if variant else ""), "-s", str(rng.randint(120, 210)),
@@ -253,7 +261,13 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=20.0, help="approximate total length (default 20)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--held-out", action="store_true",
+                    help="evaluation content: only the held-out instruments, drum kit and voices, other seeds; "
+                         "music and speech only (`fxmatch eval … --content OUT/music --content OUT/speech`)")
     a = ap.parse_args()
+    global HELD_OUT_MODE
+    HELD_OUT_MODE = a.held_out
+    seed = a.seed + (HELD_OUT_SEED_OFFSET if a.held_out else 0)
     soundfonts = sorted({p.resolve() for p in Path("/usr/share/sounds/sf2").glob("*.sf2") if p.exists()})
     if not soundfonts:
         print("error: no soundfont in /usr/share/sounds/sf2\n  fix: apt-get install fluid-soundfont-gm", file=sys.stderr)
@@ -261,14 +275,16 @@ def main() -> int:
     # Shares of the total length: music 65 % (~11 s clips), speech 20 % (~5 s), synth 15 % (~6 s).
     n_music = max(1, round(a.minutes * 60 * 0.65 / 11))
     n_speech = max(1, round(a.minutes * 60 * 0.20 / 5))
-    n_synth = max(1, round(a.minutes * 60 * 0.15 / 6))
+    n_synth = 0 if a.held_out else max(1, round(a.minutes * 60 * 0.15 / 6))
+    if a.held_out:  # evaluation splits music and speech only: half and half
+        n_music, n_speech = max(2, round(a.minutes * 60 * 0.5 / 11)), max(2, round(a.minutes * 60 * 0.5 / 5))
     for d in ("music", "speech", "synth"):
         (a.out / d).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t, ThreadPoolExecutor(a.jobs) as pool:
         tmp = Path(t)
-        jobs = [pool.submit(make_music, i, a.seed, a.out, soundfonts, tmp) for i in range(n_music)]
-        jobs += [pool.submit(make_speech, i, a.seed, a.out, tmp) for i in range(n_speech)]
-        jobs += [pool.submit(make_synth, i, a.seed, a.out, tmp) for i in range(n_synth)]
+        jobs = [pool.submit(make_music, i, seed, a.out, soundfonts, tmp) for i in range(n_music)]
+        jobs += [pool.submit(make_speech, i, seed, a.out, tmp) for i in range(n_speech)]
+        jobs += [pool.submit(make_synth, i, seed, a.out, tmp) for i in range(n_synth)]
         for k, j in enumerate(jobs):
             j.result()
             print(f"\rcontent {k + 1}/{len(jobs)}", end="", file=sys.stderr, flush=True)

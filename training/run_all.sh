@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the style encoder from nothing: content -> dataset -> train -> export.
+# Reproduce the style encoder from nothing: content -> dataset -> train -> export -> quantize.
 #
 #   bash training/run_all.sh            # the full run (see training/README.md for its cost)
 #   bash training/run_all.sh --smoke    # a few minutes: proves the pipeline, not a model
@@ -20,7 +20,10 @@ DATA=${DATA:-training/data}
 VENV=${VENV:-.venv-train}
 NICE=${NICE:-10}
 
-if [[ ! -x "$VENV/bin/python" ]]; then
+echo "== Debian packages (content: fluidsynth, GM soundfont, espeak-ng)"
+bash scripts/setup.sh fluidsynth fluid-soundfont-gm espeak-ng
+
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, onnx, onnxruntime" 2>/dev/null; then
     echo "== python environment ($VENV)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -r training/requirements.txt
@@ -44,3 +47,8 @@ $PY training/train.py --data "$DATA/pairs-$NAME" --out "$DATA/run-$NAME" --epoch
 
 echo "== export: $DATA/model-$NAME"
 $PY training/export.py --run "$DATA/run-$NAME" --out "$DATA/model-$NAME"
+
+echo "== quantize: $DATA/model-$NAME/encoder-int8.onnx"
+$PY training/quantize.py --model "$DATA/model-$NAME" --data "$DATA/pairs-$NAME"
+
+echo "== done. To ship it: cp $DATA/model-$NAME/{encoder,encoder-int8}.{onnx,json} $DATA/model-$NAME/golden.json models/"

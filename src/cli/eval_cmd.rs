@@ -14,8 +14,11 @@ use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
 use fxmatch::eval::transfer::{transfer, TransferConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
-use fxmatch::metric::{MfccMetric, StyleMetric};
+use fxmatch::metric::encoder::DEFAULT_MODEL;
+use fxmatch::metric::StyleMetric;
 use fxmatch::optimize::MatchConfig;
+
+use super::metric_args::{MetricArgs, MetricChoice};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -133,6 +136,34 @@ pub struct CommonEvalArgs {
     /// transfer: 2 presets × 1 pair; searches cut to 3 generations of at most 16).
     #[arg(long)]
     quick: bool,
+    /// Style metric to evaluate; repeat for several. Default: every metric available (mfcc, and
+    /// encoder when --model or models/encoder.onnx exists). Each gets its own rows and plots.
+    #[arg(long = "metric", value_enum)]
+    metrics: Vec<MetricChoice>,
+    /// Encoder model (NAME.onnx beside its NAME.json); default models/encoder.onnx.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+}
+
+impl CommonEvalArgs {
+    /// The metrics to evaluate, each loaded once (see `--metric`).
+    fn load_metrics(&self) -> Result<Vec<Box<dyn StyleMetric>>> {
+        let mut choices = self.metrics.clone();
+        if choices.is_empty() {
+            if self.model.is_some() || Path::new(DEFAULT_MODEL).exists() {
+                choices.push(MetricChoice::Encoder);
+            }
+            choices.push(MetricChoice::Mfcc);
+        }
+        choices.dedup();
+        choices
+            .into_iter()
+            .map(|metric| {
+                let model = if metric == MetricChoice::Encoder { self.model.clone() } else { None };
+                MetricArgs { metric, model }.load()
+            })
+            .collect()
+    }
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
@@ -224,58 +255,67 @@ fn run_retrieval(args: RetrievalArgs) -> Result<()> {
         seed: args.seed,
         ..RetrievalConfig::default()
     };
-    let mut metric = MfccMetric::new();
-    let bar = progress_bar((config.trials * config.max_effects) as u64, "retrieval".into());
-    let result = retrieval(&mut metric, &clips, &config, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64)
+    let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
+    for mut metric in args.common.load_metrics()? {
+        let bar = progress_bar(
+            (config.trials * config.max_effects) as u64,
+            format!("retrieval ({})", metric.name()),
+        );
+        let result = retrieval(&mut *metric, &clips, &config, &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done as u64)
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let mut md = format!(
+        md += &format!(
         "## Style retrieval ({} trials per N, seed {}, metric {})\n\nAccuracy that the true match ranks first; columns: number of distractors M.\n\n| N |",
         config.trials, config.seed, result.metric
     );
-    let shown: Vec<usize> =
-        [1, 2, 5, 10, 15, 20, 25].into_iter().filter(|&m| m <= config.max_distractors).collect();
-    for m in &shown {
-        md += &format!(" M={m} |");
-    }
-    md += &format!("\n|---|{}\n", "---|".repeat(shown.len()));
-    for (n, row) in result.accuracy.iter().enumerate() {
-        md += &format!("| {} |", n + 1);
+        let shown: Vec<usize> =
+            [1, 2, 5, 10, 15, 20, 25].into_iter().filter(|&m| m <= config.max_distractors).collect();
         for m in &shown {
-            md += &format!(" {:.2} |", row[m - 1]);
+            md += &format!(" M={m} |");
         }
-        md += "\n";
+        md += &format!("\n|---|{}\n", "---|".repeat(shown.len()));
+        for (n, row) in result.accuracy.iter().enumerate() {
+            md += &format!("| {} |", n + 1);
+            for m in &shown {
+                md += &format!(" {:.2} |", row[m - 1]);
+            }
+            md += "\n";
+        }
+        let series: Vec<Series> = result
+            .accuracy
+            .iter()
+            .enumerate()
+            .map(|(n, row)| Series {
+                label: format!("N = {}", n + 1),
+                points: row.iter().enumerate().map(|(m, &a)| ((m + 1) as f64, a)).collect(),
+            })
+            .collect();
+        let svg = line_plot(
+            &format!("Style retrieval ({})", result.metric),
+            "distractors M",
+            "accuracy",
+            &series,
+            (0.0, 1.0),
+        );
+        let svg_name = format!("retrieval-{}.svg", result.metric);
+        md += &format!("\n![retrieval accuracy vs distractors ({})]({svg_name})\n\n", result.metric);
+        svgs.push((svg_name, svg));
+        results.push(result);
     }
-    let series: Vec<Series> = result
-        .accuracy
-        .iter()
-        .enumerate()
-        .map(|(n, row)| Series {
-            label: format!("N = {}", n + 1),
-            points: row.iter().enumerate().map(|(m, &a)| ((m + 1) as f64, a)).collect(),
-        })
-        .collect();
-    let svg = line_plot(
-        &format!("Style retrieval ({})", result.metric),
-        "distractors M",
-        "accuracy",
-        &series,
-        (0.0, 1.0),
-    );
-    md += "\n![retrieval accuracy vs distractors](retrieval.svg)\n";
     let json = serde_json::json!({
         "task": "style retrieval (shared/BENCHMARK.md §1)",
         "command": command_line(),
         "config": config,
         "content_folders": dirs,
-        "results": [result],
+        "results": results,
     });
-    write_results(&args.common.out, "retrieval", json, &md, &[("retrieval.svg", svg)])
+    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    write_results(&args.common.out, "retrieval", json, &md, &extra)
 }
 
 fn run_param_est(args: ParamEstArgs) -> Result<()> {
@@ -293,37 +333,41 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
         config.search.population = 8;
         cases.truncate(2);
     }
-    let mut metric = MfccMetric::new();
-    let total = cases.len() * config.targets.len() * config.trials;
-    let bar = progress_bar(total as u64, "parameter estimation".into());
-    let result = param_est(&mut metric, &clips, &cases, &config, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64)
+    let (mut md, mut results) = (String::new(), Vec::new());
+    for mut metric in args.common.load_metrics()? {
+        let total = cases.len() * config.targets.len() * config.trials;
+        let bar = progress_bar(total as u64, format!("parameter estimation ({})", metric.name()));
+        let result = param_est(&mut *metric, &clips, &cases, &config, &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done as u64)
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let mut md = format!(
+        md += &format!(
         "## Parameter estimation ({} targets × {} trials, profile {}, metric {})\n\n| effect | parameter | MSE | Pearson ρ |\n|---|---|---|---|\n",
         config.targets.len(),
         config.trials,
         args.profile,
         result.metric
     );
-    for e in &result.effects {
-        md += &format!("| {} | {} | {:.3} | {:.2} |\n", e.effect, e.param, e.mse, e.pearson);
-    }
-    md += &format!(
+        for e in &result.effects {
+            md += &format!("| {} | {} | {:.3} | {:.2} |\n", e.effect, e.param, e.mse, e.pearson);
+        }
+        md += &format!(
         "| **mean** | | **{:.3}** | **{:.2}** |\n\nPublished (ST-ITO Table 2, mean over 12 effects): AFx-Rep MSE 0.048, ρ 0.86; CLAP MSE 0.10, ρ 0.64.\n",
         result.mean_mse, result.mean_pearson
     );
+        md += "\n";
+        results.push(result);
+    }
     let json = serde_json::json!({
         "task": "parameter estimation (shared/BENCHMARK.md §1)",
         "command": command_line(),
         "config": config,
         "content_folders": dirs,
-        "results": [result],
+        "results": results,
     });
     write_results(&args.common.out, "param-est", json, &md, &[])
 }
@@ -395,44 +439,52 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         seed: args.seed,
         profiles: profiles(&args.profiles, args.seed, None, quick)?,
     };
-    let mut metric = MfccMetric::new();
-    let bar = progress_bar((presets.len() * config.pairs_per_preset) as u64, "transfer".into());
-    let result = transfer(&spec, &presets, &mut metric, &clips, &config, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64)
+    let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
+    for mut metric in args.common.load_metrics()? {
+        let bar = progress_bar(
+            (presets.len() * config.pairs_per_preset) as u64,
+            format!("transfer ({})", metric.name()),
+        );
+        let result = transfer(&spec, &presets, &mut *metric, &clips, &config, &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done as u64)
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let mut md = format!(
+        md += &format!(
         "## Style transfer ({} presets × {} pairs, chain {}, metric {})\n\n| system | similarity to the reference | parameter error | seconds per match |\n|---|---|---|---|\n",
         presets.len(),
         config.pairs_per_preset,
         args.chain.display(),
         result.metric
     );
-    for sys in &result.systems {
-        let opt = |v: Option<f64>, digits: usize| v.map_or("".to_string(), |v| format!("{v:.digits$}"));
-        md += &format!(
-            "| {} | {:.3} | {} | {} |\n",
-            sys.system,
-            sys.mean_similarity,
-            opt(sys.mean_param_error, 3),
-            opt(sys.mean_seconds, 2)
+        for sys in &result.systems {
+            let opt = |v: Option<f64>, digits: usize| v.map_or("".to_string(), |v| format!("{v:.digits$}"));
+            md += &format!(
+                "| {} | {:.3} | {} | {} |\n",
+                sys.system,
+                sys.mean_similarity,
+                opt(sys.mean_param_error, 3),
+                opt(sys.mean_seconds, 2)
+            );
+        }
+        md += "\nPresets: ";
+        md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+        let svg_name = format!("transfer-{}.svg", result.metric);
+        md += &format!(". Parameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3).\n\n![similarity per system ({})]({svg_name})\n\n", result.metric);
+        let bars: Vec<(String, f64)> =
+            result.systems.iter().map(|s| (s.system.clone(), s.mean_similarity)).collect();
+        let svg = bar_chart(
+            &format!("Style transfer ({})", result.metric),
+            "similarity to the reference",
+            &bars,
+            (0.0, 1.0),
         );
+        svgs.push((svg_name, svg));
+        results.push(result);
     }
-    md += "\nPresets: ";
-    md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
-    md += ". Parameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3).\n\n![similarity per system](transfer.svg)\n";
-    let bars: Vec<(String, f64)> =
-        result.systems.iter().map(|s| (s.system.clone(), s.mean_similarity)).collect();
-    let svg = bar_chart(
-        &format!("Style transfer ({})", result.metric),
-        "similarity to the reference",
-        &bars,
-        (0.0, 1.0),
-    );
     let json = serde_json::json!({
         "task": "style transfer (shared/BENCHMARK.md §2)",
         "command": command_line(),
@@ -440,9 +492,10 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         "presets": args.presets,
         "config": config,
         "content_folders": dirs,
-        "results": [result],
+        "results": results,
     });
-    write_results(&args.common.out, "transfer", json, &md, &[("transfer.svg", svg)])
+    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    write_results(&args.common.out, "transfer", json, &md, &extra)
 }
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
@@ -452,27 +505,33 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
     let profiles = profiles(&args.profiles, args.seed, args.threads, args.common.quick)?;
     let config =
         SyntheticConfig { cases: if args.common.quick { 2 } else { args.cases }, seed: args.seed, profiles };
-    let mut metric = MfccMetric::new();
-    let bar = progress_bar((config.cases * config.profiles.len()) as u64, "synthetic matches".into());
-    let results = synthetic_match(&spec, &mut metric, &clips, &config, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64)
+    let (mut md, mut all) = (String::new(), Vec::new());
+    for mut metric in args.common.load_metrics()? {
+        let bar = progress_bar(
+            (config.cases * config.profiles.len()) as u64,
+            format!("synthetic matches ({})", metric.name()),
+        );
+        let results = synthetic_match(&spec, &mut *metric, &clips, &config, &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done as u64)
+            }
+        })?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
+        md += &match_markdown(&results, &args.chain, config.cases, metric.name());
+        md += "\n";
+        all.push(serde_json::json!({"metric": metric.name(), "profiles": results}));
     }
     let json = serde_json::json!({
         "task": "synthetic match cases (reference = other content through the chain at random settings)",
         "command": command_line(),
         "chain": args.chain,
-        "metric": metric.name(),
         "cases": config.cases,
         "seed": config.seed,
         "content_folders": dirs,
-        "results": results,
+        "results": all,
     });
-    let md = match_markdown(&results, &args.chain, config.cases, metric.name());
     write_results(&args.common.out, "match", json, &md, &[])
 }
 
@@ -530,7 +589,7 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    let mut metrics: Vec<Box<dyn StyleMetric>> = vec![Box::new(MfccMetric::new())];
+    let mut metrics = args.common.load_metrics()?;
     let mut results: Vec<ZeroShotResult> = Vec::new();
     for metric in &mut metrics {
         for (name, clips) in [("speech", &speech), ("music", &music)] {

@@ -6,24 +6,16 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use fxmatch::audio::{read_wav, write_wav, AudioBuffer};
 use fxmatch::chain::{Chain, ChainSpec};
-use fxmatch::metric::{similarity, similarity_parts, MfccMetric, StyleMetric};
+use fxmatch::metric::{similarity, similarity_parts, StyleMetric};
+
+use super::metric_args::{MetricArgs, MetricChoice};
 use fxmatch::optimize::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher};
 use fxmatch::render::render;
-
-/// Which style metric scores candidates.
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricChoice {
-    /// The trained style encoder (models/).
-    Encoder,
-    /// MFCC statistics (the baseline; needs no model).
-    Mfcc,
-}
 
 /// Find the chain parameters that give INPUT the production style of REFERENCE.
 ///
@@ -50,9 +42,8 @@ pub struct MatchArgs {
     /// Params file to write (default: OUTPUT with extension .params.toml).
     #[arg(long)]
     params_out: Option<PathBuf>,
-    /// Style metric.
-    #[arg(long, value_enum, default_value_t = MetricChoice::Mfcc)]
-    metric: MetricChoice,
+    #[command(flatten)]
+    metric: MetricArgs,
     /// Random seed (same seed, same files: same result).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -111,15 +102,6 @@ struct Report<'a> {
     search: &'a MatchOutcome,
 }
 
-fn load_metric(choice: MetricChoice) -> Result<Box<dyn StyleMetric>> {
-    match choice {
-        MetricChoice::Mfcc => Ok(Box::new(MfccMetric::new())),
-        MetricChoice::Encoder => anyhow::bail!(
-            "the style encoder is not available yet (no model in models/)\n  fix: use --metric mfcc"
-        ),
-    }
-}
-
 pub fn run(args: MatchArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     let (input, _) = read_wav(&args.input)?;
@@ -146,7 +128,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         segment_seconds: args.segment,
         ..profile
     };
-    let mut metric = load_metric(args.metric)?;
+    let mut metric = args.metric.load()?;
     let mut matcher = Matcher::new(&spec, &*metric, config.clone())?;
 
     let t0 = Instant::now();
@@ -192,7 +174,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         input: &args.input,
         reference: &args.reference,
         chain: &args.chain,
-        metric: args.metric,
+        metric: args.metric.metric,
         similarity_input: similarity(&z_in, &z_ref),
         similarity_output: s_out,
         similarity_output_mid: s_mid,

@@ -3,8 +3,10 @@
 mod chain_cmd;
 mod daemon_cmd;
 mod dataset_cmd;
+mod embed_cmd;
 mod eval_cmd;
 mod match_cmd;
+mod metric_args;
 mod render_cmd;
 
 use std::process::ExitCode;
@@ -36,6 +38,10 @@ enum Command {
     /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
+    /// Print the style embedding of audio files (one JSON object per line).
+    Embed(embed_cmd::EmbedArgs),
+    /// Print the style similarity of two audio files.
+    Similarity(embed_cmd::SimilarityArgs),
     /// Write the style encoder's training pairs (x, f(x)) with fxmatch's own effects.
     Dataset(dataset_cmd::DatasetArgs),
 }
@@ -60,6 +66,8 @@ pub fn main() -> ExitCode {
         Command::Chain(cmd) => chain_cmd::run(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Dataset(args) => dataset_cmd::run(args),
+        Command::Embed(args) => embed_cmd::run_embed(args),
+        Command::Similarity(args) => embed_cmd::run_similarity(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

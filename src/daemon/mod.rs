@@ -27,7 +27,7 @@ use crate::chain::{Chain, ChainSpec};
 use crate::config::{CaptureMode, DaemonConfig};
 use crate::engine::{AudioControl, MidiEvent};
 use crate::error::{Error, Result};
-use crate::metric::{Embedding, MfccMetric};
+use crate::metric::{load_metric, Embedding};
 use crate::optimize::{check_audio, MatchOutcome, Matcher, Progress};
 
 pub use presets::{DaemonState, PresetStore};
@@ -231,10 +231,10 @@ impl Daemon {
         let spec = ChainSpec::load(&config.chain)?;
         let mut mirror = Chain::from_spec(&spec)?;
         mirror.prepare(audio.sample_rate() as f32, 1024);
-        let metric = MfccMetric::new();
-        let (refs, mut warnings) = ReferenceLibrary::open(&config.references, &metric)?;
+        let metric = load_metric(&config.metric, config.model.as_deref())?;
+        let (refs, mut warnings) = ReferenceLibrary::open(&config.references, &*metric)?;
         let presets = PresetStore::open(&config.state)?;
-        let matcher = Matcher::new(&spec, &metric, config.match_config()?)?;
+        let matcher = Matcher::new(&spec, &*metric, config.match_config()?)?;
         let (jobs, job_rx) = mpsc::channel();
         let (result_tx, results) = mpsc::channel();
         std::thread::Builder::new()

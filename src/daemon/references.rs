@@ -115,14 +115,14 @@ impl ReferenceLibrary {
         let side = self.sidecar_path(&name);
         if let Ok(text) = std::fs::read_to_string(&side) {
             if let Ok(s) = serde_json::from_str::<Sidecar>(&text) {
-                if s.metric == self.metric.name() && s.hash == hash {
+                if s.metric == self.metric.fingerprint() && s.hash == hash {
                     return Ok((Reference { name, path: path.to_path_buf(), embedding: s.embedding }, false));
                 }
             }
         }
         let (audio, _) = read_wav(path)?;
         let embedding = self.embed(&audio, path)?;
-        let sidecar = Sidecar { metric: self.metric.name().to_string(), hash, embedding };
+        let sidecar = Sidecar { metric: self.metric.fingerprint(), hash, embedding };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         write_atomic(&side, text.as_bytes())?;
         Ok((Reference { name, path: path.to_path_buf(), embedding: sidecar.embedding }, true))
@@ -179,8 +179,7 @@ impl ReferenceLibrary {
         let embedding = self.embed(audio, &path)?;
         write_wav(&path, audio, SampleFormat::F32)?;
         let bytes = std::fs::read(&path).map_err(|e| Error::read(&path, e))?;
-        let sidecar =
-            Sidecar { metric: self.metric.name().to_string(), hash: content_hash(&bytes), embedding };
+        let sidecar = Sidecar { metric: self.metric.fingerprint(), hash: content_hash(&bytes), embedding };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         write_atomic(&self.sidecar_path(name), text.as_bytes())?;
         self.refs.retain(|r| r.name != name);

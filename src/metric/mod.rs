@@ -4,11 +4,15 @@
 //! `(L−R)/2`; [`similarity`] is the mean of the two cosine similarities, as in ST-ITO. The log-mel
 //! [`frontend`] is shared by every metric; [`MfccMetric`] is the hand-made baseline.
 
+pub mod encoder;
 pub mod frontend;
 pub mod mfcc;
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
+pub use encoder::{Encoder, EncoderModel};
 pub use frontend::{FrontEnd, FrontEndSettings};
 pub use mfcc::{MfccMetric, MfccSettings};
 
@@ -33,8 +37,36 @@ pub trait StyleMetric: Send {
     /// (|x| > 1e6) samples.
     fn embed(&mut self, left: &[f32], right: &[f32], sample_rate: u32) -> crate::Result<Embedding>;
 
+    /// Identifies the metric together with its settings or model: embeddings cached under one
+    /// fingerprint are valid only for the same fingerprint (the daemon's reference sidecars).
+    fn fingerprint(&self) -> String {
+        self.name().to_string()
+    }
+
     /// A fresh instance with the same settings, for another worker thread.
     fn boxed_clone(&self) -> Box<dyn StyleMetric>;
+}
+
+/// The metrics fxmatch has, as named on command lines and in config files.
+pub const METRIC_NAMES: &[&str] = &["encoder", "mfcc"];
+
+/// A metric by name: `"encoder"` (the trained model at `model`, default
+/// [`encoder::DEFAULT_MODEL`]) or `"mfcc"` (needs no model; `model` must be `None`).
+pub fn load_metric(name: &str, model: Option<&Path>) -> crate::Result<Box<dyn StyleMetric>> {
+    match (name, model) {
+        ("encoder", model) => {
+            Ok(Box::new(Encoder::load(model.unwrap_or(Path::new(encoder::DEFAULT_MODEL)))?))
+        }
+        ("mfcc", None) => Ok(Box::new(MfccMetric::new())),
+        ("mfcc", Some(path)) => Err(crate::Error::invalid(
+            format!("a model ({}) was given for the mfcc metric, which has none", path.display()),
+            "drop the model path, or use the encoder metric",
+        )),
+        (other, _) => Err(crate::Error::invalid(
+            format!("unknown metric `{other}`"),
+            format!("use one of: {}", METRIC_NAMES.join(", ")),
+        )),
+    }
 }
 
 /// Cosine similarity in [−1, 1], accumulated in f64.

@@ -139,3 +139,35 @@ impl Drop for JackServer {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// Test signals defined by formula, the same as `golden_signal` in training/frontend.py
+/// (float64, then rounded to f32), so golden files need not store audio.
+pub fn golden_signal(name: &str) -> (Vec<f32>, Vec<f32>) {
+    use std::f64::consts::TAU;
+    const SR: usize = 48_000;
+    let t = |i: usize| i as f64 / SR as f64;
+    match name {
+        "tones_1s" => (0..SR)
+            .map(|i| {
+                let t = t(i);
+                let l = 0.5 * (TAU * 440.0 * t).sin() + 0.1 * (TAU * 3000.0 * t).sin();
+                let r = 0.3 * (TAU * 440.0 * t + 1.0).sin() + 0.05 * (TAU * 12000.0 * t).sin();
+                (l as f32, r as f32)
+            })
+            .unzip(),
+        "chirp_3s" => (0..3 * SR)
+            .map(|i| {
+                let t = t(i);
+                let l = 0.4 * (TAU * (50.0 * t + 1000.0 * t * t)).sin();
+                ((l) as f32, (l * (-t).exp()) as f32)
+            })
+            .unzip(),
+        "short_10ms" => (0..480)
+            .map(|i| {
+                let v = (0.8 * (TAU * 1000.0 * t(i)).sin()) as f32;
+                (v, v)
+            })
+            .unzip(),
+        other => panic!("unknown golden signal {other}"),
+    }
+}
