@@ -35,6 +35,7 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
     if chain.sample_rate() != input.sample_rate as f32 {
         chain.prepare(input.sample_rate as f32, OFFLINE_BLOCK);
     }
+    check_prepared(chain)?;
     chain.reset();
     chain.snap();
     let tail = (tail_seconds.max(0.0) * input.sample_rate as f32).round() as usize;
@@ -43,6 +44,19 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
     right.resize(right.len() + tail, 0.0);
     chain.process(&mut left, &mut right);
     Ok(AudioBuffer::stereo(input.sample_rate, left, right))
+}
+
+/// An error naming the effects whose last prepare failed (see [`Chain::prepare_errors`]).
+pub fn check_prepared(chain: &Chain) -> Result<()> {
+    let errors = chain.prepare_errors();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(|(id, e)| format!("`{id}`: {e}")).collect();
+    Err(Error::invalid(
+        format!("effects could not be prepared: {}", list.join("; ")),
+        "check the plugin with `fxmatch plugins URI`, or remove it from the chain",
+    ))
 }
 
 /// Like [`render`] into caller-owned buffers (no allocation once they are large enough): the

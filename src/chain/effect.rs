@@ -44,4 +44,16 @@ pub trait Effect: Send {
     fn tail_seconds(&self) -> f32 {
         0.0
     }
+
+    /// Why the last [`Effect::prepare`] failed (a hosted plugin that would not instantiate), in
+    /// which case the effect passes audio through. Built-ins never fail.
+    fn prepare_error(&self) -> Option<&str> {
+        None
+    }
+
+    /// How many output samples were non-finite (NaN, ±inf) and replaced by 0 since
+    /// [`Effect::prepare`]. Hosted plugins sanitise their output; built-ins stay finite.
+    fn nonfinite_samples(&self) -> u64 {
+        0
+    }
 }

@@ -1,6 +1,6 @@
 //! [`Chain`]: the effects of a [`ChainSpec`] instantiated and wired in series.
 
-use super::{instantiate, ChainSpec, Effect, ParamRange, Params};
+use super::{instantiate_spec, ChainSpec, Effect, ParamRange, Params};
 use crate::dsp::{DenormalGuard, Smoothed};
 use crate::error::{Error, Result};
 
@@ -64,12 +64,7 @@ impl Chain {
         let mut slots = Vec::with_capacity(spec.effects.len());
         let mut free = Vec::new();
         for (slot, e) in spec.effects.iter().enumerate() {
-            let mut effect = instantiate(&e.kind).ok_or_else(|| {
-                Error::invalid(
-                    format!("unknown effect type `{}`", e.kind),
-                    "use a type from `fxmatch chain types`",
-                )
-            })?;
+            let mut effect = instantiate_spec(e)?;
             let index_of = |effect: &dyn Effect, id: &str| effect.params().iter().position(|p| p.id == id);
             for (id, value) in &e.fixed {
                 let i = index_of(&*effect, id).ok_or_else(|| unknown_param(&e.id, id))?;
@@ -117,6 +112,20 @@ impl Chain {
             slot.effect.prepare(sample_rate, max_block);
             slot.mix.prepare(sample_rate, BYPASS_FADE_SECONDS);
         }
+    }
+
+    /// Effects whose last prepare failed (hosted plugins that would not instantiate), as
+    /// `(effect id, reason)`; they pass audio through.
+    pub fn prepare_errors(&self) -> Vec<(String, String)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.effect.prepare_error().map(|e| (s.id.clone(), e.to_string())))
+            .collect()
+    }
+
+    /// Non-finite output samples that effects replaced by 0 since they were prepared.
+    pub fn nonfinite_samples(&self) -> u64 {
+        self.slots.iter().map(|s| s.effect.nonfinite_samples()).sum()
     }
 
     /// Sample rate given to [`Chain::prepare`] (0 before).
