@@ -420,3 +420,119 @@ impl Effect for Lv2Effect {
         self.nonfinite
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::testutil::{self, noise, sine};
+
+    pub(crate) const OVERDRIVE: &str = "http://drobilla.net/plugins/mda/Overdrive";
+    pub(crate) const ZAM_EQ2: &str = "urn:zamaudio:ZamEQ2";
+
+    /// The installed plugin, or a failure that names the package to install.
+    fn effect(uri: &str) -> Lv2Effect {
+        Lv2Effect::new(uri).unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs it)", e.message, e.fix))
+    }
+
+    fn index(e: &Lv2Effect, symbol: &str) -> usize {
+        e.params().iter().position(|p| p.id == symbol).unwrap_or_else(|| panic!("no port `{symbol}`"))
+    }
+
+    #[test]
+    fn plugins_are_realtime_safe_and_finite() {
+        for uri in [OVERDRIVE, ZAM_EQ2] {
+            testutil::assert_realtime_safe(&|| Box::new(effect(uri)));
+        }
+    }
+
+    #[test]
+    fn overdrive_is_block_size_invariant_settled_and_while_ramping() {
+        let e = effect(OVERDRIVE);
+        let settings = [(index(&e, "drive"), 0.8), (index(&e, "muffle"), 0.3), (index(&e, "output"), 0.7)];
+        testutil::assert_block_size_invariant(&|| Box::new(effect(OVERDRIVE)), &settings);
+    }
+
+    #[test]
+    fn mono_plugin_runs_dual_mono_with_independent_channels() {
+        let mut e = effect(ZAM_EQ2);
+        assert_eq!(e.layout(), Layout::DualMono);
+        let boost = index(&e, "boost1");
+        e.prepare(48_000.0, 256);
+        assert_eq!(e.instances(), 2);
+        e.set_param(boost, 12.0);
+        e.snap();
+        let x = noise(4800, 0.3, 9);
+        // Signal on the left only: the right instance gets silence and stays silent.
+        let (l1, r1) = testutil::process_in_blocks(&mut e, &x, &vec![0.0; x.len()], 256);
+        assert!(r1.iter().all(|&v| v.abs() < 1e-9), "right channel leaked from the left");
+        let diff: f32 = l1.iter().zip(&x).map(|(a, b)| (a - b).abs()).sum();
+        assert!(diff > 10.0, "a +12 dB boost changes the left channel (diff {diff})");
+        // The same signal on the right gives the same output there (same control values).
+        e.reset();
+        let (l2, r2) = testutil::process_in_blocks(&mut e, &vec![0.0; x.len()], &x, 256);
+        assert!(l2.iter().all(|&v| v.abs() < 1e-9));
+        let max = r2.iter().zip(&l1).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(max < 1e-6, "both instances follow the same settings (max diff {max})");
+    }
+
+    #[test]
+    fn reset_clears_signal_state() {
+        let mut e = effect(ZAM_EQ2);
+        let boost = index(&e, "boost1");
+        e.prepare(48_000.0, 512);
+        e.set_param(boost, 15.0);
+        e.snap();
+        let x = sine(2048, 500.0, 48_000.0, 0.5);
+        let (first, _) = testutil::process_in_blocks(&mut e, &x, &x, 512);
+        e.reset();
+        let (again, _) = testutil::process_in_blocks(&mut e, &x, &x, 512);
+        assert_eq!(first, again, "after reset the plugin starts from the same state");
+    }
+
+    #[test]
+    fn non_finite_output_is_replaced_and_counted() {
+        let mut e = effect(OVERDRIVE);
+        e.prepare(48_000.0, 128);
+        let mut l = sine(512, 440.0, 48_000.0, 0.5);
+        l[100] = f32::NAN;
+        l[101] = f32::INFINITY;
+        let mut r = l.clone();
+        e.process(&mut l, &mut r);
+        assert!(l.iter().chain(&r).all(|v| v.is_finite()), "the output is sanitised");
+        assert!(e.nonfinite_samples() > 0, "and the replaced samples are counted");
+    }
+
+    #[test]
+    fn continuous_params_ramp_over_20_ms_in_32_frame_steps() {
+        let mut e = effect(ZAM_EQ2);
+        let master = index(&e, "master");
+        e.prepare(48_000.0, 512);
+        let dc = vec![0.1f32; 4800];
+        testutil::process_in_blocks(&mut e, &dc, &dc, 512);
+        e.set_param(master, 12.0);
+        let (out, _) = testutil::process_in_blocks(&mut e, &dc[..1920], &dc[..1920], 512);
+        let full = 0.1 * 10f32.powf(12.0 / 20.0);
+        assert!(out[0] < 0.5 * (0.1 + full), "no jump at the change: {}", out[0]);
+        assert!((out[1919] - full).abs() < 1e-3 * full, "settled after 20 ms: {} vs {full}", out[1919]);
+        // Within one 32-frame step the control value is constant.
+        let steps: Vec<f32> = out[..960].chunks(32).map(|c| c[31]).collect();
+        assert!(steps.windows(2).all(|w| w[1] >= w[0] - 1e-6), "rises monotonically: {steps:?}");
+        assert!(steps.len() == 30 && steps[10] > out[0] && steps[10] < full, "in steps: {steps:?}");
+    }
+
+    #[test]
+    fn discrete_ports_are_marked_to_crossfade() {
+        let e = effect("urn:zamaudio:ZamDelay");
+        let sync = &e.params()[index(&e, "sync")];
+        assert_eq!((sync.mapping, sync.needs_crossfade), (Mapping::Discrete, true));
+        let time = &e.params()[index(&e, "time")];
+        assert_eq!((time.min, time.max, time.needs_crossfade), (1.0, 8000.0, false));
+    }
+
+    #[test]
+    fn unknown_uri_names_the_uri_and_the_package() {
+        let err = Lv2Effect::new("http://drobilla.net/plugins/mda/NoSuchThing").err().unwrap();
+        assert!(err.message.contains("http://drobilla.net/plugins/mda/NoSuchThing"), "{err:?}");
+        assert!(err.fix.contains("apt install mda-lv2") && err.fix.contains("fxmatch plugins"), "{err:?}");
+    }
+}
