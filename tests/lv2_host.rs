@@ -76,7 +76,10 @@ fn plugins_lists_mda_and_zam_with_layouts_and_free_ranges() {
     let eq = find(ZAM_EQ2);
     assert_eq!(eq["layout"].as_str(), Some("dual-mono"));
     let f1 = eq["params"].as_array().unwrap().iter().find(|p| p["symbol"] == "f1").unwrap();
-    assert_eq!((f1["min"].as_f64(), f1["max"].as_f64(), f1["mapping"].as_str()), (Some(20.0), Some(14000.0), Some("log")));
+    assert_eq!(
+        (f1["min"].as_f64(), f1["max"].as_f64(), f1["mapping"].as_str()),
+        (Some(20.0), Some(14000.0), Some("log"))
+    );
     // Instruments (no audio input) are listed but refused, with the reason.
     let piano = find("http://drobilla.net/plugins/mda/Piano");
     assert_eq!(piano["hostable"].as_bool(), Some(false));
@@ -118,7 +121,11 @@ fn zam_eq2_boost_raises_its_band_by_the_set_gain() {
     };
     let (flat_l, flat_r) = level(0.0);
     let (boost_l, boost_r) = level(12.0);
-    println!("ZamEQ2 at 1 kHz: +12 dB boost measures {:+.2} dB (left), {:+.2} dB (right)", boost_l - flat_l, boost_r - flat_r);
+    println!(
+        "ZamEQ2 at 1 kHz: +12 dB boost measures {:+.2} dB (left), {:+.2} dB (right)",
+        boost_l - flat_l,
+        boost_r - flat_r
+    );
     assert!((boost_l - flat_l - 12.0).abs() < 0.5, "left: {:.2} dB", boost_l - flat_l);
     assert!((boost_r - flat_r - 12.0).abs() < 0.5, "dual-mono: right follows the same setting");
     // A band an octave and a half away moves much less.
@@ -135,7 +142,8 @@ fn zam_eq2_boost_raises_its_band_by_the_set_gain() {
 fn output_does_not_depend_on_the_block_size() {
     require(OVERDRIVE, "mda-lv2");
     require(ZAM_EQ2, "zam-plugins");
-    let x: Vec<f32> = sine(220.0, 0.4, 48_000).iter().zip(sine(3100.0, 0.2, 48_000)).map(|(a, b)| a + b).collect();
+    let x: Vec<f32> =
+        sine(220.0, 0.4, 48_000).iter().zip(sine(3100.0, 0.2, 48_000)).map(|(a, b)| a + b).collect();
     for (name, toml) in [
         ("mda Overdrive", format!("[[effect]]\ntype = \"lv2\"\nuri = \"{OVERDRIVE}\"\n[effect.fixed]\ndrive = 0.7\nmuffle = 0.4\n")),
         ("ZamEQ2", format!("[[effect]]\ntype = \"lv2\"\nuri = \"{ZAM_EQ2}\"\n[effect.fixed]\nboost1 = 9.0\nboosth = -6.0\n")),
@@ -156,8 +164,11 @@ fn chain_file_errors_name_the_uri_symbol_line_and_fix() {
     let input = write_test_wav(dir.path(), "in.wav", &test_signal(48_000, 0.2));
     let out = dir.path().join("out.wav");
     let bad_uri = dir.path().join("bad_uri.toml");
-    std::fs::write(&bad_uri, "[[effect]]\ntype = \"eq\"\n\n[[effect]]\ntype = \"lv2\"\nuri = \"urn:zamaudio:ZamNope\"\n")
-        .unwrap();
+    std::fs::write(
+        &bad_uri,
+        "[[effect]]\ntype = \"eq\"\n\n[[effect]]\ntype = \"lv2\"\nuri = \"urn:zamaudio:ZamNope\"\n",
+    )
+    .unwrap();
     let o = run(&["render", "--chain", s(&bad_uri), s(&input), s(&out)]);
     let e = stderr(&o);
     assert!(!o.status.success() && !out.exists());
@@ -166,8 +177,11 @@ fn chain_file_errors_name_the_uri_symbol_line_and_fix() {
 
     require(ZAM_EQ2, "zam-plugins");
     let bad_symbol = dir.path().join("bad_symbol.toml");
-    std::fs::write(&bad_symbol, format!("[[effect]]\ntype = \"lv2\"\nuri = \"{ZAM_EQ2}\"\n[effect.free]\nboots1 = true\n"))
-        .unwrap();
+    std::fs::write(
+        &bad_symbol,
+        format!("[[effect]]\ntype = \"lv2\"\nuri = \"{ZAM_EQ2}\"\n[effect.free]\nboots1 = true\n"),
+    )
+    .unwrap();
     let o = run(&["chain", "show", s(&bad_symbol)]);
     let e = stderr(&o);
     assert!(!o.status.success());
@@ -252,7 +266,17 @@ fn render_mixes_a_builtin_eq_with_lv2_plugins() {
     for (name, boost) in [("flat.wav", 0.0), ("bright.wav", 12.0)] {
         std::fs::write(&params, format!("[zeq]\nboosth = {boost}\n[od]\nmuffle = 0.0\n")).unwrap();
         let out = dir.path().join(name);
-        let o = run(&["render", "--chain", s(&chain_file), "--params", s(&params), "--format", "f32", s(&input), s(&out)]);
+        let o = run(&[
+            "render",
+            "--chain",
+            s(&chain_file),
+            "--params",
+            s(&params),
+            "--format",
+            "f32",
+            s(&input),
+            s(&out),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let (b, _) = read_wav(&out).unwrap();
         assert_eq!(b.frames(), 48_000);
@@ -260,7 +284,9 @@ fn render_mixes_a_builtin_eq_with_lv2_plugins() {
         outs.push(b);
     }
     let (inp, _) = read_wav(&input).unwrap();
-    let diff = |a: &AudioBuffer, b: &AudioBuffer| a.channels[0].iter().zip(&b.channels[0]).map(|(x, y)| (x - y).abs()).sum::<f32>();
+    let diff = |a: &AudioBuffer, b: &AudioBuffer| {
+        a.channels[0].iter().zip(&b.channels[0]).map(|(x, y)| (x - y).abs()).sum::<f32>()
+    };
     assert!(diff(&outs[0], &inp) > 1.0, "the chain changes the signal");
     assert!(diff(&outs[0], &outs[1]) > 1.0, "the free LV2 parameter set from the params file acts");
 }

@@ -109,9 +109,13 @@ pub fn instantiate(kind: &str) -> Option<Box<dyn Effect>> {
 pub fn instantiate_spec(e: &EffectSpec) -> Result<Box<dyn Effect>> {
     if e.kind == LV2_KIND {
         let uri = e.uri.as_deref().ok_or_else(|| {
-            Error::invalid(format!("LV2 effect `{}` has no `uri`", e.id), "add `uri = \"...\"` (see `fxmatch plugins`)")
+            Error::invalid(
+                format!("LV2 effect `{}` has no `uri`", e.id),
+                "add `uri = \"...\"` (see `fxmatch plugins`)",
+            )
         })?;
-        let mut effect = crate::lv2::Lv2Effect::new(uri).map_err(|err| Error::invalid(err.message, err.fix))?;
+        let mut effect =
+            crate::lv2::Lv2Effect::new(uri).map_err(|err| Error::invalid(err.message, err.fix))?;
         if let Some(t) = e.tail {
             effect.set_tail(t);
         }
@@ -166,7 +170,9 @@ impl ChainSpec {
                 }
                 Box::new(effect)
             } else {
-                if let Some(field) = entry.uri.as_ref().map(|u| u.span()).or(entry.tail.as_ref().map(|t| t.span())) {
+                if let Some(field) =
+                    entry.uri.as_ref().map(|u| u.span()).or(entry.tail.as_ref().map(|t| t.span()))
+                {
                     return Err(Error::config(
                         path,
                         at(field.start),

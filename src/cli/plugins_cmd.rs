@@ -140,12 +140,20 @@ pub fn run(args: PluginsArgs) -> Result<()> {
             "  audio:    {} in, {} out{}",
             p.audio_inputs,
             p.audio_outputs,
-            if p.side_chain_inputs > 0 { format!(", {} side-chain in (fed silence)", p.side_chain_inputs) } else { String::new() }
+            if p.side_chain_inputs > 0 {
+                format!(", {} side-chain in (fed silence)", p.side_chain_inputs)
+            } else {
+                String::new()
+            }
         );
         println!("  hostable: {}", status(&p));
         println!(
             "  requires: {}",
-            if p.required_features.is_empty() { "no features".into() } else { p.required_features.join(", ") }
+            if p.required_features.is_empty() {
+                "no features".into()
+            } else {
+                p.required_features.join(", ")
+            }
         );
         println!("  fxmatch provides: {}", supported_features().join(", "));
         println!("  parameters (free or fixed by symbol in a chain file):");
@@ -173,16 +181,27 @@ pub fn run(args: PluginsArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let all: Vec<PluginInfo> = list_plugins().into_iter().filter(|p| !args.hostable || p.hostable()).collect();
+    let all: Vec<PluginInfo> =
+        list_plugins().into_iter().filter(|p| !args.hostable || p.hostable()).collect();
     if args.json {
         let v: Vec<PluginJson> = all.iter().map(|p| to_json(p, false)).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let hostable = all.iter().filter(|p| p.hostable()).count();
-    println!("{} LV2 plugins installed, {hostable} hostable by fxmatch (`fxmatch plugins URI` for details)", all.len());
+    println!(
+        "{} LV2 plugins installed, {hostable} hostable by fxmatch (`fxmatch plugins URI` for details)",
+        all.len()
+    );
     for p in &all {
-        println!("\n{}  {}\n  audio {} in / {} out, hostable: {}", p.uri, p.name, p.audio_inputs, p.audio_outputs, status(p));
+        println!(
+            "\n{}  {}\n  audio {} in / {} out, hostable: {}",
+            p.uri,
+            p.name,
+            p.audio_inputs,
+            p.audio_outputs,
+            status(p)
+        );
         if p.hostable() {
             print_params(p);
         }

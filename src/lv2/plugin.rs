@@ -43,7 +43,12 @@ struct Host {
 }
 
 impl Host {
-    fn new(plugin: &livi::Plugin, info: &PluginInfo, features: &Arc<livi::Features>, rate: f32) -> Result<Self, String> {
+    fn new(
+        plugin: &livi::Plugin,
+        info: &PluginInfo,
+        features: &Arc<livi::Features>,
+        rate: f32,
+    ) -> Result<Self, String> {
         // SAFETY: the plugin comes from the installed, lilv-validated world; the sample rate is
         // finite and positive (checked by the caller); every port is connected to a buffer
         // this Host owns before each run (see `run`), and the features outlive the instance
@@ -79,7 +84,9 @@ impl Host {
                     host.audio_out.push(vec![0.0; max]);
                 }
                 PortType::AtomSequenceInput => host.atom_in.push(LV2AtomSequence::new(features, 1024)),
-                PortType::AtomSequenceOutput => host.atom_out.push(LV2AtomSequence::new(features, ATOM_CAPACITY)),
+                PortType::AtomSequenceOutput => {
+                    host.atom_out.push(LV2AtomSequence::new(features, ATOM_CAPACITY))
+                }
                 PortType::CVInput => host.cv_in.push(vec![0.0; max]),
                 PortType::CVOutput => host.cv_out.push(vec![0.0; max]),
                 // livi connects control ports to its own values at instantiation.
@@ -312,7 +319,10 @@ impl Effect for Lv2Effect {
             }
             let (plugin, features) = with_world(|w| {
                 let features = w
-                    .try_build_features(livi::FeaturesBuilder { min_block_length: 1, max_block_length: max_block })
+                    .try_build_features(livi::FeaturesBuilder {
+                        min_block_length: 1,
+                        max_block_length: max_block,
+                    })
                     .map_err(|e| format!("LV2 features for blocks up to {max_block} frames: {e}"))?;
                 let plugin = w
                     .plugin_by_uri(&self.info.uri)
@@ -431,7 +441,8 @@ mod tests {
 
     /// The installed plugin, or a failure that names the package to install.
     fn effect(uri: &str) -> Lv2Effect {
-        Lv2Effect::new(uri).unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs it)", e.message, e.fix))
+        Lv2Effect::new(uri)
+            .unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs it)", e.message, e.fix))
     }
 
     fn index(e: &Lv2Effect, symbol: &str) -> usize {

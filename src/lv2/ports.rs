@@ -195,7 +195,8 @@ pub fn control_param(port: &PortInfo) -> Result<ParamSpec, String> {
         default = default.round().clamp(min, max);
     }
     let crossfade = discrete || port.enumeration;
-    Ok(ParamSpec::new(&port.symbol, &port.name, &port.unit, min, max, default, mapping).with_crossfade(crossfade))
+    Ok(ParamSpec::new(&port.symbol, &port.name, &port.unit, min, max, default, mapping)
+        .with_crossfade(crossfade))
 }
 
 #[cfg(test)]
@@ -226,7 +227,8 @@ mod tests {
     fn port_properties_choose_the_mapping() {
         let p = control_param(&control("gain", -12.0, 12.0, 0.0)).unwrap();
         assert_eq!((p.mapping, p.needs_crossfade), (Mapping::Linear, false));
-        let p = control_param(&PortInfo { logarithmic: true, ..control("freq", 20.0, 14000.0, 500.0) }).unwrap();
+        let p =
+            control_param(&PortInfo { logarithmic: true, ..control("freq", 20.0, 14000.0, 500.0) }).unwrap();
         assert_eq!(p.mapping, Mapping::Log);
         // Logarithmic with a zero minimum cannot be a log mapping.
         let p = control_param(&PortInfo { logarithmic: true, ..control("mix", 0.0, 1.0, 0.5) }).unwrap();
@@ -235,10 +237,18 @@ mod tests {
         assert_eq!((p.mapping, p.needs_crossfade), (Mapping::Discrete, true));
         let p = control_param(&PortInfo { integer: true, ..control("div", 1.0, 5.0, 3.2) }).unwrap();
         assert_eq!((p.mapping, p.default), (Mapping::Discrete, 3.0));
-        let frac = PortInfo { enumeration: true, scale_points: vec![0.0, 0.25, 0.5], ..control("model", 0.0, 1.0, 1.0) };
+        let frac = PortInfo {
+            enumeration: true,
+            scale_points: vec![0.0, 0.25, 0.5],
+            ..control("model", 0.0, 1.0, 1.0)
+        };
         let p = control_param(&frac).unwrap();
         assert_eq!((p.mapping, p.needs_crossfade), (Mapping::Linear, true));
-        let whole = PortInfo { enumeration: true, scale_points: vec![0.0, 1.0, 2.0], ..control("mode", 0.0, 2.0, 1.0) };
+        let whole = PortInfo {
+            enumeration: true,
+            scale_points: vec![0.0, 1.0, 2.0],
+            ..control("mode", 0.0, 2.0, 1.0)
+        };
         assert_eq!(control_param(&whole).unwrap().mapping, Mapping::Discrete);
     }
 

@@ -105,7 +105,8 @@ fn describe(world: &livi::World, plugin: &livi::lilv::plugin::Plugin, uris: &Uri
     let audio = |input: bool, side: bool| {
         ports.iter().filter(|p| p.kind == PortKind::Audio && p.input == input && p.side_chain == side).count()
     };
-    let (audio_inputs, audio_outputs, side_chain_inputs) = (audio(true, false), audio(false, false), audio(true, true));
+    let (audio_inputs, audio_outputs, side_chain_inputs) =
+        (audio(true, false), audio(false, false), audio(true, true));
     let supported = supported_features();
     let missing: Vec<&str> =
         required_features.iter().map(String::as_str).filter(|f| !supported.contains(f)).collect();
@@ -185,9 +186,7 @@ pub fn package_hint(uri: &str) -> Option<&'static str> {
 /// The fix for an unknown URI: where to look, what to install.
 pub fn unknown_uri_fix(uri: &str) -> String {
     match package_hint(uri) {
-        Some(pkg) => format!(
-            "install it (`apt install {pkg}`), or use a URI that `fxmatch plugins` lists"
-        ),
+        Some(pkg) => format!("install it (`apt install {pkg}`), or use a URI that `fxmatch plugins` lists"),
         None => "use a URI that `fxmatch plugins` lists (`lv2ls` too), or install the plugin's package \
                  (e.g. `apt install mda-lv2 zam-plugins`)"
             .into(),
