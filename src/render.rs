@@ -36,7 +36,7 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
         chain.prepare(input.sample_rate as f32, OFFLINE_BLOCK);
     }
     check_prepared(chain)?;
-    chain.reset();
+    chain.reinitialize();
     chain.snap();
     let tail = (tail_seconds.max(0.0) * input.sample_rate as f32).round() as usize;
     let (mut left, mut right) = input.to_stereo();
@@ -59,8 +59,9 @@ pub fn check_prepared(chain: &Chain) -> Result<()> {
     ))
 }
 
-/// Like [`render`] into caller-owned buffers (no allocation once they are large enough): the
-/// matcher renders thousands of candidates this way. `input_*` and `out_*` must be equally long.
+/// Like [`render`] into caller-owned buffers (no allocation once they are large enough, except
+/// that hosted LV2 plugins are instantiated anew): the matcher renders thousands of candidates
+/// this way. `input_*` and `out_*` must be equally long.
 pub fn render_into(
     chain: &mut Chain,
     input_l: &[f32],
@@ -68,7 +69,7 @@ pub fn render_into(
     out_l: &mut [f32],
     out_r: &mut [f32],
 ) {
-    chain.reset();
+    chain.reinitialize();
     chain.snap();
     out_l.copy_from_slice(input_l);
     out_r.copy_from_slice(input_r);

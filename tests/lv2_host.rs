@@ -356,5 +356,9 @@ fn bundled_lv2_chains_load_and_render_finite_audio() {
         assert!(out.channels.iter().flatten().all(|v| v.is_finite()), "{name}");
         assert!(out.frames() > input.frames(), "{name}: the delay's tail is rendered");
         assert_eq!(c.nonfinite_samples(), 0, "{name}: no sanitised samples");
+        // The matcher renders every candidate through the same chain after a reset: a second
+        // render must not hear the first one's delay lines or envelopes.
+        let again = fxmatch::render::render(&mut c, &input, tail).unwrap();
+        assert_eq!(out.channels, again.channels, "{name}: reset clears every plugin's state");
     }
 }

@@ -26,6 +26,15 @@ pub trait Effect: Send {
     /// their targets. Real-time safe.
     fn reset(&mut self);
 
+    /// Return to the state right after [`Effect::prepare`] (signal state cleared, parameters
+    /// at their targets), rebuilding internal state if need be. May allocate: off the audio
+    /// thread only. Offline renders call it so that one render never hears the previous one.
+    /// Built-ins just [`Effect::reset`]; hosted plugins are instantiated anew, because not every
+    /// plugin clears all its state on LV2's deactivate/activate.
+    fn reinitialize(&mut self) {
+        self.reset();
+    }
+
     /// Set parameter `index` to a plain value (the caller clamps it into the spec's range).
     /// The effect moves there smoothly. Real-time safe.
     fn set_param(&mut self, index: usize, value: f32);

@@ -141,6 +141,16 @@ impl Chain {
         }
     }
 
+    /// Return every effect to its just-prepared state ([`Effect::reinitialize`]): like
+    /// [`Chain::reset`], and also for hosted plugins whose `activate` does not clear all their
+    /// state. May allocate: off the audio thread (offline renders, the matcher).
+    pub fn reinitialize(&mut self) {
+        for slot in &mut self.slots {
+            slot.effect.reinitialize();
+            slot.mix.snap();
+        }
+    }
+
     /// Jump every parameter ramp to its target. Real-time safe.
     pub fn snap(&mut self) {
         for slot in &mut self.slots {

@@ -134,10 +134,12 @@ impl Host {
 
 struct Runtime {
     hosts: Vec<Host>,
+    plugin: livi::Plugin,
+    sample_rate: f32,
     max_block: usize,
     ramp_steps: u32,
     // Dropped after the hosts (fields drop in order); the instances hold their own Arc too.
-    _features: Arc<livi::Features>,
+    features: Arc<livi::Features>,
 }
 
 /// An installed LV2 plugin run as an [`Effect`].
@@ -158,8 +160,10 @@ struct Runtime {
 /// - **Non-finite output** (NaN, ±inf) is replaced by 0 and counted
 ///   ([`Effect::nonfinite_samples`]) so one misbehaving plugin cannot blow up a live chain.
 /// - **Reset** calls the plugin's `deactivate` and `activate`, LV2's way to reinitialise an
-///   instance. LV2 does not promise these are real-time safe; the engine never resets on the
-///   audio thread, offline renders do.
+///   instance. LV2 does not promise these are real-time safe (the engine never resets on the
+///   audio thread), and not every plugin clears all its state there (mda Ambience keeps its
+///   reverb tail), so offline renders use [`Effect::reinitialize`], which instantiates the
+///   plugin anew.
 pub struct Lv2Effect {
     info: Arc<PluginInfo>,
     layout: Layout,
@@ -232,6 +236,20 @@ impl Lv2Effect {
     /// Number of plugin instances (1 stereo, 2 dual-mono; 0 before a successful prepare).
     pub fn instances(&self) -> usize {
         self.runtime.as_ref().map_or(0, |r| r.hosts.len())
+    }
+
+    /// The instances for the layout (1 stereo, 2 dual-mono), each with its buffers.
+    fn make_hosts(
+        &self,
+        plugin: &livi::Plugin,
+        features: &Arc<livi::Features>,
+        sample_rate: f32,
+    ) -> Result<Vec<Host>, String> {
+        let count = match self.layout {
+            Layout::Stereo => 1,
+            Layout::DualMono => 2,
+        };
+        (0..count).map(|_| with_world(|_| Host::new(plugin, &self.info, features, sample_rate))).collect()
     }
 
     fn continuous(&self, i: usize) -> bool {
@@ -329,15 +347,9 @@ impl Effect for Lv2Effect {
                     .ok_or_else(|| format!("LV2 plugin `{}` disappeared from the world", self.info.uri))?;
                 Ok::<_, String>((plugin, features))
             })?;
-            let count = match self.layout {
-                Layout::Stereo => 1,
-                Layout::DualMono => 2,
-            };
-            let hosts = (0..count)
-                .map(|_| with_world(|_| Host::new(&plugin, &self.info, &features, sample_rate)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let hosts = self.make_hosts(&plugin, &features, sample_rate)?;
             let ramp_steps = ((RAMP_SECONDS * sample_rate / RAMP_CHUNK as f32).round() as u32).max(1);
-            Ok(Runtime { hosts, max_block, ramp_steps, _features: features })
+            Ok(Runtime { hosts, plugin, sample_rate, max_block, ramp_steps, features })
         })();
         match result {
             Ok(rt) => self.runtime = Some(rt),
@@ -353,6 +365,25 @@ impl Effect for Lv2Effect {
         if let Some(rt) = &mut self.runtime {
             for h in &mut rt.hosts {
                 h.reactivate();
+            }
+        }
+        self.frames_to_step = 0;
+        self.snap();
+    }
+
+    fn reinitialize(&mut self) {
+        if let Some(rt) = &self.runtime {
+            match self.make_hosts(&rt.plugin, &rt.features, rt.sample_rate) {
+                Ok(hosts) => {
+                    if let Some(rt) = &mut self.runtime {
+                        rt.hosts = hosts;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    self.prepare_error = Some(e);
+                    self.runtime = None;
+                }
             }
         }
         self.frames_to_step = 0;
@@ -498,6 +529,20 @@ mod tests {
         e.reset();
         let (again, _) = testutil::process_in_blocks(&mut e, &x, &x, 512);
         assert_eq!(first, again, "after reset the plugin starts from the same state");
+    }
+
+    #[test]
+    fn reinitialize_clears_state_that_activate_keeps() {
+        // mda Ambience keeps its reverb buffers across deactivate/activate; a fresh instance
+        // does not, so offline renders (which reinitialize) do not depend on the previous one.
+        let mut e = effect("http://drobilla.net/plugins/mda/Ambience");
+        e.prepare(48_000.0, 512);
+        let x = noise(4800, 0.5, 3);
+        let (first, _) = testutil::process_in_blocks(&mut e, &x, &x, 512);
+        e.reinitialize();
+        let (again, _) = testutil::process_in_blocks(&mut e, &x, &x, 512);
+        assert_eq!(first, again);
+        assert_eq!(e.instances(), 1);
     }
 
     #[test]
