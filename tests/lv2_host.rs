@@ -85,6 +85,19 @@ fn plugins_lists_mda_and_zam_with_layouts_and_free_ranges() {
     assert_eq!(piano["hostable"].as_bool(), Some(false));
     assert!(piano["refused"].as_str().unwrap().contains("0 audio input"), "{piano}");
 
+    let missing = run(&["plugins", "urn:zamaudio:ZamNope"]);
+    let e = stderr(&missing);
+    assert!(
+        !missing.status.success()
+            && e.contains("urn:zamaudio:ZamNope")
+            && e.contains("apt install zam-plugins"),
+        "{e}"
+    );
+    let hostable = run(&["plugins", "--hostable", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&hostable.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert!(listed.iter().all(|p| p["hostable"] == true) && listed.len() < all.as_array().unwrap().len());
+
     let text = run(&["plugins", "urn:zamaudio:ZamCompX2"]);
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(out.contains("yes (stereo)") && out.contains("side-chain"), "{out}");
@@ -192,6 +205,11 @@ fn chain_file_errors_name_the_uri_symbol_line_and_fix() {
     std::fs::write(&no_uri, "[[effect]]\ntype = \"lv2\"\n").unwrap();
     let e = stderr(&run(&["chain", "show", s(&no_uri)]));
     assert!(e.contains("no_uri.toml:2") && e.contains("uri"), "{e}");
+
+    let uri_on_builtin = dir.path().join("builtin_uri.toml");
+    std::fs::write(&uri_on_builtin, "[[effect]]\ntype = \"eq\"\ntail = 1.0\n").unwrap();
+    let e = stderr(&run(&["chain", "show", s(&uri_on_builtin)]));
+    assert!(e.contains("builtin_uri.toml:3") && e.contains("for `lv2` effects"), "{e}");
 
     let out_of_range = dir.path().join("range.toml");
     std::fs::write(&out_of_range, format!("[[effect]]\ntype = \"lv2\"\nuri = \"{ZAM_EQ2}\"\n[effect.free]\nf1 = {{ min = 5.0, max = 900.0 }}\n"))
