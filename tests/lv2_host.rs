@@ -198,7 +198,7 @@ fn chain_file_errors_name_the_uri_symbol_line_and_fix() {
     let o = run(&["chain", "show", s(&bad_symbol)]);
     let e = stderr(&o);
     assert!(!o.status.success());
-    assert!(e.contains("bad_symbol.toml:5") && e.contains("boots1"), "{e}");
+    assert!(e.contains("bad_symbol.toml:5") && e.contains("boots1") && e.contains("`zameq2`"), "{e}");
     assert!(e.contains("boost1") && e.contains("f1") && e.contains("master"), "lists the symbols: {e}");
 
     let no_uri = dir.path().join("no_uri.toml");
@@ -275,6 +275,7 @@ fn render_mixes_a_builtin_eq_with_lv2_plugins() {
     )
     .unwrap();
     let show = run(&["chain", "show", s(&chain_file)]);
+    assert!(show.status.success(), "{}", stderr(&show));
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains("[1] od : lv2 http://drobilla.net/plugins/mda/Overdrive"), "{text}");
     assert!(text.contains("x[ 0] boosth") && text.contains("-50 .. 20"), "{text}");

@@ -18,7 +18,7 @@
 //! [[effect]]
 //! type = "lv2"             # an installed LV2 plugin (`fxmatch plugins` lists them)
 //! uri = "urn:zamaudio:ZamCompX2"
-//! id = "comp"
+//! id = "comp"              # optional; defaults to the URI's last part (`zamcompx2`)
 //! tail = 0.5               # optional: seconds of tail (default 0; 2 for delays and reverbs)
 //! [effect.free]            # parameters are the plugin's control ports, by symbol
 //! thr = { min = -40.0, max = 0.0 }
@@ -126,6 +126,21 @@ pub fn instantiate_spec(e: &EffectSpec) -> Result<Box<dyn Effect>> {
     })
 }
 
+/// The id an `lv2` effect gets without `id = ...`: the last part of its URI, lower case
+/// (`urn:zamaudio:ZamEQ2` → `zameq2`, `.../mda/Overdrive` → `overdrive`).
+fn default_lv2_id(uri: &str) -> String {
+    let tail = uri.trim_end_matches(['/', '#']).rsplit(['/', ':', '#']).next().unwrap_or("");
+    let id: String = tail
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if id.is_empty() {
+        LV2_KIND.to_string()
+    } else {
+        id
+    }
+}
+
 /// The effect type of hosted LV2 plugins in chain files.
 pub const LV2_KIND: &str = "lv2";
 
@@ -201,7 +216,10 @@ impl ChainSpec {
                     }
                     id.get_ref().clone()
                 }
-                None => kind.clone(),
+                None => match &entry.uri {
+                    Some(uri) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
+                    _ => kind.clone(),
+                },
             };
             if effects.iter().any(|e| e.id == id) {
                 let offset = entry.id.as_ref().map_or(entry.kind.span().start, |s| s.span().start);
