@@ -585,6 +585,43 @@ mod tests {
         assert_eq!((time.min, time.max, time.needs_crossfade), (1.0, 8000.0, false));
     }
 
+    /// The live engine runs the Zam chain without allocating on the audio thread (this test
+    /// binary's allocator aborts on any allocation inside `assert_no_alloc`), through parameter
+    /// glides, a crossfaded swap to a freshly instantiated chain, a discrete port change and a
+    /// bypass; the output stays finite and the changes are heard.
+    #[test]
+    fn engine_runs_the_zam_chain_allocation_free_through_glides_and_swaps() {
+        use crate::engine::{engine, AudioControl, EngineConfig};
+        let spec =
+            crate::chain::ChainSpec::load(format!("{}/config/chains/zam.toml", env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or_else(|e| panic!("{e} (scripts/setup.sh installs zam-plugins)"));
+        let (mut h, mut p) = engine(&spec, &EngineConfig::default()).unwrap();
+        let x = noise(9600, 0.3, 4);
+        let mut run = |p: &mut crate::engine::AudioProcessor| {
+            let (mut ol, mut or) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            for ((i, bl), br) in x.chunks(128).zip(ol.chunks_mut(128)).zip(or.chunks_mut(128)) {
+                assert_no_alloc::assert_no_alloc(|| p.process(i, i, bl, br));
+            }
+            assert!(ol.iter().chain(&or).all(|v| v.is_finite()));
+            ol
+        };
+        let n = h.normalized().len();
+        let base = run(&mut p);
+        h.apply_normalized(&vec![0.9; n]).unwrap();
+        let glided = run(&mut p);
+        h.apply_normalized_crossfade(&vec![0.2; n]).unwrap();
+        let swapped = run(&mut p);
+        h.set_param("zamdelay_not_there", "time", 1.0).unwrap_err();
+        h.set_param("delay", "inv", 1.0).unwrap();
+        let inverted = run(&mut p);
+        h.set_bypass(Some("comp"), true).unwrap();
+        let bypassed = run(&mut p);
+        let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).sum::<f32>() > 1.0;
+        assert!(differs(&base, &glided) && differs(&glided, &swapped));
+        assert!(differs(&swapped, &inverted) && differs(&inverted, &bypassed));
+        h.collect_garbage();
+    }
+
     #[test]
     fn unknown_uri_names_the_uri_and_the_package() {
         let err = Lv2Effect::new("http://drobilla.net/plugins/mda/NoSuchThing").err().unwrap();
