@@ -1,5 +1,6 @@
 //! [`Lv2Effect`]: an installed LV2 plugin as an [`Effect`] of a chain.
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use livi::event::LV2AtomSequence;
@@ -26,7 +27,8 @@ pub struct Lv2Error {
 
 /// One plugin instance with every port connected to a buffer of its own.
 struct Host {
-    instance: livi::Instance,
+    /// Freed under the world lock (see `Drop`).
+    instance: ManuallyDrop<livi::Instance>,
     /// Audio input buffers in port order (main and side-chain inputs).
     audio_in: Vec<Vec<f32>>,
     /// Audio output buffers in port order.
@@ -57,7 +59,7 @@ impl Host {
             .map_err(|e| format!("instantiating `{}` at {rate} Hz failed: {e}", info.uri))?;
         let max = features.max_block_length();
         let mut host = Host {
-            instance,
+            instance: ManuallyDrop::new(instance),
             audio_in: Vec::new(),
             audio_out: Vec::new(),
             main_in: Vec::new(),
@@ -129,6 +131,19 @@ impl Host {
                 activate(handle);
             }
         }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // lilv_instance_free drops the instance's reference to its plugin library, which
+        // updates (and may dlclose and remove from) the world's library table: not safe while
+        // another thread instantiates. Matcher workers create and free instances concurrently,
+        // so freeing takes the same lock as instantiation. Never dropped with the lock held.
+        with_world(|_| {
+            // SAFETY: `instance` is dropped exactly once, here, and never used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.instance) }
+        });
     }
 }
 
