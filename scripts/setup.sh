@@ -20,8 +20,8 @@ PACKAGES=(
     lilv-utils          # lv2ls, lv2info: inspect installed plugins
     lv2-dev             # LV2 headers and specs
     sordi               # RDF/Turtle checks of LV2 metadata
-    mda-lv2             # reference LV2 plugins for comparisons
-    zam-plugins
+    mda-lv2             # LV2 plugins hosted in config/chains/mda.toml and tests/lv2_host.rs
+    zam-plugins         # LV2: config/chains/zam.toml (ZamEQ2, ZamCompX2, ZamDelay)
     swh-lv2
     x42-plugins
     python3-venv        # training/analysis scripts run in a venv

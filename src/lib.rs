@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod lv2;
 pub mod metric;
 pub mod optimize;
 pub mod render;

@@ -35,7 +35,8 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
     if chain.sample_rate() != input.sample_rate as f32 {
         chain.prepare(input.sample_rate as f32, OFFLINE_BLOCK);
     }
-    chain.reset();
+    check_prepared(chain)?;
+    chain.reinitialize();
     chain.snap();
     let tail = (tail_seconds.max(0.0) * input.sample_rate as f32).round() as usize;
     let (mut left, mut right) = input.to_stereo();
@@ -45,8 +46,22 @@ pub fn render(chain: &mut Chain, input: &AudioBuffer, tail_seconds: f32) -> Resu
     Ok(AudioBuffer::stereo(input.sample_rate, left, right))
 }
 
-/// Like [`render`] into caller-owned buffers (no allocation once they are large enough): the
-/// matcher renders thousands of candidates this way. `input_*` and `out_*` must be equally long.
+/// An error naming the effects whose last prepare failed (see [`Chain::prepare_errors`]).
+pub fn check_prepared(chain: &Chain) -> Result<()> {
+    let errors = chain.prepare_errors();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(|(id, e)| format!("`{id}`: {e}")).collect();
+    Err(Error::invalid(
+        format!("effects could not be prepared: {}", list.join("; ")),
+        "check the plugin with `fxmatch plugins URI`, or remove it from the chain",
+    ))
+}
+
+/// Like [`render`] into caller-owned buffers (no allocation once they are large enough, except
+/// that hosted LV2 plugins are instantiated anew): the matcher renders thousands of candidates
+/// this way. `input_*` and `out_*` must be equally long.
 pub fn render_into(
     chain: &mut Chain,
     input_l: &[f32],
@@ -54,7 +69,7 @@ pub fn render_into(
     out_l: &mut [f32],
     out_r: &mut [f32],
 ) {
-    chain.reset();
+    chain.reinitialize();
     chain.snap();
     out_l.copy_from_slice(input_l);
     out_r.copy_from_slice(input_r);

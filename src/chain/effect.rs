@@ -26,6 +26,15 @@ pub trait Effect: Send {
     /// their targets. Real-time safe.
     fn reset(&mut self);
 
+    /// Return to the state right after [`Effect::prepare`] (signal state cleared, parameters
+    /// at their targets), rebuilding internal state if need be. May allocate: off the audio
+    /// thread only. Offline renders call it so that one render never hears the previous one.
+    /// Built-ins just [`Effect::reset`]; hosted plugins are instantiated anew, because not every
+    /// plugin clears all its state on LV2's deactivate/activate.
+    fn reinitialize(&mut self) {
+        self.reset();
+    }
+
     /// Set parameter `index` to a plain value (the caller clamps it into the spec's range).
     /// The effect moves there smoothly. Real-time safe.
     fn set_param(&mut self, index: usize, value: f32);
@@ -43,5 +52,17 @@ pub trait Effect: Send {
     /// settings (reverb and delay tails). Used to size offline renders.
     fn tail_seconds(&self) -> f32 {
         0.0
+    }
+
+    /// Why the last [`Effect::prepare`] failed (a hosted plugin that would not instantiate), in
+    /// which case the effect passes audio through. Built-ins never fail.
+    fn prepare_error(&self) -> Option<&str> {
+        None
+    }
+
+    /// How many output samples were non-finite (NaN, ±inf) and replaced by 0 since
+    /// [`Effect::prepare`]. Hosted plugins sanitise their output; built-ins stay finite.
+    fn nonfinite_samples(&self) -> u64 {
+        0
     }
 }

@@ -1,6 +1,6 @@
 //! [`Chain`]: the effects of a [`ChainSpec`] instantiated and wired in series.
 
-use super::{instantiate, ChainSpec, Effect, ParamRange, Params};
+use super::{instantiate_spec, ChainSpec, Effect, ParamRange, Params};
 use crate::dsp::{DenormalGuard, Smoothed};
 use crate::error::{Error, Result};
 
@@ -64,12 +64,7 @@ impl Chain {
         let mut slots = Vec::with_capacity(spec.effects.len());
         let mut free = Vec::new();
         for (slot, e) in spec.effects.iter().enumerate() {
-            let mut effect = instantiate(&e.kind).ok_or_else(|| {
-                Error::invalid(
-                    format!("unknown effect type `{}`", e.kind),
-                    "use a type from `fxmatch chain types`",
-                )
-            })?;
+            let mut effect = instantiate_spec(e)?;
             let index_of = |effect: &dyn Effect, id: &str| effect.params().iter().position(|p| p.id == id);
             for (id, value) in &e.fixed {
                 let i = index_of(&*effect, id).ok_or_else(|| unknown_param(&e.id, id))?;
@@ -119,6 +114,20 @@ impl Chain {
         }
     }
 
+    /// Effects whose last prepare failed (hosted plugins that would not instantiate), as
+    /// `(effect id, reason)`; they pass audio through.
+    pub fn prepare_errors(&self) -> Vec<(String, String)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.effect.prepare_error().map(|e| (s.id.clone(), e.to_string())))
+            .collect()
+    }
+
+    /// Non-finite output samples that effects replaced by 0 since they were prepared.
+    pub fn nonfinite_samples(&self) -> u64 {
+        self.slots.iter().map(|s| s.effect.nonfinite_samples()).sum()
+    }
+
     /// Sample rate given to [`Chain::prepare`] (0 before).
     pub fn sample_rate(&self) -> f32 {
         self.sample_rate
@@ -128,6 +137,16 @@ impl Chain {
     pub fn reset(&mut self) {
         for slot in &mut self.slots {
             slot.effect.reset();
+            slot.mix.snap();
+        }
+    }
+
+    /// Return every effect to its just-prepared state ([`Effect::reinitialize`]): like
+    /// [`Chain::reset`], and also for hosted plugins whose `activate` does not clear all their
+    /// state. May allocate: off the audio thread (offline renders, the matcher).
+    pub fn reinitialize(&mut self) {
+        for slot in &mut self.slots {
+            slot.effect.reinitialize();
             slot.mix.snap();
         }
     }

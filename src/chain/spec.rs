@@ -14,6 +14,14 @@
 //!
 //! [effect.fixed]           # held at these plain values; all others stay at their defaults
 //! mid1_q = 0.707
+//!
+//! [[effect]]
+//! type = "lv2"             # an installed LV2 plugin (`fxmatch plugins` lists them)
+//! uri = "urn:zamaudio:ZamCompX2"
+//! id = "comp"              # optional; defaults to the URI's last part (`zamcompx2`)
+//! tail = 0.5               # optional: seconds of tail (default 0; 2 for delays and reverbs)
+//! [effect.free]            # parameters are the plugin's control ports, by symbol
+//! thr = { min = -40.0, max = 0.0 }
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,8 +51,12 @@ pub struct ChainSpec {
 pub struct EffectSpec {
     /// Unique name of this instance within the chain (used in params files).
     pub id: String,
-    /// Effect type (`eq`, `compressor`, …).
+    /// Effect type (`eq`, `compressor`, …, or `lv2`).
     pub kind: String,
+    /// The plugin URI of an `lv2` effect.
+    pub uri: Option<String>,
+    /// Tail override in seconds (`lv2` effects).
+    pub tail: Option<f32>,
     /// Start bypassed.
     pub bypass: bool,
     /// Free parameters (parameter id and searched range), in the effect's parameter order.
@@ -69,6 +81,8 @@ struct EffectEntry {
     #[serde(rename = "type")]
     kind: Spanned<String>,
     id: Option<Spanned<String>>,
+    uri: Option<Spanned<String>>,
+    tail: Option<Spanned<f64>>,
     #[serde(default)]
     bypass: bool,
     #[serde(default)]
@@ -84,10 +98,51 @@ enum FreeEntry {
     Range { min: Option<f64>, max: Option<f64> },
 }
 
-/// Builds a fresh effect for a type name (built-ins now; hosted plugins later).
+/// Builds a fresh built-in effect for a type name (`None` for unknown names and for `lv2`,
+/// which needs a URI: see [`instantiate_spec`]).
 pub fn instantiate(kind: &str) -> Option<Box<dyn Effect>> {
     crate::dsp::builtin(kind)
 }
+
+/// Builds a fresh effect for one entry of a chain: a built-in, or an LV2 plugin by URI (with
+/// its tail override). Errors name the unknown type or the plugin that cannot be hosted.
+pub fn instantiate_spec(e: &EffectSpec) -> Result<Box<dyn Effect>> {
+    if e.kind == LV2_KIND {
+        let uri = e.uri.as_deref().ok_or_else(|| {
+            Error::invalid(
+                format!("LV2 effect `{}` has no `uri`", e.id),
+                "add `uri = \"...\"` (see `fxmatch plugins`)",
+            )
+        })?;
+        let mut effect =
+            crate::lv2::Lv2Effect::new(uri).map_err(|err| Error::invalid(err.message, err.fix))?;
+        if let Some(t) = e.tail {
+            effect.set_tail(t);
+        }
+        return Ok(Box::new(effect));
+    }
+    instantiate(&e.kind).ok_or_else(|| {
+        Error::invalid(format!("unknown effect type `{}`", e.kind), "use a type from `fxmatch chain types`")
+    })
+}
+
+/// The id an `lv2` effect gets without `id = ...`: the last part of its URI, lower case
+/// (`urn:zamaudio:ZamEQ2` → `zameq2`, `.../mda/Overdrive` → `overdrive`).
+fn default_lv2_id(uri: &str) -> String {
+    let tail = uri.trim_end_matches(['/', '#']).rsplit(['/', ':', '#']).next().unwrap_or("");
+    let id: String = tail
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if id.is_empty() {
+        LV2_KIND.to_string()
+    } else {
+        id
+    }
+}
+
+/// The effect type of hosted LV2 plugins in chain files.
+pub const LV2_KIND: &str = "lv2";
 
 impl ChainSpec {
     /// Read and validate a chain file.
@@ -105,14 +160,50 @@ impl ChainSpec {
         let mut effects: Vec<EffectSpec> = Vec::new();
         for entry in file.effects {
             let kind = entry.kind.get_ref().clone();
-            let effect = instantiate(&kind).ok_or_else(|| {
-                Error::config(
-                    path,
-                    at(entry.kind.span().start),
-                    format!("unknown effect type `{kind}`"),
-                    format!("use one of: {}", crate::dsp::BUILTIN_KINDS.join(", ")),
-                )
-            })?;
+            let effect: Box<dyn Effect> = if kind == LV2_KIND {
+                let uri = entry.uri.as_ref().ok_or_else(|| {
+                    Error::config(
+                        path,
+                        at(entry.kind.span().start),
+                        "an `lv2` effect needs the plugin's `uri`",
+                        "add `uri = \"...\"` with a URI from `fxmatch plugins`",
+                    )
+                })?;
+                let mut effect = crate::lv2::Lv2Effect::new(uri.get_ref())
+                    .map_err(|e| Error::config(path, at(uri.span().start), e.message, e.fix))?;
+                if let Some(t) = &entry.tail {
+                    let v = *t.get_ref();
+                    if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
+                        return Err(Error::config(
+                            path,
+                            at(t.span().start),
+                            format!("tail {v} is not between 0 and 60 seconds"),
+                            "give the tail in seconds, e.g. `tail = 2.0`",
+                        ));
+                    }
+                    effect.set_tail(v as f32);
+                }
+                Box::new(effect)
+            } else {
+                if let Some(field) =
+                    entry.uri.as_ref().map(|u| u.span()).or(entry.tail.as_ref().map(|t| t.span()))
+                {
+                    return Err(Error::config(
+                        path,
+                        at(field.start),
+                        format!("`uri` and `tail` are for `lv2` effects, not `{kind}`"),
+                        "remove them, or set `type = \"lv2\"`",
+                    ));
+                }
+                instantiate(&kind).ok_or_else(|| {
+                    Error::config(
+                        path,
+                        at(entry.kind.span().start),
+                        format!("unknown effect type `{kind}`"),
+                        format!("use one of: {}, {LV2_KIND}", crate::dsp::BUILTIN_KINDS.join(", ")),
+                    )
+                })?
+            };
             let id = match &entry.id {
                 Some(id) => {
                     if id.get_ref().is_empty() || id.get_ref().contains(['.', ' ', '"']) {
@@ -125,7 +216,10 @@ impl ChainSpec {
                     }
                     id.get_ref().clone()
                 }
-                None => kind.clone(),
+                None => match &entry.uri {
+                    Some(uri) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
+                    _ => kind.clone(),
+                },
             };
             if effects.iter().any(|e| e.id == id) {
                 let offset = entry.id.as_ref().map_or(entry.kind.span().start, |s| s.span().start);
@@ -209,6 +303,8 @@ impl ChainSpec {
             effects.push(EffectSpec {
                 id,
                 kind,
+                uri: entry.uri.map(|u| u.into_inner()),
+                tail: entry.tail.map(|t| *t.get_ref() as f32),
                 bypass: entry.bypass,
                 free: free.into_iter().map(|(i, r)| (specs[i].id.clone(), r)).collect(),
                 fixed,

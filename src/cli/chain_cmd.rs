@@ -48,7 +48,10 @@ fn show(path: PathBuf) -> Result<()> {
     }
     for (slot, e) in spec.effects.iter().enumerate() {
         let bypass = if e.bypass { " (bypassed)" } else { "" };
-        println!("\n[{slot}] {} : {}{bypass}", e.id, e.kind);
+        match &e.uri {
+            Some(uri) => println!("\n[{slot}] {} : {} {uri}{bypass}", e.id, e.kind),
+            None => println!("\n[{slot}] {} : {}{bypass}", e.id, e.kind),
+        }
         for (i, p) in chain.effect(slot).params().iter().enumerate() {
             let value = chain.effect(slot).param(i);
             match chain.free_params().iter().position(|f| f.slot == slot && f.index == i) {
@@ -71,6 +74,7 @@ fn show(path: PathBuf) -> Result<()> {
 }
 
 fn types() -> Result<()> {
+    println!("(LV2 plugins: `type = \"lv2\"` with `uri = \"...\"`; `fxmatch plugins` lists them)");
     for kind in fxmatch::dsp::BUILTIN_KINDS {
         let effect = fxmatch::chain::instantiate(kind).expect("built-in kinds instantiate");
         println!("{kind}");

@@ -7,6 +7,7 @@ mod embed_cmd;
 mod eval_cmd;
 mod match_cmd;
 mod metric_args;
+mod plugins_cmd;
 mod render_cmd;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     /// Inspect chain files and the built-in effect types.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
+    /// List installed LV2 plugins, whether fxmatch can host them, and their parameters.
+    Plugins(plugins_cmd::PluginsArgs),
     /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render_cmd::run(args),
         Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
+        Command::Plugins(args) => plugins_cmd::run(args),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Dataset(args) => dataset_cmd::run(args),
         Command::Embed(args) => embed_cmd::run_embed(args),

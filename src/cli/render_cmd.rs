@@ -43,6 +43,10 @@ pub fn run(args: RenderArgs) -> Result<()> {
     let (input, format) = read_wav(&args.input)?;
     let out = render(&mut chain, &input, args.tail)?;
     let peak = out.peak();
+    let nonfinite = chain.nonfinite_samples();
+    if nonfinite > 0 {
+        eprintln!("warning: {nonfinite} non-finite samples from hosted plugins were replaced by silence");
+    }
     write_wav(&args.output, &out, args.format.unwrap_or(format))?;
     eprintln!(
         "rendered {} ({:.2} s, {} Hz) through `{}` into {} (peak {:.1} dBFS)",

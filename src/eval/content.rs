@@ -61,6 +61,8 @@ pub fn random_effects_chain(n: usize, rng: &mut impl Rng) -> Result<Chain> {
             EffectSpec {
                 id: kind.to_string(),
                 kind: kind.to_string(),
+                uri: None,
+                tail: None,
                 bypass: false,
                 free: effect.params().iter().map(|p| (p.id.clone(), p.range())).collect(),
                 fixed: Vec::new(),

@@ -112,6 +112,8 @@ pub fn single_param_spec(kind: &str, param: &str) -> Result<ChainSpec> {
         effects: vec![EffectSpec {
             id: kind.into(),
             kind: kind.into(),
+            uri: None,
+            tail: None,
             bypass: false,
             free: vec![(param.into(), spec.range())],
             fixed: Vec::new(),

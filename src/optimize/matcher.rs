@@ -255,6 +255,7 @@ impl Matcher {
             if w.chain.sample_rate() != sample_rate as f32 {
                 w.chain.prepare(sample_rate as f32, crate::render::OFFLINE_BLOCK);
             }
+            crate::render::check_prepared(&w.chain)?;
             w.out_l.resize(n, 0.0);
             w.out_r.resize(n, 0.0);
             w.render = Duration::ZERO;

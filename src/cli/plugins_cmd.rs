@@ -1,0 +1,210 @@
+//! `fxmatch plugins [URI] [--json]`: the installed LV2 plugins and what fxmatch can do with them.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde::Serialize;
+
+use fxmatch::chain::{Mapping, ParamSpec};
+use fxmatch::lv2::{list_plugins, plugin_info, supported_features, Layout, PluginInfo, PortKind};
+
+/// List installed LV2 plugins: URI, name, audio inputs/outputs, whether fxmatch can host them
+/// and the control ports that can be free parameters (by symbol, with their ranges).
+///
+/// Use a plugin in a chain file with `type = "lv2"` and `uri = "..."`.
+#[derive(Args)]
+pub struct PluginsArgs {
+    /// Show one plugin in detail (every port, features, layout).
+    uri: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// List only the plugins fxmatch can host.
+    #[arg(long)]
+    hostable: bool,
+}
+
+#[derive(Serialize)]
+struct ParamJson<'a> {
+    symbol: &'a str,
+    name: &'a str,
+    unit: &'a str,
+    min: f32,
+    max: f32,
+    default: f32,
+    mapping: Mapping,
+    crossfade: bool,
+}
+
+#[derive(Serialize)]
+struct PluginJson<'a> {
+    uri: &'a str,
+    name: &'a str,
+    class: &'a str,
+    audio_inputs: usize,
+    audio_outputs: usize,
+    side_chain_inputs: usize,
+    hostable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
+    required_features: &'a [String],
+    params: Vec<ParamJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<&'a [fxmatch::lv2::PortInfo]>,
+}
+
+fn param_json(s: &ParamSpec) -> ParamJson<'_> {
+    ParamJson {
+        symbol: &s.id,
+        name: &s.name,
+        unit: &s.unit,
+        min: s.min,
+        max: s.max,
+        default: s.default,
+        mapping: s.mapping,
+        crossfade: s.needs_crossfade,
+    }
+}
+
+fn to_json(p: &PluginInfo, detail: bool) -> PluginJson<'_> {
+    PluginJson {
+        uri: &p.uri,
+        name: &p.name,
+        class: &p.class,
+        audio_inputs: p.audio_inputs,
+        audio_outputs: p.audio_outputs,
+        side_chain_inputs: p.side_chain_inputs,
+        hostable: p.hostable(),
+        layout: p.layout.as_ref().ok().copied(),
+        refused: p.layout.as_ref().err().map(String::as_str),
+        required_features: &p.required_features,
+        params: p.params.iter().map(|(_, s)| param_json(s)).collect(),
+        ports: detail.then_some(p.ports.as_slice()),
+    }
+}
+
+fn status(p: &PluginInfo) -> String {
+    match &p.layout {
+        Ok(Layout::Stereo) => "yes (stereo)".into(),
+        Ok(Layout::DualMono) => "yes (dual-mono)".into(),
+        Err(why) => format!("no: {why}"),
+    }
+}
+
+fn fmt(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn mapping_name(m: Mapping) -> &'static str {
+    match m {
+        Mapping::Linear => "linear",
+        Mapping::Log => "log",
+        Mapping::Discrete => "discrete",
+    }
+}
+
+fn print_params(p: &PluginInfo) {
+    for (_, s) in &p.params {
+        println!(
+            "    {:<16} {:>9} .. {:<9} {:<4} default {:<8} {}{}",
+            s.id,
+            fmt(s.min),
+            fmt(s.max),
+            s.unit,
+            fmt(s.default),
+            mapping_name(s.mapping),
+            if s.needs_crossfade { ", crossfade" } else { "" }
+        );
+    }
+}
+
+pub fn run(args: PluginsArgs) -> Result<()> {
+    if let Some(uri) = &args.uri {
+        let Some(p) = plugin_info(uri) else {
+            let hint = fxmatch::lv2::package_hint(uri)
+                .map(|pkg| format!("install it with `apt install {pkg}`, or "))
+                .unwrap_or_default();
+            bail!("no LV2 plugin `{uri}` is installed\n  fix: {hint}pick a URI from `fxmatch plugins`");
+        };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&to_json(&p, true))?);
+            return Ok(());
+        }
+        println!("{}\n  name:     {}\n  class:    {}", p.uri, p.name, p.class);
+        println!(
+            "  audio:    {} in, {} out{}",
+            p.audio_inputs,
+            p.audio_outputs,
+            if p.side_chain_inputs > 0 {
+                format!(", {} side-chain in (fed silence)", p.side_chain_inputs)
+            } else {
+                String::new()
+            }
+        );
+        println!("  hostable: {}", status(&p));
+        println!(
+            "  requires: {}",
+            if p.required_features.is_empty() {
+                "no features".into()
+            } else {
+                p.required_features.join(", ")
+            }
+        );
+        println!("  fxmatch provides: {}", supported_features().join(", "));
+        println!("  parameters (free or fixed by symbol in a chain file):");
+        print_params(&p);
+        println!("  ports:");
+        for port in &p.ports {
+            let dir = if port.input { "in " } else { "out" };
+            let kind = match port.kind {
+                PortKind::Audio if port.side_chain => "audio (side-chain)",
+                PortKind::Audio => "audio",
+                PortKind::Control => "control",
+                PortKind::Atom => "atom",
+                PortKind::Cv => "cv",
+                PortKind::Other => "unknown",
+            };
+            let is_param = p.params.iter().any(|(i, _)| *i == port.index);
+            let note = if port.kind == PortKind::Control && port.input && !is_param {
+                " (no usable range: stays at its default)"
+            } else if port.kind == PortKind::Control && !port.input {
+                " (output, not a parameter)"
+            } else {
+                ""
+            };
+            println!("    [{:>2}] {dir} {:<18} {:<16} {}{note}", port.index, kind, port.symbol, port.name);
+        }
+        return Ok(());
+    }
+    let all: Vec<PluginInfo> =
+        list_plugins().into_iter().filter(|p| !args.hostable || p.hostable()).collect();
+    if args.json {
+        let v: Vec<PluginJson> = all.iter().map(|p| to_json(p, false)).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let hostable = all.iter().filter(|p| p.hostable()).count();
+    println!(
+        "{} LV2 plugins installed, {hostable} hostable by fxmatch (`fxmatch plugins URI` for details)",
+        all.len()
+    );
+    for p in &all {
+        println!(
+            "\n{}  {}\n  audio {} in / {} out, hostable: {}",
+            p.uri,
+            p.name,
+            p.audio_inputs,
+            p.audio_outputs,
+            status(p)
+        );
+        if p.hostable() {
+            print_params(p);
+        }
+    }
+    Ok(())
+}
