@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{root, test_signal, write_test_wav};
@@ -295,6 +297,46 @@ fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
 /// systematic callback overrun, a match from a MIDI footswitch note
 /// (`jack_midiseq` into `fxmatch:midi_in`), and the JACK server stopping and coming back: the
 /// daemon keeps answering OSC, reconnects by itself, and its ports and audio come back.
+/// A JACK client of the test: plays a steady 220 Hz sine into the daemon and records what comes
+/// out into a buffer allocated up front (`pos` frames written so far).
+struct Probe {
+    out_l: jack::Port<jack::AudioOut>,
+    out_r: jack::Port<jack::AudioOut>,
+    in_l: jack::Port<jack::AudioIn>,
+    in_r: jack::Port<jack::AudioIn>,
+    phase: f64,
+    recorded: (Vec<f32>, Vec<f32>),
+    pos: Arc<AtomicUsize>,
+}
+
+impl jack::ProcessHandler for Probe {
+    fn process(&mut self, _: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        let step = std::f64::consts::TAU * 220.0 / 48_000.0;
+        let (ol, or) = (self.out_l.as_mut_slice(ps), self.out_r.as_mut_slice(ps));
+        for (l, r) in ol.iter_mut().zip(or.iter_mut()) {
+            let v = (0.3 * self.phase.sin()) as f32;
+            self.phase = (self.phase + step) % std::f64::consts::TAU;
+            (*l, *r) = (v, 0.8 * v);
+        }
+        let pos = self.pos.load(Ordering::Relaxed);
+        let (il, ir) = (self.in_l.as_slice(ps), self.in_r.as_slice(ps));
+        let n = il.len().min(self.recorded.0.len().saturating_sub(pos));
+        self.recorded.0[pos..pos + n].copy_from_slice(&il[..n]);
+        self.recorded.1[pos..pos + n].copy_from_slice(&ir[..n]);
+        self.pos.store(pos + n, Ordering::Release);
+        jack::Control::Continue
+    }
+}
+
+/// Largest sample-to-sample step in `range` of either channel: a click is a step far above what
+/// the steady signal makes.
+fn max_step(rec: &(Vec<f32>, Vec<f32>), range: std::ops::Range<usize>) -> f32 {
+    [&rec.0, &rec.1]
+        .iter()
+        .flat_map(|ch| ch[range.clone()].windows(2).map(|w| (w[1] - w[0]).abs()))
+        .fold(0.0, f32::max)
+}
+
 #[test]
 fn match_on_a_real_jack_dummy_server() {
     let _one = one_at_a_time();
@@ -320,12 +362,34 @@ fn match_on_a_real_jack_dummy_server() {
             .unwrap(),
     );
     subscribe(&mut dump, s.port, listen);
-    let metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
-    for port in ["fxmatch:in_l", "fxmatch:in_r"] {
-        assert!(jack("jack_connect").args(["metro:240_bpm", port]).status().unwrap().success());
+    // The probe plays a steady sine through the daemon and records its output (60 s at most).
+    std::env::set_var("JACK_DEFAULT_SERVER", &server);
+    let (client, _) = jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).unwrap();
+    let pos = Arc::new(AtomicUsize::new(0));
+    let probe = Probe {
+        out_l: client.register_port("out_l", jack::AudioOut::default()).unwrap(),
+        out_r: client.register_port("out_r", jack::AudioOut::default()).unwrap(),
+        in_l: client.register_port("in_l", jack::AudioIn::default()).unwrap(),
+        in_r: client.register_port("in_r", jack::AudioIn::default()).unwrap(),
+        phase: 0.0,
+        recorded: (vec![0.0; 60 * 48_000], vec![0.0; 60 * 48_000]),
+        pos: pos.clone(),
+    };
+    let probe = client.activate_async((), probe).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while jack_ports(&server, "fxmatch:").len() < 5 {
+        assert!(Instant::now() < end, "the daemon registered no ports");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(2500));
+    for (a, b) in [
+        ("probe:out_l", "fxmatch:in_l"),
+        ("probe:out_r", "fxmatch:in_r"),
+        ("fxmatch:out_l", "probe:in_l"),
+        ("fxmatch:out_r", "probe:in_r"),
+    ] {
+        probe.as_client().connect_ports_by_name(a, b).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(3000));
     oscsend(s.port, &["/fxmatch/status"]);
     assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
 
@@ -344,10 +408,14 @@ fn match_on_a_real_jack_dummy_server() {
     let (blocks0, overruns0, xruns0, _, connected, _) = stats(&mut dump, s.port);
     assert_eq!(connected, 1);
     assert!(blocks0 > 0, "the JACK callback runs");
+    let frames = || pos.load(Ordering::Acquire);
+    let at_trigger = frames();
     oscsend(s.port, &["/fxmatch/match"]);
     let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    let at_result = frames();
     let similarity: f32 = result[0].parse().unwrap();
     assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+    std::thread::sleep(Duration::from_millis(2200));
     let (blocks1, overruns1, xruns1, peak, _, _) = stats(&mut dump, s.port);
     eprintln!(
         "JACK match: {} blocks during the match, overruns {overruns0}->{overruns1}, xruns {xruns0}->{xruns1}, \
@@ -367,6 +435,34 @@ fn match_on_a_real_jack_dummy_server() {
         "{overran} of {} callbacks overran while matching",
         blocks1 - blocks0
     );
+
+    // The hot-swap at the daemon's output is click-free: the largest sample-to-sample step around
+    // the swap (1 s either side of the result) is no larger than in the steady output before the
+    // match (old parameters) or after the swap (new ones). An xrun drops samples, which is a step
+    // of its own, so the check needs an xrun-free stretch; the count is printed either way.
+    let (_, _, _, p) = probe.deactivate().unwrap();
+    let rec = p.recorded;
+    let sr = 48_000;
+    assert!(frames() >= at_result + 2 * sr && at_trigger >= 2 * sr, "the probe recorded throughout");
+    let before = max_step(&rec, at_trigger - 2 * sr..at_trigger);
+    let around = max_step(&rec, at_result - sr..at_result + sr);
+    let after = max_step(&rec, at_result + sr..at_result + 2 * sr);
+    eprintln!("largest step: steady before {before:.5}, around the swap {around:.5}, steady after {after:.5}");
+    assert!(before > 0.001, "the sine came through the daemon: {before}");
+    if xruns1 == xruns0 {
+        assert!(
+            around <= 1.05 * before.max(after) + 1e-4,
+            "a click at the swap: step {around:.5} vs steady {before:.5} / {after:.5}"
+        );
+    } else {
+        eprintln!("click check skipped: {} xruns dropped samples during the match", xruns1 - xruns0);
+    }
+    let metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    for port in ["fxmatch:in_l", "fxmatch:in_r"] {
+        assert!(jack("jack_connect").args(["metro:240_bpm", port]).status().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(2500));
 
     // 2. The MIDI footswitch: note 60 (mapped to `match`) from jack_midiseq, 1 s after it
     // starts (its loop is 10 minutes long, so it fires once), into fxmatch:midi_in.
