@@ -158,6 +158,29 @@ fn lv2ls_lists_exactly_the_six_plugins() {
 }
 
 #[test]
+fn plugin_binary_needs_only_the_c_runtime() {
+    // fxmatch's library links lilv, JACK and tract; the plugin must not drag them into hosts.
+    let so = fixture().bundle.join(fxmatch::lv2::export::BINARY_NAME);
+    let o = tool("ldd", "libc-bin").arg(&so).output().unwrap();
+    let deps = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "ldd {}: {}", so.display(), String::from_utf8_lossy(&o.stderr));
+    for line in deps.lines() {
+        let lib = line.split_whitespace().next().unwrap_or("");
+        let allowed = ["linux-vdso", "libc.so", "libm.so", "libgcc_s.so", "ld-linux", "libpthread.so", "libdl.so"];
+        assert!(allowed.iter().any(|a| lib.contains(a)), "plugin links {lib}:\n{deps}");
+    }
+    let o = Command::new("nm").args(["-D", "--defined-only"]).arg(&so).output();
+    if let Some(o) = o.ok().filter(|o| o.status.success()) {
+        let exported: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains(" T "))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect();
+        assert_eq!(exported, ["lv2_descriptor"], "exported functions");
+    }
+}
+
+#[test]
 fn lv2_validate_finds_no_errors() {
     let f = fixture();
     let mut ttl: Vec<PathBuf> = std::fs::read_dir(&f.bundle)
