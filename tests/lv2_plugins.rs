@@ -86,7 +86,11 @@ fn lv2apply(f: &Fixture, uri: &str, controls: &[(&str, f32)], input: &Path, outp
         c.arg("-c").arg(sym).arg(v.to_string());
     }
     let o = c.arg(uri).output().unwrap();
-    assert!(o.status.success() && output.is_file(), "lv2apply {uri} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success() && output.is_file(),
+        "lv2apply {uri} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// Largest sample difference of two stereo renders of equal length and rate.
@@ -95,7 +99,12 @@ fn max_diff(a: &AudioBuffer, b: &AudioBuffer) -> f32 {
     assert_eq!(a.channels.len(), 2);
     assert_eq!(b.channels.len(), 2);
     assert_eq!(a.channels[0].len(), b.channels[0].len(), "renders differ in length");
-    a.channels.iter().zip(&b.channels).flat_map(|(x, y)| x.iter().zip(y)).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.channels
+        .iter()
+        .zip(&b.channels)
+        .flat_map(|(x, y)| x.iter().zip(y))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn render(f: &Fixture, chain: &Path, params: &Path, output: &Path) -> AudioBuffer {
@@ -166,7 +175,8 @@ fn plugin_binary_needs_only_the_c_runtime() {
     assert!(o.status.success(), "ldd {}: {}", so.display(), String::from_utf8_lossy(&o.stderr));
     for line in deps.lines() {
         let lib = line.split_whitespace().next().unwrap_or("");
-        let allowed = ["linux-vdso", "libc.so", "libm.so", "libgcc_s.so", "ld-linux", "libpthread.so", "libdl.so"];
+        let allowed =
+            ["linux-vdso", "libc.so", "libm.so", "libgcc_s.so", "ld-linux", "libpthread.so", "libdl.so"];
         assert!(allowed.iter().any(|a| lib.contains(a)), "plugin links {lib}:\n{deps}");
     }
     let o = Command::new("nm").args(["-D", "--defined-only"]).arg(&so).output();
@@ -234,7 +244,12 @@ fn a_different_control_value_is_caught() {
 /// Port symbol → value of a preset file, through `sordi` (which must parse it).
 fn preset_values(ttl: &Path) -> Vec<(String, f32)> {
     let o = tool("sordi", "sordi").arg(ttl).output().unwrap();
-    assert!(o.status.success(), "sordi cannot parse {}: {}", ttl.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "sordi cannot parse {}: {}",
+        ttl.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     let mut symbols = std::collections::BTreeMap::new();
     let mut values = std::collections::BTreeMap::new();
@@ -243,7 +258,8 @@ fn preset_values(ttl: &Path) -> Vec<(String, f32)> {
         if parts.len() < 3 {
             continue;
         }
-        let literal = parts[2].trim_end_matches(" .").split("^^").next().unwrap().trim_matches('"').to_string();
+        let literal =
+            parts[2].trim_end_matches(" .").split("^^").next().unwrap().trim_matches('"').to_string();
         match parts[1] {
             "<http://lv2plug.in/ns/lv2core#symbol>" => {
                 symbols.insert(parts[0].to_string(), literal);
@@ -289,7 +305,8 @@ fn exported_presets_reproduce_fxmatch_render_in_lv2apply() {
     assert!(manifest.status.success(), "sordi: manifest.ttl");
 
     // lilv attaches the presets to the plugins (lv2info lists them under the plugin).
-    let lv2_path = std::env::join_paths([f.plugins.clone(), presets.parent().unwrap().to_path_buf()]).unwrap();
+    let lv2_path =
+        std::env::join_paths([f.plugins.clone(), presets.parent().unwrap().to_path_buf()]).unwrap();
     for (preset_uri, plugin) in &listed {
         let o = tool("lv2info", "lilv-utils").env("LV2_PATH", &lv2_path).arg(plugin).output().unwrap();
         let info = String::from_utf8_lossy(&o.stdout);
@@ -301,7 +318,7 @@ fn exported_presets_reproduce_fxmatch_render_in_lv2apply() {
     // The chain's effects one after the other in lv2apply, each with its preset's values.
     let mut current = f.input.clone();
     for (i, (preset_uri, plugin)) in listed.iter().enumerate() {
-        let file = PathBuf::from(preset_uri.strip_prefix("file://").unwrap());
+        let file = presets.join(preset_uri.rsplit('/').next().unwrap());
         let values = preset_values(&file);
         let controls: Vec<(&str, f32)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let out = f.work.join(format!("preset-stage{i}.wav"));
@@ -331,4 +348,40 @@ fn preset_export_skips_hosted_lv2_effects_with_a_note() {
     assert!(stderr(&o).contains("skipped `od`"), "{}", stderr(&o));
     assert!(out.join("gain.ttl").is_file() && !out.join("od.ttl").exists());
     assert_eq!(preset_values(&out.join("gain.ttl")), vec![("gain".to_string(), -3.0)]);
+}
+
+#[test]
+fn fxmatch_hosting_its_own_plugins_renders_like_the_builtins() {
+    // fxmatch's LV2 host runs the plugins in 512-frame blocks with the `options` feature
+    // (bufsz:maxBlockLength), unlike lv2apply's one frame per run and no features.
+    let f = fixture();
+    for kind in BUILTIN_KINDS {
+        let mut fixed = String::from("[effect.fixed]\n");
+        for (sym, v) in settings(kind) {
+            fixed.push_str(&format!("{sym} = {v:?}\n"));
+        }
+        let builtin = f.work.join(format!("{kind}.builtin.toml"));
+        std::fs::write(&builtin, format!("[[effect]]\ntype = \"{kind}\"\n{fixed}")).unwrap();
+        let hosted = f.work.join(format!("{kind}.hosted.toml"));
+        let uri = plugin_uri(kind);
+        std::fs::write(
+            &hosted,
+            format!("[[effect]]\ntype = \"lv2\"\nuri = \"{uri}\"\nid = \"{kind}\"\n{fixed}"),
+        )
+        .unwrap();
+        let mut outs = Vec::new();
+        for chain in [&builtin, &hosted] {
+            let out = chain.with_extension("wav");
+            let o = fxmatch()
+                .env("LV2_PATH", &f.plugins)
+                .args(["render", "--chain", s(chain), s(&f.input), s(&out)])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "fxmatch render {}: {}", chain.display(), stderr(&o));
+            outs.push(read_wav(&out).unwrap().0);
+        }
+        let d = max_diff(&outs[0], &outs[1]);
+        eprintln!("{kind}: max |fxmatch hosting the plugin - built-in| = {d:e}");
+        assert!(d <= TOLERANCE, "{kind}: hosted plugin differs from the built-in by {d}");
+    }
 }

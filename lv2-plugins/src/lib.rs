@@ -201,7 +201,8 @@ unsafe fn host_max_block(features: *const *const Lv2Feature) -> Option<usize> {
     // SAFETY: `map` is the host's LV2_URID_Map (urid:map's data), valid during instantiate.
     let (handle, map_fn) = unsafe { ((*map).handle, (*map).map?) };
     // SAFETY: map_fn is the host's mapping function, called with its handle and C strings.
-    let (key, int_type) = unsafe { (map_fn(handle, MAX_BLOCK_URI.as_ptr()), map_fn(handle, ATOM_INT_URI.as_ptr())) };
+    let (key, int_type) =
+        unsafe { (map_fn(handle, MAX_BLOCK_URI.as_ptr()), map_fn(handle, ATOM_INT_URI.as_ptr())) };
     let mut o = options;
     // SAFETY: the options array ends with an entry whose key is 0 and value null (options
     // extension); an atom:Int value points to an i32.
@@ -240,7 +241,8 @@ unsafe extern "C" fn instantiate(
         return std::ptr::null_mut();
     };
     // SAFETY: `features` comes from the host per LV2's contract (null-terminated array).
-    let max_block = unsafe { host_max_block(features) }.unwrap_or(DEFAULT_MAX_BLOCK).clamp(1, MAX_PREPARED_BLOCK);
+    let max_block =
+        unsafe { host_max_block(features) }.unwrap_or(DEFAULT_MAX_BLOCK).clamp(1, MAX_PREPARED_BLOCK);
     effect.prepare(sample_rate as f32, max_block);
     let specs = effect.params().to_vec();
     let applied = specs.iter().map(|s| s.default).collect();
@@ -370,7 +372,8 @@ mod tests {
     fn plugin_matches_the_effect_in_any_block_size_and_in_place() {
         let sr = 48_000.0;
         let n = 5000;
-        let input: Vec<f32> = (0..n).map(|i| ((i as f32 * 0.031).sin() * 0.6) * ((i % 700) as f32 / 700.0)).collect();
+        let input: Vec<f32> =
+            (0..n).map(|i| ((i as f32 * 0.031).sin() * 0.6) * ((i % 700) as f32 / 700.0)).collect();
         for (k, kind) in BUILTIN_KINDS.iter().enumerate() {
             let mut reference = builtin(kind).unwrap();
             reference.prepare(sr, 512);
@@ -407,12 +410,11 @@ mod tests {
                 }
                 ((*d).activate)(h);
                 let mut start = 0;
-                for (j, len) in [1usize, 7, 64, 333, 4097].iter().cycle().enumerate() {
+                for len in [1usize, 7, 64, 333, 4097].iter().cycle() {
                     if start >= n {
                         break;
                     }
                     let len = (*len).min(n - start);
-                    let _ = j;
                     ((*d).connect_port)(h, 0, l.as_mut_ptr().add(start) as *mut c_void);
                     ((*d).connect_port)(h, 1, r.as_mut_ptr().add(start) as *mut c_void);
                     ((*d).connect_port)(h, 2, l.as_mut_ptr().add(start) as *mut c_void);
@@ -422,7 +424,12 @@ mod tests {
                 }
                 ((*d).deactivate)(h);
                 ((*d).cleanup)(h);
-                let max = l.iter().zip(&rl).chain(r.iter().zip(&rr)).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let max = l
+                    .iter()
+                    .zip(&rl)
+                    .chain(r.iter().zip(&rr))
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
                 assert!(max <= 1e-6, "{kind}: plugin differs from the effect by {max}");
                 assert!(l.iter().zip(&input).any(|(a, b)| a != b), "{kind}: output is the input");
             }

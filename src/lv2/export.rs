@@ -254,7 +254,8 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
         let mut t = String::from(PREFIXES);
         let _ = write!(t, "\n<>\n    a pset:Preset ;\n    lv2:appliesTo <{uri}> ;\n    rdfs:label \"{label}\" ;\n    lv2:port ");
         for (i, (sym, v)) in values.iter().enumerate() {
-            let _ = write!(t, "[\n        lv2:symbol \"{sym}\" ;\n        pset:value {}\n    ]", ttl_float(*v));
+            let _ =
+                write!(t, "[\n        lv2:symbol \"{sym}\" ;\n        pset:value {}\n    ]", ttl_float(*v));
             t.push_str(if i + 1 < values.len() { " , " } else { " .\n" });
         }
         let p = abs.join(&file);
@@ -266,7 +267,7 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
         bundle.presets.push(PresetFile {
             effect_id: spec.id.clone(),
             plugin_uri: uri,
-            uri: format!("file://{}", p.display()),
+            uri: file_uri(&p),
             file,
             values,
         });
@@ -276,9 +277,27 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
     Ok(bundle)
 }
 
+/// `file://` URI of an absolute path, percent-encoding every byte but unreserved ones and `/`.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_uris_are_percent_encoded() {
+        assert_eq!(file_uri(Path::new("/a b/é.ttl")), "file:///a%20b/%C3%A9.ttl");
+    }
 
     #[test]
     fn floats_read_back_exactly() {
