@@ -17,8 +17,8 @@ PACKAGES=(
     liblo-tools         # OSC test tools (oscsend, oscdump)
     sndfile-tools       # demo: sndfile-jackplay plays a clip into the daemon over JACK
     liblilv-dev         # build: LV2 host library
-    lilv-utils          # lv2ls, lv2info: inspect installed plugins
-    lv2-dev             # LV2 headers and specs
+    lilv-utils          # lv2ls, lv2info, lv2apply: inspect and run installed plugins (tests/lv2_plugins.rs)
+    lv2-dev             # LV2 headers and specs; lv2_validate (checks the fxmatch.lv2 bundle)
     sordi               # RDF/Turtle checks of LV2 metadata
     mda-lv2             # LV2 plugins hosted in config/chains/mda.toml and tests/lv2_host.rs
     zam-plugins         # LV2: config/chains/zam.toml (ZamEQ2, ZamCompX2, ZamDelay)

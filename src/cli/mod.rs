@@ -5,6 +5,7 @@ mod daemon_cmd;
 mod dataset_cmd;
 mod embed_cmd;
 mod eval_cmd;
+mod lv2_cmd;
 mod match_cmd;
 mod metric_args;
 mod plugins_cmd;
@@ -38,6 +39,12 @@ enum Command {
     Chain(chain_cmd::ChainCommand),
     /// List installed LV2 plugins, whether fxmatch can host them, and their parameters.
     Plugins(plugins_cmd::PluginsArgs),
+    /// fxmatch's built-in effects as LV2 plugins: write the bundle's TTL.
+    #[command(subcommand)]
+    Lv2(lv2_cmd::Lv2Command),
+    /// Export a chain's settings as LV2 presets for fxmatch's plugins.
+    #[command(subcommand)]
+    Preset(lv2_cmd::PresetCommand),
     /// Run the benchmark tasks (shared/BENCHMARK.md) and write results.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
@@ -68,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Match(args) => match_cmd::run(args),
         Command::Chain(cmd) => chain_cmd::run(cmd),
         Command::Plugins(args) => plugins_cmd::run(args),
+        Command::Lv2(cmd) => lv2_cmd::run(cmd),
+        Command::Preset(cmd) => lv2_cmd::run_preset(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Dataset(args) => dataset_cmd::run(args),
         Command::Embed(args) => embed_cmd::run_embed(args),

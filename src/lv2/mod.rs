@@ -1,4 +1,5 @@
-//! Hosting third-party LV2 plugins as effects of a chain (`type = "lv2"` in chain files).
+//! Hosting third-party LV2 plugins as effects of a chain (`type = "lv2"` in chain files), and
+//! fxmatch's own effects as LV2 plugins ([`export`]).
 //!
 //! - [`world`]: the process-wide lilv world, plugin lookup and listing (`fxmatch plugins`).
 //! - [`ports`]: port descriptions from the TTL and how control inputs become parameters.
@@ -10,6 +11,7 @@
 //! `state:loadDefaultState`; a plugin that requires anything else is refused, naming the
 //! feature.
 
+pub mod export;
 pub mod plugin;
 pub mod ports;
 pub mod world;
