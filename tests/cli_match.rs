@@ -200,13 +200,17 @@ fn eval_match_quick_reports_gap_errors_and_speed() {
         &chain("eq-comp.toml"),
         "--profile",
         "live",
+        "--metric",
+        "mfcc",
         "--out",
         s(dir.path()),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("match.json")).unwrap()).unwrap();
-    let live = &r["results"][0];
+    assert_eq!(r["results"].as_array().unwrap().len(), 1, "one metric asked for");
+    assert_eq!(r["results"][0]["metric"], "mfcc");
+    let live = &r["results"][0]["profiles"][0];
     assert_eq!(live["profile"], "live");
     assert_eq!(live["cases"].as_array().unwrap().len(), 2);
     assert_eq!(live["param_error"].as_object().unwrap().len(), 12, "one error per free parameter");

@@ -612,7 +612,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e} (scripts/setup.sh installs zam-plugins)"));
         let (mut h, mut p) = engine(&spec, &EngineConfig::default()).unwrap();
         let x = noise(9600, 0.3, 4);
-        let mut run = |p: &mut crate::engine::AudioProcessor| {
+        let run = |p: &mut crate::engine::AudioProcessor| {
             let (mut ol, mut or) = (vec![0.0; x.len()], vec![0.0; x.len()]);
             for ((i, bl), br) in x.chunks(128).zip(ol.chunks_mut(128)).zip(or.chunks_mut(128)) {
                 assert_no_alloc::assert_no_alloc(|| p.process(i, i, bl, br));
