@@ -207,6 +207,21 @@ fn content_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// Runs `task` with a progress bar of `len` steps (on a terminal only); `task` reports the
+/// number of steps done through the function it is given.
+fn with_progress<T>(len: u64, message: String, task: impl FnOnce(&dyn Fn(usize)) -> Result<T>) -> Result<T> {
+    let bar = progress_bar(len, message);
+    let result = task(&|done| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64)
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    result
+}
+
 fn progress_bar(len: u64, message: String) -> Option<indicatif::ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(len);
@@ -257,18 +272,11 @@ fn run_retrieval(args: RetrievalArgs) -> Result<()> {
     };
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
-        let bar = progress_bar(
+        let result = with_progress(
             (config.trials * config.max_effects) as u64,
             format!("retrieval ({})", metric.name()),
-        );
-        let result = retrieval(&mut *metric, &clips, &config, &mut |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64)
-            }
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+            |tick| Ok(retrieval(&mut *metric, &clips, &config, &mut |done, _| tick(done))?),
+        )?;
         md += &format!(
         "## Style retrieval ({} trials per N, seed {}, metric {})\n\nAccuracy that the true match ranks first; columns: number of distractors M.\n\n| N |",
         config.trials, config.seed, result.metric
@@ -336,15 +344,10 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     let (mut md, mut results) = (String::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
         let total = cases.len() * config.targets.len() * config.trials;
-        let bar = progress_bar(total as u64, format!("parameter estimation ({})", metric.name()));
-        let result = param_est(&mut *metric, &clips, &cases, &config, &mut |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64)
-            }
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+        let result =
+            with_progress(total as u64, format!("parameter estimation ({})", metric.name()), |tick| {
+                Ok(param_est(&mut *metric, &clips, &cases, &config, &mut |done, _| tick(done))?)
+            })?;
         md += &format!(
         "## Parameter estimation ({} targets × {} trials, profile {}, metric {})\n\n| effect | parameter | MSE | Pearson ρ |\n|---|---|---|---|\n",
         config.targets.len(),
@@ -441,18 +444,11 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
     };
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
-        let bar = progress_bar(
+        let result = with_progress(
             (presets.len() * config.pairs_per_preset) as u64,
             format!("transfer ({})", metric.name()),
-        );
-        let result = transfer(&spec, &presets, &mut *metric, &clips, &config, &mut |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64)
-            }
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+            |tick| Ok(transfer(&spec, &presets, &mut *metric, &clips, &config, &mut |done, _| tick(done))?),
+        )?;
         md += &format!(
         "## Style transfer ({} presets × {} pairs, chain {}, metric {})\n\n| system | similarity to the reference | parameter error | seconds per match |\n|---|---|---|---|\n",
         presets.len(),
@@ -507,18 +503,11 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
         SyntheticConfig { cases: if args.common.quick { 2 } else { args.cases }, seed: args.seed, profiles };
     let (mut md, mut all) = (String::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
-        let bar = progress_bar(
+        let results = with_progress(
             (config.cases * config.profiles.len()) as u64,
             format!("synthetic matches ({})", metric.name()),
-        );
-        let results = synthetic_match(&spec, &mut *metric, &clips, &config, &mut |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64)
-            }
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+            |tick| Ok(synthetic_match(&spec, &mut *metric, &clips, &config, &mut |done, _| tick(done))?),
+        )?;
         md += &match_markdown(&results, &args.chain, config.cases, metric.name());
         md += "\n";
         all.push(serde_json::json!({"metric": metric.name(), "profiles": results}));
@@ -593,15 +582,9 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
     let mut results: Vec<ZeroShotResult> = Vec::new();
     for metric in &mut metrics {
         for (name, clips) in [("speech", &speech), ("music", &music)] {
-            let bar = progress_bar(config.trials as u64, format!("{} {name}", metric.name()));
-            let r = zero_shot(&mut **metric, clips, name, &config, &mut |t| {
-                if let Some(b) = &bar {
-                    b.set_position(t as u64)
-                }
+            let r = with_progress(config.trials as u64, format!("{} {name}", metric.name()), |tick| {
+                Ok(zero_shot(&mut **metric, clips, name, &config, &mut |t| tick(t))?)
             })?;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
             results.push(r);
         }
     }
