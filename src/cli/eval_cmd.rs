@@ -15,10 +15,10 @@ use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
 use fxmatch::eval::transfer::{transfer, TransferConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::encoder::DEFAULT_MODEL;
-use fxmatch::metric::StyleMetric;
+use fxmatch::metric::{load_metric, StyleMetric};
 use fxmatch::optimize::MatchConfig;
 
-use super::metric_args::{MetricArgs, MetricChoice};
+use super::metric_args::MetricChoice;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -159,8 +159,8 @@ impl CommonEvalArgs {
         choices
             .into_iter()
             .map(|metric| {
-                let model = if metric == MetricChoice::Encoder { self.model.clone() } else { None };
-                MetricArgs { metric, model }.load()
+                let model = if metric == MetricChoice::Encoder { self.model.as_deref() } else { None };
+                Ok(load_metric(metric.name(), model)?)
             })
             .collect()
     }

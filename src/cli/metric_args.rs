@@ -41,13 +41,7 @@ pub struct MetricArgs {
 impl MetricArgs {
     /// Loads the chosen metric (the model once; callers clone it per thread).
     pub fn load(&self) -> anyhow::Result<Box<dyn StyleMetric>> {
-        let model = match self.metric {
-            MetricChoice::Encoder => self.model.as_deref(),
-            MetricChoice::Mfcc if self.model.is_some() => {
-                anyhow::bail!("--model is for --metric encoder\n  fix: drop --model, or add --metric encoder")
-            }
-            MetricChoice::Mfcc => None,
-        };
-        Ok(load_metric(self.metric.name(), model)?)
+        // load_metric refuses a model for mfcc, naming it and the fix.
+        Ok(load_metric(self.metric.name(), self.model.as_deref())?)
     }
 }
