@@ -292,6 +292,23 @@ fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect()
 }
 
+/// Whether `jack_lsp -c` on `server` lists a connection from port `from` to port `to`.
+fn jack_connected(server: &str, from: &str, to: &str) -> bool {
+    let out = Command::new("jack_lsp").arg("-c").env("JACK_DEFAULT_SERVER", server).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut current = "";
+    for line in text.lines() {
+        if line.starts_with(char::is_whitespace) {
+            if current == from && line.trim() == to {
+                return true;
+            }
+        } else {
+            current = line.trim();
+        }
+    }
+    false
+}
+
 /// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
 /// track from `jack_metro` into its inputs, a match over OSC that ends in a result with no
 /// systematic callback overrun, a match from a MIDI footswitch note
@@ -392,6 +409,20 @@ fn match_on_a_real_jack_dummy_server() {
         assert!(Instant::now() < end, "the daemon registered no ports");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Autoconnect (on by default): the dummy driver's system ports, in order; the test's probe
+    // is connected on top (the dummy capture ports carry silence).
+    for (from, to) in [
+        ("system:capture_1", "fxmatch:in_l"),
+        ("system:capture_2", "fxmatch:in_r"),
+        ("fxmatch:out_l", "system:playback_1"),
+        ("fxmatch:out_r", "system:playback_2"),
+    ] {
+        let end = Instant::now() + Duration::from_secs(5);
+        while !jack_connected(&server, from, to) {
+            assert!(Instant::now() < end, "autoconnect made no {from} -> {to}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     for (a, b) in [
         ("probe:out_l", "fxmatch:in_l"),
         ("probe:out_r", "fxmatch:in_r"),
@@ -447,29 +478,37 @@ fn match_on_a_real_jack_dummy_server() {
         blocks1 - blocks0
     );
 
-    // Clicks at the hot-swap, measured at the daemon's output: the largest jump (see `max_jump`)
-    // around the swap (1 s either side of the result) against the steady output before the match
-    // and after the swap. Printed, not asserted, until the finding in issue 4 is resolved:
-    // xrun-free runs measured jumps 15–75× the steady ones around the swap (a discontinuity of
-    // about 0.01, −40 dBFS), and plain sample-to-sample steps exceed both steady states by ~10 %
-    // while the compressor settles, which is no click. An xrun is a discontinuity of its own.
+    // Clicks at the hot-swap, measured at the daemon's output, 1 s either side of the result
+    // against the steady output before the match and after the swap: the largest plain step
+    // (the issue's measure; it may exceed both steady states a little while the compressor
+    // settles to its new settings, which is no click) and the largest jump off the line through
+    // the two samples before (`max_jump`: a level change barely moves it, a discontinuity shows
+    // at once). Before the EQ's coefficients moved per sample and the glides reached the effects
+    // as S-curves, xrun-free runs measured jumps 10–75× the steady ones here. An xrun is a
+    // discontinuity of its own, so runs with one are printed, not judged.
+    let server_xruns = jackd.logged_xruns() - server_xruns0;
     let (_, _, p) = probe.deactivate().unwrap();
     let rec = p.recorded;
     let sr = 48_000;
     assert!(frames() >= at_result + 2 * sr && at_trigger >= 2 * sr, "the probe recorded throughout");
     let came_through = max_step(&rec, at_trigger - 2 * sr..at_trigger);
     assert!(came_through > 0.001, "the sine came through the daemon: {came_through}");
-    let before = max_jump(&rec, at_trigger - 2 * sr..at_trigger);
-    let around = max_jump(&rec, at_result - sr..at_result + sr);
-    let after = max_jump(&rec, at_result + sr..at_result + 2 * sr);
+    let steady = |f: fn(&(Vec<f32>, Vec<f32>), std::ops::Range<usize>) -> f32| {
+        f(&rec, at_trigger - 2 * sr..at_trigger).max(f(&rec, at_result + sr..at_result + 2 * sr))
+    };
+    let step_ratio = max_step(&rec, at_result - sr..at_result + sr) / steady(max_step);
+    let jump_ratio = max_jump(&rec, at_result - sr..at_result + sr) / steady(max_jump).max(1e-9);
     eprintln!(
-        "largest jump: steady before {before:.6}, around the swap {around:.6}, steady after {after:.6}"
-    );
-    eprintln!(
-        "jump around the swap / steady: {:.1}× ({} xruns during the match)",
-        around / before.max(after).max(1e-9),
+        "around the swap / steady: step {step_ratio:.2}×, jump {jump_ratio:.2}× \
+         ({} engine xruns, {server_xruns} server xruns during the match)",
         xruns1 - xruns0
     );
+    if xruns1 == xruns0 && server_xruns == 0 {
+        assert!(step_ratio <= 1.5, "a click at the swap: steps {step_ratio:.2}× the steady ones");
+        assert!(jump_ratio <= 4.0, "a click at the swap: jumps {jump_ratio:.2}× the steady ones");
+    } else {
+        eprintln!("click measure not judged: the server had xruns (busy machine)");
+    }
     let metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
     std::thread::sleep(Duration::from_millis(500));
     for port in ["fxmatch:in_l", "fxmatch:in_r"] {
@@ -497,10 +536,11 @@ fn match_on_a_real_jack_dummy_server() {
     oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
     let ratio = dump.expect("/fxmatch/param", Duration::from_secs(5))[2].clone();
 
-    // 3. The JACK server stops (SIGTERM) and comes back under the same name.
+    // 3. The JACK server stops (SIGTERM) and comes back under the same name. The click track
+    // stays connected up to the end, so the daemon has noted that connection.
     drop(seq);
-    drop(metro);
     drop(jackd);
+    drop(metro);
     // libjack takes its client timeout (seconds) to close a client whose server died; the daemon
     // closes it on a thread of its own, but the first reconnect attempt can still hold the
     // control thread (seen: over 1 s under load), so allow 5 s and print the slowest answer.
@@ -534,6 +574,21 @@ fn match_on_a_real_jack_dummy_server() {
     assert!(overruns * 100 <= b1, "{overruns} of {b1} callbacks overran");
     oscsend(s.port, &["/fxmatch/param/get", "ss", "compressor", "ratio"]);
     assert_eq!(dump.expect("/fxmatch/param", Duration::from_secs(5))[2], ratio, "same parameters");
+    // The capture history heard before the outage came over: a match of the 2 s segment works
+    // with only ~0.5 s heard since the reconnect (the dummy server's inputs are silent since,
+    // so the segment's start is the click track from before).
+    oscsend(s.port, &["/fxmatch/match"]);
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(60));
+    assert!(result[0].parse::<f32>().unwrap() > 0.0, "match after the reconnect: {result:?}");
+    // The connections made by hand before the outage are re-made once their ports are back.
+    let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_l")
+        && jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_r"))
+    {
+        assert!(Instant::now() < end, "the daemon did not re-make metro:240_bpm -> fxmatch:in_* in 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let log = std::fs::read_to_string(&log).unwrap();
     // What happened, and while the server was down, the failed attempts with the fix.
     for line in log.lines().filter(|l| l.contains("audio server")) {

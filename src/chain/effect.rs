@@ -39,6 +39,17 @@ pub trait Effect: Send {
     /// The effect moves there smoothly. Real-time safe.
     fn set_param(&mut self, index: usize, value: f32);
 
+    /// Set parameter `index` to `value`, reaching it in exactly `samples` samples (linearly)
+    /// instead of over the effect's own ramp time. The engine's glides call this once per block
+    /// with the block's length, so the effect interpolates between the glide's steps and the
+    /// glide's shape (an S-curve, which starts and stops gently) reaches the audio as it is;
+    /// the effect's own, longer ramp would lag behind the glide and stop with a kink. Effects
+    /// without smoothers of their own keep the default, [`Effect::set_param`]. Real-time safe.
+    fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
+        let _ = samples;
+        self.set_param(index, value);
+    }
+
     /// The target value of parameter `index` in plain units.
     fn param(&self, index: usize) -> f32;
 

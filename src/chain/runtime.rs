@@ -229,6 +229,17 @@ impl Chain {
         }
     }
 
+    /// [`Chain::set_param`], reaching the value in exactly `samples` samples
+    /// ([`Effect::set_param_over`]). Real-time safe.
+    pub fn set_param_over(&mut self, slot: usize, index: usize, value: f32, samples: u32) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            if let Some(spec) = s.effect.params().get(index) {
+                let v = spec.clamp(value);
+                s.effect.set_param_over(index, v, samples);
+            }
+        }
+    }
+
     /// `(slot, index)` of a parameter by ids; errors name the unknown effect or parameter.
     pub fn locate(&self, effect_id: &str, param_id: &str) -> Result<(usize, usize)> {
         let slot = self.slot_of(effect_id)?;

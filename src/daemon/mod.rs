@@ -353,6 +353,7 @@ impl Daemon {
         let now = Instant::now();
         if self.outage.is_none() {
             if self.audio.is_running() {
+                self.audio.maintain();
                 return;
             }
             tracing::warn!(
@@ -377,8 +378,8 @@ impl Daemon {
                 tracing::info!(
                     attempts = outage.attempts,
                     down_s = outage.since.elapsed().as_secs_f32(),
-                    "reconnected to the audio server; ports registered again, parameters and bypass \
-                     restored (the capture history starts empty)"
+                    "reconnected to the audio server; ports registered again; parameters, bypass states \
+                     and the capture history restored; connections re-made as their ports come back"
                 );
                 self.outage = None;
             }

@@ -176,6 +176,28 @@ impl Compressor {
         c
     }
 
+    /// Set a parameter: smoothed ones over the 20 ms ramp, or over exactly `samples` samples.
+    fn set(&mut self, index: usize, value: f32, samples: Option<u32>) {
+        let (Some(spec), Some(slot)) = (self.specs.get(index), self.values.get_mut(index)) else {
+            return;
+        };
+        let v = spec.clamp(value);
+        *slot = v;
+        let glide = |s: &mut Smoothed, target: f32| match samples {
+            Some(n) => s.set_target_over(target, n),
+            None => s.set_target(target),
+        };
+        match index {
+            param::THRESHOLD => glide(&mut self.threshold, v),
+            param::RATIO => glide(&mut self.slope, 1.0 - 1.0 / v),
+            param::ATTACK => self.ballistics.attack = pole(v, self.sample_rate),
+            param::RELEASE => self.ballistics.release = pole(v, self.sample_rate),
+            param::KNEE => glide(&mut self.knee, v),
+            param::MAKEUP => glide(&mut self.makeup, db_to_gain(v)),
+            _ => {}
+        }
+    }
+
     fn ramping(&self) -> bool {
         self.threshold.is_smoothing()
             || self.slope.is_smoothing()
@@ -310,20 +332,11 @@ impl Effect for Compressor {
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
-        let (Some(spec), Some(slot)) = (self.specs.get(index), self.values.get_mut(index)) else {
-            return;
-        };
-        let v = spec.clamp(value);
-        *slot = v;
-        match index {
-            param::THRESHOLD => self.threshold.set_target(v),
-            param::RATIO => self.slope.set_target(1.0 - 1.0 / v),
-            param::ATTACK => self.ballistics.attack = pole(v, self.sample_rate),
-            param::RELEASE => self.ballistics.release = pole(v, self.sample_rate),
-            param::KNEE => self.knee.set_target(v),
-            param::MAKEUP => self.makeup.set_target(db_to_gain(v)),
-            _ => {}
-        }
+        self.set(index, value, None);
+    }
+
+    fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
+        self.set(index, value, Some(samples));
     }
 
     fn param(&self, index: usize) -> f32 {

@@ -39,7 +39,8 @@ pub mod param {
     pub const HIGH_Q: usize = 14;
 }
 
-/// Coefficients are recomputed every `GRID` samples while a band's parameters ramp.
+/// Coefficients are recomputed every `GRID` samples while a band's parameters ramp, and
+/// interpolated linearly per sample in between.
 const GRID: u32 = 16;
 /// Parameter ramps take this long.
 const RAMP_SECONDS: f32 = 0.020;
@@ -67,6 +68,13 @@ struct Band {
     filter: Biquad,
     /// Whether the filter runs; bands at 0 dB (and drained) are bypassed.
     on: bool,
+    /// While the band glides: the coefficients due at the next grid point, the per-sample
+    /// increment towards them, and the samples left until then. Stepping the coefficients once
+    /// per grid would step the output by `Δb0·x` each time (zipper noise, heard as clicks on a
+    /// large move); per-sample increments leave it continuous.
+    due: Coeffs,
+    step: Coeffs,
+    left: u32,
 }
 
 impl Band {
@@ -79,14 +87,24 @@ impl Band {
             log2_q: Smoothed::new(q.log2()),
             filter: Biquad::default(),
             on: gain != 0.0,
+            due: Coeffs::IDENTITY,
+            step: Coeffs::IDENTITY,
+            left: 0,
         }
     }
 
-    fn set(&mut self, which: usize, value: f32) {
-        match which {
-            0 => self.gain_db.set_target(value),
-            1 => self.log2_freq.set_target(value.log2()),
-            _ => self.log2_q.set_target(value.log2()),
+    /// Set gain (0), frequency (1) or Q (2): over the effect's ramp, or over exactly
+    /// `samples` samples.
+    fn set(&mut self, which: usize, value: f32, samples: Option<u32>) {
+        let s = match which {
+            0 => &mut self.gain_db,
+            1 => &mut self.log2_freq,
+            _ => &mut self.log2_q,
+        };
+        let v = if which == 0 { value } else { value.log2() };
+        match samples {
+            Some(n) => s.set_target_over(v, n),
+            None => s.set_target(v),
         }
         if let Some(t) = self.target.get_mut(which) {
             *t = value;
@@ -127,6 +145,7 @@ impl Band {
         self.log2_freq.snap();
         self.log2_q.snap();
         self.filter.set_coeffs(self.coeffs(sample_rate));
+        self.left = 0;
         self.on = self.gain_db.current() != 0.0;
         if !self.on {
             self.filter.reset();
@@ -143,7 +162,23 @@ impl Band {
             if !self.on && self.gain_db.current() == 0.0 && self.gain_db.target() == 0.0 {
                 return; // only frequency or Q moved on a bypassed band: still identity
             }
-            self.filter.set_coeffs(self.coeffs(sample_rate));
+            // Land exactly on the last segment's end point, then head for this one's. (A band
+            // that was off holds 0 dB coefficients: an identity, and its state is clear.)
+            if self.left > 0 {
+                self.filter.set_coeffs(self.due);
+            }
+            let from = *self.filter.coeffs();
+            let to = self.coeffs(sample_rate);
+            let per = 1.0 / GRID as f64;
+            self.step = Coeffs {
+                b0: (to.b0 - from.b0) * per,
+                b1: (to.b1 - from.b1) * per,
+                b2: (to.b2 - from.b2) * per,
+                a1: (to.a1 - from.a1) * per,
+                a2: (to.a2 - from.a2) * per,
+            };
+            self.due = to;
+            self.left = GRID;
             self.on = true;
         } else if self.on && self.gain_db.target() == 0.0 && self.filter.state_magnitude() < DRAINED {
             self.on = false;
@@ -215,8 +250,26 @@ impl ParametricEq {
         self.bands.iter().any(Band::busy)
     }
 
-    /// Run the bands that are on over one stretch with fixed coefficients.
+    /// Run the bands that are on over one stretch: per sample while any band's coefficients
+    /// glide, then with fixed coefficients.
     fn run(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let gliding = self.bands.iter().filter(|b| b.on).map(|b| b.left).max().unwrap_or(0) as usize;
+        let split = gliding.min(left.len());
+        if split > 0 {
+            let (gl, left) = left.split_at_mut(split);
+            let (gr, right) = right.split_at_mut(split);
+            run_gliding(&mut self.bands, gl, gr);
+            self.run_fixed(left, right);
+        } else {
+            self.run_fixed(left, right);
+        }
+    }
+
+    /// Run the bands that are on over one stretch with fixed coefficients.
+    fn run_fixed(&mut self, left: &mut [f32], right: &mut [f32]) {
+        if left.is_empty() {
+            return;
+        }
         let mut on = [0usize; BANDS];
         let mut n = 0;
         for (i, b) in self.bands.iter().enumerate() {
@@ -233,6 +286,35 @@ impl ParametricEq {
             5 => run_cascade::<5>(&mut self.bands, &on, left, right),
             _ => {}
         }
+    }
+}
+
+/// The bands that are on, in series, their coefficients stepped towards `due` every sample
+/// (at most `GRID` samples: the rest of a grid segment).
+fn run_gliding(bands: &mut [Band; BANDS], left: &mut [f32], right: &mut [f32]) {
+    for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+        let mut x = [*l as f64, *r as f64];
+        for b in bands.iter_mut().filter(|b| b.on) {
+            if b.left > 0 {
+                b.left -= 1;
+                let c = *b.filter.coeffs();
+                let s = b.step;
+                b.filter.set_coeffs(if b.left == 0 {
+                    b.due
+                } else {
+                    Coeffs {
+                        b0: c.b0 + s.b0,
+                        b1: c.b1 + s.b1,
+                        b2: c.b2 + s.b2,
+                        a1: c.a1 + s.a1,
+                        a2: c.a2 + s.a2,
+                    }
+                });
+            }
+            x = b.filter.tick(x);
+        }
+        *l = x[0] as f32;
+        *r = x[1] as f32;
     }
 }
 
@@ -297,7 +379,14 @@ impl Effect for ParametricEq {
         let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
             return;
         };
-        band.set(index % 3, spec.clamp(value));
+        band.set(index % 3, spec.clamp(value), None);
+    }
+
+    fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
+        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
+            return;
+        };
+        band.set(index % 3, spec.clamp(value), Some(samples));
     }
 
     fn param(&self, index: usize) -> f32 {

@@ -54,6 +54,13 @@ impl Effect for Gain {
         }
     }
 
+    fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
+        if index == param::GAIN {
+            self.gain_db = value;
+            self.gain.set_target_over(db_to_gain(value), samples);
+        }
+    }
+
     fn param(&self, index: usize) -> f32 {
         match index {
             param::GAIN => self.gain_db,

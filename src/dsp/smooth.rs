@@ -51,6 +51,19 @@ impl Smoothed {
         }
     }
 
+    /// Start a ramp to `target` that takes exactly `samples` samples (0: jump), whatever the
+    /// prepared ramp time.
+    #[inline]
+    pub fn set_target_over(&mut self, target: f32, samples: u32) {
+        self.target = target;
+        if samples == 0 {
+            self.snap();
+        } else {
+            self.remaining = samples;
+            self.step = (target - self.current) / samples as f32;
+        }
+    }
+
     /// Jump to the target.
     #[inline]
     pub fn snap(&mut self) {

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jack::{AudioIn, AudioOut, Client, ClientOptions, Control, MidiIn, Port, PortFlags, ProcessScope};
 
@@ -20,6 +21,11 @@ use crate::error::{Error, Result};
 
 /// Capacity of the MIDI ring (events between two `poll_midi` calls).
 const MIDI_CAPACITY: usize = 1024;
+/// How often the connections of the client's ports are noted while the server runs.
+const NOTE_CONNECTIONS_EVERY: Duration = Duration::from_secs(1);
+/// How long after a reconnect the noted connections are retried (the other clients come back
+/// on their own schedule, e.g. restarted by systemd after jackd).
+const RESTORE_CONNECTIONS_FOR: Duration = Duration::from_secs(120);
 
 enum Ports {
     Stereo { in_l: Port<AudioIn>, in_r: Port<AudioIn>, out_l: Port<AudioOut>, out_r: Port<AudioOut> },
@@ -106,6 +112,14 @@ pub struct JackEngine {
     running: Arc<AtomicBool>,
     spec: ChainSpec,
     config: EngineConfig,
+    /// The client's port connections as last noted, `(source, destination)`: made by hand
+    /// (`jack_connect`, a patchbay) or by autoconnect; re-made after a reconnect.
+    connections: Vec<(String, String)>,
+    noted_at: Option<Instant>,
+    /// After a reconnect: connections not re-made yet (the other end is not back), and until
+    /// when to keep trying.
+    to_restore: Vec<(String, String)>,
+    restore_until: Option<Instant>,
 }
 
 fn server_name() -> String {
@@ -118,7 +132,17 @@ impl JackEngine {
     pub fn start(spec: &ChainSpec, config: &EngineConfig) -> Result<Self> {
         config.validate()?;
         let (handle, client, running) = connect(spec, config, None)?;
-        Ok(Self { handle, client: Some(client), running, spec: spec.clone(), config: config.clone() })
+        Ok(Self {
+            handle,
+            client: Some(client),
+            running,
+            spec: spec.clone(),
+            config: config.clone(),
+            connections: Vec::new(),
+            noted_at: None,
+            to_restore: Vec::new(),
+            restore_until: None,
+        })
     }
 
     /// Whether the JACK server is still serving this client (false after a server shutdown).
@@ -127,16 +151,21 @@ impl JackEngine {
     }
 
     /// After the server went away and came back: close the dead client and connect a new one
-    /// with the same parameters and bypass states (the capture history starts empty again).
-    /// Does nothing while the connection is alive.
+    /// with the same parameters and bypass states, and the capture history heard before the
+    /// outage (when the server still runs at the same rate), so a match or "learn this tone"
+    /// right after a reconnect still has its segment. Does nothing while the connection is alive.
     pub fn reconnect(&mut self) -> Result<()> {
         if self.is_running() {
             return Ok(());
         }
+        let reader = self.handle.capture_reader();
+        let heard = (reader.frames_heard().min(reader.capacity_frames() as u64)) as usize;
         let state = State {
             params: self.handle.params(),
             bypass: self.handle.bypass_states(),
             whole: self.handle.is_bypassed(),
+            // The old ring outlives its dead writer: copy out what it holds.
+            history: reader.last_frames(heard).ok().map(|h| (reader.sample_rate(), h)),
         };
         if let Some(old) = self.client.take() {
             // The server is gone: deactivation may fail; closing the client is all that matters.
@@ -149,7 +178,84 @@ impl JackEngine {
         self.handle = handle;
         self.client = Some(client);
         self.running = running;
+        self.to_restore = std::mem::take(&mut self.connections);
+        self.restore_until = Some(Instant::now() + RESTORE_CONNECTIONS_FOR);
+        self.noted_at = None;
+        self.restore_connections();
         Ok(())
+    }
+
+    /// Housekeeping while connected (call it every control tick): note the ports' connections
+    /// about once a second, and after a reconnect re-make the noted ones as their other ends
+    /// come back.
+    pub fn maintain(&mut self) {
+        if !self.is_running() {
+            return;
+        }
+        if !self.to_restore.is_empty() {
+            self.restore_connections();
+        }
+        if self.noted_at.is_some_and(|t| t.elapsed() < NOTE_CONNECTIONS_EVERY) {
+            return;
+        }
+        self.noted_at = Some(Instant::now());
+        // Until everything is back, keep the outage's list as the one to restore next time too.
+        if self.to_restore.is_empty() {
+            self.connections = self.current_connections();
+        }
+    }
+
+    /// `(source, destination)` for every connection of the client's ports.
+    fn current_connections(&self) -> Vec<(String, String)> {
+        let Some(client) = self.client.as_ref().map(|c| c.as_client()) else { return Vec::new() };
+        let (ins, outs, midi) = self.port_names();
+        let mut all = Vec::new();
+        for name in ins.iter().chain(std::iter::once(&midi)) {
+            if let Some(port) = client.port_by_name(name) {
+                all.extend(port.get_connections().into_iter().map(|other| (other, name.clone())));
+            }
+        }
+        for name in &outs {
+            if let Some(port) = client.port_by_name(name) {
+                all.extend(port.get_connections().into_iter().map(|other| (name.clone(), other)));
+            }
+        }
+        all
+    }
+
+    /// Re-make the noted connections whose ports exist again; give up after
+    /// [`RESTORE_CONNECTIONS_FOR`] with a log line naming what is left.
+    fn restore_connections(&mut self) {
+        let Some(client) = self.client.as_ref().map(|c| c.as_client()) else { return };
+        let existing = self.current_connections();
+        self.to_restore.retain(|(src, dst)| {
+            if existing.iter().any(|(s, d)| s == src && d == dst) {
+                return false;
+            }
+            if client.port_by_name(src).is_none() || client.port_by_name(dst).is_none() {
+                return true; // not back yet
+            }
+            match client.connect_ports_by_name(src, dst) {
+                Ok(()) => {
+                    tracing::info!("re-made the connection {src} -> {dst} after the reconnect");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("cannot re-make the connection {src} -> {dst}: {e}");
+                    false
+                }
+            }
+        });
+        if self.restore_until.is_some_and(|t| Instant::now() > t) && !self.to_restore.is_empty() {
+            tracing::warn!(
+                "gave up re-making {} connection(s) from before the outage, their other ports did not \
+                 come back in {} s: {:?}; connect them by hand (jack_connect)",
+                self.to_restore.len(),
+                RESTORE_CONNECTIONS_FOR.as_secs(),
+                self.to_restore
+            );
+            self.to_restore.clear();
+        }
     }
 
     /// The control side (for what [`AudioControl`] does not cover).
@@ -179,6 +285,8 @@ struct State {
     params: crate::chain::Params,
     bypass: Vec<bool>,
     whole: bool,
+    /// The capture history before the outage: (sample rate, (left, right)).
+    history: Option<(u32, (Vec<f32>, Vec<f32>))>,
 }
 
 fn jack_error(what: &str, e: jack::Error) -> Error {
@@ -212,6 +320,11 @@ fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Res
     let (mut handle, mut processor) = engine(spec, &config)?;
     if let Some(s) = state {
         handle.restore(&mut processor, &s.params, &s.bypass, s.whole)?;
+        if let Some((history_rate, (l, r))) = s.history {
+            if history_rate == rate {
+                processor.prefill_capture(&l, &r);
+            }
+        }
     }
     let reg = |e| jack_error("registering a port", e);
     let ports = if config.mono {
@@ -283,6 +396,9 @@ impl AudioControl for JackEngine {
     forward_audio_control_to_handle!();
     fn is_running(&self) -> bool {
         JackEngine::is_running(self)
+    }
+    fn maintain(&mut self) {
+        JackEngine::maintain(self)
     }
     fn reconnect(&mut self) -> Result<()> {
         JackEngine::reconnect(self)

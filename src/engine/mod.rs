@@ -133,6 +133,10 @@ pub trait AudioControl: Send {
         true
     }
 
+    /// Backend housekeeping, called on every control tick while the backend runs (the JACK
+    /// backend notes its port connections, and re-makes them after a reconnect).
+    fn maintain(&mut self) {}
+
     /// After [`AudioControl::is_running`] turned false: connect again with the same
     /// parameters and bypass states. Errors (the server is still down) carry the fix; the
     /// caller retries with a backoff.

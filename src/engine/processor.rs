@@ -193,6 +193,12 @@ impl AudioProcessor {
         Ok(())
     }
 
+    /// Write audio into the capture history before the processor runs (a reconnect carries
+    /// the history heard before the outage over). Not for the audio thread: it may be long.
+    pub(crate) fn prefill_capture(&mut self, left: &[f32], right: &[f32]) {
+        self.capture.write(left, right);
+    }
+
     fn account(&mut self, frames: usize, started: Instant) {
         let s = &self.stats;
         s.blocks.fetch_add(1, Ordering::Relaxed);
@@ -246,11 +252,12 @@ impl AudioProcessor {
 
     fn process_piece(&mut self, in_l: &[f32], in_r: &[f32], out_l: &mut [f32], out_r: &mut [f32]) {
         let len = in_l.len();
-        // Glides step once per piece; the effects' own 20 ms ramps smooth between steps.
+        // Glides step once per piece; the effects interpolate linearly across the piece.
         let (chain, fade) = (&mut self.chain, &mut self.fade);
+        let samples = len as u32;
         self.glides.advance(len, |slot, index, v| {
-            chain.set_param(slot, index, v);
-            fade.for_each_chain(&mut |c: &mut Chain| c.set_param(slot, index, v));
+            chain.set_param_over(slot, index, v, samples);
+            fade.for_each_chain(&mut |c: &mut Chain| c.set_param_over(slot, index, v, samples));
         });
         out_l.copy_from_slice(in_l);
         out_r.copy_from_slice(in_r);

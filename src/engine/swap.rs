@@ -2,11 +2,15 @@
 //!
 //! Two ways to move the running chain to new values:
 //! - **Glide** (the default): each changed parameter moves from its current value to the new one
-//!   along a straight line in its normalised range (so frequencies glide in octaves), stepped
-//!   once per block; the effects' own per-sample ramps (20 ms in the built-in effects, reverb
-//!   size and damping 50 ms) smooth between the steps. The glide lasts `ramp_ms − 20 ms`, so the
-//!   whole move takes about `ramp_ms` (default 50 ms); with `ramp_ms ≤ 20` only the effects'
-//!   own ramps remain.
+//!   along an S-curve (smoothstep) in its normalised range (so frequencies glide in octaves),
+//!   stepped once per block. The EQ, compressor and gain interpolate linearly across each block
+//!   (`Effect::set_param_over`), so their parameters follow the S-curve itself: its motion starts
+//!   and stops gently, and the EQ's coefficients move every sample. (Stepping the EQ's coefficients
+//!   once per 16 samples, or letting the effects' own 20 ms ramps trail the glide and then stop
+//!   dead, left ticks of up to 75× the steady second difference on large moves.) Effects with
+//!   only their own ramps (distortion, delay, reverb, LV2 plugins: 20 ms; reverb size and damping
+//!   50 ms) smooth between the steps. The glide lasts `ramp_ms − 20 ms`, so every move ends within
+//!   about `ramp_ms` (default 50 ms); with `ramp_ms ≤ 20` only the effects' own ramps remain.
 //! - **Crossfade**, where a parameter cannot glide without artefacts (a [`ParamSpec`] with
 //!   `needs_crossfade`, e.g. discrete modes), or when asked for: the control side builds and
 //!   prepares a second [`Chain`] at the new values, sends it in as a `Box`, and the audio thread
@@ -140,6 +144,14 @@ impl Crossfade {
     }
 }
 
+/// The glide's shape: smoothstep `3t² − 2t³`, which starts and ends with zero slope. A
+/// straight line starts and stops the parameter's motion at once, and on a large move (an EQ band
+/// swinging 30 dB, a compressor's threshold) that kink in the level shows as a tick at both ends.
+fn ease(t: f64) -> f64 {
+    let t = t.clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
 #[derive(Clone, Copy)]
 struct Glide {
     active: bool,
@@ -196,7 +208,7 @@ impl Glides {
             return; // index past this effect's parameters
         }
         let from = if g.active {
-            g.from + (g.to - g.from) * (g.pos as f64 / self.len as f64).min(1.0)
+            g.from + (g.to - g.from) * ease(g.pos as f64 / self.len as f64)
         } else {
             g.range.to_normalized(chain.effect(slot).param(index))
         };
@@ -218,7 +230,7 @@ impl Glides {
         }
         for g in self.table.iter_mut().filter(|g| g.active) {
             g.pos = g.pos.saturating_add(frames as u32).min(self.len);
-            let t = g.pos as f64 / self.len as f64;
+            let t = ease(g.pos as f64 / self.len as f64);
             set(g.slot, g.index, g.range.to_plain(g.from + (g.to - g.from) * t));
             if g.pos >= self.len {
                 g.active = false;
@@ -240,6 +252,57 @@ mod tests {
 
     fn max_step(y: &[f32]) -> f32 {
         y.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    }
+
+    /// Largest jump off the line through the two samples before, |y[n] − 2y[n−1] + y[n−2]|: a
+    /// level change barely moves it, a discontinuity or a kink shows at once.
+    fn max_jump(y: &[f32]) -> f32 {
+        y.windows(3).map(|w| (w[2] - 2.0 * w[1] + w[0]).abs()).fold(0.0, f32::max)
+    }
+
+    /// A ramped swap of the free parameters `which` (all when `None`) from `a` to `b` on a
+    /// 220 Hz sine: (largest jump in the 0.5 s after the swap) / (largest steady jump before or
+    /// after), and the same ratio for plain steps.
+    fn tick_ratios(chain: &str, a: f64, b: f64, which: Option<usize>) -> (f32, f32) {
+        let fs = 48_000;
+        let x = testutil::sine(fs * 2, 220.0, fs as f32, 0.3);
+        let (mut h, mut p) = engine(&spec(chain), &EngineConfig::default()).unwrap();
+        let n = h.normalized().len();
+        h.apply_normalized_crossfade(&vec![a; n]).unwrap();
+        let mut to = vec![a; n];
+        match which {
+            Some(i) => to[i] = b,
+            None => to.fill(b),
+        }
+        let swap = 128 * 375;
+        let y = run_with_swap(&mut p, &x, swap, || h.apply_normalized(&to).unwrap());
+        let (before, during, after) = (&y[fs / 2..swap], &y[swap..swap + fs / 2], &y[swap + fs / 2..]);
+        (
+            max_jump(during) / max_jump(before).max(max_jump(after)),
+            max_step(during) / max_step(before).max(max_step(after)),
+        )
+    }
+
+    #[test]
+    fn large_moves_glide_without_ticks() {
+        // Each case once measured far worse: coefficients stepped every 16 samples and 20 ms
+        // effect ramps trailing the glide gave jump ratios of 77 (the high shelf alone) and 203
+        // (everything at once, which ends 10 dB over full scale with every EQ band at +19 dB).
+        for (chain, a, b, which, max_jump_ratio) in [
+            ("eq-comp.toml", 0.2, 0.9, Some(5), 2.0), // high shelf −14 → +19 dB
+            ("eq-comp.toml", 0.9, 0.2, Some(5), 2.0),
+            ("eq-comp.toml", 0.5, 0.9, Some(3), 1.5), // 4 kHz peak 0 → +19 dB
+            ("eq-comp.toml", 0.2, 0.9, None, 6.0),
+            ("eq-comp.toml", 0.9, 0.2, None, 4.0),
+            ("default.toml", 0.2, 0.8, None, 1.5),
+            ("default.toml", 0.8, 0.2, None, 1.5),
+        ] {
+            let (jump, step) = tick_ratios(chain, a, b, which);
+            println!("{chain} {a} -> {b} {which:?}: jump ratio {jump:.2}, step ratio {step:.2}");
+            assert!(jump <= max_jump_ratio, "{chain} {a} -> {b} {which:?}: jump ratio {jump}");
+            // Steps may exceed both steady states a little while a compressor settles.
+            assert!(step <= 1.25, "{chain} {a} -> {b} {which:?}: step ratio {step}");
+        }
     }
 
     /// Run `x` through `p` in 128-frame blocks under `assert_no_alloc`, calling `at_swap` once
