@@ -78,7 +78,13 @@ class LogMel(torch.nn.Module):
     def n_frames(self, length: int) -> int:
         return 1 if length < self.window_len else 1 + (length - self.window_len) // self.hop
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def bin_freqs(self, sample_rate: int = 48_000) -> torch.Tensor:
+        """Centre frequency (Hz) of every FFT bin."""
+        return torch.arange(self.n_fft // 2 + 1, dtype=torch.float32) * (sample_rate / self.n_fft)
+
+    def forward(self, audio: torch.Tensor, eq_db: torch.Tensor | None = None) -> torch.Tensor:
+        """`eq_db` (B, bins), optional: a static EQ (magnitude response in dB per FFT bin) applied
+        to the power spectrum before the mel bands (training augmentation)."""
         left, right = audio[:, 0], audio[:, 1]
         ms = torch.stack([(left + right) * 0.5, (left - right) * 0.5], dim=1)  # (B, 2, T)
         length = ms.shape[-1]
@@ -89,6 +95,8 @@ class LogMel(torch.nn.Module):
             frames = ms.unfold(-1, self.window_len, self.hop)  # (B, 2, F, W)
         spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
         power = spec.real**2 + spec.imag**2
+        if eq_db is not None:
+            power = power * (10.0 ** (eq_db / 10.0))[:, None, None, :]
         bands = (power @ self.filterbank) * self.power_scale
         return 10.0 * torch.log10(bands.clamp_min(self.floor))
 

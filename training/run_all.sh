@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
     NAME=smoke
     : "${MINUTES:=5}" "${PAIRS:=400}" "${SETTINGS:=200}" "${EPOCHS:=2}" "${BATCH:=16}"
 fi
-: "${MINUTES:=20}" "${PAIRS:=10000}" "${SETTINGS:=1000}" "${EPOCHS:=10}" "${BATCH:=32}" "${SEED:=0}" "${CROP:=1.5}"
+: "${MINUTES:=20}" "${PAIRS:=10000}" "${SETTINGS:=1000}" "${EPOCHS:=8}" "${BATCH:=32}" "${SEED:=0}" "${CROP:=1.5}"
 DATA=${DATA:-training/data}
 VENV=${VENV:-.venv-train}
 NICE=${NICE:-10}

@@ -2,6 +2,17 @@
 
 Usage: python training/train.py --data DATASET_DIR --out RUN_DIR [--epochs 30] [--batch 32]
 
+Two losses. ST-ITO's pretext: heads on (e(x), e(f(x))) predict the effect and the preset
+(cross-entropy on both). And, because the encoder is used as a similarity between two *different*
+recordings (a live segment and a reference), a supervised contrastive loss (SupCon, Khosla et al.
+2020) on single embeddings: excerpts of different content through the same effect and preset are
+pulled together, other presets pushed apart; the dry excerpts form one more class, "no effect".
+Batches are class-balanced (`--classes-per-batch` classes x batch/classes excerpts each) so that
+every excerpt has positives from other content. With `--eq-pairs 1` (default) each batch adds
+positives of another kind: its dry excerpts in random pairs, each pair through one random static
+EQ (applied to the power spectrum in the front end), which teaches "same tone shaping, other
+content". `--supcon 0 --classes-per-batch 0 --eq-pairs 0` is the pretext alone.
+
 Writes RUN_DIR/checkpoint.pt after every epoch (atomically: temporary file, then rename) and
 resumes from it when present; RUN_DIR/log.jsonl has one line of figures per epoch.
 """
@@ -10,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from data import PairData
 from frontend import LogMel, load_settings
@@ -37,12 +49,84 @@ def random_crop(x: torch.Tensor, y: torch.Tensor, frames: int) -> tuple[torch.Te
     return x[..., start:start + frames], y[..., start:start + frames]
 
 
-def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0) -> dict:
+class BalancedBatches(Sampler):
+    """Batches of `classes` preset classes x `batch // classes` excerpts each, drawn without
+    replacement within an epoch; every index appears at most once per epoch."""
+
+    def __init__(self, labels: list[int], batch: int, classes: int, generator: torch.Generator):
+        self.by_class: dict[int, list[int]] = {}
+        for i, c in enumerate(labels):
+            self.by_class.setdefault(c, []).append(i)
+        self.per_class = max(2, batch // classes)
+        self.classes = classes
+        self.gen = generator
+        self.n_batches = len(labels) // (self.per_class * classes)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self):
+        # Cut every class into shuffled chunks of per_class excerpts; each batch takes one chunk from
+        # each of `classes` distinct classes, drawn in proportion to the chunks they have left.
+        chunks: list[list[list[int]]] = []
+        for idx in self.by_class.values():
+            perm = [idx[int(j)] for j in torch.randperm(len(idx), generator=self.gen)]
+            chunks.append([perm[k:k + self.per_class] for k in range(0, len(perm) - self.per_class + 1, self.per_class)])
+        for _ in range(self.n_batches):
+            left = torch.tensor([len(c) for c in chunks], dtype=torch.float)
+            if int((left > 0).sum()) < self.classes:
+                return
+            picked = torch.multinomial(left, self.classes, replacement=False, generator=self.gen)
+            yield [i for c in picked.tolist() for i in chunks[c].pop()]
+
+
+def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, L_out) of unit vectors z (N, D)."""
+    sim = z @ z.t() / temperature
+    n = z.shape[0]
+    self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~self_mask
+    n_pos = pos.sum(1)
+    has = n_pos > 0
+    if not bool(has.any()):
+        return z.sum() * 0.0
+    mean_log_prob_pos = log_prob.masked_fill(~pos, 0.0).sum(1)[has] / n_pos[has]
+    return -mean_log_prob_pos.mean()
+
+
+def random_eq_db(freqs: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`n` random static EQ curves (dB per frequency in `freqs`): a low shelf and a high shelf
+    (each on with probability 0.7, ±24 dB, corners 40–800 Hz and 1–12 kHz, slopes 1.5–4 per
+    octave) and 0–3 peaks (±18 dB, 80 Hz–12 kHz, 0.2–1.5 octaves wide)."""
+    def u(lo, hi, *shape):
+        return lo + (hi - lo) * torch.rand(*shape, generator=generator)
+
+    def log_u(lo, hi, *shape):
+        return torch.exp(u(math.log(lo), math.log(hi), *shape))
+
+    lf = torch.log2(freqs.clamp_min(1.0))[None, :]  # (1, bins)
+    curve = torch.zeros(n, freqs.shape[0])
+    for corner, sign in (((40.0, 800.0), -1.0), ((1000.0, 12000.0), 1.0)):
+        on = (torch.rand(n, 1, generator=generator) < 0.7).float()
+        gain, fc, slope = u(-24, 24, n, 1), log_u(*corner, n, 1), u(1.5, 4.0, n, 1)
+        curve += on * gain * torch.sigmoid(sign * slope * (lf - torch.log2(fc)))
+    peaks = torch.randint(0, 4, (n, 1), generator=generator)
+    for k in range(3):
+        on = (peaks > k).float()
+        gain, fc, width = u(-18, 18, n, 1), log_u(80.0, 12000.0, n, 1), u(0.2, 1.5, n, 1)
+        curve += on * gain * torch.exp(-0.5 * ((lf - torch.log2(fc)) / width) ** 2)
+    return curve
+
+
+def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: float = 0.0,
+              temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
     ce = nn.CrossEntropyLoss()
-    tot = {"loss": 0.0, "effect_acc": 0.0, "preset_acc": 0.0, "n": 0}
+    tot = {"loss": 0.0, "effect_acc": 0.0, "preset_acc": 0.0, "supcon": 0.0, "n": 0}
     with torch.set_grad_enabled(train):
         for x, y, effect, preset in loader:
             b = x.shape[0]
@@ -54,6 +138,24 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0) -> dict:
             emb = torch.cat([mid, side], dim=1)
             le, lp = heads(emb[:b], emb[b:])
             loss = ce(le, effect) + ce(lp, preset)
+            # Contrastive term on single embeddings (the style embedding, mid ++ side, unit length).
+            labels = torch.cat([torch.full_like(preset, dry_class), preset])
+            emb_all = emb
+            if eq_pairs and supcon > 0 and b >= 2:
+                # Extra positives: the dry excerpts in random pairs (different content), each pair
+                # through one random EQ of its own.
+                half = b // 2
+                curves = random_eq_db(frontend.bin_freqs(), half).to(x.device)
+                order = torch.randperm(b)[: 2 * half].to(x.device)
+                with torch.no_grad():
+                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(2, dim=0))
+                am, asd = enc(aug_mels)
+                emb_all = torch.cat([emb, torch.cat([am, asd], dim=1)])
+                pair_labels = dry_class + 1 + torch.arange(half, device=x.device).repeat_interleave(2)
+                labels = torch.cat([labels, pair_labels])
+            sc = supcon_loss(emb_all / 2 ** 0.5, labels, temperature)
+            if supcon > 0:
+                loss = loss + supcon * sc
             if train:
                 opt.zero_grad()
                 loss.backward()
@@ -61,6 +163,7 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0) -> dict:
             tot["loss"] += loss.item() * b
             tot["effect_acc"] += (le.argmax(1) == effect).sum().item()
             tot["preset_acc"] += (lp.argmax(1) == preset).sum().item()
+            tot["supcon"] += sc.item() * b
             tot["n"] += b
     n = max(1, tot.pop("n"))
     return {k: v / n for k, v in tot.items()}
@@ -77,6 +180,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--supcon", type=float, default=1.0, help="weight of the supervised contrastive loss (0: off)")
+    ap.add_argument("--temperature", type=float, default=0.1, help="SupCon temperature")
+    ap.add_argument("--eq-pairs", type=int, default=1,
+                    help="1: add SupCon positives made of two excerpts through one random EQ (0: off)")
+    ap.add_argument("--classes-per-batch", type=int, default=8,
+                    help="class-balanced batches of this many preset classes (0: plain shuffled batches)")
     ap.add_argument("--crop", type=float, default=0.0,
                     help="train on random aligned crops of this many seconds (0: whole excerpts); validation uses whole excerpts")
     a = ap.parse_args()
@@ -106,8 +215,12 @@ def main() -> None:
         start = ck["epoch"]
         print(f"resuming after epoch {start}")
     gen = torch.Generator().manual_seed(a.seed)
-    train_loader = DataLoader(train_set, batch_size=a.batch, shuffle=True, generator=gen, num_workers=a.workers,
-                              drop_last=len(train_set) > a.batch)
+    if a.classes_per_batch:
+        sampler = BalancedBatches([it[3] for it in train_set.items], a.batch, a.classes_per_batch, gen)
+        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=a.workers)
+    else:
+        train_loader = DataLoader(train_set, batch_size=a.batch, shuffle=True, generator=gen,
+                                  num_workers=a.workers, drop_last=len(train_set) > a.batch)
     val_loader = DataLoader(val_set, batch_size=a.batch, num_workers=a.workers)
     print(f"{len(train_set)} train / {len(val_set)} val pairs, {n_eff} effects x {n_pre} presets, "
           f"{sum(p.numel() for p in enc.parameters())} encoder parameters, device {device}")
@@ -118,8 +231,10 @@ def main() -> None:
 
     for epoch in range(start, a.epochs):
         t0 = time.time()
-        tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000))
-        va = run_epoch(enc, heads, frontend, to_dev(val_loader)) if len(val_set) else {}
+        loss_args = {"supcon": a.supcon, "temperature": a.temperature, "dry_class": n_eff * n_pre}
+        tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000),
+                       eq_pairs=bool(a.eq_pairs), **loss_args)
+        va = run_epoch(enc, heads, frontend, to_dev(val_loader), **loss_args) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
                **{f"train_{k}": round(v, 4) for k, v in tr.items()}, **{f"val_{k}": round(v, 4) for k, v in va.items()}}
