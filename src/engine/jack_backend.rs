@@ -178,7 +178,12 @@ impl JackEngine {
         self.handle = handle;
         self.client = Some(client);
         self.running = running;
-        self.to_restore = std::mem::take(&mut self.connections);
+        // What was connected at the outage, plus what an earlier outage left to re-make.
+        for c in std::mem::take(&mut self.connections) {
+            if !self.to_restore.contains(&c) {
+                self.to_restore.push(c);
+            }
+        }
         self.restore_until = Some(Instant::now() + RESTORE_CONNECTIONS_FOR);
         self.noted_at = None;
         self.restore_connections();
@@ -189,20 +194,14 @@ impl JackEngine {
     /// about once a second, and after a reconnect re-make the noted ones as their other ends
     /// come back.
     pub fn maintain(&mut self) {
-        if !self.is_running() {
-            return;
-        }
-        if !self.to_restore.is_empty() {
-            self.restore_connections();
-        }
-        if self.noted_at.is_some_and(|t| t.elapsed() < NOTE_CONNECTIONS_EVERY) {
+        if !self.is_running() || self.noted_at.is_some_and(|t| t.elapsed() < NOTE_CONNECTIONS_EVERY) {
             return;
         }
         self.noted_at = Some(Instant::now());
-        // Until everything is back, keep the outage's list as the one to restore next time too.
-        if self.to_restore.is_empty() {
-            self.connections = self.current_connections();
+        if !self.to_restore.is_empty() {
+            self.restore_connections();
         }
+        self.connections = self.current_connections();
     }
 
     /// `(source, destination)` for every connection of the client's ports.
