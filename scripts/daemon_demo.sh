@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=out/demo/daemon
-fxmatch=$(pwd)/target/release/fxmatch
+fxmatch=$(pwd)/${CARGO_TARGET_DIR:-target}/release/fxmatch
+[[ ${CARGO_TARGET_DIR:-target} == /* ]] && fxmatch=$CARGO_TARGET_DIR/release/fxmatch
 osc_port=${OSC_PORT:-9000}
 listen_port=${LISTEN_PORT:-9100}
 seconds=4
@@ -48,7 +49,8 @@ EOF
 oscdump -L "$listen_port" > "$out/osc.log" 2>&1 &
 pids+=($!)
 "$fxmatch" daemon --config "$out/daemon.toml" --backend jack > "$out/daemon.log" 2>&1 &
-pids+=($!)
+daemon_pid=$!
+pids+=($daemon_pid)
 for _ in $(seq 100); do jack_lsp 2>/dev/null | grep -q '^fxmatch:in_l' && break; sleep 0.1; done
 jack_lsp 2>/dev/null | grep -q '^fxmatch:in_l' || { echo "daemon demo: the daemon did not join JACK (see $out/daemon.log)" >&2; exit 1; }
 oscsend 127.0.0.1 "$osc_port" /fxmatch/subscribe i "$listen_port"
@@ -62,21 +64,46 @@ player=$(jack_lsp | grep -m1 -o '^[^:]*jackplay[^:]*' || true)
 jack_connect "$player:out_1" fxmatch:in_l
 jack_connect "$player:out_2" fxmatch:in_r
 
+# The audio thread's load while the daemon only plays (stats/reset, then /fxmatch/stats at the end
+# of the stretch), and later while a match runs.
+stats_line() {
+    local n
+    n=$(grep -c '/fxmatch/stats ' "$out/osc.log" || true)
+    oscsend 127.0.0.1 "$osc_port" /fxmatch/stats
+    for _ in $(seq 50); do (( $(grep -c '/fxmatch/stats ' "$out/osc.log" || true) > n )) && break; sleep 0.1; done
+    grep '/fxmatch/stats ' "$out/osc.log" | tail -1
+}
 echo "daemon demo: recording ${seconds} s before the match"
+oscsend 127.0.0.1 "$osc_port" /fxmatch/stats/reset
 jack_rec -f "$out/before.wav" -d "$seconds" fxmatch:out_l fxmatch:out_r > /dev/null
+stats_idle=$(stats_line)
+oscsend 127.0.0.1 "$osc_port" /fxmatch/stats/reset
 
 echo "daemon demo: /fxmatch/match crunch-room over OSC"
 oscsend 127.0.0.1 "$osc_port" /fxmatch/match s crunch-room
 for _ in $(seq 600); do grep -q '/fxmatch/result' "$out/osc.log" && break; sleep 0.1; done
 result=$(grep -m1 '/fxmatch/result' "$out/osc.log" || true)
 [[ -n $result ]] || { echo "daemon demo: no /fxmatch/result within 60 s (see $out/daemon.log)" >&2; exit 1; }
+stats_match=$(stats_line)
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$daemon_pid/status")
 # oscdump prints: TIMETAG /fxmatch/result fsfif SIMILARITY "REF" INPUT_SIMILARITY EVALUATIONS SECONDS
-python3 - "$result" > "$out/result.json" <<'PY'
+# oscdump prints: TIMETAG /fxmatch/stats hhhfiif BLOCKS OVERRUNS XRUNS PEAK CONNECTED RECONNECTS MEAN
+python3 - "$result" "$stats_idle" "$stats_match" "$rss_kb" > "$out/result.json" <<'PY'
 import json, shlex, sys
 f = shlex.split(sys.argv[1])
 f = f[f.index("/fxmatch/result") + 2:]
+
+def load(line):
+    s = shlex.split(line)
+    s = s[s.index("/fxmatch/stats") + 2:]
+    return {"blocks": int(s[0]), "overruns": int(s[1]), "xruns": int(s[2]),
+            "peak_load": float(s[3]), "mean_load": float(s[6])}
+
 print(json.dumps({"similarity": float(f[0]), "reference": f[1], "similarity_input": float(f[2]),
-                  "evaluations": int(f[3]), "seconds_trigger_to_applied": float(f[4])}, indent=2))
+                  "evaluations": int(f[3]), "seconds_trigger_to_applied": float(f[4]),
+                  "audio_thread_without_match": load(sys.argv[2]),
+                  "audio_thread_during_match": load(sys.argv[3]),
+                  "resident_memory_mb": round(int(sys.argv[4]) / 1024, 1)}, indent=2))
 PY
 
 sleep 0.5  # past the parameter ramp

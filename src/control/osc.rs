@@ -130,6 +130,7 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
         "cancel" if a.is_empty() => Command::Cancel,
         "status" if a.is_empty() => Command::Status,
         "stats" if a.is_empty() => Command::Stats,
+        "stats/reset" if a.is_empty() => Command::StatsReset,
         "reference/list" if a.is_empty() => Command::ReferenceList,
         "reference/next" if a.is_empty() => Command::ReferenceNext,
         "reference/select" => Command::ReferenceSelect(one_name("a reference name")?),
@@ -164,12 +165,12 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
                 .ok_or_else(|| usage("with no argument (the sender), i port, or i port s host"))
         }
         "ping" => return Ok(Request::Ping),
-        "cancel" | "status" | "stats" | "reference/list" | "reference/next" | "preset/list" => {
+        "cancel" | "status" | "stats" | "stats/reset" | "reference/list" | "reference/next" | "preset/list" => {
             return Err(usage("without arguments"))
         }
         _ => return Err(Error::invalid(
             format!("unknown address `{}`", msg.addr),
-            "use one of /fxmatch/match, cancel, status, stats, reference/{list,select,next,add,remove}, bypass, \
+            "use one of /fxmatch/match, cancel, status, stats, stats/reset, reference/{list,select,next,add,remove}, bypass, \
                  param/{get,set}, preset/{save,load,list}, subscribe, unsubscribe, ping (docs/osc.md)",
         )),
     };
@@ -361,6 +362,7 @@ mod tests {
         assert_eq!(cmd("/fxmatch/match", vec![s("crunch")]), Command::Match(Some("crunch".into())));
         assert_eq!(cmd("/fxmatch/status", vec![]), Command::Status);
         assert_eq!(cmd("/fxmatch/stats", vec![]), Command::Stats);
+        assert_eq!(cmd("/fxmatch/stats/reset", vec![]), Command::StatsReset);
         assert_eq!(cmd("/fxmatch/bypass", vec![OscType::Int(1)]), Command::Bypass(None, true));
         assert_eq!(
             cmd("/fxmatch/bypass", vec![s("reverb"), OscType::Bool(false)]),

@@ -45,8 +45,11 @@ pub enum Command {
     Cancel,
     /// State, progress, last similarity, reference, bypass.
     Status,
-    /// The engine's counters: blocks, callback overruns, server xruns, peak load, connection.
+    /// The engine's counters: blocks, callback overruns, server xruns, peak load, connection,
+    /// reconnects, mean load.
     Stats,
+    /// Start the load figures (peak and mean) afresh.
+    StatsReset,
     /// Reference names.
     ReferenceList,
     /// Select a reference for the next match.
@@ -641,8 +644,14 @@ impl Daemon {
                         Arg::Float(b.peak_load.max(now.peak_load)),
                         Arg::Int(i32::from(self.outage.is_none() && self.audio.is_running())),
                         Arg::Int(self.reconnects as i32),
+                        Arg::Float(now.mean_load),
                     ],
                 )
+            }
+            Command::StatsReset => {
+                self.audio.reset_load();
+                self.stats_before.peak_load = 0.0;
+                Reply::ok("stats/reset", &[])
             }
             Command::ReferenceList => Reply::new(
                 "reference/list",

@@ -316,4 +316,7 @@ impl AudioControl for EngineHandle {
     fn stats(&self) -> EngineStats {
         self.stats.snapshot()
     }
+    fn reset_load(&mut self) {
+        self.stats.reset_load()
+    }
 }

@@ -38,6 +38,9 @@ macro_rules! forward_audio_control_to_handle {
         fn stats(&self) -> EngineStats {
             self.handle.stats()
         }
+        fn reset_load(&mut self) {
+            self.handle.reset_load()
+        }
     };
 }
 
@@ -91,6 +94,9 @@ pub struct EngineStats {
     pub xruns: u64,
     /// Largest share of the block budget used by one callback so far (0–1).
     pub peak_load: f32,
+    /// Time in callbacks over the real time they covered (0–1), since the start or the last
+    /// [`AudioControl::reset_load`].
+    pub mean_load: f32,
 }
 
 /// The control side of a running engine: what the daemon needs from the audio graph.
@@ -126,6 +132,9 @@ pub trait AudioControl: Send {
 
     /// The engine's counters.
     fn stats(&self) -> EngineStats;
+
+    /// Start the load figures of [`AudioControl::stats`] (peak and mean) afresh.
+    fn reset_load(&mut self);
 
     /// Whether the backend still runs the chain (false once a JACK server has shut down).
     /// Backends that cannot lose their clock always return true.

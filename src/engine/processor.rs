@@ -47,6 +47,10 @@ pub(crate) struct SharedStats {
     pub peak_load: AtomicU32,
     /// Completed crossfades (for tests and status).
     pub swaps_done: AtomicU64,
+    /// Time spent in callbacks, and the real time those callbacks covered, in ns, since the
+    /// start or the last [`SharedStats::reset_load`]: their ratio is the mean load.
+    pub busy_ns: AtomicU64,
+    pub budget_ns: AtomicU64,
 }
 
 impl SharedStats {
@@ -56,7 +60,23 @@ impl SharedStats {
             overruns: self.overruns.load(Ordering::Relaxed),
             xruns: self.xruns.load(Ordering::Relaxed),
             peak_load: f32::from_bits(self.peak_load.load(Ordering::Relaxed)),
+            mean_load: {
+                let budget = self.budget_ns.load(Ordering::Relaxed);
+                if budget == 0 {
+                    0.0
+                } else {
+                    (self.busy_ns.load(Ordering::Relaxed) as f64 / budget as f64) as f32
+                }
+            },
         }
+    }
+
+    /// Start the load figures (peak and mean) afresh, e.g. to measure a stretch with a match
+    /// running against one without.
+    pub fn reset_load(&self) {
+        self.peak_load.store(0, Ordering::Relaxed);
+        self.busy_ns.store(0, Ordering::Relaxed);
+        self.budget_ns.store(0, Ordering::Relaxed);
     }
 }
 
@@ -206,7 +226,10 @@ impl AudioProcessor {
             return;
         }
         let budget = frames as f64 / self.sample_rate as f64;
-        let load = (started.elapsed().as_secs_f64() / budget) as f32;
+        let busy = started.elapsed().as_secs_f64();
+        let load = (busy / budget) as f32;
+        s.busy_ns.fetch_add((busy * 1e9) as u64, Ordering::Relaxed);
+        s.budget_ns.fetch_add((budget * 1e9) as u64, Ordering::Relaxed);
         if load > 1.0 {
             s.overruns.fetch_add(1, Ordering::Relaxed);
         }
