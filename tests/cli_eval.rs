@@ -39,6 +39,9 @@ fn zero_shot_quick_reports_every_style_per_content_type() {
         assert_eq!(confusion, 10, "every trial lands in the confusion matrix");
     }
     assert!(md.contains("| mfcc | speech |") && md.contains("AFx-Rep 0.86"), "{md}");
+    let svg = std::fs::read_to_string(dir.path().join("zero-shot-mfcc.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("music WM") && svg.contains("speech average"), "{svg}");
+    assert!(md.contains("(zero-shot-mfcc.svg)"), "{md}");
 }
 
 #[test]

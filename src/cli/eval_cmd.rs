@@ -595,7 +595,24 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
         "content_folders": dirs,
         "results": results,
     });
-    write_results(&args.common.out, "zero-shot", json, &markdown(&results, &config), &[])
+    // One bar chart per metric: accuracy per style and content type.
+    let mut md = markdown(&results, &config);
+    let mut svgs = Vec::new();
+    for metric in metrics.iter().map(|m| m.name().to_string()) {
+        let mut bars = Vec::new();
+        for r in results.iter().filter(|r| r.metric == metric) {
+            bars.extend(r.per_style.iter().map(|(style, acc)| (format!("{} {style}", r.content), *acc)));
+            bars.push((format!("{} average", r.content), r.average));
+        }
+        let name = format!("zero-shot-{metric}.svg");
+        md += &format!("\n![zero-shot accuracy per style ({metric})]({name})\n");
+        svgs.push((
+            name,
+            bar_chart(&format!("Zero-shot style classification ({metric})"), "accuracy", &bars, (0.0, 1.0)),
+        ));
+    }
+    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    write_results(&args.common.out, "zero-shot", json, &md, &extra)
 }
 
 fn markdown(results: &[ZeroShotResult], config: &ZeroShotConfig) -> String {
