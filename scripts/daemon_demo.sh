@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=out/demo/daemon
-fxmatch=$(pwd)/${CARGO_TARGET_DIR:-target}/release/fxmatch
-[[ ${CARGO_TARGET_DIR:-target} == /* ]] && fxmatch=$CARGO_TARGET_DIR/release/fxmatch
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir=$(pwd)/$target_dir
+fxmatch=$target_dir/release/fxmatch
 osc_port=${OSC_PORT:-9000}
 listen_port=${LISTEN_PORT:-9100}
 seconds=4

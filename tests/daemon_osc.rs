@@ -292,6 +292,15 @@ fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect()
 }
 
+/// Poll `done` every 50 ms until it holds; fail naming `what` after `timeout`.
+fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < end, "{what} (waited {timeout:?})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Whether `jack_lsp -c` on `server` lists a connection from port `from` to port `to`.
 fn jack_connected(server: &str, from: &str, to: &str) -> bool {
     let out = Command::new("jack_lsp").arg("-c").env("JACK_DEFAULT_SERVER", server).output().unwrap();
@@ -404,11 +413,9 @@ fn match_on_a_real_jack_dummy_server() {
         pos: pos.clone(),
     };
     let probe = client.activate_async((), probe).unwrap();
-    let end = Instant::now() + Duration::from_secs(5);
-    while jack_ports(&server, "fxmatch:").len() < 5 {
-        assert!(Instant::now() < end, "the daemon registered no ports");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(5), "the daemon registered no ports", || {
+        jack_ports(&server, "fxmatch:").len() >= 5
+    });
     // Autoconnect (on by default): the dummy driver's system ports, in order; the test's probe
     // is connected on top (the dummy capture ports carry silence).
     for (from, to) in [
@@ -417,11 +424,9 @@ fn match_on_a_real_jack_dummy_server() {
         ("fxmatch:out_l", "system:playback_1"),
         ("fxmatch:out_r", "system:playback_2"),
     ] {
-        let end = Instant::now() + Duration::from_secs(5);
-        while !jack_connected(&server, from, to) {
-            assert!(Instant::now() < end, "autoconnect made no {from} -> {to}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(Duration::from_secs(5), &format!("autoconnect made no {from} -> {to}"), || {
+            jack_connected(&server, from, to)
+        });
     }
     for (a, b) in [
         ("probe:out_l", "fxmatch:in_l"),
@@ -582,13 +587,10 @@ fn match_on_a_real_jack_dummy_server() {
     assert!(result[0].parse::<f32>().unwrap() > 0.0, "match after the reconnect: {result:?}");
     // The connections made by hand before the outage are re-made once their ports are back.
     let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
-    let end = Instant::now() + Duration::from_secs(10);
-    while !(jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_l")
-        && jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_r"))
-    {
-        assert!(Instant::now() < end, "the daemon did not re-make metro:240_bpm -> fxmatch:in_* in 10 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(Duration::from_secs(10), "the daemon did not re-make metro:240_bpm -> fxmatch:in_*", || {
+        jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_l")
+            && jack_connected(&jackd.name, "metro:240_bpm", "fxmatch:in_r")
+    });
     let log = std::fs::read_to_string(&log).unwrap();
     // What happened, and while the server was down, the failed attempts with the fix.
     for line in log.lines().filter(|l| l.contains("audio server")) {

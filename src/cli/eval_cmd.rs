@@ -242,7 +242,7 @@ fn write_results(
     task: &str,
     json: serde_json::Value,
     md: &str,
-    extra: &[(&str, String)],
+    extra: &[(String, String)],
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     fxmatch::fsutil::write_atomic(
@@ -322,8 +322,7 @@ fn run_retrieval(args: RetrievalArgs) -> Result<()> {
         "content_folders": dirs,
         "results": results,
     });
-    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
-    write_results(&args.common.out, "retrieval", json, &md, &extra)
+    write_results(&args.common.out, "retrieval", json, &md, &svgs)
 }
 
 fn run_param_est(args: ParamEstArgs) -> Result<()> {
@@ -490,8 +489,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         "content_folders": dirs,
         "results": results,
     });
-    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
-    write_results(&args.common.out, "transfer", json, &md, &extra)
+    write_results(&args.common.out, "transfer", json, &md, &svgs)
 }
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
@@ -611,8 +609,7 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
             bar_chart(&format!("Zero-shot style classification ({metric})"), "accuracy", &bars, (0.0, 1.0)),
         ));
     }
-    let extra: Vec<(&str, String)> = svgs.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
-    write_results(&args.common.out, "zero-shot", json, &md, &extra)
+    write_results(&args.common.out, "zero-shot", json, &md, &svgs)
 }
 
 fn markdown(results: &[ZeroShotResult], config: &ZeroShotConfig) -> String {

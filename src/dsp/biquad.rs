@@ -28,6 +28,19 @@ impl Coeffs {
     /// The identity filter `H(z) = 1`.
     pub const IDENTITY: Coeffs = Coeffs { b0: 1.0, b1: 0.0, b2: 0.0, a1: 0.0, a2: 0.0 };
 
+    /// Combine two coefficient sets field by field (`f(self.b0, other.b0)`, …): interpolation
+    /// steps between two filters.
+    #[inline]
+    pub(crate) fn zip_with(self, other: Coeffs, f: impl Fn(f64, f64) -> f64) -> Coeffs {
+        Coeffs {
+            b0: f(self.b0, other.b0),
+            b1: f(self.b1, other.b1),
+            b2: f(self.b2, other.b2),
+            a1: f(self.a1, other.a1),
+            a2: f(self.a2, other.a2),
+        }
+    }
+
     /// Divide raw cookbook coefficients by `a0`.
     fn normalized(b0: f64, b1: f64, b2: f64, a0: f64, a1: f64, a2: f64) -> Self {
         let inv = 1.0 / a0;

@@ -170,13 +170,7 @@ impl Band {
             let from = *self.filter.coeffs();
             let to = self.coeffs(sample_rate);
             let per = 1.0 / GRID as f64;
-            self.step = Coeffs {
-                b0: (to.b0 - from.b0) * per,
-                b1: (to.b1 - from.b1) * per,
-                b2: (to.b2 - from.b2) * per,
-                a1: (to.a1 - from.a1) * per,
-                a2: (to.a2 - from.a2) * per,
-            };
+            self.step = to.zip_with(from, |t, f| (t - f) * per);
             self.due = to;
             self.left = GRID;
             self.on = true;
@@ -250,19 +244,23 @@ impl ParametricEq {
         self.bands.iter().any(Band::busy)
     }
 
+    /// Set parameter `index` (clamped): over the 20 ms ramp, or over exactly `samples` samples.
+    fn set(&mut self, index: usize, value: f32, samples: Option<u32>) {
+        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
+            return;
+        };
+        band.set(index % 3, spec.clamp(value), samples);
+    }
+
     /// Run the bands that are on over one stretch: per sample while any band's coefficients
     /// glide, then with fixed coefficients.
     fn run(&mut self, left: &mut [f32], right: &mut [f32]) {
         let gliding = self.bands.iter().filter(|b| b.on).map(|b| b.left).max().unwrap_or(0) as usize;
         let split = gliding.min(left.len());
-        if split > 0 {
-            let (gl, left) = left.split_at_mut(split);
-            let (gr, right) = right.split_at_mut(split);
-            run_gliding(&mut self.bands, gl, gr);
-            self.run_fixed(left, right);
-        } else {
-            self.run_fixed(left, right);
-        }
+        let (gl, left) = left.split_at_mut(split);
+        let (gr, right) = right.split_at_mut(split);
+        run_gliding(&mut self.bands, gl, gr);
+        self.run_fixed(left, right);
     }
 
     /// Run the bands that are on over one stretch with fixed coefficients.
@@ -297,19 +295,8 @@ fn run_gliding(bands: &mut [Band; BANDS], left: &mut [f32], right: &mut [f32]) {
         for b in bands.iter_mut().filter(|b| b.on) {
             if b.left > 0 {
                 b.left -= 1;
-                let c = *b.filter.coeffs();
-                let s = b.step;
-                b.filter.set_coeffs(if b.left == 0 {
-                    b.due
-                } else {
-                    Coeffs {
-                        b0: c.b0 + s.b0,
-                        b1: c.b1 + s.b1,
-                        b2: c.b2 + s.b2,
-                        a1: c.a1 + s.a1,
-                        a2: c.a2 + s.a2,
-                    }
-                });
+                let next = if b.left == 0 { b.due } else { b.filter.coeffs().zip_with(b.step, |c, s| c + s) };
+                b.filter.set_coeffs(next);
             }
             x = b.filter.tick(x);
         }
@@ -376,17 +363,11 @@ impl Effect for ParametricEq {
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
-        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
-            return;
-        };
-        band.set(index % 3, spec.clamp(value), None);
+        self.set(index, value, None);
     }
 
     fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
-        let (Some(spec), Some(band)) = (self.specs.get(index), self.bands.get_mut(index / 3)) else {
-            return;
-        };
-        band.set(index % 3, spec.clamp(value), Some(samples));
+        self.set(index, value, Some(samples));
     }
 
     fn param(&self, index: usize) -> f32 {
