@@ -66,7 +66,9 @@ fn param_est_quick_reports_mse_and_correlation_per_effect() {
     let dir = tempfile::tempdir().unwrap();
     let (r, md) = quick("param-est", dir.path());
     let effects = r["results"][0]["effects"].as_array().unwrap();
-    assert_eq!(effects.len(), 2);
+    let names: Vec<&str> = effects.iter().map(|e| e["effect"].as_str().unwrap()).collect();
+    assert_eq!(names, ["eq", "compressor", "mda Overdrive"], "2 built-ins and 1 unseen LV2 plugin");
+    assert_eq!(effects[2]["uri"], "http://drobilla.net/plugins/mda/Overdrive");
     for e in effects {
         let est = e["estimates"].as_array().unwrap();
         assert_eq!(est.len(), 2, "2 targets × 1 trial");
@@ -77,6 +79,14 @@ fn param_est_quick_reports_mse_and_correlation_per_effect() {
         assert!((-1.0..=1.0).contains(&e["pearson"].as_f64().unwrap()));
     }
     assert!(md.contains("| eq | mid1_gain |") && md.contains("AFx-Rep MSE 0.048"), "{md}");
+    assert!(md.contains("| mda Overdrive (LV2, unseen) | drive | 0…1 |"), "{md}");
+    assert!(md.contains("*mean, built-in effects*") && md.contains("*mean, unseen LV2 plugins*"), "{md}");
+    let (b, l) = (&r["results"][0]["builtin"], &r["results"][0]["unseen_lv2"]);
+    let mse = |e: &serde_json::Value| e["mse"].as_f64().unwrap();
+    assert!((mse(b) - (mse(&effects[0]) + mse(&effects[1])) / 2.0).abs() < 1e-12);
+    assert!((mse(l) - mse(&effects[2])).abs() < 1e-12);
+    let svg = std::fs::read_to_string(dir.path().join("param-est-mfcc.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 4, "the ideal line and one line per effect");
 }
 
 #[test]

@@ -116,6 +116,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with_chain("config/chains/eq-comp.toml")
+}
+
+/// A daemon config for `chain` (relative to the repository root), its references and input.
+fn setup_with_chain(chain: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let refs = dir.path().join("refs");
     std::fs::create_dir_all(&refs).unwrap();
@@ -131,7 +136,7 @@ fn setup() -> Setup {
             "chain = \"{}\"\nreferences = \"refs\"\nstate = \"state\"\n\n[capture]\nseconds = 2.0\n\n\
              [match]\nprofile = \"live\"\nthreads = 2\n\n[osc]\nport = {port}\n\n\
              [[midi.map]]\nnote = 60\naction = \"match\"\n",
-            root().join("config/chains/eq-comp.toml").display()
+            root().join(chain).display()
         ),
     )
     .unwrap();
@@ -598,4 +603,112 @@ fn match_on_a_real_jack_dummy_server() {
     }
     assert!(log.contains("gone away") && log.contains("reconnected"), "{log}");
     assert!(log.contains("cannot reconnect") && log.contains("jackd -d"), "{log}");
+}
+
+/// ST-ITO's LV2 chain (ZamEQ2 → ZamCompX2 → ZamDelay, real Debian plugins) in the daemon on a
+/// real JACK server: a match over OSC moves the plugins' parameters, their output changes and
+/// stays finite, and the callback keeps up.
+#[test]
+fn lv2_chain_matches_in_the_daemon_on_a_real_jack_server() {
+    let _one = one_at_a_time();
+    require_tools();
+    let o = common::fxmatch().args(["plugins", "urn:zamaudio:ZamCompX2"]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "zam-plugins is not installed: `apt install zam-plugins` (scripts/setup.sh does)"
+    );
+    let s = setup_with_chain("config/chains/zam.toml");
+    let jackd = common::JackServer::start(&format!("fxmatch-lv2-{}", std::process::id()));
+    let server = jackd.name.clone();
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let log = s._dir.path().join("daemon.log");
+    let _daemon = Guard(
+        common::fxmatch()
+            .env("JACK_DEFAULT_SERVER", &server)
+            .args(["daemon", "--backend", "jack", "--config"])
+            .arg(&s.config)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    subscribe(&mut dump, s.port, listen);
+    std::env::set_var("JACK_DEFAULT_SERVER", &server);
+    let (client, _) = jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).unwrap();
+    let pos = Arc::new(AtomicUsize::new(0));
+    let probe = Probe {
+        out_l: client.register_port("out_l", jack::AudioOut::default()).unwrap(),
+        out_r: client.register_port("out_r", jack::AudioOut::default()).unwrap(),
+        in_l: client.register_port("in_l", jack::AudioIn::default()).unwrap(),
+        in_r: client.register_port("in_r", jack::AudioIn::default()).unwrap(),
+        phase: 0.0,
+        recorded: (vec![0.0; 60 * 48_000], vec![0.0; 60 * 48_000]),
+        pos: pos.clone(),
+    };
+    let probe = client.activate_async((), probe).unwrap();
+    wait_until(Duration::from_secs(10), "the daemon registered no ports", || {
+        jack_ports(&server, "fxmatch:").len() >= 5
+    });
+    for (a, b) in [
+        ("probe:out_l", "fxmatch:in_l"),
+        ("probe:out_r", "fxmatch:in_r"),
+        ("fxmatch:out_l", "probe:in_l"),
+        ("fxmatch:out_r", "probe:in_r"),
+    ] {
+        probe.as_client().connect_ports_by_name(a, b).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(3000));
+    let get = |dump: &mut Dump, effect: &str, param: &str| -> f32 {
+        oscsend(s.port, &["/fxmatch/param/get", "ss", effect, param]);
+        dump.expect("/fxmatch/param", Duration::from_secs(5))[2].parse().unwrap()
+    };
+    let before: Vec<f32> = [("eq", "boost1"), ("comp", "thr"), ("delay", "time")]
+        .iter()
+        .map(|(e, p)| get(&mut dump, e, p))
+        .collect();
+    let (blocks0, overruns0, _, _, connected, _) = stats(&mut dump, s.port);
+    assert_eq!(connected, 1);
+    let frames = || pos.load(Ordering::Acquire);
+    let at_trigger = frames();
+    oscsend(s.port, &["/fxmatch/match", "s", "acoustic"]);
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(90));
+    let at_result = frames();
+    let similarity: f32 = result[0].parse().unwrap();
+    assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let after: Vec<f32> = [("eq", "boost1"), ("comp", "thr"), ("delay", "time")]
+        .iter()
+        .map(|(e, p)| get(&mut dump, e, p))
+        .collect();
+    let (blocks1, overruns1, _, peak, _, _) = stats(&mut dump, s.port);
+    let (_, _, p) = probe.deactivate().unwrap();
+    let rec = p.recorded;
+    let sr = 48_000;
+    let rms = |range: std::ops::Range<usize>| {
+        let n = range.len() as f64;
+        let e: f64 = range.map(|i| (rec.0[i] as f64).powi(2) + (rec.1[i] as f64).powi(2)).sum();
+        (e / (2.0 * n)).sqrt()
+    };
+    let (rms_before, rms_after) = (rms(at_trigger - sr..at_trigger), rms(at_result + sr..at_result + 2 * sr));
+    eprintln!(
+        "LV2 chain on JACK: similarity {similarity}, params {before:?} -> {after:?}, output rms \
+         {rms_before:.4} -> {rms_after:.4}, peak load {:.1}%, {} of {} callbacks overran",
+        peak * 100.0,
+        overruns1 - overruns0,
+        blocks1 - blocks0
+    );
+    assert_ne!(before, after, "the match moved the plugins' parameters");
+    let all_finite = rec.0[..frames()].iter().chain(&rec.1[..frames()]).all(|x| x.is_finite());
+    assert!(all_finite, "the hosted plugins' output stays finite");
+    assert!(
+        rms_before > 1e-3 && rms_after > 1e-3,
+        "the sine comes through the plugins: {rms_before} / {rms_after}"
+    );
+    assert!(
+        (rms_after / rms_before - 1.0).abs() > 0.01,
+        "the output carries the new settings: rms {rms_before} -> {rms_after}"
+    );
+    assert!((overruns1 - overruns0) * 100 <= blocks1 - blocks0, "callbacks overran while matching");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
 }

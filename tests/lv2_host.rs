@@ -218,6 +218,60 @@ fn chain_file_errors_name_the_uri_symbol_line_and_fix() {
     assert!(e.contains("range.toml:5") && e.contains("20..14000"), "TTL range enforced: {e}");
 }
 
+/// A factory preset of a Debian plugin, read by lilv: ZamCompX2's "VocalLeveller" (zam-plugins'
+/// presets.ttl: att 50, rel 400, kn 8, rat 5, thr -16, mak 9).
+#[test]
+fn chain_files_start_lv2_plugins_from_their_presets() {
+    const COMP: &str = "urn:zamaudio:ZamCompX2";
+    require(COMP, "zam-plugins");
+    let text = String::from_utf8_lossy(&run(&["plugins", COMP]).stdout).into_owned();
+    assert!(text.contains("VocalLeveller") && text.contains("urn:zamaudio:ZamCompX2#preset003"), "{text}");
+
+    let spec = |extra: &str| {
+        let toml =
+            format!("[[effect]]\ntype = \"lv2\"\nuri = \"{COMP}\"\npreset = \"vocalleveller\"\n{extra}");
+        ChainSpec::parse(&toml, "preset.toml")
+    };
+    let value =
+        |spec: &ChainSpec, sym: &str| spec.effects[0].fixed.iter().find(|(k, _)| k == sym).map(|(_, v)| *v);
+    let plain = spec("").unwrap_or_else(|e| panic!("{e}"));
+    for (sym, v) in [("att", 50.0), ("rel", 400.0), ("kn", 8.0), ("rat", 5.0), ("thr", -16.0), ("mak", 9.0)] {
+        assert_eq!(value(&plain, sym), Some(v), "{sym} from the preset (label matched case-insensitively)");
+    }
+    // [effect.fixed] wins over the preset; a free parameter is searched, not fixed.
+    let overridden = spec("[effect.fixed]\nthr = -30.0\n[effect.free]\nmak = true\n").unwrap();
+    assert_eq!(value(&overridden, "thr"), Some(-30.0));
+    assert_eq!(value(&overridden, "mak"), None);
+    assert_eq!(overridden.effects[0].free[0].0, "mak");
+    // The preset changes the sound: the default (thr 0 dB) against VocalLeveller (-16 dB, +9 dB).
+    let x = sine(440.0, 0.5, 48_000);
+    let mut default = chain_of(&format!("[[effect]]\ntype = \"lv2\"\nuri = \"{COMP}\"\n"));
+    let mut preset = Chain::from_spec(&plain).unwrap();
+    let rms = |v: &[f32]| (v[24_000..].iter().map(|s| s * s).sum::<f32>() / 24_000.0).sqrt();
+    let (d, p) = (rms(&process(&mut default, &x, 256).0), rms(&process(&mut preset, &x, 256).0));
+    eprintln!("ZamCompX2 on a -6 dBFS sine: default rms {d:.4}, VocalLeveller rms {p:.4}");
+    assert!((d - p).abs() > 0.01, "the preset's settings reach the plugin: {d} vs {p}");
+
+    let e = spec("")
+        .map(|_| ())
+        .and(ChainSpec::parse(
+            &format!("[[effect]]\ntype = \"lv2\"\nuri = \"{COMP}\"\npreset = \"Shouty\"\n"),
+            "bad_preset.toml",
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad_preset.toml:4")
+            && e.contains("no preset `Shouty`")
+            && e.contains("\"VocalLeveller\""),
+        "{e}"
+    );
+    assert!(e.contains(&format!("fxmatch plugins {COMP}")), "names the fix: {e}");
+    let e =
+        ChainSpec::parse("[[effect]]\ntype = \"eq\"\npreset = \"x\"\n", "p.toml").unwrap_err().to_string();
+    assert!(e.contains("for `lv2` effects"), "{e}");
+}
+
 #[test]
 fn plugin_requiring_an_unsupported_feature_is_refused_by_name() {
     // No installed Debian plugin requires a feature fxmatch lacks, so this bundle declares one

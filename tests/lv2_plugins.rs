@@ -329,6 +329,29 @@ fn exported_presets_reproduce_fxmatch_render_in_lv2apply() {
     let d = max_diff(&read_wav(&current).unwrap().0, &reference);
     eprintln!("eq-comp presets: max |lv2apply - fxmatch render| = {d:e}");
     assert!(d <= TOLERANCE, "presets in lv2apply differ from fxmatch render by {d}");
+
+    // fxmatch hosting the plugins, each started from its preset as lilv reads it (the first by
+    // its label, the second by its URI): the same sound again.
+    let mut toml = String::new();
+    for (i, (preset_uri, plugin)) in listed.iter().enumerate() {
+        let id = preset_uri.rsplit('/').next().unwrap().trim_end_matches(".ttl");
+        let preset = if i == 0 { format!("matched: {id}") } else { preset_uri.clone() };
+        toml += &format!(
+            "[[effect]]\ntype = \"lv2\"\nuri = \"{plugin}\"\nid = \"{id}\"\npreset = \"{preset}\"\n\n"
+        );
+    }
+    let hosted = f.work.join("preset.hosted.toml");
+    std::fs::write(&hosted, toml).unwrap();
+    let out = f.work.join("preset.hosted.wav");
+    let o = fxmatch()
+        .env("LV2_PATH", &lv2_path)
+        .args(["render", "--chain", s(&hosted), s(&f.input), s(&out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "fxmatch render with presets: {}", stderr(&o));
+    let d = max_diff(&read_wav(&out).unwrap().0, &reference);
+    eprintln!("eq-comp presets loaded by lilv in fxmatch: max |hosted - fxmatch render| = {d:e}");
+    assert!(d <= TOLERANCE, "presets loaded through lilv differ from fxmatch render by {d}");
 }
 
 #[test]

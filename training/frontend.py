@@ -82,9 +82,11 @@ class LogMel(torch.nn.Module):
         """Centre frequency (Hz) of every FFT bin."""
         return torch.arange(self.n_fft // 2 + 1, dtype=torch.float32) * (sample_rate / self.n_fft)
 
-    def forward(self, audio: torch.Tensor, eq_db: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, eq_db: torch.Tensor | None = None,
+                comp: dict | None = None) -> torch.Tensor:
         """`eq_db` (B, bins), optional: a static EQ (magnitude response in dB per FFT bin) applied
-        to the power spectrum before the mel bands (training augmentation)."""
+        to the power spectrum before the mel bands (training augmentation). `comp`, optional: a
+        compressor after the EQ, at frame resolution (see `compress_frames`)."""
         left, right = audio[:, 0], audio[:, 1]
         ms = torch.stack([(left + right) * 0.5, (left - right) * 0.5], dim=1)  # (B, 2, T)
         length = ms.shape[-1]
@@ -97,8 +99,35 @@ class LogMel(torch.nn.Module):
         power = spec.real**2 + spec.imag**2
         if eq_db is not None:
             power = power * (10.0 ** (eq_db / 10.0))[:, None, None, :]
+        if comp is not None:
+            gr_db = compress_frames(power.sum(dim=(1, 3)) * self.power_scale, self.hop / SR, **comp)
+            power = power * (10.0 ** (-gr_db / 10.0))[:, None, :, None]
         bands = (power @ self.filterbank) * self.power_scale
         return 10.0 * torch.log10(bands.clamp_min(self.floor))
+
+
+def compress_frames(frame_power: torch.Tensor, hop_s: float, depth_db: torch.Tensor,
+                    ratio: torch.Tensor, attack_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:
+    """Gain reduction in dB (B, F) of a feed-forward compressor (hard knee, no makeup) run on frame
+    levels: `frame_power` (B, F) is each frame's power, mid and side summed. The threshold sits
+    `depth_db` below the excerpt's mean level, so that it bites whatever the excerpt's loudness;
+    the gain follows the static curve through a one-pole smoother per frame, with the attack
+    time constant while the reduction grows and the release one while it shrinks. `ratio` 1 is
+    no compression. Per-excerpt parameters are (B,) tensors. A training augmentation: it
+    approximates a sample-level compressor at the front end's frame rate (21 ms)."""
+    level = 10.0 * torch.log10(frame_power.clamp_min(1e-12))
+    mean = 10.0 * torch.log10(frame_power.mean(dim=1, keepdim=True).clamp_min(1e-12))
+    over = (level - (mean - depth_db[:, None])).clamp_min(0.0)
+    target = over * (1.0 - 1.0 / ratio[:, None])
+    a_att, a_rel = torch.exp(-hop_s / attack_s), torch.exp(-hop_s / release_s)
+    g = torch.zeros_like(target[:, 0])
+    out = []
+    for f in range(target.shape[1]):
+        t = target[:, f]
+        a = torch.where(t > g, a_att, a_rel)
+        g = a * g + (1.0 - a) * t
+        out.append(g)
+    return torch.stack(out, dim=1)
 
 
 def golden_signal(name: str) -> np.ndarray:

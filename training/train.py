@@ -10,8 +10,9 @@ pulled together, other presets pushed apart; the dry excerpts form one more clas
 Batches are class-balanced (`--classes-per-batch` classes x batch/classes excerpts each) so that
 every excerpt has positives from other content. With `--eq-pairs 1` (default) each batch adds
 positives of another kind: its dry excerpts in random pairs, each pair through one random static
-EQ (applied to the power spectrum in the front end), which teaches "same tone shaping, other
-content". `--supcon 0 --classes-per-batch 0 --eq-pairs 0` is the pretext alone.
+EQ (applied to the power spectrum in the front end) and, with probability `--comp-pairs`, one
+random compressor after it (applied to the frames' gain), which teaches "same production style,
+other content". `--supcon 0 --classes-per-batch 0 --eq-pairs 0` is the pretext alone.
 
 Writes RUN_DIR/checkpoint.pt after every epoch (atomically: temporary file, then rename) and
 resumes from it when present; RUN_DIR/log.jsonl has one line of figures per epoch.
@@ -120,8 +121,24 @@ def random_eq_db(freqs: torch.Tensor, n: int, generator: torch.Generator | None 
     return curve
 
 
+def random_comp(n: int, p_on: float, generator: torch.Generator | None = None) -> dict:
+    """`n` random compressors for `LogMel.forward(comp=...)`: on with probability `p_on` (ratio
+    1.5–8, else 1 = off), threshold 0–25 dB below the excerpt's mean level, attack 1–60 ms,
+    release 20–400 ms (log-uniform)."""
+    def u(lo, hi):
+        return lo + (hi - lo) * torch.rand(n, generator=generator)
+
+    def log_u(lo, hi):
+        return torch.exp(u(math.log(lo), math.log(hi)))
+
+    on = (torch.rand(n, generator=generator) < p_on).float()
+    return {"depth_db": u(0.0, 25.0), "ratio": 1.0 + on * (u(1.5, 8.0) - 1.0),
+            "attack_s": log_u(0.001, 0.06), "release_s": log_u(0.02, 0.4)}
+
+
 def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: float = 0.0,
-              temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False) -> dict:
+              temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False,
+              comp_pairs: float = 0.0) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
@@ -143,12 +160,15 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: flo
             emb_all = emb
             if eq_pairs and supcon > 0 and b >= 2:
                 # Extra positives: the dry excerpts in random pairs (different content), each pair
-                # through one random EQ of its own.
+                # through one random EQ of its own, and (with probability `comp_pairs`) one
+                # random compressor after it: a production style, as BENCHMARK.md's are.
                 half = b // 2
                 curves = random_eq_db(frontend.bin_freqs(), half).to(x.device)
+                comp = {k: v.repeat_interleave(2).to(x.device) for k, v in random_comp(half, comp_pairs).items()}
                 order = torch.randperm(b)[: 2 * half].to(x.device)
                 with torch.no_grad():
-                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(2, dim=0))
+                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(2, dim=0),
+                                        comp=comp if comp_pairs > 0 else None)
                 am, asd = enc(aug_mels)
                 emb_all = torch.cat([emb, torch.cat([am, asd], dim=1)])
                 pair_labels = dry_class + 1 + torch.arange(half, device=x.device).repeat_interleave(2)
@@ -184,6 +204,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.1, help="SupCon temperature")
     ap.add_argument("--eq-pairs", type=int, default=1,
                     help="1: add SupCon positives made of two excerpts through one random EQ (0: off)")
+    ap.add_argument("--comp-pairs", type=float, default=0.7,
+                    help="probability that an EQ pair also goes through one random compressor (0: EQ only)")
     ap.add_argument("--classes-per-batch", type=int, default=8,
                     help="class-balanced batches of this many preset classes (0: plain shuffled batches)")
     ap.add_argument("--crop", type=float, default=0.0,
@@ -233,7 +255,7 @@ def main() -> None:
         t0 = time.time()
         loss_args = {"supcon": a.supcon, "temperature": a.temperature, "dry_class": n_eff * n_pre}
         tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000),
-                       eq_pairs=bool(a.eq_pairs), **loss_args)
+                       eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, **loss_args)
         va = run_epoch(enc, heads, frontend, to_dev(val_loader), **loss_args) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),

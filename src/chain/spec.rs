@@ -20,6 +20,7 @@
 //! uri = "urn:zamaudio:ZamCompX2"
 //! id = "comp"              # optional; defaults to the URI's last part (`zamcompx2`)
 //! tail = 0.5               # optional: seconds of tail (default 0; 2 for delays and reverbs)
+//! preset = "VocalLeveller" # optional: start from an LV2 preset (label or URI, read by lilv)
 //! [effect.free]            # parameters are the plugin's control ports, by symbol
 //! thr = { min = -40.0, max = 0.0 }
 //! ```
@@ -83,6 +84,7 @@ struct EffectEntry {
     id: Option<Spanned<String>>,
     uri: Option<Spanned<String>>,
     tail: Option<Spanned<f64>>,
+    preset: Option<Spanned<String>>,
     #[serde(default)]
     bypass: bool,
     #[serde(default)]
@@ -185,13 +187,17 @@ impl ChainSpec {
                 }
                 Box::new(effect)
             } else {
-                if let Some(field) =
-                    entry.uri.as_ref().map(|u| u.span()).or(entry.tail.as_ref().map(|t| t.span()))
+                if let Some(field) = entry
+                    .uri
+                    .as_ref()
+                    .map(|u| u.span())
+                    .or(entry.tail.as_ref().map(|t| t.span()))
+                    .or(entry.preset.as_ref().map(|p| p.span()))
                 {
                     return Err(Error::config(
                         path,
                         at(field.start),
-                        format!("`uri` and `tail` are for `lv2` effects, not `{kind}`"),
+                        format!("`uri`, `tail` and `preset` are for `lv2` effects, not `{kind}`"),
                         "remove them, or set `type = \"lv2\"`",
                     ));
                 }
@@ -299,6 +305,26 @@ impl ChainSpec {
                     ));
                 }
                 fixed.push((spec.id.clone(), spec.clamp(v)));
+            }
+            // An LV2 preset (read by lilv) sets every other parameter it has a value for;
+            // [effect.fixed] overrides it and free parameters are searched anyway.
+            if let (Some(preset), Some(uri)) = (&entry.preset, &entry.uri) {
+                let loaded = crate::lv2::load_preset(uri.get_ref(), preset.get_ref()).map_err(|e| {
+                    Error::config(
+                        path,
+                        at(preset.span().start),
+                        e,
+                        format!("use a preset URI or label from `fxmatch plugins {}`", uri.get_ref()),
+                    )
+                })?;
+                for (symbol, value) in loaded.values {
+                    let Some(index) = specs.iter().position(|s| s.id == symbol) else { continue };
+                    let taken = free.iter().any(|(i, _)| *i == index)
+                        || fixed.iter().any(|(id, _)| *id == specs[index].id);
+                    if !taken {
+                        fixed.push((symbol, specs[index].clamp(value)));
+                    }
+                }
             }
             effects.push(EffectSpec {
                 id,

@@ -4,11 +4,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use fxmatch::audio::{read_wav, AudioBuffer};
 use fxmatch::chain::{Chain, ChainSpec, Params};
-use fxmatch::eval::param_est::{param_est, ParamEstConfig, PARAM_EST_CASES};
+use fxmatch::eval::param_est::{
+    param_est, single_param_spec, ParamEstCase, ParamEstConfig, ParamEstResult, PARAM_EST_CASES,
+    PARAM_EST_LV2_CASES,
+};
 use fxmatch::eval::plot::{bar_chart, line_plot, Series};
 use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
@@ -84,8 +87,23 @@ pub struct ParamEstArgs {
     /// Search profile (st-ito, live).
     #[arg(long, default_value = "st-ito")]
     profile: String,
+    /// Which effects: fxmatch's built-ins, the LV2 plugins the encoder never saw (mda-lv2,
+    /// zam-plugins, x42-plugins; ones not installed are skipped and listed), or both.
+    #[arg(long, value_enum, default_value_t = EffectSet::All)]
+    effects: EffectSet,
     #[command(flatten)]
     common: CommonEvalArgs,
+}
+
+/// The effects a parameter-estimation run covers.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum EffectSet {
+    /// Built-in effects and unseen LV2 plugins.
+    All,
+    /// fxmatch's built-in effects only.
+    Builtin,
+    /// Third-party LV2 plugins the encoder never saw in training only.
+    Lv2,
 }
 
 #[derive(Args)]
@@ -132,7 +150,8 @@ pub struct CommonEvalArgs {
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// Smoke run: a small version of the task (zero-shot: 10 trials per content type;
-    /// retrieval: 2 trials, 5 distractors; param-est: 2 effects × 2 targets; match: 2 cases;
+    /// retrieval: 2 trials, 5 distractors; param-est: 2 built-in effects and 1 LV2 plugin × 2
+    /// targets; match: 2 cases;
     /// transfer: 2 presets × 1 pair; searches cut to 3 generations of at most 16).
     #[arg(long)]
     quick: bool,
@@ -332,37 +351,51 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     search.seed = args.seed;
     let mut config =
         ParamEstConfig { trials: args.trials, seed: args.seed, search, ..ParamEstConfig::default() };
-    let mut cases: Vec<(&str, &str)> = PARAM_EST_CASES.to_vec();
+    let (mut builtin, mut lv2) = (PARAM_EST_CASES.to_vec(), PARAM_EST_LV2_CASES.to_vec());
     if args.common.quick {
         config.trials = 1;
         config.targets = vec![0.2, 0.8];
         config.search.max_generations = 3;
         config.search.population = 8;
-        cases.truncate(2);
+        builtin.truncate(2);
+        lv2.truncate(1);
     }
-    let (mut md, mut results) = (String::new(), Vec::new());
+    let mut cases: Vec<ParamEstCase> = Vec::new();
+    if args.effects != EffectSet::Lv2 {
+        cases.extend(builtin);
+    }
+    // A plugin that is not installed (or cannot be hosted) is skipped and listed, not fatal: the
+    // built-in rows still mean something without it.
+    let mut skipped = Vec::new();
+    if args.effects != EffectSet::Builtin {
+        for case in lv2 {
+            match single_param_spec(&case) {
+                Ok(_) => cases.push(case),
+                Err(e) => {
+                    eprintln!("warning: skipping {}: {e}", case.effect_name());
+                    skipped.push(serde_json::json!({ "uri": case.uri, "reason": e.to_string() }));
+                }
+            }
+        }
+    }
+    let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
         let total = cases.len() * config.targets.len() * config.trials;
         let result =
             with_progress(total as u64, format!("parameter estimation ({})", metric.name()), |tick| {
                 Ok(param_est(&mut *metric, &clips, &cases, &config, &mut |done, _| tick(done))?)
             })?;
-        md += &format!(
-        "## Parameter estimation ({} targets × {} trials, profile {}, metric {})\n\n| effect | parameter | MSE | Pearson ρ |\n|---|---|---|---|\n",
-        config.targets.len(),
-        config.trials,
-        args.profile,
-        result.metric
-    );
-        for e in &result.effects {
-            md += &format!("| {} | {} | {:.3} | {:.2} |\n", e.effect, e.param, e.mse, e.pearson);
-        }
-        md += &format!(
-        "| **mean** | | **{:.3}** | **{:.2}** |\n\nPublished (ST-ITO Table 2, mean over 12 effects): AFx-Rep MSE 0.048, ρ 0.86; CLAP MSE 0.10, ρ 0.64.\n",
-        result.mean_mse, result.mean_pearson
-    );
-        md += "\n";
+        md += &param_est_markdown(&result, &config, &args.profile);
+        let svg_name = format!("param-est-{}.svg", result.metric);
+        md += &format!("\n![estimate vs target per effect ({})]({svg_name})\n\n", result.metric);
+        svgs.push((svg_name, param_est_plot(&result)));
         results.push(result);
+    }
+    if !skipped.is_empty() {
+        md += &format!(
+            "Skipped (not installed or not hostable): {}.\n",
+            skipped.iter().filter_map(|s| s["uri"].as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
     let json = serde_json::json!({
         "task": "parameter estimation (shared/BENCHMARK.md §1)",
@@ -370,8 +403,59 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
         "config": config,
         "content_folders": dirs,
         "results": results,
+        "skipped": skipped,
     });
-    write_results(&args.common.out, "param-est", json, &md, &[])
+    write_results(&args.common.out, "param-est", json, &md, &svgs)
+}
+
+fn param_est_markdown(result: &ParamEstResult, config: &ParamEstConfig, profile: &str) -> String {
+    let mut md = format!(
+        "## Parameter estimation ({} targets × {} trials, profile {profile}, metric {})\n\n| effect | parameter | range | MSE | Pearson ρ |\n|---|---|---|---|---|\n",
+        config.targets.len(),
+        config.trials,
+        result.metric
+    );
+    for e in &result.effects {
+        let unseen = if e.uri.is_some() { " (LV2, unseen)" } else { "" };
+        md += &format!(
+            "| {}{unseen} | {} | {}…{} | {:.3} | {:.2} |\n",
+            e.effect, e.param, e.range.0, e.range.1, e.mse, e.pearson
+        );
+    }
+    for (label, m) in [("built-in effects", result.builtin), ("unseen LV2 plugins", result.unseen_lv2)] {
+        if let Some(m) = m {
+            md += &format!("| *mean, {label}* | | | {:.3} | {:.2} |\n", m.mse, m.pearson);
+        }
+    }
+    md += &format!(
+        "| **mean** | | | **{:.3}** | **{:.2}** |\n\nPublished (ST-ITO Table 2, mean over 12 effects): AFx-Rep MSE 0.048, ρ 0.86; CLAP MSE 0.10, ρ 0.64.\n",
+        result.mean_mse, result.mean_pearson
+    );
+    md
+}
+
+/// Mean estimate per target for every effect, against the ideal line.
+fn param_est_plot(result: &ParamEstResult) -> String {
+    let mut series = vec![Series { label: "ideal".into(), points: vec![(0.0, 0.0), (1.0, 1.0)] }];
+    for e in &result.effects {
+        let mut targets: Vec<f64> = e.estimates.iter().map(|p| p.0).collect();
+        targets.dedup();
+        let points = targets
+            .iter()
+            .map(|&t| {
+                let hits: Vec<f64> = e.estimates.iter().filter(|p| p.0 == t).map(|p| p.1).collect();
+                (t, hits.iter().sum::<f64>() / hits.len() as f64)
+            })
+            .collect();
+        series.push(Series { label: e.effect.clone(), points });
+    }
+    line_plot(
+        &format!("Parameter estimation ({})", result.metric),
+        "target (normalised)",
+        "mean estimate",
+        &series,
+        (0.0, 1.0),
+    )
 }
 
 /// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.

@@ -5,7 +5,10 @@ use clap::Args;
 use serde::Serialize;
 
 use fxmatch::chain::{Mapping, ParamSpec};
-use fxmatch::lv2::{list_plugins, plugin_info, supported_features, Layout, PluginInfo, PortKind};
+use fxmatch::lv2::{
+    list_plugins, plugin_info, plugin_presets, supported_features, Layout, PluginInfo, PortKind, PresetInfo,
+    SUPPORTED_OPTIONS,
+};
 
 /// List installed LV2 plugins: URI, name, audio inputs/outputs, whether fxmatch can host them
 /// and the control ports that can be free parameters (by symbol, with their ranges).
@@ -49,9 +52,13 @@ struct PluginJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
     required_features: &'a [String],
+    required_options: &'a [String],
     params: Vec<ParamJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ports: Option<&'a [fxmatch::lv2::PortInfo]>,
+    /// LV2 presets (detail view only): usable as `preset = "..."` in chain files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presets: Option<Vec<PresetInfo>>,
 }
 
 fn param_json(s: &ParamSpec) -> ParamJson<'_> {
@@ -79,8 +86,10 @@ fn to_json(p: &PluginInfo, detail: bool) -> PluginJson<'_> {
         layout: p.layout.as_ref().ok().copied(),
         refused: p.layout.as_ref().err().map(String::as_str),
         required_features: &p.required_features,
+        required_options: &p.required_options,
         params: p.params.iter().map(|(_, s)| param_json(s)).collect(),
         ports: detail.then_some(p.ports.as_slice()),
+        presets: detail.then(|| plugin_presets(&p.uri).unwrap_or_default()),
     }
 }
 
@@ -155,9 +164,20 @@ pub fn run(args: PluginsArgs) -> Result<()> {
                 p.required_features.join(", ")
             }
         );
+        if !p.required_options.is_empty() {
+            println!("  requires options: {}", p.required_options.join(", "));
+        }
         println!("  fxmatch provides: {}", supported_features().join(", "));
+        println!("  with the options: {}", SUPPORTED_OPTIONS.join(", "));
         println!("  parameters (free or fixed by symbol in a chain file):");
         print_params(&p);
+        let presets = plugin_presets(&p.uri).unwrap_or_default();
+        if !presets.is_empty() {
+            println!("  presets (`preset = \"LABEL\"` in a chain file):");
+            for preset in &presets {
+                println!("    {:<24} {}", preset.label, preset.uri);
+            }
+        }
         println!("  ports:");
         for port in &p.ports {
             let dir = if port.input { "in " } else { "out" };

@@ -3,6 +3,11 @@
 //! parameter on the input and should land on the target. Four targets evenly spaced in
 //! [0.1, 0.9] (normalised), three trials each (different content pairs); MSE and Pearson ρ of
 //! the normalised estimates against the targets, per effect.
+//!
+//! Two groups of cases: fxmatch's built-in effects ([`PARAM_EST_CASES`]) and third-party LV2
+//! plugins that the style encoder never saw in training ([`PARAM_EST_LV2_CASES`]: no LV2 plugin
+//! is used in training, and these are the documented evaluation set). An LV2 case whose plugin
+//! is not installed is skipped and reported, not failed.
 
 use std::sync::atomic::AtomicBool;
 
@@ -11,19 +16,70 @@ use serde::Serialize;
 
 use super::content::{excerpt, other_index, require_two};
 use crate::audio::AudioBuffer;
-use crate::chain::{instantiate, Chain, ChainSpec, EffectSpec};
+use crate::chain::{instantiate_spec, Chain, ChainSpec, EffectSpec, ParamRange, LV2_KIND};
 use crate::error::{Error, Result};
 use crate::metric::StyleMetric;
 use crate::optimize::{MatchConfig, Matcher};
 use crate::render::render;
 
+/// One parameter-estimation case: an effect (built-in type or LV2 plugin) and the one parameter
+/// that is searched, over its full range or a narrower one.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ParamEstCase {
+    /// Built-in effect type, or `lv2`.
+    pub kind: &'static str,
+    /// The plugin URI of an `lv2` case.
+    pub uri: Option<&'static str>,
+    /// Parameter id (built-in) or control port symbol (LV2).
+    pub param: &'static str,
+    /// Searched range in plain units (`None`: the parameter's full range). Narrowed where the
+    /// full range is mostly unmusical (ZamEQ2 cuts to -50 dB).
+    pub range: Option<(f32, f32)>,
+}
+
+impl ParamEstCase {
+    /// A built-in effect's parameter over its full range.
+    pub const fn builtin(kind: &'static str, param: &'static str) -> Self {
+        Self { kind, uri: None, param, range: None }
+    }
+
+    /// An LV2 plugin's control port, over `range` or the port's full range.
+    pub const fn lv2(uri: &'static str, param: &'static str, range: Option<(f32, f32)>) -> Self {
+        Self { kind: LV2_KIND, uri: Some(uri), param, range }
+    }
+
+    /// Short name for tables: the effect type, or the plugin's URI without its common prefix.
+    pub fn effect_name(&self) -> String {
+        match self.uri {
+            Some(uri) => uri
+                .trim_start_matches("http://drobilla.net/plugins/")
+                .trim_start_matches("http://gareus.org/oss/lv2/")
+                .trim_start_matches("urn:zamaudio:")
+                .replace("mda/", "mda "),
+            None => self.kind.to_string(),
+        }
+    }
+}
+
 /// The parameter each built-in effect is estimated on: its most characteristic control.
-pub const PARAM_EST_CASES: [(&str, &str); 5] = [
-    ("eq", "mid1_gain"),
-    ("compressor", "threshold"),
-    ("distortion", "drive"),
-    ("delay", "time"),
-    ("reverb", "size"),
+pub const PARAM_EST_CASES: [ParamEstCase; 5] = [
+    ParamEstCase::builtin("eq", "mid1_gain"),
+    ParamEstCase::builtin("compressor", "threshold"),
+    ParamEstCase::builtin("distortion", "drive"),
+    ParamEstCase::builtin("delay", "time"),
+    ParamEstCase::builtin("reverb", "size"),
+];
+
+/// LV2 plugins from Debian that the style encoder never saw in training (models/README.md),
+/// one characteristic control each: ST-ITO's "unseen effects" test. Packages: mda-lv2,
+/// zam-plugins, x42-plugins (`scripts/setup.sh` installs them).
+pub const PARAM_EST_LV2_CASES: [ParamEstCase; 6] = [
+    ParamEstCase::lv2("http://drobilla.net/plugins/mda/Overdrive", "drive", None),
+    ParamEstCase::lv2("http://drobilla.net/plugins/mda/Ambience", "size", None),
+    ParamEstCase::lv2("urn:zamaudio:ZamEQ2", "boost1", Some((-20.0, 20.0))),
+    ParamEstCase::lv2("urn:zamaudio:ZamCompX2", "thr", Some((-60.0, 0.0))),
+    ParamEstCase::lv2("urn:zamaudio:ZamDelay", "time", Some((50.0, 1000.0))),
+    ParamEstCase::lv2("http://gareus.org/oss/lv2/darc#stereo", "threshold", None),
 ];
 
 /// Settings of a parameter-estimation run.
@@ -56,8 +112,12 @@ impl Default for ParamEstConfig {
 /// One effect's estimates.
 #[derive(Debug, Clone, Serialize)]
 pub struct EffectEstimate {
-    /// Effect type.
+    /// Effect type, or the LV2 plugin's short name.
     pub effect: String,
+    /// The LV2 plugin's URI (`None` for built-in effects).
+    pub uri: Option<String>,
+    /// The searched range in plain units.
+    pub range: (f32, f32),
     /// The estimated parameter.
     pub param: String,
     /// (target, estimate) pairs, normalised.
@@ -79,6 +139,30 @@ pub struct ParamEstResult {
     pub mean_mse: f64,
     /// Mean Pearson ρ over effects.
     pub mean_pearson: f64,
+    /// Means over the built-in effects (`None` when none ran).
+    pub builtin: Option<GroupMeans>,
+    /// Means over the LV2 plugins the encoder never saw (`None` when none ran).
+    pub unseen_lv2: Option<GroupMeans>,
+}
+
+/// Mean MSE and Pearson ρ over a group of effects.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GroupMeans {
+    /// Mean MSE.
+    pub mse: f64,
+    /// Mean Pearson ρ.
+    pub pearson: f64,
+}
+
+/// The means of some effects' figures (`None` for no effects).
+fn means<'a>(effects: impl Iterator<Item = &'a EffectEstimate>) -> Option<GroupMeans> {
+    let (mut n, mut mse, mut pearson) = (0.0, 0.0, 0.0);
+    for e in effects {
+        n += 1.0;
+        mse += e.mse;
+        pearson += e.pearson;
+    }
+    (n > 0.0).then(|| GroupMeans { mse: mse / n, pearson: pearson / n })
 }
 
 /// Pearson correlation; 0 when either side is constant.
@@ -98,26 +182,47 @@ pub fn pearson(pairs: &[(f64, f64)]) -> f64 {
     }
 }
 
-/// A one-effect chain with only `param` free (full range), every other parameter at its default.
-pub fn single_param_spec(kind: &str, param: &str) -> Result<ChainSpec> {
-    let effect = instantiate(kind).ok_or_else(|| {
-        Error::invalid(format!("unknown effect type `{kind}`"), "see `fxmatch chain types`")
+/// A one-effect chain with only the case's parameter free (its range, or the parameter's full
+/// range), every other parameter at its default. LV2 plugins are loaded here, so a plugin that
+/// is not installed fails with the package to install.
+pub fn single_param_spec(case: &ParamEstCase) -> Result<ChainSpec> {
+    let effect_spec = |free| EffectSpec {
+        id: if case.uri.is_some() { "plugin".into() } else { case.kind.into() },
+        kind: case.kind.into(),
+        uri: case.uri.map(String::from),
+        tail: None,
+        bypass: false,
+        free,
+        fixed: Vec::new(),
+    };
+    let effect = instantiate_spec(&effect_spec(Vec::new()))?;
+    let spec = effect.params().iter().find(|p| p.id == case.param).ok_or_else(|| {
+        let known: Vec<&str> = effect.params().iter().map(|p| p.id.as_str()).collect();
+        Error::invalid(
+            format!("effect `{}` has no parameter `{}`", case.effect_name(), case.param),
+            format!("use one of: {} (see `fxmatch chain types`, `fxmatch plugins URI`)", known.join(", ")),
+        )
     })?;
-    let spec = effect.params().iter().find(|p| p.id == param).ok_or_else(|| {
-        Error::invalid(format!("effect `{kind}` has no parameter `{param}`"), "see `fxmatch chain types`")
-    })?;
+    let full = spec.range();
+    let range = match case.range {
+        None => full,
+        Some((min, max)) if full.contains(min) && full.contains(max) && min < max => {
+            ParamRange { min, max, mapping: full.mapping }
+        }
+        Some((min, max)) => {
+            return Err(Error::invalid(
+                format!(
+                    "range {min}..{max} of `{}` is outside its full range {}..{}",
+                    case.param, full.min, full.max
+                ),
+                "narrow the range within the parameter's own",
+            ))
+        }
+    };
     Ok(ChainSpec {
-        name: format!("{kind}.{param}"),
+        name: format!("{}.{}", case.effect_name(), case.param),
         description: String::new(),
-        effects: vec![EffectSpec {
-            id: kind.into(),
-            kind: kind.into(),
-            uri: None,
-            tail: None,
-            bypass: false,
-            free: vec![(param.into(), spec.range())],
-            fixed: Vec::new(),
-        }],
+        effects: vec![effect_spec(vec![(case.param.into(), range)])],
         path: None,
     })
 }
@@ -126,7 +231,7 @@ pub fn single_param_spec(kind: &str, param: &str) -> Result<ChainSpec> {
 pub fn param_est(
     metric: &mut dyn StyleMetric,
     clips: &[AudioBuffer],
-    cases: &[(&str, &str)],
+    cases: &[ParamEstCase],
     config: &ParamEstConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ParamEstResult> {
@@ -135,8 +240,9 @@ pub fn param_est(
     let total = cases.len() * config.targets.len() * config.trials;
     let mut done = 0;
     let mut effects = Vec::new();
-    for &(kind, param) in cases {
-        let spec = single_param_spec(kind, param)?;
+    for case in cases {
+        let spec = single_param_spec(case)?;
+        let range = spec.effects[0].free[0].1;
         let mut chain = Chain::from_spec(&spec)?;
         let mut matcher = Matcher::new(&spec, metric, config.search.clone())?;
         let mut estimates = Vec::new();
@@ -160,13 +266,23 @@ pub fn param_est(
         }
         let mse = estimates.iter().map(|(t, e)| (t - e).powi(2)).sum::<f64>() / estimates.len() as f64;
         let pearson = pearson(&estimates);
-        effects.push(EffectEstimate { effect: kind.into(), param: param.into(), estimates, mse, pearson });
+        effects.push(EffectEstimate {
+            effect: case.effect_name(),
+            uri: case.uri.map(String::from),
+            range: (range.min, range.max),
+            param: case.param.into(),
+            estimates,
+            mse,
+            pearson,
+        });
     }
-    let n = effects.len().max(1) as f64;
+    let all = means(effects.iter()).unwrap_or(GroupMeans { mse: 0.0, pearson: 0.0 });
     Ok(ParamEstResult {
         metric: metric.name().to_string(),
-        mean_mse: effects.iter().map(|e| e.mse).sum::<f64>() / n,
-        mean_pearson: effects.iter().map(|e| e.pearson).sum::<f64>() / n,
+        mean_mse: all.mse,
+        mean_pearson: all.pearson,
+        builtin: means(effects.iter().filter(|e| e.uri.is_none())),
+        unseen_lv2: means(effects.iter().filter(|e| e.uri.is_some())),
         effects,
     })
 }
@@ -184,8 +300,21 @@ mod tests {
 
     #[test]
     fn single_param_spec_names_what_is_missing() {
-        assert_eq!(single_param_spec("delay", "time").unwrap().num_free(), 1);
-        let e = single_param_spec("delay", "colour").unwrap_err().to_string();
-        assert!(e.contains("no parameter `colour`") && e.contains("chain types"), "{e}");
+        assert_eq!(single_param_spec(&ParamEstCase::builtin("delay", "time")).unwrap().num_free(), 1);
+        let e = single_param_spec(&ParamEstCase::builtin("delay", "colour")).unwrap_err().to_string();
+        assert!(e.contains("no parameter `colour`") && e.contains("time"), "{e}");
+        let narrow =
+            ParamEstCase { range: Some((-100.0, 0.0)), ..ParamEstCase::builtin("compressor", "threshold") };
+        let e = single_param_spec(&narrow).unwrap_err().to_string();
+        assert!(e.contains("outside its full range"), "{e}");
+    }
+
+    #[test]
+    fn lv2_cases_have_short_names() {
+        let names: Vec<String> = PARAM_EST_LV2_CASES.iter().map(|c| c.effect_name()).collect();
+        assert_eq!(
+            names,
+            ["mda Overdrive", "mda Ambience", "ZamEQ2", "ZamCompX2", "ZamDelay", "darc#stereo"]
+        );
     }
 }

@@ -5,17 +5,24 @@
 //! - [`ports`]: port descriptions from the TTL and how control inputs become parameters.
 //! - [`plugin`]: [`Lv2Effect`], the [`Effect`](crate::chain::Effect) that runs a plugin
 //!   (stereo, or dual-mono for mono plugins).
+//! - [`presets`]: a plugin's LV2 presets and their port values, read by lilv
+//!   (`preset = "..."` in chain files).
 //!
-//! Hosting goes through the `livi` crate (on lilv), which gives plugins `urid:map`/`unmap`,
-//! `options` (min/max block length), `bufsz:boundedBlockLength`, `worker:schedule` and
-//! `state:loadDefaultState`; a plugin that requires anything else is refused, naming the
-//! feature.
+//! Hosting goes through the `livi` crate (on lilv; vendored with a small patch, see
+//! vendor/livi/PATCHED.md), which gives plugins `urid:map`/`unmap`, `options` (min, max and
+//! nominal block length, sample rate), `bufsz:boundedBlockLength`, `worker:schedule` and
+//! `state:loadDefaultState`; a plugin that requires any other feature or option is refused,
+//! naming it.
 
 pub mod export;
 pub mod plugin;
 pub mod ports;
+pub mod presets;
 pub mod world;
 
 pub use plugin::{Lv2Effect, Lv2Error};
 pub use ports::{control_param, PortInfo, PortKind};
-pub use world::{list_plugins, package_hint, plugin_info, supported_features, Layout, PluginInfo};
+pub use presets::{load_preset, plugin_presets, PresetInfo, PresetValues};
+pub use world::{
+    list_plugins, package_hint, plugin_info, supported_features, Layout, PluginInfo, SUPPORTED_OPTIONS,
+};

@@ -355,6 +355,10 @@ impl Effect for Lv2Effect {
                     .try_build_features(livi::FeaturesBuilder {
                         min_block_length: 1,
                         max_block_length: max_block,
+                        // The engine runs whole blocks of the prepared size; shorter ones only
+                        // at the end of an offline render.
+                        nominal_block_length: Some(max_block),
+                        sample_rate: Some(sample_rate as f64),
                     })
                     .map_err(|e| format!("LV2 features for blocks up to {max_block} frames: {e}"))?;
                 let plugin = w

@@ -17,6 +17,7 @@ pub(crate) struct Uris {
     pub enumeration: livi::lilv::node::Node,
     pub logarithmic: livi::lilv::node::Node,
     pub unit: livi::lilv::node::Node,
+    pub required_option: livi::lilv::node::Node,
 }
 
 impl Uris {
@@ -34,6 +35,7 @@ impl Uris {
             enumeration: u("http://lv2plug.in/ns/lv2core#enumeration"),
             logarithmic: u("http://lv2plug.in/ns/ext/port-props#logarithmic"),
             unit: u("http://lv2plug.in/ns/extensions/units#unit"),
+            required_option: u("http://lv2plug.in/ns/ext/options#requiredOption"),
         }
     }
 }

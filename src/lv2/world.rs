@@ -46,6 +46,8 @@ pub struct PluginInfo {
     pub side_chain_inputs: usize,
     /// Features the plugin cannot run without.
     pub required_features: Vec<String>,
+    /// Options (`opts:requiredOption`) the plugin cannot run without.
+    pub required_options: Vec<String>,
     /// How fxmatch runs it, or why it cannot.
     pub layout: Result<Layout, String>,
     /// Every port.
@@ -67,14 +69,29 @@ impl PluginInfo {
     }
 }
 
-/// Features fxmatch (through livi) gives plugins: `urid:map`, `urid:unmap`, `options` (min and
-/// max block length), `bufsz:boundedBlockLength`, `worker:schedule`, `state:loadDefaultState`.
+/// Features fxmatch (through livi) gives plugins: `urid:map`, `urid:unmap`, `options` (see
+/// [`SUPPORTED_OPTIONS`]), `bufsz:boundedBlockLength`, `worker:schedule`, `state:loadDefaultState`.
 /// `lv2core#hardRTCapable` is a plugin property that some plugins list as a feature.
 pub fn supported_features() -> Vec<&'static str> {
     let mut v: Vec<&str> = livi::Features::supported_features().into_iter().collect();
     v.push("http://lv2plug.in/ns/lv2core#hardRTCapable");
     v.sort_unstable();
     v
+}
+
+/// The entries of the `options` feature every plugin instance gets: min, max and nominal block
+/// length and the sample rate (the last two through the patched livi, vendor/livi/PATCHED.md).
+/// A plugin that lists another `opts:requiredOption` is refused, naming it.
+pub const SUPPORTED_OPTIONS: [&str; 4] = [
+    "http://lv2plug.in/ns/ext/buf-size#minBlockLength",
+    "http://lv2plug.in/ns/ext/buf-size#maxBlockLength",
+    "http://lv2plug.in/ns/ext/buf-size#nominalBlockLength",
+    "http://lv2plug.in/ns/ext/parameters#sampleRate",
+];
+
+/// The options of `required` that fxmatch does not give.
+fn missing_options(required: &[String]) -> Vec<&str> {
+    required.iter().map(String::as_str).filter(|o| !SUPPORTED_OPTIONS.contains(o)).collect()
 }
 
 struct Shared {
@@ -107,11 +124,16 @@ fn describe(world: &livi::World, plugin: &livi::lilv::plugin::Plugin, uris: &Uri
     };
     let (audio_inputs, audio_outputs, side_chain_inputs) =
         (audio(true, false), audio(false, false), audio(true, true));
+    let required_options: Vec<String> =
+        plugin.value(&uris.required_option).iter().filter_map(|n| n.as_uri().map(String::from)).collect();
     let supported = supported_features();
     let missing: Vec<&str> =
         required_features.iter().map(String::as_str).filter(|f| !supported.contains(f)).collect();
+    let missing_options = missing_options(&required_options);
     let layout = if !missing.is_empty() {
         Err(format!("requires the LV2 feature(s) {}, which fxmatch does not provide", missing.join(", ")))
+    } else if !missing_options.is_empty() {
+        Err(format!("requires the LV2 option(s) {}, which fxmatch does not give", missing_options.join(", ")))
     } else if let Some(p) = ports.iter().find(|p| p.kind == PortKind::Other) {
         Err(format!("port `{}` is of a type fxmatch cannot connect", p.symbol))
     } else if world.plugin_by_uri(&uri).is_none() {
@@ -135,6 +157,7 @@ fn describe(world: &livi::World, plugin: &livi::lilv::plugin::Plugin, uris: &Uri
         audio_outputs,
         side_chain_inputs,
         required_features,
+        required_options,
         layout,
         ports,
         params,
@@ -190,5 +213,20 @@ pub fn unknown_uri_fix(uri: &str) -> String {
         None => "use a URI that `fxmatch plugins` lists (`lv2ls` too), or install the plugin's package \
                  (e.g. `apt install mda-lv2 zam-plugins`)"
             .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_fxmatch_gives_are_not_missing() {
+        let required = vec![
+            "http://lv2plug.in/ns/ext/buf-size#nominalBlockLength".to_string(),
+            "http://lv2plug.in/ns/ext/parameters#sampleRate".to_string(),
+            "http://example.org/options#frobnication".to_string(),
+        ];
+        assert_eq!(missing_options(&required), ["http://example.org/options#frobnication"]);
     }
 }
