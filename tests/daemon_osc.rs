@@ -323,11 +323,6 @@ fn jack_connected(server: &str, from: &str, to: &str) -> bool {
     false
 }
 
-/// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
-/// track from `jack_metro` into its inputs, a match over OSC that ends in a result with no
-/// systematic callback overrun, a match from a MIDI footswitch note
-/// (`jack_midiseq` into `fxmatch:midi_in`), and the JACK server stopping and coming back: the
-/// daemon keeps answering OSC, reconnects by itself, and its ports and audio come back.
 /// A JACK client of the test: plays a steady 220 Hz sine into the daemon and records what comes
 /// out into a buffer allocated up front (`pos` frames written so far).
 struct Probe {
@@ -379,6 +374,54 @@ fn max_jump(rec: &(Vec<f32>, Vec<f32>), range: std::ops::Range<usize>) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// `fxmatch daemon --backend jack` with the setup's config, a client of `server`, logging to `log`.
+fn start_daemon_on_jack(s: &Setup, server: &str, log: &std::path::Path) -> Guard {
+    Guard(
+        common::fxmatch()
+            .env("JACK_DEFAULT_SERVER", server)
+            .args(["daemon", "--backend", "jack", "--config"])
+            .arg(&s.config)
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The test's [`Probe`] on `server` (`seconds` of recording), connected both ways to the
+/// daemon's audio ports once the daemon has registered them; `pos` counts the frames recorded.
+fn start_probe(server: &str, seconds: usize) -> (jack::AsyncClient<(), Probe>, Arc<AtomicUsize>) {
+    std::env::set_var("JACK_DEFAULT_SERVER", server);
+    let (client, _) = jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).unwrap();
+    let pos = Arc::new(AtomicUsize::new(0));
+    let probe = Probe {
+        out_l: client.register_port("out_l", jack::AudioOut::default()).unwrap(),
+        out_r: client.register_port("out_r", jack::AudioOut::default()).unwrap(),
+        in_l: client.register_port("in_l", jack::AudioIn::default()).unwrap(),
+        in_r: client.register_port("in_r", jack::AudioIn::default()).unwrap(),
+        phase: 0.0,
+        recorded: (vec![0.0; seconds * 48_000], vec![0.0; seconds * 48_000]),
+        pos: pos.clone(),
+    };
+    let probe = client.activate_async((), probe).unwrap();
+    wait_until(Duration::from_secs(10), "the daemon registered no ports", || {
+        jack_ports(server, "fxmatch:").len() >= 5
+    });
+    for (a, b) in [
+        ("probe:out_l", "fxmatch:in_l"),
+        ("probe:out_r", "fxmatch:in_r"),
+        ("fxmatch:out_l", "probe:in_l"),
+        ("fxmatch:out_r", "probe:in_r"),
+    ] {
+        probe.as_client().connect_ports_by_name(a, b).unwrap();
+    }
+    (probe, pos)
+}
+
+/// The daemon as a client of a real `jackd -d dummy` server: ports named `fxmatch:*`, a click
+/// track from `jack_metro` into its inputs, a match over OSC that ends in a result with no
+/// systematic callback overrun, a match from a MIDI footswitch note
+/// (`jack_midiseq` into `fxmatch:midi_in`), and the JACK server stopping and coming back: the
+/// daemon keeps answering OSC, reconnects by itself, and its ports and audio come back.
 #[test]
 fn match_on_a_real_jack_dummy_server() {
     let _one = one_at_a_time();
@@ -394,35 +437,12 @@ fn match_on_a_real_jack_dummy_server() {
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let log = s._dir.path().join("daemon.log");
-    let daemon = Guard(
-        common::fxmatch()
-            .env("JACK_DEFAULT_SERVER", &server)
-            .args(["daemon", "--backend", "jack", "--config"])
-            .arg(&s.config)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = start_daemon_on_jack(&s, &server, &log);
     subscribe(&mut dump, s.port, listen);
     // The probe plays a steady sine through the daemon and records its output (60 s at most).
-    std::env::set_var("JACK_DEFAULT_SERVER", &server);
-    let (client, _) = jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).unwrap();
-    let pos = Arc::new(AtomicUsize::new(0));
-    let probe = Probe {
-        out_l: client.register_port("out_l", jack::AudioOut::default()).unwrap(),
-        out_r: client.register_port("out_r", jack::AudioOut::default()).unwrap(),
-        in_l: client.register_port("in_l", jack::AudioIn::default()).unwrap(),
-        in_r: client.register_port("in_r", jack::AudioIn::default()).unwrap(),
-        phase: 0.0,
-        recorded: (vec![0.0; 60 * 48_000], vec![0.0; 60 * 48_000]),
-        pos: pos.clone(),
-    };
-    let probe = client.activate_async((), probe).unwrap();
-    wait_until(Duration::from_secs(5), "the daemon registered no ports", || {
-        jack_ports(&server, "fxmatch:").len() >= 5
-    });
+    let (probe, pos) = start_probe(&server, 60);
     // Autoconnect (on by default): the dummy driver's system ports, in order; the test's probe
-    // is connected on top (the dummy capture ports carry silence).
+    // is connected as well (the dummy capture ports carry silence).
     for (from, to) in [
         ("system:capture_1", "fxmatch:in_l"),
         ("system:capture_2", "fxmatch:in_r"),
@@ -432,14 +452,6 @@ fn match_on_a_real_jack_dummy_server() {
         wait_until(Duration::from_secs(5), &format!("autoconnect made no {from} -> {to}"), || {
             jack_connected(&server, from, to)
         });
-    }
-    for (a, b) in [
-        ("probe:out_l", "fxmatch:in_l"),
-        ("probe:out_r", "fxmatch:in_r"),
-        ("fxmatch:out_l", "probe:in_l"),
-        ("fxmatch:out_r", "probe:in_r"),
-    ] {
-        probe.as_client().connect_ports_by_name(a, b).unwrap();
     }
     std::thread::sleep(Duration::from_millis(3000));
     oscsend(s.port, &["/fxmatch/status"]);
@@ -623,40 +635,11 @@ fn lv2_chain_matches_in_the_daemon_on_a_real_jack_server() {
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let log = s._dir.path().join("daemon.log");
-    let _daemon = Guard(
-        common::fxmatch()
-            .env("JACK_DEFAULT_SERVER", &server)
-            .args(["daemon", "--backend", "jack", "--config"])
-            .arg(&s.config)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start_daemon_on_jack(&s, &server, &log);
     subscribe(&mut dump, s.port, listen);
-    std::env::set_var("JACK_DEFAULT_SERVER", &server);
-    let (client, _) = jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).unwrap();
-    let pos = Arc::new(AtomicUsize::new(0));
-    let probe = Probe {
-        out_l: client.register_port("out_l", jack::AudioOut::default()).unwrap(),
-        out_r: client.register_port("out_r", jack::AudioOut::default()).unwrap(),
-        in_l: client.register_port("in_l", jack::AudioIn::default()).unwrap(),
-        in_r: client.register_port("in_r", jack::AudioIn::default()).unwrap(),
-        phase: 0.0,
-        recorded: (vec![0.0; 60 * 48_000], vec![0.0; 60 * 48_000]),
-        pos: pos.clone(),
-    };
-    let probe = client.activate_async((), probe).unwrap();
-    wait_until(Duration::from_secs(10), "the daemon registered no ports", || {
-        jack_ports(&server, "fxmatch:").len() >= 5
-    });
-    for (a, b) in [
-        ("probe:out_l", "fxmatch:in_l"),
-        ("probe:out_r", "fxmatch:in_r"),
-        ("fxmatch:out_l", "probe:in_l"),
-        ("fxmatch:out_r", "probe:in_r"),
-    ] {
-        probe.as_client().connect_ports_by_name(a, b).unwrap();
-    }
+    // The match renders every candidate through freshly instantiated plugins: slower than the
+    // built-in chain on a busy machine, so record for up to 150 s.
+    let (probe, pos) = start_probe(&server, 150);
     std::thread::sleep(Duration::from_millis(3000));
     let get = |dump: &mut Dump, effect: &str, param: &str| -> f32 {
         oscsend(s.port, &["/fxmatch/param/get", "ss", effect, param]);
@@ -671,7 +654,7 @@ fn lv2_chain_matches_in_the_daemon_on_a_real_jack_server() {
     let frames = || pos.load(Ordering::Acquire);
     let at_trigger = frames();
     oscsend(s.port, &["/fxmatch/match", "s", "acoustic"]);
-    let result = dump.expect("/fxmatch/result", Duration::from_secs(90));
+    let result = dump.expect("/fxmatch/result", Duration::from_secs(120));
     let at_result = frames();
     let similarity: f32 = result[0].parse().unwrap();
     assert!(similarity > 0.0 && similarity <= 1.0, "{result:?}");
@@ -684,6 +667,7 @@ fn lv2_chain_matches_in_the_daemon_on_a_real_jack_server() {
     let (_, _, p) = probe.deactivate().unwrap();
     let rec = p.recorded;
     let sr = 48_000;
+    assert!(frames() >= at_result + 2 * sr, "the probe recorded 2 s past the result");
     let rms = |range: std::ops::Range<usize>| {
         let n = range.len() as f64;
         let e: f64 = range.map(|i| (rec.0[i] as f64).powi(2) + (rec.1[i] as f64).powi(2)).sum();
