@@ -43,14 +43,23 @@ pub struct DaemonArgs {
     osc_port: Option<u16>,
 }
 
+/// Start the audio backend on the config's chain. Every LV2 plugin of the chain is first run
+/// in a child process (`fxmatch::lv2::probe`), before the engine instantiates it: a plugin that
+/// crashes or hangs there is refused with its URI, the signal and the fix, instead of taking
+/// the daemon down.
 fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn AudioControl>> {
     let spec = ChainSpec::load(&config.chain)?;
     let engine = config.engine_config();
+    let rate = engine.sample_rate.unwrap_or(fxmatch::lv2::probe::DEFAULT_RATE);
     Ok(match args.backend {
-        Backend::Jack => Box::new(JackEngine::start(&spec, &engine)?),
+        Backend::Jack => {
+            fxmatch::lv2::probe_chain(&spec, rate, engine.max_block)?;
+            Box::new(JackEngine::start(&spec, &engine)?)
+        }
         Backend::Offline => {
             let path = args.input.as_ref().expect("checked in run");
             let (input, _) = read_wav(path)?;
+            fxmatch::lv2::probe_chain(&spec, input.sample_rate, engine.max_block)?;
             Box::new(OfflineEngine::start(&spec, &engine, input, OfflineOptions::default())?)
         }
     })

@@ -513,6 +513,7 @@ fn profiles(
 
 fn run_transfer(args: TransferArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
+    fxmatch::lv2::probe_chain(&spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)?;
     let mut presets = load_presets(&args.presets, &spec)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
@@ -578,6 +579,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
+    fxmatch::lv2::probe_chain(&spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
     let profiles = profiles(&args.profiles, args.seed, args.threads, args.common.quick)?;

@@ -38,6 +38,12 @@ enum Command {
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
     /// List installed LV2 plugins, whether fxmatch can host them, and their parameters.
+    ///
+    /// Before render, match, eval or the daemon load a chain's LV2 plugins, each is run once in a
+    /// child process (1 s of noise at its defaults and control extremes); a plugin that crashes
+    /// (SIGSEGV, SIGABRT, ...) or hangs there is refused with the signal and the fix instead of
+    /// taking fxmatch down. FXMATCH_NO_PROBE=1 skips this; FXMATCH_PROBE_TIMEOUT=SECONDS sets
+    /// its time limit (default 20).
     Plugins(plugins_cmd::PluginsArgs),
     /// fxmatch's built-in effects as LV2 plugins: write the bundle's TTL.
     #[command(subcommand)]

@@ -1,7 +1,9 @@
-//! `fxmatch plugins [URI] [--json]`: the installed LV2 plugins and what fxmatch can do with them.
+//! `fxmatch plugins [URI] [--json]`: the installed LV2 plugins and what fxmatch can do with them;
+//! `fxmatch plugins probe URI` (hidden): the crash probe that runs in a child process (see
+//! `fxmatch::lv2::probe`).
 
 use anyhow::{bail, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use fxmatch::chain::{Mapping, ParamSpec};
@@ -15,7 +17,10 @@ use fxmatch::lv2::{
 ///
 /// Use a plugin in a chain file with `type = "lv2"` and `uri = "..."`.
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct PluginsArgs {
+    #[command(subcommand)]
+    command: Option<PluginsCommand>,
     /// Show one plugin in detail (every port, features, layout).
     uri: Option<String>,
     /// Print JSON instead of text.
@@ -24,6 +29,43 @@ pub struct PluginsArgs {
     /// List only the plugins fxmatch can host.
     #[arg(long)]
     hostable: bool,
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Run one plugin in this process: instantiate it, run 1 s of stereo noise at its defaults
+    /// and at the extremes of its continuous controls, free it; print a one-line JSON summary.
+    /// A crashing plugin kills this process: fxmatch runs it in a child to find out.
+    #[command(hide = true)]
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// The plugin's URI.
+    uri: String,
+    /// Sample rate in Hz.
+    #[arg(long, default_value_t = fxmatch::lv2::probe::DEFAULT_RATE)]
+    rate: u32,
+    /// Frames per block.
+    #[arg(long, default_value_t = fxmatch::lv2::probe::DEFAULT_BLOCK)]
+    block: usize,
+}
+
+fn probe(args: ProbeArgs) -> Result<()> {
+    use fxmatch::lv2::probe::{run_probe, ProbeFailure, STAGE_PREFIX};
+    fxmatch::render::check_sample_rate(args.rate)?;
+    match run_probe(&args.uri, args.rate, args.block, &mut |stage| eprintln!("{STAGE_PREFIX}{stage}")) {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Err(e) => {
+            // For the parent process (`probe_in_child`); stderr gets the usual error.
+            println!("{}", serde_json::to_string(&ProbeFailure::from(&e))?);
+            Err(e.into())
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -133,6 +175,9 @@ fn print_params(p: &PluginInfo) {
 }
 
 pub fn run(args: PluginsArgs) -> Result<()> {
+    if let Some(PluginsCommand::Probe(p)) = args.command {
+        return probe(p);
+    }
     if let Some(uri) = &args.uri {
         let Some(p) = plugin_info(uri) else {
             let hint = fxmatch::lv2::package_hint(uri)

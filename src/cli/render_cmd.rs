@@ -41,6 +41,8 @@ pub fn run(args: RenderArgs) -> Result<()> {
         chain.apply_params(&params)?;
     }
     let (input, format) = read_wav(&args.input)?;
+    // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
+    fxmatch::lv2::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
     let out = render(&mut chain, &input, args.tail)?;
     let peak = out.peak();
     let nonfinite = chain.nonfinite_samples();

@@ -7,6 +7,9 @@
 //!   (stereo, or dual-mono for mono plugins).
 //! - [`presets`]: a plugin's LV2 presets and their port values, read by lilv
 //!   (`preset = "..."` in chain files).
+//! - [`probe`]: crash isolation: each plugin is first run in a child process, so that one that
+//!   crashes (SIGSEGV, SIGABRT, …) or hangs is refused with a clear error instead of taking
+//!   fxmatch down.
 //!
 //! Hosting goes through the `livi` crate (on lilv; vendored with a small patch, see
 //! vendor/livi/PATCHED.md), which gives plugins `urid:map`/`unmap`, `options` (min, max and
@@ -18,11 +21,13 @@ pub mod export;
 pub mod plugin;
 pub mod ports;
 pub mod presets;
+pub mod probe;
 pub mod world;
 
 pub use plugin::{Lv2Effect, Lv2Error};
 pub use ports::{control_param, PortInfo, PortKind};
 pub use presets::{load_preset, plugin_presets, PresetInfo, PresetValues};
+pub use probe::{probe_chain, probe_in_child};
 pub use world::{
     list_plugins, package_hint, plugin_info, supported_features, Layout, PluginInfo, SUPPORTED_OPTIONS,
 };

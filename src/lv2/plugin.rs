@@ -25,6 +25,14 @@ pub struct Lv2Error {
     pub fix: String,
 }
 
+impl std::fmt::Display for Lv2Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n  fix: {}", self.message, self.fix)
+    }
+}
+
+impl std::error::Error for Lv2Error {}
+
 /// One plugin instance with every port connected to a buffer of its own.
 struct Host {
     /// Freed under the world lock (see `Drop`).
