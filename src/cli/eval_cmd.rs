@@ -364,13 +364,20 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     if args.effects != EffectSet::Lv2 {
         cases.extend(builtin);
     }
-    // A plugin that is not installed (or cannot be hosted) is skipped and listed, not fatal: the
-    // built-in rows still mean something without it.
+    // A plugin that is not installed, cannot be hosted or fails the crash probe is skipped and
+    // listed, not fatal: the built-in rows still mean something without it.
     let mut skipped = Vec::new();
     if args.effects != EffectSet::Builtin {
         for case in lv2 {
-            match single_param_spec(&case) {
-                Ok(_) => cases.push(case),
+            let probed = single_param_spec(&case).and_then(|spec| {
+                fxmatch::lv2::probe_chain(
+                    &spec,
+                    fxmatch::lv2::probe::DEFAULT_RATE,
+                    fxmatch::render::OFFLINE_BLOCK,
+                )
+            });
+            match probed {
+                Ok(()) => cases.push(case),
                 Err(e) => {
                     eprintln!("warning: skipping {}: {e}", case.effect_name());
                     skipped.push(serde_json::json!({ "uri": case.uri, "reason": e.to_string() }));
