@@ -15,6 +15,7 @@ outdir=out/demo
 bash scripts/setup.sh
 [[ -f $chain ]] || { echo "demo: chain file $chain not found" >&2; exit 1; }
 cargo build --release
+fxmatch="${CARGO_TARGET_DIR:-target}/release/fxmatch"
 
 shopt -s nullglob
 clips=(assets/audio/dry/*.wav)
@@ -23,7 +24,7 @@ clips=(assets/audio/dry/*.wav)
 mkdir -p "$outdir"
 for clip in "${clips[@]}"; do
     name=$(basename "$clip" .wav)
-    target/release/fxmatch render --chain "$chain" --tail "$tail_s" "$clip" "$outdir/$name.wav"
+    "$fxmatch" render --chain "$chain" --tail "$tail_s" "$clip" "$outdir/$name.wav"
 done
 echo "demo: rendered ${#clips[@]} clip(s) through $chain into $(pwd)/$outdir/"
 ls -l "$outdir"
@@ -32,13 +33,13 @@ ls -l "$outdir"
 # through the default chain at each bundled style (config/styles/).
 for style in config/styles/*.params.toml; do
     name=$(basename "$style" .params.toml)
-    target/release/fxmatch render --chain config/chains/default.toml --params "$style" \
+    "$fxmatch" render --chain config/chains/default.toml --params "$style" \
         assets/audio/content/guitar_acoustic.wav "config/references/$name.wav"
 done
 
 # The match: the dry electric guitar matched to the crunch-room reference with the live profile.
 reference=config/references/crunch-room.wav
-target/release/fxmatch match assets/audio/dry/guitar_clean.wav "$reference" \
+"$fxmatch" match assets/audio/dry/guitar_clean.wav "$reference" \
     --chain config/chains/default.toml --profile live --seed 1 \
     -o "$outdir/guitar_clean_matched.wav" --report "$outdir/match_report.json"
 echo "demo: matched assets/audio/dry/guitar_clean.wav to $reference:"
