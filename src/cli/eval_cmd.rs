@@ -91,6 +91,10 @@ pub struct ParamEstArgs {
     /// zam-plugins, x42-plugins; ones not installed are skipped and listed), or both.
     #[arg(long, value_enum, default_value_t = EffectSet::All)]
     effects: EffectSet,
+    /// Only these effects (as named in the table: `eq`, `ZamEQ2`, `mda Overdrive`, …); repeat
+    /// for several. Default: all of the chosen set.
+    #[arg(long = "only")]
+    only: Vec<String>,
     #[command(flatten)]
     common: CommonEvalArgs,
 }
@@ -360,6 +364,16 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
         builtin.truncate(2);
         lv2.truncate(1);
     }
+    if !args.only.is_empty() {
+        let wanted = |c: &ParamEstCase| args.only.iter().any(|n| n.eq_ignore_ascii_case(&c.effect_name()));
+        builtin.retain(wanted);
+        lv2.retain(wanted);
+        anyhow::ensure!(
+            !builtin.is_empty() || !lv2.is_empty(),
+            "no effect is called {:?}\n  fix: use names from the table, e.g. `--only eq --only ZamEQ2`",
+            args.only
+        );
+    }
     let mut cases: Vec<ParamEstCase> = Vec::new();
     if args.effects != EffectSet::Lv2 {
         cases.extend(builtin);
@@ -424,8 +438,10 @@ fn param_est_markdown(result: &ParamEstResult, config: &ParamEstConfig, profile:
     );
     for e in &result.effects {
         let unseen = if e.uri.is_some() { " (LV2, unseen)" } else { "" };
+        let held: Vec<String> = e.fixed.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let held = if held.is_empty() { String::new() } else { format!(" ({})", held.join(", ")) };
         md += &format!(
-            "| {}{unseen} | {} | {}…{} | {:.3} | {:.2} |\n",
+            "| {}{unseen} | {}{held} | {}…{} | {:.3} | {:.2} |\n",
             e.effect, e.param, e.range.0, e.range.1, e.mse, e.pearson
         );
     }

@@ -35,17 +35,21 @@ pub struct ParamEstCase {
     /// Searched range in plain units (`None`: the parameter's full range). Narrowed where the
     /// full range is mostly unmusical (ZamEQ2 cuts to -50 dB).
     pub range: Option<(f32, f32)>,
+    /// Other parameters held at these plain values (the rest stay at their defaults): where a
+    /// default would make the searched one inaudible (x42 darc's ratio defaults to 0, no
+    /// compression, so its threshold would do nothing).
+    pub fixed: &'static [(&'static str, f32)],
 }
 
 impl ParamEstCase {
     /// A built-in effect's parameter over its full range.
     pub const fn builtin(kind: &'static str, param: &'static str) -> Self {
-        Self { kind, uri: None, param, range: None }
+        Self { kind, uri: None, param, range: None, fixed: &[] }
     }
 
     /// An LV2 plugin's control port, over `range` or the port's full range.
     pub const fn lv2(uri: &'static str, param: &'static str, range: Option<(f32, f32)>) -> Self {
-        Self { kind: LV2_KIND, uri: Some(uri), param, range }
+        Self { kind: LV2_KIND, uri: Some(uri), param, range, fixed: &[] }
     }
 
     /// Short name for tables: the effect type, or the plugin's URI without its common prefix.
@@ -79,7 +83,10 @@ pub const PARAM_EST_LV2_CASES: [ParamEstCase; 6] = [
     ParamEstCase::lv2("urn:zamaudio:ZamEQ2", "boost1", Some((-20.0, 20.0))),
     ParamEstCase::lv2("urn:zamaudio:ZamCompX2", "thr", Some((-60.0, 0.0))),
     ParamEstCase::lv2("urn:zamaudio:ZamDelay", "time", Some((50.0, 1000.0))),
-    ParamEstCase::lv2("http://gareus.org/oss/lv2/darc#stereo", "threshold", None),
+    ParamEstCase {
+        fixed: &[("Ratio", 0.5)],
+        ..ParamEstCase::lv2("http://gareus.org/oss/lv2/darc#stereo", "threshold", None)
+    },
 ];
 
 /// Settings of a parameter-estimation run.
@@ -118,6 +125,8 @@ pub struct EffectEstimate {
     pub uri: Option<String>,
     /// The searched range in plain units.
     pub range: (f32, f32),
+    /// Other parameters held at plain values (the case's `fixed`).
+    pub fixed: Vec<(String, f32)>,
     /// The estimated parameter.
     pub param: String,
     /// (target, estimate) pairs, normalised.
@@ -186,16 +195,26 @@ pub fn pearson(pairs: &[(f64, f64)]) -> f64 {
 /// range), every other parameter at its default. LV2 plugins are loaded here, so a plugin that
 /// is not installed fails with the package to install.
 pub fn single_param_spec(case: &ParamEstCase) -> Result<ChainSpec> {
-    let effect_spec = |free| EffectSpec {
+    let effect_spec = |free, fixed| EffectSpec {
         id: if case.uri.is_some() { "plugin".into() } else { case.kind.into() },
         kind: case.kind.into(),
         uri: case.uri.map(String::from),
         tail: None,
         bypass: false,
         free,
-        fixed: Vec::new(),
+        fixed,
     };
-    let effect = instantiate_spec(&effect_spec(Vec::new()))?;
+    let effect = instantiate_spec(&effect_spec(Vec::new(), Vec::new()))?;
+    let mut fixed = Vec::new();
+    for &(id, value) in case.fixed {
+        let spec = effect.params().iter().find(|p| p.id == id).ok_or_else(|| {
+            Error::invalid(
+                format!("effect `{}` has no parameter `{id}`", case.effect_name()),
+                "fix the case's `fixed` list",
+            )
+        })?;
+        fixed.push((id.to_string(), spec.clamp(value)));
+    }
     let spec = effect.params().iter().find(|p| p.id == case.param).ok_or_else(|| {
         let known: Vec<&str> = effect.params().iter().map(|p| p.id.as_str()).collect();
         Error::invalid(
@@ -222,7 +241,7 @@ pub fn single_param_spec(case: &ParamEstCase) -> Result<ChainSpec> {
     Ok(ChainSpec {
         name: format!("{}.{}", case.effect_name(), case.param),
         description: String::new(),
-        effects: vec![effect_spec(vec![(case.param.into(), range)])],
+        effects: vec![effect_spec(vec![(case.param.into(), range)], fixed)],
         path: None,
     })
 }
@@ -270,6 +289,7 @@ pub fn param_est(
             effect: case.effect_name(),
             uri: case.uri.map(String::from),
             range: (range.min, range.max),
+            fixed: spec.effects[0].fixed.clone(),
             param: case.param.into(),
             estimates,
             mse,
