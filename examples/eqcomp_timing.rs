@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release --example eqcomp_timing`
 
+use fxmatch::audio::white_noise;
 use fxmatch::chain::Effect;
 use fxmatch::dsp::{compressor_param as cp, eq_param as ep, Compressor, DenormalGuard, ParametricEq};
 use std::time::Instant;
@@ -9,23 +10,11 @@ use std::time::Instant;
 const FS: f32 = 48_000.0;
 const BLOCK: usize = 256;
 
-fn noise(frames: usize, amp: f32, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..frames)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
-}
-
 /// Best of five runs over 10 s of noise, in ns per stereo frame. `retarget` is called before
 /// each block with the block number (to keep parameters ramping).
 fn time(e: &mut dyn Effect, mut retarget: impl FnMut(&mut dyn Effect, usize)) -> f64 {
     let frames = FS as usize * 10;
-    let (l0, r0) = (noise(frames, 0.5, 1), noise(frames, 0.5, 2));
+    let (l0, r0) = (white_noise(frames, 0.5, 1), white_noise(frames, 0.5, 2));
     let _ftz = DenormalGuard::new();
     let mut best = f64::MAX;
     for _ in 0..5 {

@@ -63,3 +63,17 @@ impl AudioBuffer {
         (sum / n as f64).sqrt() as f32
     }
 }
+
+/// Deterministic white noise in `[-amp, amp]` (xorshift64, so tests, examples and the LV2 probe
+/// need no random-number crate and get the same signal for the same `seed`).
+pub fn white_noise(frames: usize, amp: f32, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..frames)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
+        })
+        .collect()
+}

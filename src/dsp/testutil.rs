@@ -3,17 +3,9 @@
 
 use crate::chain::Effect;
 
-/// Deterministic white noise in `[-amp, amp]` (xorshift; no external RNG needed in tests).
+/// Deterministic white noise in `[-amp, amp]` ([`crate::audio::white_noise`]).
 pub fn noise(frames: usize, amp: f32, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..frames)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
+    crate::audio::white_noise(frames, amp, seed)
 }
 
 /// A sine of `freq` Hz at `amp`.

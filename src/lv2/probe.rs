@@ -114,17 +114,9 @@ impl From<&Lv2Error> for ProbeFailure {
     }
 }
 
-/// Deterministic stereo noise at -6 dBFS.
+/// Deterministic noise at -6 dBFS peak.
 fn noise(frames: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..frames)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.5
-        })
-        .collect()
+    crate::audio::white_noise(frames, 0.5, seed)
 }
 
 /// Run plugin `uri` in this process: instantiate it at `rate` Hz for blocks of `block` frames
