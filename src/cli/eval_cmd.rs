@@ -383,13 +383,7 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     let mut skipped = Vec::new();
     if args.effects != EffectSet::Builtin {
         for case in lv2 {
-            let probed = single_param_spec(&case).and_then(|spec| {
-                fxmatch::lv2::probe_chain(
-                    &spec,
-                    fxmatch::lv2::probe::DEFAULT_RATE,
-                    fxmatch::render::OFFLINE_BLOCK,
-                )
-            });
+            let probed = single_param_spec(&case).and_then(|spec| probe_offline(&spec));
             match probed {
                 Ok(()) => cases.push(case),
                 Err(e) => {
@@ -414,7 +408,7 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
     }
     if !skipped.is_empty() {
         md += &format!(
-            "Skipped (not installed or not hostable): {}.\n",
+            "Skipped (not installed, not hostable or failed the crash probe): {}.\n",
             skipped.iter().filter_map(|s| s["uri"].as_str()).collect::<Vec<_>>().join(", ")
         );
     }
@@ -427,6 +421,12 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
         "skipped": skipped,
     });
     write_results(&args.common.out, "param-est", json, &md, &svgs)
+}
+
+/// The crash probe (`fxmatch::lv2::probe`) for a chain the eval tasks render offline: the
+/// default rate, offline renders' block size.
+fn probe_offline(spec: &ChainSpec) -> fxmatch::Result<()> {
+    fxmatch::lv2::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
 }
 
 fn param_est_markdown(result: &ParamEstResult, config: &ParamEstConfig, profile: &str) -> String {
@@ -536,7 +536,7 @@ fn profiles(
 
 fn run_transfer(args: TransferArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
-    fxmatch::lv2::probe_chain(&spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)?;
+    probe_offline(&spec)?;
     let mut presets = load_presets(&args.presets, &spec)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
@@ -602,7 +602,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
-    fxmatch::lv2::probe_chain(&spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)?;
+    probe_offline(&spec)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
     let profiles = profiles(&args.profiles, args.seed, args.threads, args.common.quick)?;

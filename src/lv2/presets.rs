@@ -42,8 +42,7 @@ pub fn plugin_presets(plugin_uri: &str) -> Result<Vec<PresetInfo>, String> {
         let raw = world.raw();
         let plugin = raw
             .plugins()
-            .iter()
-            .find(|p| p.uri().as_uri() == Some(plugin_uri))
+            .plugin(&raw.new_uri(plugin_uri))
             .ok_or_else(|| format!("LV2 plugin `{plugin_uri}` is not installed"))?;
         let (class, label) = (raw.new_uri(PRESET_CLASS), raw.new_uri(RDFS_LABEL));
         let mut presets: Vec<PresetInfo> = Vec::new();
