@@ -84,8 +84,19 @@ pub struct JackServer {
 
 impl JackServer {
     /// Start the server and wait until `jack_lsp` reaches it; panics with jackd's own output
-    /// (and the fix) when it does not come up in 10 s.
+    /// (and the fix) when it does not come up in 20 s.
+    ///
+    /// At the first start in a test binary, when no `jackd` runs on the machine, JACK's files in
+    /// `/dev/shm` can only be left over from killed servers; they can make a new server refuse
+    /// to start or hang, so they are removed. Only then: later in the process our own JACK
+    /// clients still map those files (a client reconnecting to a restarted server needs them).
+    /// Starts are serialised within a test binary so that this never races a server that another
+    /// test is bringing up.
     pub fn start(name: &str) -> Self {
+        static STARTING: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+        let mut cleaned = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = if *cleaned { Vec::new() } else { remove_stale_jack_files() };
+        *cleaned = true;
         let log = std::env::temp_dir().join(format!("{name}.jackd.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new("jackd")
@@ -107,14 +118,14 @@ impl JackServer {
                 return server;
             }
             let exited = server.child.try_wait().ok().flatten().is_some();
-            if exited || start.elapsed() > std::time::Duration::from_secs(10) {
+            if exited || start.elapsed() > std::time::Duration::from_secs(20) {
                 let out = std::fs::read_to_string(&server.log).unwrap_or_default();
-                let hint = if out.contains("Too many servers") {
-                    "\nfix: stale registrations of killed JACK servers fill /dev/shm; with no jackd running, `rm -f /dev/shm/jack*`"
-                } else {
-                    ""
-                };
-                panic!("jackd -n {name} did not come up (exited: {exited}):\n{out}{hint}");
+                let others = jackd_pids();
+                panic!(
+                    "jackd -n {name} did not come up (exited: {exited}):\n{out}\n\
+                     stale JACK files removed first: {removed:?}; other jackd processes: {others:?}\n\
+                     fix: stop the other JACK servers (or `rm -f /dev/shm/jack*` when none runs) and rerun"
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -124,6 +135,44 @@ impl JackServer {
     pub fn logged_xruns(&self) -> usize {
         std::fs::read_to_string(&self.log).unwrap_or_default().matches("xrun").count()
     }
+}
+
+/// PIDs of the `jackd` processes running on this machine (from `/proc`, so no procps needed).
+fn jackd_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "jackd").then_some(pid)
+    })
+    .collect()
+}
+
+/// With no `jackd` running, remove JACK's registry, semaphores and server folders from `/dev/shm`
+/// (all left by killed servers); returns what was removed.
+fn remove_stale_jack_files() -> Vec<String> {
+    if !jackd_pids().is_empty() {
+        return Vec::new();
+    }
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("jack") {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            removed.push(name);
+        }
+    }
+    removed
 }
 
 impl Drop for JackServer {
