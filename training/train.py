@@ -138,7 +138,7 @@ def random_comp(n: int, p_on: float, generator: torch.Generator | None = None) -
 
 def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: float = 0.0,
               temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False,
-              comp_pairs: float = 0.0) -> dict:
+              comp_pairs: float = 0.0, eq_grid: int = 0) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
@@ -162,16 +162,26 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: flo
                 # Extra positives: the dry excerpts in random pairs (different content), each pair
                 # through one random EQ of its own, and (with probability `comp_pairs`) one
                 # random compressor after it: a production style, as BENCHMARK.md's are.
-                half = b // 2
-                curves = random_eq_db(frontend.bin_freqs(), half).to(x.device)
-                comp = {k: v.repeat_interleave(2).to(x.device) for k, v in random_comp(half, comp_pairs).items()}
-                order = torch.randperm(b)[: 2 * half].to(x.device)
+                if eq_grid > 0:
+                    # A grid: `eq_grid` random styles, each applied to the same b // eq_grid dry
+                    # excerpts. Same style on other content is a positive; the same excerpt
+                    # under another style is a negative, which teaches the embedding to ignore
+                    # what the content sounds like and keep what was done to it.
+                    groups, per = eq_grid, max(2, b // eq_grid)
+                else:
+                    groups, per = b // 2, 2
+                curves = random_eq_db(frontend.bin_freqs(), groups).to(x.device)
+                comp = {k: v.repeat_interleave(per).to(x.device) for k, v in random_comp(groups, comp_pairs).items()}
+                if eq_grid > 0:
+                    order = torch.randperm(b)[:per].repeat(groups).to(x.device)
+                else:
+                    order = torch.randperm(b)[: 2 * groups].to(x.device)
                 with torch.no_grad():
-                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(2, dim=0),
+                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(per, dim=0),
                                         comp=comp if comp_pairs > 0 else None)
                 am, asd = enc(aug_mels)
                 emb_all = torch.cat([emb, torch.cat([am, asd], dim=1)])
-                pair_labels = dry_class + 1 + torch.arange(half, device=x.device).repeat_interleave(2)
+                pair_labels = dry_class + 1 + torch.arange(groups, device=x.device).repeat_interleave(per)
                 labels = torch.cat([labels, pair_labels])
             sc = supcon_loss(emb_all / 2 ** 0.5, labels, temperature)
             if supcon > 0:
@@ -208,6 +218,11 @@ def main() -> None:
     # zero-shot speech BC rose 0.53 -> 0.70 but music fell 0.57 -> 0.54 (models/README.md).
     ap.add_argument("--comp-pairs", type=float, default=0.0,
                     help="probability that an EQ pair also goes through one random compressor (0: EQ only)")
+    ap.add_argument("--eq-grid", type=int, default=0,
+                    help="N > 0: the EQ positives form a grid of N random styles x the same batch/N excerpts "
+                         "(same excerpt, other style: a hard negative); 0: N = batch/2 pairs of distinct excerpts")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's encoder and heads (fresh optimiser and schedule): fine-tuning")
     ap.add_argument("--classes-per-batch", type=int, default=8,
                     help="class-balanced batches of this many preset classes (0: plain shuffled batches)")
     ap.add_argument("--crop", type=float, default=0.0,
@@ -238,6 +253,11 @@ def main() -> None:
         torch.set_rng_state(ck["rng"])
         start = ck["epoch"]
         print(f"resuming after epoch {start}")
+    elif a.init is not None:
+        ck = torch.load(a.init, map_location=device, weights_only=False)
+        enc.load_state_dict(ck["encoder"])
+        heads.load_state_dict(ck["heads"])
+        print(f"starting from {a.init} (trained {ck['epoch']} epochs)")
     gen = torch.Generator().manual_seed(a.seed)
     if a.classes_per_batch:
         sampler = BalancedBatches([it[3] for it in train_set.items], a.batch, a.classes_per_batch, gen)
@@ -257,7 +277,7 @@ def main() -> None:
         t0 = time.time()
         loss_args = {"supcon": a.supcon, "temperature": a.temperature, "dry_class": n_eff * n_pre}
         tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000),
-                       eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, **loss_args)
+                       eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, eq_grid=a.eq_grid, **loss_args)
         va = run_epoch(enc, heads, frontend, to_dev(val_loader), **loss_args) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),

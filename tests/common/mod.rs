@@ -163,11 +163,7 @@ fn remove_stale_jack_files() -> Vec<String> {
             continue;
         }
         let path = entry.path();
-        let gone = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+        let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         if gone.is_ok() {
             removed.push(name);
         }
