@@ -83,7 +83,7 @@ class LogMel(torch.nn.Module):
         return torch.arange(self.n_fft // 2 + 1, dtype=torch.float32) * (sample_rate / self.n_fft)
 
     def forward(self, audio: torch.Tensor, eq_db: torch.Tensor | None = None,
-                comp: dict | None = None) -> torch.Tensor:
+                comp: dict | None = None, warp: torch.Tensor | None = None) -> torch.Tensor:
         """`eq_db` (B, bins), optional: a static EQ (magnitude response in dB per FFT bin) applied
         to the power spectrum before the mel bands (training augmentation). `comp`, optional: a
         compressor after the EQ, at frame resolution (see `compress_frames`)."""
@@ -97,6 +97,8 @@ class LogMel(torch.nn.Module):
             frames = ms.unfold(-1, self.window_len, self.hop)  # (B, 2, F, W)
         spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
         power = spec.real**2 + spec.imag**2
+        if warp is not None:
+            power = warp_frequency(power, warp)
         if eq_db is not None:
             power = power * (10.0 ** (eq_db / 10.0))[:, None, None, :]
         if comp is not None:
@@ -104,6 +106,24 @@ class LogMel(torch.nn.Module):
             power = power * (10.0 ** (-gr_db / 10.0))[:, None, :, None]
         bands = (power @ self.filterbank) * self.power_scale
         return 10.0 * torch.log10(bands.clamp_min(self.floor))
+
+
+def warp_frequency(power: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Power spectra (B, ..., bins) with every component moved from f to `factor` * f (one factor
+    per item, linear interpolation between bins): the notes and the formants of the content move
+    together, as a new instrument or register would (training augmentation: more content)."""
+    bins = power.shape[-1]
+    src = torch.arange(bins, dtype=power.dtype, device=power.device)[None, :] / factor[:, None]  # (B, bins)
+    lo = src.floor().clamp(0, bins - 1)
+    frac = (src - lo).clamp(0, 1)
+    lo = lo.long()
+    hi = (lo + 1).clamp(max=bins - 1)
+    shape = power.shape
+    flat = power.reshape(shape[0], -1, bins)
+    idx = lambda i: i[:, None, :].expand(-1, flat.shape[1], -1)  # noqa: E731
+    out = flat.gather(2, idx(lo)) * (1 - frac)[:, None, :] + flat.gather(2, idx(hi)) * frac[:, None, :]
+    out = out * (src < bins - 1).to(power.dtype)[:, None, :]
+    return out.reshape(shape)
 
 
 def compress_frames(frame_power: torch.Tensor, hop_s: float, depth_db: torch.Tensor,

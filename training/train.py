@@ -136,9 +136,21 @@ def random_comp(n: int, p_on: float, generator: torch.Generator | None = None) -
             "attack_s": log_u(0.001, 0.06), "release_s": log_u(0.02, 0.4)}
 
 
+def match_level(mels: torch.Tensor, reference: torch.Tensor, floor_db: float) -> torch.Tensor:
+    """`mels` (B, 2, frames, bands) dB shifted by one gain per item so that its total power equals
+    `reference`'s: the EQ then changes the spectrum's shape, not the level, as in evaluation where
+    every clip is normalised. Cells at the floor (digital silence, e.g. a mono file's side) stay."""
+    def total_db(m):
+        return 10.0 * torch.log10((10.0 ** (m / 10.0)).sum(dim=(1, 2, 3)).clamp_min(1e-30))
+    shift = (total_db(reference) - total_db(mels))[:, None, None, None]
+    silent = mels <= floor_db + 1e-3
+    return torch.where(silent, mels, (mels + shift).clamp_min(floor_db))
+
+
 def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: float = 0.0,
               temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False,
-              comp_pairs: float = 0.0, eq_grid: int = 0) -> dict:
+              comp_pairs: float = 0.0, eq_grid: int = 0, keep_level: bool = False,
+              warp_max: float = 1.0) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
@@ -176,9 +188,17 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: flo
                     order = torch.randperm(b)[:per].repeat(groups).to(x.device)
                 else:
                     order = torch.randperm(b)[: 2 * groups].to(x.device)
+                warp = None
+                if eq_grid > 0 and warp_max > 1.0:
+                    # One frequency warp per excerpt, the same under every style: new content.
+                    w = torch.exp((2 * torch.rand(per) - 1) * math.log(warp_max))
+                    warp = w.repeat(groups).to(x.device)
                 with torch.no_grad():
                     aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(per, dim=0),
-                                        comp=comp if comp_pairs > 0 else None)
+                                        comp=comp if comp_pairs > 0 else None, warp=warp)
+                    if keep_level:
+                        dry = frontend(x[order], warp=warp)
+                        aug_mels = match_level(aug_mels, dry, 10.0 * math.log10(frontend.floor))
                 am, asd = enc(aug_mels)
                 emb_all = torch.cat([emb, torch.cat([am, asd], dim=1)])
                 pair_labels = dry_class + 1 + torch.arange(groups, device=x.device).repeat_interleave(per)
@@ -221,6 +241,14 @@ def main() -> None:
     ap.add_argument("--eq-grid", type=int, default=0,
                     help="N > 0: the EQ positives form a grid of N random styles x the same batch/N excerpts "
                          "(same excerpt, other style: a hard negative); 0: N = batch/2 pairs of distinct excerpts")
+    ap.add_argument("--keep-level", type=int, default=0,
+                    help="1: the EQ positives keep their dry excerpt's total level (the EQ changes shape, not loudness)")
+    ap.add_argument("--warp", type=float, default=1.0,
+                    help="with --eq-grid: move each grid excerpt's spectrum by a random factor in [1/W, W] "
+                         "(log-uniform), the same under every style (1: off)")
+    ap.add_argument("--n-mels", type=int, default=0,
+                    help="mel bands of the front end (0: the dataset's frontend.json); fewer bands see the spectral "
+                         "envelope that EQ shapes and less of the notes played")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this checkpoint's encoder and heads (fresh optimiser and schedule): fine-tuning")
     ap.add_argument("--classes-per-batch", type=int, default=8,
@@ -235,6 +263,8 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
 
     settings = load_settings(a.data / "frontend.json")
+    if a.n_mels:
+        settings["n_mels"] = a.n_mels
     train_set, val_set = PairData(a.data, "train"), PairData(a.data, "val")
     n_eff, n_pre = len(train_set.effects), train_set.n_presets
     frontend = LogMel(settings).to(device)
@@ -277,7 +307,8 @@ def main() -> None:
         t0 = time.time()
         loss_args = {"supcon": a.supcon, "temperature": a.temperature, "dry_class": n_eff * n_pre}
         tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000),
-                       eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, eq_grid=a.eq_grid, **loss_args)
+                       eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, eq_grid=a.eq_grid,
+                       keep_level=bool(a.keep_level), warp_max=a.warp, **loss_args)
         va = run_epoch(enc, heads, frontend, to_dev(val_loader), **loss_args) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
