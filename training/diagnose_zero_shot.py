@@ -1,0 +1,171 @@
+"""Where the zero-shot style classification fails: a proxy of `fxmatch eval zero-shot` on
+held-out music, broken down by the kind of the query clip (band, drums, chords, solo, bass) and
+by mono vs stereo, for a training checkpoint.
+
+Usage: python training/diagnose_zero_shot.py CKPT --music DIR [--trials 3000] [--instances 6]
+
+A proxy, not the benchmark: only the styles' EQ (the RBJ cookbook biquads of
+`src/eval/styles.rs`, Q 0.707, applied to the power spectrum in the front end; the compressor is
+left out), then every clip's level is matched to its dry excerpt, as the evaluation's -20 dBFS
+normalisation does. Embeddings are computed once per (clip, style, instance) and the trials
+sample from that bank. It prints accuracy per style and per query kind for three similarities
+(mid and side averaged as fxmatch does, mid alone, side only where both clips are stereo) and
+the mean cosine of same style/other content against same content/other style: a metric that
+ignores content has the first larger. The kinds are recomputed from `make_content.py`'s seeds,
+so DIR must be made by `make_content.py --held-out` with its default seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import make_content as MC
+from frontend import LogMel
+from model import StyleEncoder
+
+SR = 48_000
+STYLES = ["NT", "BC", "TL", "BR", "WM"]
+
+
+def kind_of(i: int, seed: int) -> str:
+    """The kind `make_content.music_piece` drew for held-out music clip i (same rng calls)."""
+    rng = random.Random((seed + MC.HELD_OUT_SEED_OFFSET) * 100_003 + i)
+    rng.randint(70, 160), rng.uniform(0, 8), rng.randint(0, 12)
+    return rng.choice(["band", "band", "solo", "chords", "bass", "drums"])
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        a = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+        return a.reshape(-1, w.getnchannels()).T
+
+
+def biquad_db(shape: str, f0: float, gain: float, q: float, f: np.ndarray) -> np.ndarray:
+    """Magnitude response (dB) of an RBJ cookbook peaking / low-shelf / high-shelf biquad."""
+    a_ = 10 ** (gain / 40)
+    w0 = 2 * math.pi * f0 / SR
+    al, c = math.sin(w0) / (2 * q), math.cos(w0)
+    s = 2 * math.sqrt(a_) * al
+    if shape == "peak":
+        b, a = [1 + al * a_, -2 * c, 1 - al * a_], [1 + al / a_, -2 * c, 1 - al / a_]
+    elif shape == "low":
+        b = [a_ * ((a_ + 1) - (a_ - 1) * c + s), 2 * a_ * ((a_ - 1) - (a_ + 1) * c), a_ * ((a_ + 1) - (a_ - 1) * c - s)]
+        a = [(a_ + 1) + (a_ - 1) * c + s, -2 * ((a_ - 1) + (a_ + 1) * c), (a_ + 1) + (a_ - 1) * c - s]
+    else:
+        b = [a_ * ((a_ + 1) + (a_ - 1) * c + s), -2 * a_ * ((a_ - 1) + (a_ + 1) * c), a_ * ((a_ + 1) + (a_ - 1) * c - s)]
+        a = [(a_ + 1) - (a_ - 1) * c + s, 2 * ((a_ - 1) - (a_ + 1) * c), (a_ + 1) - (a_ - 1) * c - s]
+    z = np.exp(-1j * 2 * np.pi * f / SR)
+    h = (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
+    return 20 * np.log10(np.abs(h) + 1e-12)
+
+
+def style_eq(style: str, rng: random.Random) -> tuple[float, ...]:
+    """(low gain, low Hz, 1 kHz band gain, its Hz, high gain, high Hz) as in src/eval/styles.rs."""
+    u = rng.random
+    return {
+        "NT": lambda: (2 * u() + 1, 120 * u() + 80, 0, 1000, 2 * u() + 1, 2000 * u() + 6000),
+        "BC": lambda: (4 * u() + 2, 120 * u() + 80, 0, 1000, 4 * u() + 2, 2000 * u() + 6000),
+        "TL": lambda: (-(6 * u() + 20), 200 * u() + 200, 4 * u() + 12, 1000 * u() + 1000, -(6 * u() + 20), 2000 * u() + 4000),
+        "BR": lambda: (-(6 * u() + 20), 200 * u() + 200, 0, 1000, 6 * u() + 20, 8000 * u() + 2000),
+        "WM": lambda: (6 * u() + 20, 200 * u() + 200, 0, 1000, -(6 * u() + 20), 2000 * u() + 8000),
+    }[style]()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--music", type=Path, required=True, help="held-out music (make_content.py --held-out OUT: OUT/music)")
+    ap.add_argument("--trials", type=int, default=3000)
+    ap.add_argument("--instances", type=int, default=6, help="random instances per (clip, style) in the bank")
+    ap.add_argument("--seed", type=int, default=0, help="make_content.py's --seed for DIR")
+    a = ap.parse_args()
+
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    fe = LogMel(ck["settings"])
+    enc = StyleEncoder(ck["settings"]["n_mels"], ck["dim"])
+    enc.load_state_dict(ck["encoder"])
+    enc.eval()
+    files = sorted(a.music.glob("music_*.wav"))
+    clips = [read_wav(p) for p in files]
+    kinds = [kind_of(int(p.stem.split("_")[1]), a.seed) for p in files]
+    mono = [c.shape[0] == 1 or float(np.abs(c[0] - c[1]).max()) < 1e-4 for c in clips]
+    print({k: kinds.count(k) for k in sorted(set(kinds))}, f"mono {sum(mono)} of {len(clips)}")
+
+    freqs = fe.bin_freqs().numpy()
+    floor_db = 10 * math.log10(fe.floor)
+    rng = random.Random(0)
+    r_n = a.instances
+    bank = torch.zeros(2, len(clips), 5, r_n, ck["dim"])
+    with torch.no_grad():
+        for ci, c in enumerate(clips):
+            c = np.repeat(c, 2, axis=0) if c.shape[0] == 1 else c
+            for k, style in enumerate(STYLES):
+                xs, curves = [], []
+                for _ in range(r_n):
+                    st = rng.randrange(0, max(1, c.shape[1] - 3 * SR))
+                    x = c[:, st:st + 3 * SR]
+                    xs.append(x / max(1e-9, float(np.sqrt((x ** 2).mean()))) * 0.1)
+                    lg, lf, mg, mf, hg, hf = style_eq(style, rng)
+                    curves.append(biquad_db("low", lf, lg, .707, freqs) + biquad_db("peak", mf, mg, .707, freqs)
+                                  + biquad_db("high", hf, hg, .707, freqs))
+                x = torch.tensor(np.stack(xs))
+                m = fe(x, eq_db=torch.tensor(np.stack(curves), dtype=torch.float32))
+                dry = fe(x)
+                total = lambda v: 10 * torch.log10((10 ** (v / 10)).sum(dim=(1, 2, 3)))  # noqa: E731
+                shift = (total(dry) - total(m))[:, None, None, None]
+                m = torch.where(m <= floor_db + 1e-3, m, (m + shift).clamp_min(floor_db))
+                mid, side = enc(m)
+                bank[0, ci, k], bank[1, ci, k] = mid, side
+
+    def run(mode: str) -> None:
+        rng = random.Random(1)
+        conf = np.zeros((5, 5), int)
+        by: dict[str, list[int]] = {}
+        for t in range(a.trials):
+            truth, q = t % 5, rng.randrange(len(clips))
+            qi = rng.randrange(r_n)
+            best = (-9.0, 0)
+            for k in range(5):
+                p = rng.randrange(len(clips) - 1)
+                p += p >= q
+                pi = rng.randrange(r_n)
+                sm = float(bank[0, q, truth, qi] @ bank[0, p, k, pi])
+                ss = float(bank[1, q, truth, qi] @ bank[1, p, k, pi])
+                v = {"mid+side": 0.5 * (sm + ss), "mid": sm}.get(mode, sm if mono[q] or mono[p] else 0.5 * (sm + ss))
+                if v > best[0]:
+                    best = (v, k)
+            conf[truth, best[1]] += 1
+            for key in (kinds[q], "mono" if mono[q] else "stereo"):
+                by.setdefault(key, [0, 0])
+                by[key][0] += best[1] == truth
+                by[key][1] += 1
+        per_style = " ".join(f"{s} {conf[i, i] / conf[i].sum():.2f}" for i, s in enumerate(STYLES))
+        print(f"{mode:>14}: {per_style}, average {np.trace(conf) / conf.sum():.3f}")
+        print(" " * 16 + "by query: " + ", ".join(f"{k} {c / n:.2f} ({n})" for k, (c, n) in sorted(by.items())))
+
+    for mode in ("mid+side", "mid", "side if stereo"):
+        run(mode)
+    sim = torch.einsum("aksd,bltd->abkslt", bank[0], bank[0])  # (clip, clip, style, inst, style, inst)
+    for name, sel in (("mono", [i for i in range(len(clips)) if mono[i]]), ("stereo", [i for i in range(len(clips)) if not mono[i]])):
+        same_style, same_content = [], []
+        for c1 in sel:
+            for s1 in range(5):
+                for s2 in range(5):
+                    if s1 != s2:
+                        same_content.append(sim[c1, c1, s1, :, s2, :].mean().item())
+                for c2 in range(len(clips)):
+                    if c2 != c1:
+                        same_style.append(sim[c1, c2, s1, :, s1, :].mean().item())
+        print(f"{name} queries, mid cosine: same style/other content {np.mean(same_style):.3f}, "
+              f"same content/other style {np.mean(same_content):.3f}")
+
+
+if __name__ == "__main__":
+    main()
