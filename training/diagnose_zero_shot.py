@@ -89,7 +89,7 @@ def main() -> None:
 
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     fe = LogMel(ck["settings"])
-    enc = StyleEncoder(ck["settings"]["n_mels"], ck["dim"])
+    enc = StyleEncoder(ck["settings"]["n_mels"], ck["dim"], lifter=ck.get("lifter", 0))
     enc.load_state_dict(ck["encoder"])
     enc.eval()
     files = sorted(a.music.glob("music_*.wav"))

@@ -43,7 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     settings = ck["settings"]
-    enc = StyleEncoder(settings["n_mels"], ck["dim"])
+    enc = StyleEncoder(settings["n_mels"], ck["dim"], lifter=ck.get("lifter", 0))
     enc.load_state_dict(ck["encoder"])
     enc.eval()
     frontend = LogMel(settings)

@@ -8,6 +8,8 @@ src/metric/frontend.rs; training: frontend.py).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -23,8 +25,18 @@ class StyleEncoder(nn.Module):
     """Shared CNN for mid and side: 5 conv blocks (24-32-64-128-128 channels, 4 poolings), then the
     mean and standard deviation over time of every (channel, frequency) cell, and a linear layer."""
 
-    def __init__(self, n_mels: int = 64, dim: int = 128, widths: tuple[int, ...] = (24, 32, 64, 128, 128)):
+    def __init__(self, n_mels: int = 64, dim: int = 128, widths: tuple[int, ...] = (24, 32, 64, 128, 128),
+                 lifter: int = 0):
         super().__init__()
+        # lifter > 0: keep only the first `lifter` DCT coefficients of every log-mel frame (a
+        # cepstrally smoothed envelope: the shape an EQ gives, without the harmonics of the notes).
+        self.lifter = lifter
+        if lifter:
+            k = torch.arange(n_mels, dtype=torch.float64)
+            dct = torch.cos(math.pi / n_mels * (k[None, :] + 0.5) * k[:, None]) * math.sqrt(2.0 / n_mels)
+            dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, rows = coefficients
+            keep = dct[:lifter]
+            self.register_buffer("smooth", (keep.t() @ keep).float(), persistent=False)
         chans = (1,) + widths
         self.convs = nn.Sequential(*[block(chans[i], chans[i + 1], pool=i < 4) for i in range(len(widths))])
         self.n_freq = n_mels // 16
@@ -33,6 +45,8 @@ class StyleEncoder(nn.Module):
 
     def embed_one(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, frames, n_mels) dB -> (B, dim), L2-normalised."""
+        if self.lifter:
+            logmel = logmel @ self.smooth
         x = ((logmel + 40.0) / 20.0)[:, None]  # fixed affine: -100..0 dB -> -3..2
         h = self.convs(x)  # (B, C, T', F')
         mean = h.mean(dim=2)

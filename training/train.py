@@ -246,6 +246,8 @@ def main() -> None:
     ap.add_argument("--warp", type=float, default=1.0,
                     help="with --eq-grid: move each grid excerpt's spectrum by a random factor in [1/W, W] "
                          "(log-uniform), the same under every style (1: off)")
+    ap.add_argument("--lifter", type=int, default=0,
+                    help="K > 0: the encoder sees each frame's log-mel smoothed to its first K DCT coefficients")
     ap.add_argument("--n-mels", type=int, default=0,
                     help="mel bands of the front end (0: the dataset's frontend.json); fewer bands see the spectral "
                          "envelope that EQ shapes and less of the notes played")
@@ -268,7 +270,7 @@ def main() -> None:
     train_set, val_set = PairData(a.data, "train"), PairData(a.data, "val")
     n_eff, n_pre = len(train_set.effects), train_set.n_presets
     frontend = LogMel(settings).to(device)
-    enc = StyleEncoder(settings["n_mels"], a.dim).to(device)
+    enc = StyleEncoder(settings["n_mels"], a.dim, lifter=a.lifter).to(device)
     heads = PretextHeads(a.dim, n_eff, n_pre).to(device)
     opt = torch.optim.AdamW(list(enc.parameters()) + list(heads.parameters()), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
@@ -318,7 +320,7 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
         atomic_save({"encoder": enc.state_dict(), "heads": heads.state_dict(), "opt": opt.state_dict(),
                      "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                     "settings": settings, "dim": a.dim, "effects": train_set.effects, "n_presets": n_pre}, ckpt_path)
+                     "settings": settings, "dim": a.dim, "lifter": a.lifter, "effects": train_set.effects, "n_presets": n_pre}, ckpt_path)
 
 
 if __name__ == "__main__":
