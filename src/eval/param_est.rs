@@ -205,23 +205,24 @@ pub fn single_param_spec(case: &ParamEstCase) -> Result<ChainSpec> {
         fixed,
     };
     let effect = instantiate_spec(&effect_spec(Vec::new(), Vec::new()))?;
-    let mut fixed = Vec::new();
-    for &(id, value) in case.fixed {
-        let spec = effect.params().iter().find(|p| p.id == id).ok_or_else(|| {
+    // One lookup for the searched parameter and the held ones, naming the ids there are.
+    let param = |id: &str| {
+        effect.params().iter().find(|p| p.id == id).ok_or_else(|| {
+            let known: Vec<&str> = effect.params().iter().map(|p| p.id.as_str()).collect();
             Error::invalid(
                 format!("effect `{}` has no parameter `{id}`", case.effect_name()),
-                "fix the case's `fixed` list",
+                format!(
+                    "use one of: {} (see `fxmatch chain types`, `fxmatch plugins URI`)",
+                    known.join(", ")
+                ),
             )
-        })?;
-        fixed.push((id.to_string(), spec.clamp(value)));
+        })
+    };
+    let mut fixed = Vec::new();
+    for &(id, value) in case.fixed {
+        fixed.push((id.to_string(), param(id)?.clamp(value)));
     }
-    let spec = effect.params().iter().find(|p| p.id == case.param).ok_or_else(|| {
-        let known: Vec<&str> = effect.params().iter().map(|p| p.id.as_str()).collect();
-        Error::invalid(
-            format!("effect `{}` has no parameter `{}`", case.effect_name(), case.param),
-            format!("use one of: {} (see `fxmatch chain types`, `fxmatch plugins URI`)", known.join(", ")),
-        )
-    })?;
+    let spec = param(case.param)?;
     let full = spec.range();
     let range = match case.range {
         None => full,
