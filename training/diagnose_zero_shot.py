@@ -29,16 +29,17 @@ import torch
 import make_content as MC
 from frontend import LogMel
 from model import StyleEncoder
+from train import match_level
 
 SR = 48_000
 STYLES = ["NT", "BC", "TL", "BR", "WM"]
 
 
 def kind_of(i: int, seed: int) -> str:
-    """The kind `make_content.music_piece` drew for held-out music clip i (same rng calls)."""
-    rng = random.Random((seed + MC.HELD_OUT_SEED_OFFSET) * 100_003 + i)
-    rng.randint(70, 160), rng.uniform(0, 8), rng.randint(0, 12)
-    return rng.choice(["band", "band", "solo", "chords", "bass", "drums"])
+    """The kind of held-out music clip i, from the piece `make_content.py --held-out` made for it
+    (the MIDI only, nothing is rendered)."""
+    MC.HELD_OUT_MODE = True
+    return MC.music_piece((seed + MC.HELD_OUT_SEED_OFFSET) * 100_003 + i).kind
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -117,11 +118,7 @@ def main() -> None:
                                   + biquad_db("high", hf, hg, .707, freqs))
                 x = torch.tensor(np.stack(xs))
                 m = fe(x, eq_db=torch.tensor(np.stack(curves), dtype=torch.float32))
-                dry = fe(x)
-                total = lambda v: 10 * torch.log10((10 ** (v / 10)).sum(dim=(1, 2, 3)))  # noqa: E731
-                shift = (total(dry) - total(m))[:, None, None, None]
-                m = torch.where(m <= floor_db + 1e-3, m, (m + shift).clamp_min(floor_db))
-                mid, side = enc(m)
+                mid, side = enc(match_level(m, fe(x), floor_db))
                 bank[0, ci, k], bank[1, ci, k] = mid, side
 
     def run(mode: str) -> None:

@@ -104,6 +104,7 @@ def music_piece(seed: int):
     bars = max(2, round(10.0 * bpm / 60 / 4))
     piece = MM.Piece(f"train{seed}", bpm, seed, time_jitter_ms=rng.uniform(0, 8), vel_jitter=rng.randint(0, 12))
     kind = rng.choice(["band", "band", "solo", "chords", "bass", "drums"])
+    piece.kind = kind  # for analyses by kind (diagnose_zero_shot.py)
     root = rng.randint(36, 47)
     scale = rng.choice([MAJOR, MINOR])
     degrees = [rng.choice([0, 3, 4, 5]) for _ in range(bars)]
