@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +44,46 @@ class PairData(Dataset):
         arr, j, effect, preset = self.items[i]
         pair = torch.from_numpy(np.asarray(arr[j], dtype=np.float32))
         return pair[0], pair[1], effect, preset
+
+
+class ContentPool:
+    """The dry clips of a content folder (`make_content.py` output: 16-bit WAVs at any depth),
+    held in memory as int16, to draw fresh random excerpts from. The EQ positives of
+    `train.py --eq-content` come from here, so they see far more content than the pair dataset
+    holds (10 000 pairs of 3 s = 8 hours of pair storage; a pool of 3 hours of content is 2 GB).
+    """
+
+    def __init__(self, root: str | Path, sample_rate: int = 48_000):
+        self.clips: list[torch.Tensor] = []
+        self.names: list[str] = []
+        for path in sorted(Path(root).rglob("*.wav")):
+            with wave.open(str(path)) as w:
+                if w.getsampwidth() != 2 or w.getframerate() != sample_rate:
+                    raise ValueError(f"{path}: expected 16-bit PCM at {sample_rate} Hz; remake it with make_content.py")
+                a = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels()).T
+            if a.shape[1] == 0:
+                continue  # an empty render (an instrument with no sample at those notes)
+            self.clips.append(torch.from_numpy(np.ascontiguousarray(np.broadcast_to(a, (2, a.shape[1])))))
+            self.names.append(str(path))
+        if not self.clips:
+            raise FileNotFoundError(f"no usable WAV under {root}: make content with training/make_content.py")
+        self.lengths = torch.tensor([c.shape[1] for c in self.clips], dtype=torch.float)
+
+    def seconds(self, sample_rate: int = 48_000) -> float:
+        return float(self.lengths.sum()) / sample_rate
+
+    def draw(self, n: int, frames: int, generator: torch.Generator | None = None,
+             gain_db: tuple[float, float] = (-12.0, 0.0)) -> torch.Tensor:
+        """`n` excerpts (n, 2, frames) float32: clips drawn in proportion to their length, random
+        offsets (short clips zero-padded at the end), and a random input gain in `gain_db`, as
+        `fxmatch dataset` draws the pairs' excerpts."""
+        picks = torch.multinomial(self.lengths, n, replacement=True, generator=generator)
+        out = torch.zeros(n, 2, frames)
+        for k, c in enumerate(picks.tolist()):
+            clip = self.clips[c]
+            start = int(torch.randint(0, max(1, clip.shape[1] - frames + 1), (1,), generator=generator))
+            seg = clip[:, start:start + frames].float() / 32768.0
+            out[k, :, :seg.shape[1]] = seg
+        lo, hi = gain_db
+        gain = 10.0 ** ((lo + (hi - lo) * torch.rand(n, generator=generator)) / 20.0)
+        return out * gain[:, None, None]

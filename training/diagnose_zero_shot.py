@@ -12,7 +12,9 @@ sample from that bank. It prints accuracy per style and per query kind for three
 (mid and side averaged as fxmatch does, mid alone, side only where both clips are stereo) and
 the mean cosine of same style/other content against same content/other style: a metric that
 ignores content has the first larger. The kinds are recomputed from `make_content.py`'s seeds,
-so DIR must be made by `make_content.py --held-out` with its default seed.
+so DIR must be made by `make_content.py --held-out` with `--seed` as given here; with
+`--training-content`, DIR is training content instead (made without `--held-out`), which tells
+a model that does not fit its own training music from one that does not generalise.
 """
 
 from __future__ import annotations
@@ -28,18 +30,18 @@ import torch
 
 import make_content as MC
 from frontend import LogMel
-from model import StyleEncoder
+from model import encoder_from_checkpoint
 from train import match_level
 
 SR = 48_000
 STYLES = ["NT", "BC", "TL", "BR", "WM"]
 
 
-def kind_of(i: int, seed: int) -> str:
-    """The kind of held-out music clip i, from the piece `make_content.py --held-out` made for it
-    (the MIDI only, nothing is rendered)."""
-    MC.HELD_OUT_MODE = True
-    return MC.music_piece((seed + MC.HELD_OUT_SEED_OFFSET) * 100_003 + i).kind
+def kind_of(i: int, seed: int, held_out: bool) -> str:
+    """The kind of music clip i, from the piece `make_content.py` (with or without `--held-out`)
+    made for it (the MIDI only, nothing is rendered)."""
+    MC.HELD_OUT_MODE = held_out
+    return MC.music_piece((seed + (MC.HELD_OUT_SEED_OFFSET if held_out else 0)) * 100_003 + i).kind
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -86,16 +88,16 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=3000)
     ap.add_argument("--instances", type=int, default=6, help="random instances per (clip, style) in the bank")
     ap.add_argument("--seed", type=int, default=0, help="make_content.py's --seed for DIR")
+    ap.add_argument("--training-content", action="store_true",
+                    help="DIR is training content (made without --held-out): tells fitting from generalising")
     a = ap.parse_args()
 
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     fe = LogMel(ck["settings"])
-    enc = StyleEncoder(ck["settings"]["n_mels"], ck["dim"], lifter=ck.get("lifter", 0))
-    enc.load_state_dict(ck["encoder"])
-    enc.eval()
-    files = sorted(a.music.glob("music_*.wav"))
+    enc = encoder_from_checkpoint(ck)
+    files = [p for p in sorted(a.music.glob("music_*.wav")) if p.stat().st_size > 44]  # skip empty renders
     clips = [read_wav(p) for p in files]
-    kinds = [kind_of(int(p.stem.split("_")[1]), a.seed) for p in files]
+    kinds = [kind_of(int(p.stem.split("_")[1]), a.seed, not a.training_content) for p in files]
     mono = [c.shape[0] == 1 or float(np.abs(c[0] - c[1]).max()) < 1e-4 for c in clips]
     print({k: kinds.count(k) for k in sorted(set(kinds))}, f"mono {sum(mono)} of {len(clips)}")
 

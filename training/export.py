@@ -24,7 +24,7 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from frontend import LogMel, golden_signal
-from model import StyleEncoder, count_macs
+from model import count_macs, encoder_from_checkpoint
 
 OPSET = 17
 SR = 48_000
@@ -43,9 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     settings = ck["settings"]
-    enc = StyleEncoder(settings["n_mels"], ck["dim"], lifter=ck.get("lifter", 0))
-    enc.load_state_dict(ck["encoder"])
-    enc.eval()
+    enc = encoder_from_checkpoint(ck)
     frontend = LogMel(settings)
     a.out.mkdir(parents=True, exist_ok=True)
 
@@ -88,6 +86,7 @@ def main() -> None:
         "input": "logmel (batch, 2 [mid, side], frames, n_mels), dB, from the front end in frontend.json",
         "outputs": ["mid", "side"],
         "opset": OPSET,
+        "architecture": {"cnn": enc.cnn, "stats_width": ck.get("stats_width", 0), "lifter": enc.lifter},
         "parameters": sum(p.numel() for p in enc.parameters()),
         "macs_per_5s5_stereo": count_macs(enc, frames_5s5, settings["n_mels"]),
         "trained_epochs": ck["epoch"],

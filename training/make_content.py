@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Make varied training content for the style encoder, here, from Debian packages only.
 
-Usage: python3 training/make_content.py OUT_DIR [--minutes 20] [--seed 0] [--jobs 2]
+Usage: python3 training/make_content.py OUT_DIR [--minutes 20] [--seed 0] [--jobs 2] [--soundfonts default|all|PATHS]
 
 Writes OUT_DIR/{music,speech,synth}/*.wav, 48 kHz stereo 16-bit, each peak-normalised to -3 dBFS:
 - music: MIDI generated here (bands with drums, bass, chords and a melody; solo lines; chord
-  pads; drum loops) rendered dry by fluidsynth with FluidR3_GM (and any other GM soundfont
-  found in /usr/share/sounds/sf2), ~10 s each;
+  pads; drum loops) rendered dry by fluidsynth with FluidR3_GM (`--soundfonts all`: clip i with
+  the i-th of Debian's four GM soundfonts in turn, skipping any that lacks a preset the piece
+  uses), ~10 s each;
 - speech: espeak-ng, many voices, variants, speeds and pitches, random sentences;
 - synth: noise (white/pink/brown, bursts), oscillator sequences (sine/square/saw/triangle) and
   Karplus-Strong plucked strings, computed in Python.
@@ -167,14 +168,67 @@ def finish(src: Path, dst: Path, seconds: float | None = None) -> None:
     tmp.replace(dst)
 
 
-def make_music(i: int, seed: int, out: Path, soundfonts: list[Path], tmp: Path) -> None:
+DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+# The other General MIDI soundfonts Debian ships (timgm6mb-soundfont, opl3-soundfont,
+# musescore-general-soundfont-small): other samples, or FM synthesis, for the same programs.
+# `--soundfonts all` renders each clip with one of these in turn: more timbres per instrument.
+ALL_SOUNDFONTS = [
+    DEFAULT_SOUNDFONT,
+    Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+    Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"),
+    Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+]
+SOUNDFONT_PACKAGES = "fluid-soundfont-gm timgm6mb-soundfont opl3-soundfont musescore-general-soundfont-small"
+
+
+def soundfont_presets(path: Path) -> set[tuple[int, int]]:
+    """The (bank, program) presets of an SF2/SF3 file, read from its `phdr` chunk (38-byte
+    records; the last one is the terminal "EOP")."""
+    with open(path, "rb") as f:
+        riff, _, form = struct.unpack("<4sI4s", f.read(12))
+        if riff != b"RIFF" or form != b"sfbk":
+            raise ValueError(f"{path} is not a SoundFont (RIFF sfbk)")
+        while header := f.read(8):
+            cid, size = struct.unpack("<4sI", header)
+            if cid == b"LIST" and f.read(4) == b"pdta":
+                end = f.tell() + size - 4
+                while f.tell() < end:
+                    sid, ssize = struct.unpack("<4sI", f.read(8))
+                    if sid == b"phdr":
+                        data = f.read(ssize)
+                        recs = [struct.unpack_from("<20sHH", data, k) for k in range(0, ssize - 38, 38)]
+                        return {(bank, prog) for _, prog, bank in recs}
+                    f.seek(ssize, 1)
+            elif cid != b"LIST":
+                f.seek(size, 1)
+            else:
+                f.seek(size - 4, 1)  # no pad byte: SF3 writers leave odd sizes unpadded
+    raise ValueError(f"{path} has no preset headers (phdr)")
+
+
+def presets_needed(piece) -> set[tuple[int, int]]:
+    """(bank, program) of every program change in the piece; the drum channel (9) is bank 128."""
+    return {(128 if ev[0] & 0x0F == 9 else 0, ev[1]) for _, _, ev in piece.events if ev[0] & 0xF0 == 0xC0}
+
+
+def pick_soundfont(i: int, needed: set[tuple[int, int]], soundfonts: list[tuple[Path, set]]) -> Path:
+    """Soundfont i mod n, or the next one that has every preset the piece uses: a missing preset
+    would make fluidsynth substitute another (often kit 0, which is held out) or play nothing."""
+    for k in range(len(soundfonts)):
+        path, presets = soundfonts[(i + k) % len(soundfonts)]
+        if needed <= presets:
+            return path
+    return soundfonts[i % len(soundfonts)][0]
+
+
+def make_music(i: int, seed: int, out: Path, soundfonts: list[tuple[Path, set]], tmp: Path) -> None:
     dst = out / "music" / f"music_{i:04d}.wav"
     if dst.exists():
         return
     piece = music_piece(seed * 100_003 + i)
     mid, raw = tmp / f"m{i}.mid", tmp / f"m{i}.raw.wav"
     mid.write_bytes(piece.to_bytes(tail_beats=2.0))
-    sf = soundfonts[i % len(soundfonts)]
+    sf = pick_soundfont(i, presets_needed(piece), soundfonts)
     run(["fluidsynth", "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SR), "-O", "float",
          "-T", "wav", "-F", str(raw), str(sf), str(mid)])
     finish(raw, dst, 12.0)
@@ -265,14 +319,21 @@ def main() -> int:
     ap.add_argument("--held-out", action="store_true",
                     help="evaluation content: only the held-out instruments, drum kit and voices, other seeds; "
                          "music and speech only (`fxmatch eval … --content OUT/music --content OUT/speech`)")
+    ap.add_argument("--soundfonts", default="default",
+                    help="'default' (FluidR3_GM, as the shipped model's content), 'all' (the four Debian GM soundfonts, "
+                         "clip i with the i-th in turn: more timbres per instrument) or a comma-separated list of paths")
     a = ap.parse_args()
     global HELD_OUT_MODE
     HELD_OUT_MODE = a.held_out
     seed = a.seed + (HELD_OUT_SEED_OFFSET if a.held_out else 0)
-    soundfonts = sorted({p.resolve() for p in Path("/usr/share/sounds/sf2").glob("*.sf2") if p.exists()})
-    if not soundfonts:
-        print("error: no soundfont in /usr/share/sounds/sf2\n  fix: apt-get install fluid-soundfont-gm", file=sys.stderr)
+    paths = {"default": [DEFAULT_SOUNDFONT], "all": ALL_SOUNDFONTS}.get(a.soundfonts) or \
+        [Path(p) for p in a.soundfonts.split(",")]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"error: soundfont not found: {', '.join(missing)}\n  fix: apt-get install {SOUNDFONT_PACKAGES}",
+              file=sys.stderr)
         return 1
+    soundfonts = [(p, soundfont_presets(p)) for p in paths]
     # Shares of the total length: music 65 % (~11 s clips), speech 20 % (~5 s), synth 15 % (~6 s).
     n_music = max(1, round(a.minutes * 60 * 0.65 / 11))
     n_speech = max(1, round(a.minutes * 60 * 0.20 / 5))

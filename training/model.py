@@ -21,13 +21,34 @@ def block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def band_statistics(logmel: torch.Tensor) -> torch.Tensor:
+    """Per-band statistics over time of a log-mel (B, frames, n_mels) dB -> (B, 3 * n_mels + 2):
+    the long-term average spectrum (power mean, dB), the mean and the standard deviation of each
+    band's level, and the mean and standard deviation of the frames' total level, each scaled to
+    about unit range. An EQ moves the first two by its curve whatever is played; a compressor
+    narrows the spreads. What the notes are barely shows."""
+    power = torch.pow(10.0, logmel / 10.0)
+    ltas = 10.0 * torch.log10(power.mean(dim=1).clamp_min(1e-10))
+    mean = logmel.mean(dim=1)
+    std = (logmel.pow(2).mean(dim=1) - mean.pow(2)).clamp_min(1e-6).sqrt()
+    frame = 10.0 * torch.log10(power.sum(dim=2).clamp_min(1e-10))  # (B, frames)
+    f_mean = frame.mean(dim=1, keepdim=True)
+    f_std = (frame.pow(2).mean(dim=1, keepdim=True) - f_mean.pow(2)).clamp_min(1e-6).sqrt()
+    return torch.cat([(ltas + 40.0) / 20.0, (mean + 40.0) / 20.0, std / 10.0, (f_mean + 20.0) / 20.0, f_std / 10.0], dim=1)
+
+
 class StyleEncoder(nn.Module):
-    """Shared CNN for mid and side: 5 conv blocks (24-32-64-128-128 channels, 4 poolings), then the
-    mean and standard deviation over time of every (channel, frequency) cell, and a linear layer."""
+    """Shared network for mid and side. The CNN branch: 5 conv blocks (24-32-64-128-128 channels, 4
+    poolings), then the mean and standard deviation over time of every (channel, frequency) cell.
+    The band-statistics branch (`stats_width` > 0): `band_statistics` through a two-layer MLP.
+    A linear layer maps what the branches give to the embedding. `cnn=False` keeps the statistics
+    branch alone."""
 
     def __init__(self, n_mels: int = 64, dim: int = 128, widths: tuple[int, ...] = (24, 32, 64, 128, 128),
-                 lifter: int = 0):
+                 lifter: int = 0, stats_width: int = 0, cnn: bool = True):
         super().__init__()
+        if not cnn and not stats_width:
+            raise ValueError("an encoder without the CNN needs the statistics branch (stats_width > 0)")
         # lifter > 0: keep only the first `lifter` DCT coefficients of every log-mel frame (a
         # cepstrally smoothed envelope: the shape an EQ gives, without the harmonics of the notes).
         self.lifter = lifter
@@ -37,27 +58,43 @@ class StyleEncoder(nn.Module):
             dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, rows = coefficients
             keep = dct[:lifter]
             self.register_buffer("smooth", (keep.t() @ keep).float(), persistent=False)
+        self.cnn = cnn
         chans = (1,) + widths
-        self.convs = nn.Sequential(*[block(chans[i], chans[i + 1], pool=i < 4) for i in range(len(widths))])
+        self.convs = nn.Sequential(*[block(chans[i], chans[i + 1], pool=i < 4) for i in range(len(widths))]) if cnn else None
         self.n_freq = n_mels // 16
-        self.proj = nn.Linear(2 * widths[-1] * self.n_freq, dim)
+        self.stats = nn.Sequential(nn.Linear(3 * n_mels + 2, stats_width), nn.ReLU(),
+                                   nn.Linear(stats_width, stats_width), nn.ReLU()) if stats_width else None
+        self.proj = nn.Linear((2 * widths[-1] * self.n_freq if cnn else 0) + stats_width, dim)
         self.dim = dim
 
     def embed_one(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, frames, n_mels) dB -> (B, dim), L2-normalised."""
         if self.lifter:
             logmel = logmel @ self.smooth
-        x = ((logmel + 40.0) / 20.0)[:, None]  # fixed affine: -100..0 dB -> -3..2
-        h = self.convs(x)  # (B, C, T', F')
-        mean = h.mean(dim=2)
-        std = (h.pow(2).mean(dim=2) - mean.pow(2)).clamp_min(1e-6).sqrt()
-        z = self.proj(torch.cat([mean, std], dim=1).flatten(1))
+        parts = []
+        if self.convs is not None:
+            x = ((logmel + 40.0) / 20.0)[:, None]  # fixed affine: -100..0 dB -> -3..2
+            h = self.convs(x)  # (B, C, T', F')
+            mean = h.mean(dim=2)
+            std = (h.pow(2).mean(dim=2) - mean.pow(2)).clamp_min(1e-6).sqrt()
+            parts.append(torch.cat([mean, std], dim=1).flatten(1))
+        if self.stats is not None:
+            parts.append(self.stats(band_statistics(logmel)))
+        z = self.proj(torch.cat(parts, dim=1))
         return z / z.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
     def forward(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = logmel.shape[0]
         z = self.embed_one(torch.cat([logmel[:, 0], logmel[:, 1]], dim=0))
         return z[:b], z[b:]
+
+
+def encoder_from_checkpoint(ck: dict) -> StyleEncoder:
+    """The encoder a `train.py` checkpoint describes, with its weights, in eval mode."""
+    enc = StyleEncoder(ck["settings"]["n_mels"], ck["dim"], lifter=ck.get("lifter", 0),
+                       stats_width=ck.get("stats_width", 0), cnn=ck.get("cnn", True))
+    enc.load_state_dict(ck["encoder"])
+    return enc.eval()
 
 
 class PretextHeads(nn.Module):

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from data import PairData
+from data import ContentPool, PairData
 from frontend import LogMel, load_settings
 from model import PretextHeads, StyleEncoder
 
@@ -150,7 +150,8 @@ def match_level(mels: torch.Tensor, reference: torch.Tensor, floor_db: float) ->
 def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: float = 0.0,
               temperature: float = 0.1, dry_class: int = -1, eq_pairs: bool = False,
               comp_pairs: float = 0.0, eq_grid: int = 0, keep_level: bool = False,
-              warp_max: float = 1.0) -> dict:
+              warp_max: float = 1.0, eq_pool: ContentPool | None = None, eq_count: int = 0,
+              eq_per: int = 2, pool_gen: torch.Generator | None = None) -> dict:
     train = opt is not None
     enc.train(train)
     heads.train(train)
@@ -180,24 +181,30 @@ def run_epoch(enc, heads, frontend, loader, opt=None, crop: int = 0, supcon: flo
                     # under another style is a negative, which teaches the embedding to ignore
                     # what the content sounds like and keep what was done to it.
                     groups, per = eq_grid, max(2, b // eq_grid)
+                elif eq_pool is not None:
+                    # Fresh excerpts from the content pool: `eq_count` of them, `eq_per` per EQ.
+                    groups, per = max(1, (eq_count or b) // eq_per), eq_per
                 else:
                     groups, per = b // 2, 2
                 curves = random_eq_db(frontend.bin_freqs(), groups).to(x.device)
                 comp = {k: v.repeat_interleave(per).to(x.device) for k, v in random_comp(groups, comp_pairs).items()}
-                if eq_grid > 0:
-                    order = torch.randperm(b)[:per].repeat(groups).to(x.device)
+                if eq_pool is not None:
+                    src = eq_pool.draw(per if eq_grid > 0 else groups * per, x.shape[-1], pool_gen).to(x.device)
+                    src = src.repeat(groups, 1, 1) if eq_grid > 0 else src
+                elif eq_grid > 0:
+                    src = x[torch.randperm(b)[:per].repeat(groups).to(x.device)]
                 else:
-                    order = torch.randperm(b)[: 2 * groups].to(x.device)
+                    src = x[torch.randperm(b)[: 2 * groups].to(x.device)]
                 warp = None
                 if eq_grid > 0 and warp_max > 1.0:
                     # One frequency warp per excerpt, the same under every style: new content.
                     w = torch.exp((2 * torch.rand(per) - 1) * math.log(warp_max))
                     warp = w.repeat(groups).to(x.device)
                 with torch.no_grad():
-                    aug_mels = frontend(x[order], eq_db=curves.repeat_interleave(per, dim=0),
+                    aug_mels = frontend(src, eq_db=curves.repeat_interleave(per, dim=0),
                                         comp=comp if comp_pairs > 0 else None, warp=warp)
                     if keep_level:
-                        dry = frontend(x[order], warp=warp)
+                        dry = frontend(src, warp=warp)
                         aug_mels = match_level(aug_mels, dry, 10.0 * math.log10(frontend.floor))
                 am, asd = enc(aug_mels)
                 emb_all = torch.cat([emb, torch.cat([am, asd], dim=1)])
@@ -246,6 +253,15 @@ def main() -> None:
     ap.add_argument("--warp", type=float, default=1.0,
                     help="with --eq-grid: move each grid excerpt's spectrum by a random factor in [1/W, W] "
                          "(log-uniform), the same under every style (1: off)")
+    ap.add_argument("--eq-content", type=Path, default=None,
+                    help="draw the EQ positives' dry excerpts from this content folder (make_content.py output), "
+                         "fresh every batch, instead of from the batch's own pairs: far more content than the pairs hold")
+    ap.add_argument("--eq-count", type=int, default=0, help="with --eq-content: excerpts per batch (0: the batch size)")
+    ap.add_argument("--eq-per", type=int, default=2, help="with --eq-content: excerpts through each random EQ (positives of one another)")
+    ap.add_argument("--stats-width", type=int, default=0,
+                    help="N > 0: add the band-statistics branch (per-band long-term spectrum, level mean and spread; "
+                         "model.band_statistics) with N hidden units")
+    ap.add_argument("--cnn", type=int, default=1, help="0: no CNN branch, the band statistics alone (needs --stats-width)")
     ap.add_argument("--lifter", type=int, default=0,
                     help="K > 0: the encoder sees each frame's log-mel smoothed to its first K DCT coefficients")
     ap.add_argument("--n-mels", type=int, default=0,
@@ -270,7 +286,7 @@ def main() -> None:
     train_set, val_set = PairData(a.data, "train"), PairData(a.data, "val")
     n_eff, n_pre = len(train_set.effects), train_set.n_presets
     frontend = LogMel(settings).to(device)
-    enc = StyleEncoder(settings["n_mels"], a.dim, lifter=a.lifter).to(device)
+    enc = StyleEncoder(settings["n_mels"], a.dim, lifter=a.lifter, stats_width=a.stats_width, cnn=bool(a.cnn)).to(device)
     heads = PretextHeads(a.dim, n_eff, n_pre).to(device)
     opt = torch.optim.AdamW(list(enc.parameters()) + list(heads.parameters()), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
@@ -298,6 +314,10 @@ def main() -> None:
         train_loader = DataLoader(train_set, batch_size=a.batch, shuffle=True, generator=gen,
                                   num_workers=a.workers, drop_last=len(train_set) > a.batch)
     val_loader = DataLoader(val_set, batch_size=a.batch, num_workers=a.workers)
+    eq_pool = ContentPool(a.eq_content) if a.eq_content else None
+    if eq_pool is not None:
+        print(f"EQ positives from {a.eq_content}: {len(eq_pool.clips)} clips, {eq_pool.seconds() / 60:.1f} min")
+    pool_gen = torch.Generator()
     print(f"{len(train_set)} train / {len(val_set)} val pairs, {n_eff} effects x {n_pre} presets, "
           f"{sum(p.numel() for p in enc.parameters())} encoder parameters, device {device}")
 
@@ -307,10 +327,12 @@ def main() -> None:
 
     for epoch in range(start, a.epochs):
         t0 = time.time()
+        pool_gen.manual_seed(a.seed * 1_000 + epoch + 1)  # per epoch, so a resumed run draws as an unbroken one
         loss_args = {"supcon": a.supcon, "temperature": a.temperature, "dry_class": n_eff * n_pre}
         tr = run_epoch(enc, heads, frontend, to_dev(train_loader), opt, crop=round(a.crop * 48_000),
                        eq_pairs=bool(a.eq_pairs), comp_pairs=a.comp_pairs, eq_grid=a.eq_grid,
-                       keep_level=bool(a.keep_level), warp_max=a.warp, **loss_args)
+                       keep_level=bool(a.keep_level), warp_max=a.warp, eq_pool=eq_pool,
+                       eq_count=a.eq_count, eq_per=a.eq_per, pool_gen=pool_gen, **loss_args)
         va = run_epoch(enc, heads, frontend, to_dev(val_loader), **loss_args) if len(val_set) else {}
         sched.step()
         row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
@@ -320,7 +342,8 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
         atomic_save({"encoder": enc.state_dict(), "heads": heads.state_dict(), "opt": opt.state_dict(),
                      "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                     "settings": settings, "dim": a.dim, "lifter": a.lifter, "effects": train_set.effects, "n_presets": n_pre}, ckpt_path)
+                     "settings": settings, "dim": a.dim, "lifter": a.lifter,
+                     "stats_width": a.stats_width, "cnn": bool(a.cnn), "effects": train_set.effects, "n_presets": n_pre}, ckpt_path)
 
 
 if __name__ == "__main__":
