@@ -1,4 +1,5 @@
-"""The style encoder: a compact 2-D CNN over a log-mel spectrogram, applied to mid and side.
+"""The style encoder: a compact 2-D CNN over a log-mel spectrogram, applied to mid and side, with
+an optional second branch on per-band statistics over time (`band_statistics`).
 
 Input: log-mel dB, (B, 2 [mid, side], frames, n_mels), any number of frames >= 1. Output: mid and
 side embeddings, each (B, dim), L2-normalised; the style embedding is their concatenation (as in
