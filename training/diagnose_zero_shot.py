@@ -11,7 +11,9 @@ normalisation does. Embeddings are computed once per (clip, style, instance) and
 sample from that bank. It prints accuracy per style and per query kind for three similarities
 (mid and side averaged as fxmatch does, mid alone, side only where both clips are stereo) and
 the mean cosine of same style/other content against same content/other style: a metric that
-ignores content has the first larger. The kinds are recomputed from `make_content.py`'s seeds,
+ignores content has the first larger. `--per-clip` prints those two cosines per clip, with its
+kind and GM programs; `--ltas` scores a hand-made feature (the centred long-term spectrum)
+instead of the encoder, as a yardstick. The kinds are recomputed from `make_content.py`'s seeds,
 so DIR must be made by `make_content.py --held-out` with `--seed` as given here; with
 `--training-content`, DIR is training content instead (made without `--held-out`), which tells
 a model that does not fit its own training music from one that does not generalise.
@@ -37,11 +39,11 @@ SR = 48_000
 STYLES = ["NT", "BC", "TL", "BR", "WM"]
 
 
-def kind_of(i: int, seed: int, held_out: bool) -> str:
-    """The kind of music clip i, from the piece `make_content.py` (with or without `--held-out`)
-    made for it (the MIDI only, nothing is rendered)."""
+def piece_of(i: int, seed: int, held_out: bool):
+    """The piece `make_content.py` (with or without `--held-out`) made for music clip i: its kind
+    and its programs (the MIDI only, nothing is rendered)."""
     MC.HELD_OUT_MODE = held_out
-    return MC.music_piece((seed + (MC.HELD_OUT_SEED_OFFSET if held_out else 0)) * 100_003 + i).kind
+    return MC.music_piece((seed + (MC.HELD_OUT_SEED_OFFSET if held_out else 0)) * 100_003 + i)
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -88,6 +90,11 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=3000)
     ap.add_argument("--instances", type=int, default=6, help="random instances per (clip, style) in the bank")
     ap.add_argument("--seed", type=int, default=0, help="make_content.py's --seed for DIR")
+    ap.add_argument("--per-clip", action="store_true",
+                    help="also print, per clip, its kind, programs and the two mean mid cosines")
+    ap.add_argument("--ltas", action="store_true",
+                    help="score a hand-made feature instead of the checkpoint's encoder: each channel's "
+                         "long-term average log-mel, centred on the mean over all the clips and styles")
     ap.add_argument("--training-content", action="store_true",
                     help="DIR is training content (made without --held-out): tells fitting from generalising")
     a = ap.parse_args()
@@ -97,7 +104,8 @@ def main() -> None:
     enc = encoder_from_checkpoint(ck)
     files = [p for p in sorted(a.music.glob("music_*.wav")) if p.stat().st_size > 44]  # skip empty renders
     clips = [read_wav(p) for p in files]
-    kinds = [kind_of(int(p.stem.split("_")[1]), a.seed, not a.training_content) for p in files]
+    pieces = [piece_of(int(p.stem.split("_")[1]), a.seed, not a.training_content) for p in files]
+    kinds = [pc.kind for pc in pieces]
     mono = [c.shape[0] == 1 or float(np.abs(c[0] - c[1]).max()) < 1e-4 for c in clips]
     print({k: kinds.count(k) for k in sorted(set(kinds))}, f"mono {sum(mono)} of {len(clips)}")
 
@@ -105,7 +113,7 @@ def main() -> None:
     floor_db = 10 * math.log10(fe.floor)
     rng = random.Random(0)
     r_n = a.instances
-    bank = torch.zeros(2, len(clips), 5, r_n, ck["dim"])
+    bank = torch.zeros(2, len(clips), 5, r_n, ck["settings"]["n_mels"] if a.ltas else ck["dim"])
     with torch.no_grad():
         for ci, c in enumerate(clips):
             c = np.repeat(c, 2, axis=0) if c.shape[0] == 1 else c
@@ -120,8 +128,15 @@ def main() -> None:
                                   + biquad_db("high", hf, hg, .707, freqs))
                 x = torch.tensor(np.stack(xs))
                 m = fe(x, eq_db=torch.tensor(np.stack(curves), dtype=torch.float32))
-                mid, side = enc(match_level(m, fe(x), floor_db))
+                m = match_level(m, fe(x), floor_db)
+                if a.ltas:  # power mean over time, in dB
+                    mid, side = (10.0 * torch.log10((10.0 ** (m[:, ch] / 10.0)).mean(1)) for ch in (0, 1))
+                else:
+                    mid, side = enc(m)
                 bank[0, ci, k], bank[1, ci, k] = mid, side
+    if a.ltas:
+        bank = bank - bank.mean(dim=(1, 2, 3), keepdim=True)
+        bank = bank / bank.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
     def run(mode: str) -> None:
         rng = random.Random(1)
@@ -164,6 +179,14 @@ def main() -> None:
                         same_style.append(sim[c1, c2, s1, :, s1, :].mean().item())
         print(f"{name} queries, mid cosine: same style/other content {np.mean(same_style):.3f}, "
               f"same content/other style {np.mean(same_content):.3f}")
+    if a.per_clip:
+        others = len(clips) - 1
+        for c1, (path, piece) in enumerate(zip(files, pieces)):
+            same_content = np.mean([sim[c1, c1, s1, :, s2, :].mean().item() for s1 in range(5) for s2 in range(5) if s1 != s2])
+            same_style = np.mean([sim[c1, c2, s, :, s, :].mean().item() for s in range(5) for c2 in range(len(clips)) if c2 != c1])
+            programs = sorted(p for bank_, p in MC.presets_needed(piece) if bank_ == 0)
+            print(f"{path.stem} {piece.kind:7s} {'mono' if mono[c1] else 'stereo':6s} programs {programs}: "
+                  f"same content/other style {same_content:.2f}, same style/other content ({others} clips) {same_style:.2f}")
 
 
 if __name__ == "__main__":
