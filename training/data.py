@@ -72,18 +72,29 @@ class ContentPool:
     def seconds(self, sample_rate: int = 48_000) -> float:
         return float(self.lengths.sum()) / sample_rate
 
+    def excerpt(self, frames: int, generator: torch.Generator | None) -> torch.Tensor:
+        """One excerpt (2, frames): a clip drawn in proportion to its length, a random offset
+        (a short clip zero-padded at the end)."""
+        clip = self.clips[int(torch.multinomial(self.lengths, 1, generator=generator))]
+        start = int(torch.randint(0, max(1, clip.shape[1] - frames + 1), (1,), generator=generator))
+        seg = clip[:, start:start + frames].float() / 32768.0
+        return torch.nn.functional.pad(seg, (0, frames - seg.shape[1]))
+
     def draw(self, n: int, frames: int, generator: torch.Generator | None = None,
-             gain_db: tuple[float, float] = (-12.0, 0.0)) -> torch.Tensor:
-        """`n` excerpts (n, 2, frames) float32: clips drawn in proportion to their length, random
-        offsets (short clips zero-padded at the end), and a random input gain in `gain_db`, as
-        `fxmatch dataset` draws the pairs' excerpts."""
-        picks = torch.multinomial(self.lengths, n, replacement=True, generator=generator)
+             gain_db: tuple[float, float] = (-12.0, 0.0), min_rms_db: float = -50.0) -> torch.Tensor:
+        """`n` excerpts (n, 2, frames) float32, as `fxmatch dataset` draws the pairs' excerpts:
+        one quieter than `min_rms_db` is redrawn (up to 20 times; silence looks the same under
+        every EQ, so it would be a positive that teaches nothing), then scaled by a random input
+        gain in `gain_db`."""
         out = torch.zeros(n, 2, frames)
-        for k, c in enumerate(picks.tolist()):
-            clip = self.clips[c]
-            start = int(torch.randint(0, max(1, clip.shape[1] - frames + 1), (1,), generator=generator))
-            seg = clip[:, start:start + frames].float() / 32768.0
-            out[k, :, :seg.shape[1]] = seg
+        min_power = 10.0 ** (min_rms_db / 10.0)
+        for k in range(n):
+            seg = self.excerpt(frames, generator)
+            for _ in range(20):
+                if float(seg.pow(2).mean()) >= min_power:
+                    break
+                seg = self.excerpt(frames, generator)
+            out[k] = seg
         lo, hi = gain_db
         gain = 10.0 ** ((lo + (hi - lo) * torch.rand(n, generator=generator)) / 20.0)
         return out * gain[:, None, None]

@@ -188,8 +188,12 @@ def soundfont_presets(path: Path) -> set[tuple[int, int]]:
         riff, _, form = struct.unpack("<4sI4s", f.read(12))
         if riff != b"RIFF" or form != b"sfbk":
             raise ValueError(f"{path} is not a SoundFont (RIFF sfbk)")
-        while header := f.read(8):
+        while len(header := f.read(8)) == 8:
             cid, size = struct.unpack("<4sI", header)
+            if not cid.isascii() or not cid.strip(b" ").isalnum():
+                # The pad byte of an odd-sized chunk, which SF2 writers add and SF3 writers omit.
+                f.seek(-7, 1)
+                continue
             if cid == b"LIST" and f.read(4) == b"pdta":
                 end = f.tell() + size - 4
                 while f.tell() < end:
@@ -218,7 +222,11 @@ def pick_soundfont(i: int, needed: set[tuple[int, int]], soundfonts: list[tuple[
         path, presets = soundfonts[(i + k) % len(soundfonts)]
         if needed <= presets:
             return path
-    return soundfonts[i % len(soundfonts)][0]
+    path, presets = soundfonts[i % len(soundfonts)]
+    print(f"\nwarning: clip {i}: no soundfont given has (bank, program) {sorted(needed - presets)}; "
+          f"fluidsynth substitutes in {path.name}. Fix: add a GM soundfont that has them (--soundfonts all)",
+          file=sys.stderr)
+    return path
 
 
 def make_music(i: int, seed: int, out: Path, soundfonts: list[tuple[Path, set]], tmp: Path) -> None:

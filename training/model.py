@@ -31,10 +31,10 @@ def band_statistics(logmel: torch.Tensor) -> torch.Tensor:
     power = torch.pow(10.0, logmel / 10.0)
     ltas = 10.0 * torch.log10(power.mean(dim=1).clamp_min(1e-10))
     mean = logmel.mean(dim=1)
-    std = (logmel.pow(2).mean(dim=1) - mean.pow(2)).clamp_min(1e-6).sqrt()
+    std = (logmel - mean[:, None]).pow(2).mean(dim=1).clamp_min(1e-6).sqrt()  # two passes: no cancellation near -100 dB
     frame = 10.0 * torch.log10(power.sum(dim=2).clamp_min(1e-10))  # (B, frames)
     f_mean = frame.mean(dim=1, keepdim=True)
-    f_std = (frame.pow(2).mean(dim=1, keepdim=True) - f_mean.pow(2)).clamp_min(1e-6).sqrt()
+    f_std = (frame - f_mean).pow(2).mean(dim=1, keepdim=True).clamp_min(1e-6).sqrt()
     return torch.cat([(ltas + 40.0) / 20.0, (mean + 40.0) / 20.0, std / 10.0, (f_mean + 20.0) / 20.0, f_std / 10.0], dim=1)
 
 

@@ -15,14 +15,15 @@ def chunk(cid: bytes, payload: bytes) -> bytes:
     return struct.pack("<4sI", cid, len(payload)) + payload
 
 
-def tiny_soundfont(presets: list[tuple[int, int]], odd_sample_chunk: bool) -> bytes:
+def tiny_soundfont(presets: list[tuple[int, int]], odd_sample_chunk: bool, pad: bool = False) -> bytes:
     """A RIFF sfbk with the chunks a SoundFont reader walks past and a `phdr` of `presets`
-    (bank, program) plus the terminal record. SF3 files leave an odd sample chunk unpadded."""
+    (bank, program) plus the terminal record. With `odd_sample_chunk` the sample LIST has an odd
+    size: SF3 writers leave it so, RIFF (`pad`) adds a pad byte after it."""
     recs = b"".join(struct.pack("<20sHHHIII", b"p%d" % k, prog, bank, 0, 0, 0, 0)
                     for k, (bank, prog) in enumerate(presets + [(0, 0)]))
     sdta = chunk(b"smpl", b"\x01" * (7 if odd_sample_chunk else 8))
     body = (b"sfbk" + chunk(b"LIST", b"INFO" + chunk(b"ifil", b"\x02\x00\x01\x00"))
-            + chunk(b"LIST", b"sdta" + sdta) + chunk(b"LIST", b"pdta" + chunk(b"pbag", b"\x00" * 4) + chunk(b"phdr", recs)))
+            + chunk(b"LIST", b"sdta" + sdta) + (b"\x00" if pad else b"") + chunk(b"LIST", b"pdta" + chunk(b"pbag", b"\x00" * 4) + chunk(b"phdr", recs)))
     return chunk(b"RIFF", body)
 
 
@@ -45,9 +46,9 @@ class HeldOut(unittest.TestCase):
 class Soundfonts(unittest.TestCase):
     def test_presets_read_from_the_headers(self):
         with tempfile.TemporaryDirectory() as d:
-            for odd in (False, True):
-                path = Path(d) / f"t{odd}.sf2"
-                path.write_bytes(tiny_soundfont([(0, 33), (128, 16), (0, 81)], odd))
+            for odd, pad in ((False, False), (True, False), (True, True)):
+                path = Path(d) / f"t{odd}{pad}.sf2"
+                path.write_bytes(tiny_soundfont([(0, 33), (128, 16), (0, 81)], odd, pad))
                 self.assertEqual(mc.soundfont_presets(path), {(0, 33), (128, 16), (0, 81)})
             bad = Path(d) / "bad.sf2"
             bad.write_bytes(chunk(b"RIFF", b"WAVE"))

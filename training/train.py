@@ -274,6 +274,12 @@ def main() -> None:
     ap.add_argument("--crop", type=float, default=0.0,
                     help="train on random aligned crops of this many seconds (0: whole excerpts); validation uses whole excerpts")
     a = ap.parse_args()
+    if a.eq_content is not None and not (a.eq_pairs and a.supcon > 0):
+        ap.error("--eq-content feeds the EQ positives of the contrastive loss: it needs --eq-pairs 1 and --supcon > 0")
+    if a.eq_per < 2:
+        ap.error("--eq-per must be at least 2: the excerpts through one EQ are each other's positives")
+    if a.eq_grid and (a.eq_count or a.eq_per != 2):
+        ap.error("--eq-count and --eq-per do not apply with --eq-grid (the grid takes batch/N excerpts under N EQs)")
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
