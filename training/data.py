@@ -46,6 +46,14 @@ class PairData(Dataset):
         return pair[0], pair[1], effect, preset
 
 
+def read_pcm16(path: str | Path, sample_rate: int = 48_000) -> np.ndarray:
+    """A 16-bit PCM WAV at `sample_rate` (`make_content.py`'s output) as int16 (channels, frames)."""
+    with wave.open(str(path)) as w:
+        if w.getsampwidth() != 2 or w.getframerate() != sample_rate:
+            raise ValueError(f"{path}: expected 16-bit PCM at {sample_rate} Hz; remake it with make_content.py")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels()).T
+
+
 class ContentPool:
     """The dry clips of a content folder (`make_content.py` output: 16-bit WAVs at any depth),
     held in memory as int16, to draw fresh random excerpts from. The EQ positives of
@@ -54,23 +62,19 @@ class ContentPool:
     """
 
     def __init__(self, root: str | Path, sample_rate: int = 48_000):
+        self.sample_rate = sample_rate
         self.clips: list[torch.Tensor] = []
-        self.names: list[str] = []
         for path in sorted(Path(root).rglob("*.wav")):
-            with wave.open(str(path)) as w:
-                if w.getsampwidth() != 2 or w.getframerate() != sample_rate:
-                    raise ValueError(f"{path}: expected 16-bit PCM at {sample_rate} Hz; remake it with make_content.py")
-                a = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels()).T
+            a = read_pcm16(path, sample_rate)
             if a.shape[1] == 0:
                 continue  # an empty render (an instrument with no sample at those notes)
             self.clips.append(torch.from_numpy(np.ascontiguousarray(np.broadcast_to(a, (2, a.shape[1])))))
-            self.names.append(str(path))
         if not self.clips:
             raise FileNotFoundError(f"no usable WAV under {root}: make content with training/make_content.py")
         self.lengths = torch.tensor([c.shape[1] for c in self.clips], dtype=torch.float)
 
-    def seconds(self, sample_rate: int = 48_000) -> float:
-        return float(self.lengths.sum()) / sample_rate
+    def seconds(self) -> float:
+        return float(self.lengths.sum()) / self.sample_rate
 
     def excerpt(self, frames: int, generator: torch.Generator | None) -> torch.Tensor:
         """One excerpt (2, frames): a clip drawn in proportion to its length, a random offset

@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import wave
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import make_content as MC
+from data import read_pcm16
 from frontend import LogMel
 from model import encoder_from_checkpoint
 from train import match_level
@@ -44,12 +44,6 @@ def piece_of(i: int, seed: int, held_out: bool):
     and its programs (the MIDI only, nothing is rendered)."""
     MC.HELD_OUT_MODE = held_out
     return MC.music_piece((seed + (MC.HELD_OUT_SEED_OFFSET if held_out else 0)) * 100_003 + i)
-
-
-def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        a = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
-        return a.reshape(-1, w.getnchannels()).T
 
 
 def biquad_db(shape: str, f0: float, gain: float, q: float, f: np.ndarray) -> np.ndarray:
@@ -103,7 +97,7 @@ def main() -> None:
     fe = LogMel(ck["settings"])
     enc = encoder_from_checkpoint(ck)
     files = [p for p in sorted(a.music.glob("music_*.wav")) if p.stat().st_size > 44]  # skip empty renders
-    clips = [read_wav(p) for p in files]
+    clips = [read_pcm16(p, SR).astype(np.float32) / 32768 for p in files]
     pieces = [piece_of(int(p.stem.split("_")[1]), a.seed, not a.training_content) for p in files]
     kinds = [pc.kind for pc in pieces]
     mono = [c.shape[0] == 1 or float(np.abs(c[0] - c[1]).max()) < 1e-4 for c in clips]
@@ -167,26 +161,22 @@ def main() -> None:
     for mode in ("mid+side", "mid", "side if stereo"):
         run(mode)
     sim = torch.einsum("aksd,bltd->abkslt", bank[0], bank[0])  # (clip, clip, style, inst, style, inst)
-    for name, sel in (("mono", [i for i in range(len(clips)) if mono[i]]), ("stereo", [i for i in range(len(clips)) if not mono[i]])):
-        same_style, same_content = [], []
-        for c1 in sel:
-            for s1 in range(5):
-                for s2 in range(5):
-                    if s1 != s2:
-                        same_content.append(sim[c1, c1, s1, :, s2, :].mean().item())
-                for c2 in range(len(clips)):
-                    if c2 != c1:
-                        same_style.append(sim[c1, c2, s1, :, s1, :].mean().item())
-        print(f"{name} queries, mid cosine: same style/other content {np.mean(same_style):.3f}, "
-              f"same content/other style {np.mean(same_content):.3f}")
+    # Per clip: mean mid cosine to itself under the other styles, and to the other clips under the
+    # same style. Every clip has as many of each, so the mean over clips is the mean over pairs.
+    same_content = [np.mean([sim[c, c, s1, :, s2, :].mean().item() for s1 in range(5) for s2 in range(5) if s1 != s2])
+                    for c in range(len(clips))]
+    same_style = [np.mean([sim[c, c2, s, :, s, :].mean().item() for s in range(5) for c2 in range(len(clips)) if c2 != c])
+                  for c in range(len(clips))]
+    for name, want_mono in (("mono", True), ("stereo", False)):
+        sel = [i for i in range(len(clips)) if mono[i] == want_mono]
+        print(f"{name} queries, mid cosine: same style/other content {np.mean([same_style[i] for i in sel]):.3f}, "
+              f"same content/other style {np.mean([same_content[i] for i in sel]):.3f}")
     if a.per_clip:
-        others = len(clips) - 1
-        for c1, (path, piece) in enumerate(zip(files, pieces)):
-            same_content = np.mean([sim[c1, c1, s1, :, s2, :].mean().item() for s1 in range(5) for s2 in range(5) if s1 != s2])
-            same_style = np.mean([sim[c1, c2, s, :, s, :].mean().item() for s in range(5) for c2 in range(len(clips)) if c2 != c1])
+        for c, (path, piece) in enumerate(zip(files, pieces)):
             programs = sorted(p for bank_, p in MC.presets_needed(piece) if bank_ == 0)
-            print(f"{path.stem} {piece.kind:7s} {'mono' if mono[c1] else 'stereo':6s} programs {programs}: "
-                  f"same content/other style {same_content:.2f}, same style/other content ({others} clips) {same_style:.2f}")
+            print(f"{path.stem} {piece.kind:7s} {'mono' if mono[c] else 'stereo':6s} programs {programs}: "
+                  f"same content/other style {same_content[c]:.2f}, "
+                  f"same style/other content ({len(clips) - 1} clips) {same_style[c]:.2f}")
 
 
 if __name__ == "__main__":

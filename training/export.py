@@ -94,7 +94,7 @@ def main() -> None:
         "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "onnx_vs_torch_max_abs_diff": worst,
     }
-    arch = {"cnn": enc.cnn, "stats_width": ck.get("stats_width", 0), "lifter": enc.lifter}
+    arch = {"cnn": enc.convs is not None, "stats_width": ck.get("stats_width", 0), "lifter": enc.lifter}
     if arch != {"cnn": True, "stats_width": 0, "lifter": 0}:
         # Only for a network other than the plain CNN, so that re-running the shipped model's
         # recipe still gives its sidecar byte for byte (models/README.md checksums).

@@ -59,7 +59,6 @@ class StyleEncoder(nn.Module):
             dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, rows = coefficients
             keep = dct[:lifter]
             self.register_buffer("smooth", (keep.t() @ keep).float(), persistent=False)
-        self.cnn = cnn
         chans = (1,) + widths
         self.convs = nn.Sequential(*[block(chans[i], chans[i + 1], pool=i < 4) for i in range(len(widths))]) if cnn else None
         self.n_freq = n_mels // 16
