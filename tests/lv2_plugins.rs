@@ -143,13 +143,18 @@ fn settings(kind: &str) -> Vec<(&'static str, f32)> {
 }
 
 fn one_effect_files(f: &Fixture, kind: &str, values: &[(&str, f32)]) -> (PathBuf, PathBuf) {
-    let chain = f.work.join(format!("{kind}.chain.toml"));
+    // Unique names per call: the tests share the fixture's folder and run in parallel, and
+    // `fs::write` truncates first, so a shared name let one test read another's half-written
+    // (empty) chain file ("the chain has no effects").
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let chain = f.work.join(format!("{kind}-{n}.chain.toml"));
     std::fs::write(&chain, format!("[[effect]]\ntype = \"{kind}\"\n")).unwrap();
     let mut p = format!("[{kind}]\n");
     for (sym, v) in values {
         p.push_str(&format!("{sym} = {v:?}\n"));
     }
-    let params = f.work.join(format!("{kind}.params.toml"));
+    let params = f.work.join(format!("{kind}-{n}.params.toml"));
     std::fs::write(&params, p).unwrap();
     (chain, params)
 }
