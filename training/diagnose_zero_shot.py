@@ -25,6 +25,7 @@ import argparse
 import math
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -77,6 +78,50 @@ def style_eq(style: str, rng: random.Random) -> tuple[float, ...]:
     }[style]()
 
 
+def style_curve_db(style: str, rng: random.Random, freqs: np.ndarray) -> np.ndarray:
+    """One random instance of `style`'s EQ: its magnitude response in dB at `freqs`."""
+    lg, lf, mg, mf, hg, hf = style_eq(style, rng)
+    return (biquad_db("low", lf, lg, .707, freqs) + biquad_db("peak", mf, mg, .707, freqs)
+            + biquad_db("high", hf, hg, .707, freqs))
+
+
+def style_compressor(style: str, rng: random.Random) -> tuple[float, float, float, float]:
+    """(threshold dBFS, ratio, attack ms, release ms) as in src/eval/styles.rs; ratio 1 = off."""
+    u = rng.random
+    make = {
+        "NT": lambda: (-(10 * u() + 20), 0.5 * u() + 1.5, 20 * u() + 50, 200 * u() + 100),
+        "BC": lambda: (-(10 * u() + 40), 2 * u() + 3, 25 * u() + 5, 100 * u() + 50),
+        "TL": lambda: (-(20 * u() + 20), 1.5 * u() + 1.5, 5 * u() + 1, 50 * u() + 10),
+    }.get(style)
+    return make() if make else (0.0, 1.0, 10.0, 100.0)
+
+
+def zero_shot_trials(trials: int, n_clips: int, instances: int, rng: random.Random,
+                     similarity: Callable[[int, int, int, int, int, int], float]):
+    """The protocol of `fxmatch eval zero-shot` on a bank of `instances` embeddings per (clip,
+    style): per trial one query (styles in turn) and, per style, one prototype from another clip;
+    the prediction is the most similar prototype. `similarity(q, truth, qi, p, k, pi)` scores
+    the query (clip q, style truth, instance qi) against a prototype (clip p, style k, instance
+    pi). Yields (query clip, true style, predicted style)."""
+    for t in range(trials):
+        truth, q = t % 5, rng.randrange(n_clips)
+        qi = rng.randrange(instances)
+        best = (-9.0, 0)
+        for k in range(5):
+            p = rng.randrange(n_clips - 1)
+            p += p >= q
+            v = similarity(q, truth, qi, p, k, rng.randrange(instances))
+            if v > best[0]:
+                best = (v, k)
+        yield q, truth, best[1]
+
+
+def accuracy_row(conf: np.ndarray) -> str:
+    """Per-style and average accuracy of a (true, predicted) confusion matrix."""
+    return (" ".join(f"{s} {conf[i, i] / conf[i].sum():.2f}" for i, s in enumerate(STYLES))
+            + f", average {np.trace(conf) / conf.sum():.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
@@ -117,9 +162,7 @@ def main() -> None:
                     st = rng.randrange(0, max(1, c.shape[1] - 3 * SR))
                     x = c[:, st:st + 3 * SR]
                     xs.append(x / max(1e-9, float(np.sqrt((x ** 2).mean()))) * 0.1)
-                    lg, lf, mg, mf, hg, hf = style_eq(style, rng)
-                    curves.append(biquad_db("low", lf, lg, .707, freqs) + biquad_db("peak", mf, mg, .707, freqs)
-                                  + biquad_db("high", hf, hg, .707, freqs))
+                    curves.append(style_curve_db(style, rng, freqs))
                 x = torch.tensor(np.stack(xs))
                 m = fe(x, eq_db=torch.tensor(np.stack(curves), dtype=torch.float32))
                 m = match_level(m, fe(x), floor_db)
@@ -133,29 +176,20 @@ def main() -> None:
         bank = bank / bank.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
     def run(mode: str) -> None:
-        rng = random.Random(1)
+        def similarity(q: int, truth: int, qi: int, p: int, k: int, pi: int) -> float:
+            sm = float(bank[0, q, truth, qi] @ bank[0, p, k, pi])
+            ss = float(bank[1, q, truth, qi] @ bank[1, p, k, pi])
+            return {"mid+side": 0.5 * (sm + ss), "mid": sm}.get(mode, sm if mono[q] or mono[p] else 0.5 * (sm + ss))
+
         conf = np.zeros((5, 5), int)
         by: dict[str, list[int]] = {}
-        for t in range(a.trials):
-            truth, q = t % 5, rng.randrange(len(clips))
-            qi = rng.randrange(r_n)
-            best = (-9.0, 0)
-            for k in range(5):
-                p = rng.randrange(len(clips) - 1)
-                p += p >= q
-                pi = rng.randrange(r_n)
-                sm = float(bank[0, q, truth, qi] @ bank[0, p, k, pi])
-                ss = float(bank[1, q, truth, qi] @ bank[1, p, k, pi])
-                v = {"mid+side": 0.5 * (sm + ss), "mid": sm}.get(mode, sm if mono[q] or mono[p] else 0.5 * (sm + ss))
-                if v > best[0]:
-                    best = (v, k)
-            conf[truth, best[1]] += 1
+        for q, truth, predicted in zero_shot_trials(a.trials, len(clips), r_n, random.Random(1), similarity):
+            conf[truth, predicted] += 1
             for key in (kinds[q], "mono" if mono[q] else "stereo"):
                 by.setdefault(key, [0, 0])
-                by[key][0] += best[1] == truth
+                by[key][0] += predicted == truth
                 by[key][1] += 1
-        per_style = " ".join(f"{s} {conf[i, i] / conf[i].sum():.2f}" for i, s in enumerate(STYLES))
-        print(f"{mode:>14}: {per_style}, average {np.trace(conf) / conf.sum():.3f}")
+        print(f"{mode:>14}: {accuracy_row(conf)}")
         print(" " * 16 + "by query: " + ", ".join(f"{k} {c / n:.2f} ({n})" for k, (c, n) in sorted(by.items())))
 
     for mode in ("mid+side", "mid", "side if stereo"):

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from data import ContentPool, read_pcm16
-from diagnose_zero_shot import STYLES, biquad_db, piece_of, style_eq
+from diagnose_zero_shot import STYLES, accuracy_row, piece_of, style_compressor, style_curve_db, zero_shot_trials
 from frontend import LogMel
 from model import StyleEncoder
 from train import atomic_save, match_level, random_eq_db, supcon_loss
@@ -55,41 +55,29 @@ SR = 48_000
 DIM = 128
 
 
-def style_curves(styles: list[int], rng: random.Random, freqs: np.ndarray) -> torch.Tensor:
-    """One random instance of each listed style's EQ: (len(styles), bins) dB."""
-    out = []
-    for s in styles:
-        lg, lf, mg, mf, hg, hf = style_eq(STYLES[s], rng)
-        out.append(biquad_db("low", lf, lg, .707, freqs) + biquad_db("peak", mf, mg, .707, freqs)
-                   + biquad_db("high", hf, hg, .707, freqs))
-    return torch.tensor(np.stack(out), dtype=torch.float32)
-
-
-# Each style's compressor (threshold dBFS, ratio, attack ms, release ms) as in src/eval/styles.rs;
-# None: bright and warm have it off.
-COMPRESSORS = {
-    "NT": lambda u: (-(10 * u() + 20), 0.5 * u() + 1.5, 20 * u() + 50, 200 * u() + 100),
-    "BC": lambda u: (-(10 * u() + 40), 2 * u() + 3, 25 * u() + 5, 100 * u() + 50),
-    "TL": lambda u: (-(20 * u() + 20), 1.5 * u() + 1.5, 5 * u() + 1, 50 * u() + 10),
-    "BR": None,
-    "WM": None,
-}
-
-
 def style_comps(styles: list[int], rng: random.Random, level_db: torch.Tensor) -> dict:
     """One random instance of each listed style's compressor for `LogMel.forward(comp=...)`.
     `level_db` (len(styles),): each excerpt's RMS level in dBFS as it enters the chain, which
     turns the absolute threshold into `compress_frames`' depth below the excerpt's mean."""
     depth, ratio, attack, release = [], [], [], []
     for s, level in zip(styles, level_db.tolist()):
-        make = COMPRESSORS[STYLES[s]]
-        th, ra, at, re = make(rng.random) if make else (0.0, 1.0, 10.0, 100.0)
+        th, ra, at, re = style_compressor(STYLES[s], rng)
         depth.append(level - th)
         ratio.append(ra)
         attack.append(at / 1000)
         release.append(re / 1000)
     return {k: torch.tensor(v, dtype=torch.float32)
             for k, v in [("depth_db", depth), ("ratio", ratio), ("attack_s", attack), ("release_s", release)]}
+
+
+def styled_mels(fe: LogMel, x: torch.Tensor, styles: list[int], rng: random.Random, freqs: np.ndarray,
+                floor_db: float, level_db: torch.Tensor | None) -> torch.Tensor:
+    """Log-mels of the excerpts `x` (B, 2, frames), each through one random instance of its style:
+    the EQ, and the compressor when `level_db` (each excerpt's level entering the chain) is
+    given; level matched to the dry excerpt."""
+    curves = torch.tensor(np.stack([style_curve_db(STYLES[s], rng, freqs) for s in styles]), dtype=torch.float32)
+    comp = style_comps(styles, rng, level_db) if level_db is not None else None
+    return match_level(fe(x, eq_db=curves, comp=comp), fe(x), floor_db)
 
 
 def rms_db(x: torch.Tensor) -> torch.Tensor:
@@ -120,34 +108,22 @@ def evaluate(enc: StyleEncoder, head: nn.Linear, fe: LogMel, folder: Path, insta
                     levels.append(20 * math.log10(rms))
                     styles.append(k)
             x = torch.tensor(np.stack(xs))
-            curves = style_curves(styles, rng, freqs)
-            comp = style_comps(styles, rng, torch.tensor(levels)) if compressor else None
-            mid, side = enc(match_level(fe(x, eq_db=curves, comp=comp), fe(x), floor_db))
+            mid, side = enc(styled_mels(fe, x, styles, rng, freqs, floor_db, torch.tensor(levels) if compressor else None))
             e = torch.cat([mid, side], 1)
             for s, p in zip(styles, head(e).argmax(1).tolist()):
                 direct[s, p] += 1
             bank[ci] = e.view(5, instances, 2 * DIM)
+    def similarity(q: int, truth: int, qi: int, p: int, k: int, pi: int) -> float:
+        eq, ep = bank[q, truth, qi], bank[p, k, pi]
+        return 0.5 * float(eq[:DIM] @ ep[:DIM] + eq[DIM:] @ ep[DIM:])
+
     conf, by_kind = np.zeros((5, 5), int), {}
-    for t in range(3000):
-        truth, q = t % 5, rng.randrange(len(clips))
-        eq = bank[q, truth, rng.randrange(instances)]
-        best = (-9.0, 0)
-        for k in range(5):
-            p = rng.randrange(len(clips) - 1)
-            p += p >= q
-            ep = bank[p, k, rng.randrange(instances)]
-            v = 0.5 * float(eq[:DIM] @ ep[:DIM] + eq[DIM:] @ ep[DIM:])
-            if v > best[0]:
-                best = (v, k)
-        conf[truth, best[1]] += 1
+    for q, truth, predicted in zero_shot_trials(3000, len(clips), instances, rng, similarity):
+        conf[truth, predicted] += 1
         hit = by_kind.setdefault(kinds[q], [0, 0])
-        hit[0] += best[1] == truth
+        hit[0] += predicted == truth
         hit[1] += 1
-
-    def row(m: np.ndarray) -> str:
-        return " ".join(f"{s} {m[i, i] / m[i].sum():.2f}" for i, s in enumerate(STYLES)) + f", average {np.trace(m) / m.sum():.3f}"
-
-    print(f"{folder}:\n  classifier:         {row(direct)}\n  zero-shot protocol: {row(conf)}\n"
+    print(f"{folder}:\n  classifier:         {accuracy_row(direct)}\n  zero-shot protocol: {accuracy_row(conf)}\n"
           "  zero-shot by query kind: " + ", ".join(f"{k} {c / n:.2f} ({n})" for k, (c, n) in sorted(by_kind.items())),
           flush=True)
 
@@ -184,17 +160,15 @@ def main() -> None:
     for step in range(a.steps):
         x = torch.cat([p.draw(per_pool, 3 * SR, gen) for p in pools])
         x = x[torch.randperm(x.shape[0], generator=gen)]
-        if a.objective == "styles":
-            labels = [rng.randrange(5) for _ in range(x.shape[0])]
-            curves = style_curves(labels, rng, freqs)
-            comp = style_comps(labels, rng, rms_db(x)) if a.compressor else None
-        else:
-            groups = x.shape[0] // 4
-            x, labels = x[:groups * 4], [k // 4 for k in range(groups * 4)]
-            curves = random_eq_db(torch.from_numpy(freqs), groups, gen).repeat_interleave(4, dim=0)
-            comp = None
         with torch.no_grad():
-            m = match_level(fe(x, eq_db=curves, comp=comp), fe(x), floor_db)
+            if a.objective == "styles":
+                labels = [rng.randrange(5) for _ in range(x.shape[0])]
+                m = styled_mels(fe, x, labels, rng, freqs, floor_db, rms_db(x) if a.compressor else None)
+            else:
+                groups = x.shape[0] // 4
+                x, labels = x[:groups * 4], [k // 4 for k in range(groups * 4)]
+                curves = random_eq_db(torch.from_numpy(freqs), groups, gen).repeat_interleave(4, dim=0)
+                m = match_level(fe(x, eq_db=curves), fe(x), floor_db)
         enc.train()
         mid, side = enc(m)
         e = torch.cat([mid, side], 1)
@@ -211,9 +185,8 @@ def main() -> None:
         for _ in range(100):
             x = torch.cat([p.draw(per_pool, 3 * SR, gen) for p in pools])
             labels = [rng.randrange(5) for _ in range(x.shape[0])]
-            comp = style_comps(labels, rng, rms_db(x)) if a.compressor else None
             with torch.no_grad():
-                mid, side = enc(match_level(fe(x, eq_db=style_curves(labels, rng, freqs), comp=comp), fe(x), floor_db))
+                mid, side = enc(styled_mels(fe, x, labels, rng, freqs, floor_db, rms_db(x) if a.compressor else None))
             loss = nn.functional.cross_entropy(head(torch.cat([mid, side], 1)), torch.tensor(labels))
             opt.zero_grad()
             loss.backward()
