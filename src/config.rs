@@ -112,6 +112,8 @@ pub struct DaemonConfig {
     pub seed: u64,
     /// OSC listen address.
     pub osc: SocketAddr,
+    /// Shared secret OSC senders must give first (`/fxmatch/auth s SECRET`); `None`: open.
+    pub osc_secret: Option<String>,
     /// JACK client name.
     pub jack_client: String,
     /// Connect to the system capture and playback ports on start.
@@ -171,6 +173,7 @@ struct MatchFile {
 struct OscFile {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
+    secret: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -291,6 +294,18 @@ impl DaemonConfig {
             })?,
         };
         let osc = SocketAddr::new(bind, file.osc.port.unwrap_or(9000));
+        let osc_secret = match &file.osc.secret {
+            None => None,
+            Some(s) if s.get_ref().len() < 8 || s.get_ref().len() > 256 => {
+                return Err(Error::config(
+                    path,
+                    at(s.span().start),
+                    format!("osc.secret is {} characters long", s.get_ref().len()),
+                    "use 8 to 256 characters (e.g. the output of `openssl rand -hex 16`), or remove it",
+                ))
+            }
+            Some(s) => Some(s.get_ref().clone()),
+        };
 
         let jack_client =
             file.jack.client_name.as_ref().map_or("fxmatch".to_string(), |c| c.get_ref().clone());
@@ -355,6 +370,7 @@ impl DaemonConfig {
             threads: file.matching.threads.unwrap_or(0),
             seed: file.matching.seed.unwrap_or(0),
             osc,
+            osc_secret,
             jack_client,
             autoconnect: file.jack.autoconnect.unwrap_or(true),
             mono: file.jack.mono.unwrap_or(false),

@@ -4,178 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{root, test_signal, write_test_wav};
-
-/// A child process killed (by its own handle) when the test ends, pass or fail.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The daemon tests each run a match (the matcher takes both cores of the test machine): run
-/// them one at a time, so that the JACK test's xrun count measures its own daemon's match.
-static ONE_DAEMON_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_DAEMON_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The real tools these tests drive; missing ones fail the test with the fix (never a skip).
-fn require_tools() {
-    for tool in ["oscsend", "oscdump", "jackd", "jack_metro", "jack_connect", "jack_midiseq", "jack_lsp"] {
-        let found = Command::new("which").arg(tool).output().is_ok_and(|o| o.status.success());
-        assert!(found, "{tool} not found: install liblo-tools and jackd2 (bash scripts/setup.sh does)");
-    }
-}
-
-/// `oscdump -L port`, its lines arriving on a channel.
-struct Dump {
-    _child: Guard,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Dump {
-    fn start(port: u16) -> Self {
-        let mut child = Command::new("oscdump")
-            .args(["-L", &port.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("oscdump runs (apt-get install liblo-tools)");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { _child: Guard(child), lines, seen: Vec::new() }
-    }
-
-    /// The next line whose address is `address`, within `timeout`; arguments after the types.
-    fn expect(&mut self, address: &str, timeout: Duration) -> Vec<String> {
-        let end = Instant::now() + timeout;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else { break };
-            self.seen.push(line.clone());
-            // "TIMETAG ADDRESS TYPES ARG…"
-            let mut parts = line.split_whitespace();
-            let _ = parts.next();
-            if parts.next() == Some(address) {
-                let _types = parts.next();
-                return parts.map(|s| s.trim_matches('"').to_string()).collect();
-            }
-        }
-        panic!("no {address} within {timeout:?}; seen:\n{}", self.seen.join("\n"));
-    }
-
-    /// Lines with `address` arriving within `window`.
-    fn count(&mut self, address: &str, window: Duration) -> usize {
-        let end = Instant::now() + window;
-        let mut n = 0;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else { break };
-            n += usize::from(line.split_whitespace().nth(1) == Some(address));
-            self.seen.push(line);
-        }
-        n
-    }
-}
-
-fn oscsend(port: u16, args: &[&str]) {
-    let st = Command::new("oscsend").arg("127.0.0.1").arg(port.to_string()).args(args).status().unwrap();
-    assert!(st.success(), "oscsend {args:?}");
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
-    config: PathBuf,
-    input: PathBuf,
-    port: u16,
-}
-
-fn setup() -> Setup {
-    setup_with_chain("config/chains/eq-comp.toml")
-}
-
-/// A daemon config for `chain` (relative to the repository root), its references and input.
-fn setup_with_chain(chain: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let refs = dir.path().join("refs");
-    std::fs::create_dir_all(&refs).unwrap();
-    std::fs::copy(root().join("assets/audio/content/guitar_acoustic.wav"), refs.join("acoustic.wav"))
-        .unwrap();
-    let input = write_test_wav(dir.path(), "dry.wav", &test_signal(48_000, 6.0));
-    let port = free_udp_port();
-    let state = dir.path().join("state");
-    let config = dir.path().join("daemon.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "chain = \"{}\"\nreferences = \"refs\"\nstate = \"state\"\n\n[capture]\nseconds = 2.0\n\n\
-             [match]\nprofile = \"live\"\nthreads = 2\n\n[osc]\nport = {port}\n\n\
-             [[midi.map]]\nnote = 60\naction = \"match\"\n",
-            root().join(chain).display()
-        ),
-    )
-    .unwrap();
-    Setup { _dir: dir, state, config, input, port }
-}
-
-fn start_daemon(s: &Setup) -> Guard {
-    Guard(
-        common::fxmatch()
-            .args(["daemon", "--backend", "offline", "--config"])
-            .arg(&s.config)
-            .arg("--input")
-            .arg(&s.input)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Subscribe `listen` until the daemon answers (it may still be starting).
-fn subscribe(dump: &mut Dump, port: u16, listen: u16) {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        oscsend(port, &["/fxmatch/subscribe", "i", &listen.to_string()]);
-        if dump.count("/fxmatch/subscribed", Duration::from_millis(300)) > 0 {
-            return;
-        }
-        assert!(Instant::now() < end, "the daemon never answered; seen:\n{}", dump.seen.join("\n"));
-    }
-}
-
-fn send_raw(port: u16, bytes: &[u8]) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.send_to(bytes, ("127.0.0.1", port)).unwrap();
-}
-
-fn osc_bytes(addr: &str, args: Vec<rosc::OscType>) -> Vec<u8> {
-    rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage { addr: addr.into(), args })).unwrap()
-}
+use common::daemon::*;
 
 #[test]
 fn status_match_errors_and_trigger_storm() {
@@ -256,6 +91,130 @@ fn status_match_errors_and_trigger_storm() {
     assert!(s.state.join("presets/matched.params.toml").exists());
 }
 
+/// The hostile probe's findings (issue 20): one self-subscription packet, a flood of parameter
+/// changes, a bundle larger than the old receive buffer, a list too long for one datagram. The
+/// daemon stays quiet, answers, applies the last value, and pages the list.
+#[test]
+fn hostile_packets_leave_the_daemon_answering() {
+    let _one = one_at_a_time();
+    require_tools();
+    let s = setup();
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let log_path = s.state.parent().unwrap().join("daemon.log");
+    let mut daemon = start_daemon_logged(&s, &log_path);
+    subscribe(&mut dump, s.port, listen);
+
+    // 1. The packet that used to send the daemon into an endless loop of answering itself.
+    oscsend(s.port, &["/fxmatch/subscribe", "i", &s.port.to_string()]);
+    let e = dump.expect("/fxmatch/error", Duration::from_secs(5)).join(" ");
+    assert!(e.contains("own OSC address"), "{e}");
+    std::thread::sleep(Duration::from_millis(500));
+    let before = std::fs::metadata(&log_path).unwrap().len();
+    assert_eq!(dump.count("/fxmatch/error", Duration::from_secs(1)), 0, "errors keep coming: a loop");
+    let grown = std::fs::metadata(&log_path).unwrap().len() - before;
+    assert!(grown < 4096, "the log grew {grown} bytes in a quiet second: a loop");
+    oscsend(s.port, &["/fxmatch/status"]);
+    dump.expect("/fxmatch/status", Duration::from_secs(5));
+
+    // 2. A flood of 5,000 parameter changes: answered (or refused as busy), then status is
+    //    answered promptly and the last value is the one that holds, in the engine and the state.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..5000 {
+        let v = (i % 13) as f32 - 6.0;
+        let m = osc_bytes(
+            "/fxmatch/param/set",
+            vec![
+                rosc::OscType::String("eq".into()),
+                rosc::OscType::String("low_gain".into()),
+                rosc::OscType::Float(v),
+            ],
+        );
+        sock.send_to(&m, ("127.0.0.1", s.port)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    oscsend(s.port, &["/fxmatch/param/set", "ssf", "eq", "low_gain", "4.5"]);
+    oscsend(s.port, &["/fxmatch/status"]);
+    dump.expect("/fxmatch/status", Duration::from_secs(5));
+    oscsend(s.port, &["/fxmatch/param/get", "ss", "eq", "low_gain"]);
+    let p = loop {
+        let p = dump.expect("/fxmatch/param", Duration::from_secs(5));
+        if p.len() == 3 && p[2].parse::<f32>().unwrap() == 4.5 {
+            break p;
+        }
+    };
+    assert_eq!(p[..2], ["eq", "low_gain"]);
+
+    // 3. A bundle larger than a 1,536-byte buffer: executed whole, its last message included.
+    let set = |v: f32| {
+        rosc::OscPacket::Message(rosc::OscMessage {
+            addr: "/fxmatch/param/set".into(),
+            args: vec![
+                rosc::OscType::String("eq".into()),
+                rosc::OscType::String("low_gain".into()),
+                rosc::OscType::Float(v),
+            ],
+        })
+    };
+    let mut content: Vec<_> = (0..80).map(|_| set(1.0)).collect();
+    content.push(set(-2.5));
+    let bundle = rosc::encoder::encode(&rosc::OscPacket::Bundle(rosc::OscBundle {
+        timetag: rosc::OscTime { seconds: 0, fractional: 1 },
+        content,
+    }))
+    .unwrap();
+    assert!(bundle.len() > 3000, "{}", bundle.len());
+    send_raw(s.port, &bundle);
+    std::thread::sleep(Duration::from_millis(300));
+    oscsend(s.port, &["/fxmatch/param/get", "ss", "eq", "low_gain"]);
+    loop {
+        let p = dump.expect("/fxmatch/param", Duration::from_secs(5));
+        if p.len() == 3 && p[2].parse::<f32>().unwrap() == -2.5 {
+            break;
+        }
+    }
+
+    // 4. A preset list far over one datagram comes in pages that add up to every preset.
+    let names: Vec<String> = (0..120).map(|i| format!("preset-{i:03}-{}", "long".repeat(12))).collect();
+    for name in &names {
+        sock.send_to(
+            &osc_bytes("/fxmatch/preset/save", vec![rosc::OscType::String(name.clone())]),
+            ("127.0.0.1", s.port),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut listed = Vec::new();
+    let mut offset = 0;
+    loop {
+        oscsend(s.port, &["/fxmatch/preset/list", "i", &offset.to_string()]);
+        listed.extend(dump.expect("/fxmatch/preset/list", Duration::from_secs(5)));
+        if listed.len() == names.len() {
+            break;
+        }
+        let more = dump.expect("/fxmatch/list/more", Duration::from_secs(5));
+        assert_eq!(more[0], "preset/list");
+        offset = more[1].parse().unwrap();
+        assert_eq!(offset, listed.len(), "{more:?}");
+        assert_eq!(more[2], names.len().to_string());
+    }
+    listed.sort();
+    assert_eq!(listed, names);
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon died");
+
+    // The debounced state holds the last value once the daemon stops.
+    let pid = daemon.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "the daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state = std::fs::read_to_string(s.state.join("state.toml")).unwrap();
+    assert!(state.contains("low_gain = -2.5"), "{state}");
+}
+
 #[test]
 fn broken_config_is_reported_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,27 +242,10 @@ fn gpio_without_the_feature_is_a_clear_error() {
     );
 }
 
-/// `/fxmatch/stats`: blocks, overruns, xruns, peak load, connected, reconnects.
-fn stats(dump: &mut Dump, port: u16) -> (i64, i64, i64, f32, i32, i32) {
-    oscsend(port, &["/fxmatch/stats"]);
-    let a = dump.expect("/fxmatch/stats", Duration::from_secs(5));
-    let p = |i: usize| a[i].parse::<f64>().unwrap_or_else(|_| panic!("stats {a:?}"));
-    (p(0) as i64, p(1) as i64, p(2) as i64, p(3) as f32, p(4) as i32, p(5) as i32)
-}
-
 /// JACK ports whose names start with `prefix`, from `jack_lsp` on `server`.
 fn jack_ports(server: &str, prefix: &str) -> Vec<String> {
     let out = Command::new("jack_lsp").env("JACK_DEFAULT_SERVER", server).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect()
-}
-
-/// Poll `done` every 50 ms until it holds; fail naming `what` after `timeout`.
-fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < end, "{what} (waited {timeout:?})");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Whether `jack_lsp -c` on `server` lists a connection from port `from` to port `to`.
@@ -374,19 +316,6 @@ fn max_jump(rec: &(Vec<f32>, Vec<f32>), range: std::ops::Range<usize>) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// `fxmatch daemon --backend jack` with the setup's config, a client of `server`, logging to `log`.
-fn start_daemon_on_jack(s: &Setup, server: &str, log: &std::path::Path) -> Guard {
-    Guard(
-        common::fxmatch()
-            .env("JACK_DEFAULT_SERVER", server)
-            .args(["daemon", "--backend", "jack", "--config"])
-            .arg(&s.config)
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 /// The test's [`Probe`] on `server` (`seconds` of recording), connected both ways to the
 /// daemon's audio ports once the daemon has registered them; `pos` counts the frames recorded.
 fn start_probe(server: &str, seconds: usize) -> (jack::AsyncClient<(), Probe>, Arc<AtomicUsize>) {
@@ -436,7 +365,7 @@ fn match_on_a_real_jack_dummy_server() {
     };
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
-    let log = s._dir.path().join("daemon.log");
+    let log = s.dir.path().join("daemon.log");
     let daemon = start_daemon_on_jack(&s, &server, &log);
     subscribe(&mut dump, s.port, listen);
     // The probe plays a steady sine through the daemon and records its output (60 s at most).
@@ -637,7 +566,7 @@ fn lv2_chain_matches_in_the_daemon_on_a_real_jack_server() {
     let server = jackd.name.clone();
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
-    let log = s._dir.path().join("daemon.log");
+    let log = s.dir.path().join("daemon.log");
     let _daemon = start_daemon_on_jack(&s, &server, &log);
     subscribe(&mut dump, s.port, listen);
     // The match renders every candidate through freshly instantiated plugins: slower than the

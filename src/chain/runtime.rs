@@ -187,16 +187,17 @@ impl Chain {
         self.free.iter().zip(x).map(|(p, &n)| p.range.to_plain(n)).collect()
     }
 
-    /// Set one parameter by ids, in plain units; errors name the effect or parameter that does
-    /// not exist, or the range a value falls outside.
-    pub fn set_plain(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
-        let slot = self.slots.iter_mut().find(|s| s.id == effect_id).ok_or_else(|| {
+    /// Where parameter `param_id` of effect `effect_id` is, and `value` clamped to its range;
+    /// errors name the effect or parameter that does not exist, or the range the value falls
+    /// outside. Changes nothing.
+    fn locate_plain(&self, effect_id: &str, param_id: &str, value: f32) -> Result<(usize, usize, f32)> {
+        let slot = self.slots.iter().position(|s| s.id == effect_id).ok_or_else(|| {
             Error::invalid(
                 format!("the chain has no effect `{effect_id}`"),
                 "use an effect id from `fxmatch chain show`",
             )
         })?;
-        let (index, spec) = slot
+        let (index, spec) = self.slots[slot]
             .effect
             .params()
             .iter()
@@ -212,8 +213,20 @@ impl Chain {
                 "choose a value inside the parameter's range",
             ));
         }
-        let v = spec.clamp(value);
-        slot.effect.set_param(index, v);
+        Ok((slot, index, spec.clamp(value)))
+    }
+
+    /// Check that [`Chain::set_plain`] would take this value, without setting it; returns the
+    /// value as it would be set.
+    pub fn check_plain(&self, effect_id: &str, param_id: &str, value: f32) -> Result<f32> {
+        self.locate_plain(effect_id, param_id, value).map(|(_, _, v)| v)
+    }
+
+    /// Set one parameter by ids, in plain units; errors name the effect or parameter that does
+    /// not exist, or the range a value falls outside.
+    pub fn set_plain(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
+        let (slot, index, v) = self.locate_plain(effect_id, param_id, value)?;
+        self.slots[slot].effect.set_param(index, v);
         Ok(())
     }
 

@@ -65,6 +65,29 @@ fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn Audi
     })
 }
 
+/// A non-loopback OSC address lets anyone on the network re-tune the box and delete its
+/// references: say so loudly at every start, and more loudly without a secret.
+fn warn_if_exposed(config: &DaemonConfig) {
+    if config.osc.ip().is_loopback() {
+        return;
+    }
+    if config.osc_secret.is_none() {
+        tracing::warn!(
+            osc = %config.osc,
+            "OSC listens on {} with NO authentication: anyone who can reach this port can change \
+             parameters, run matches and delete references. Set [osc] secret = \"…\" in the config \
+             (clients then send /fxmatch/auth s SECRET first), or bind = \"127.0.0.1\"",
+            config.osc
+        );
+    } else {
+        tracing::warn!(
+            osc = %config.osc,
+            "OSC listens on {} (not only this machine); senders must authenticate with [osc] secret",
+            config.osc
+        );
+    }
+}
+
 pub fn run(args: DaemonArgs) -> Result<()> {
     let mut config = DaemonConfig::load(&args.config)?;
     if let Some(port) = args.osc_port {
@@ -74,11 +97,13 @@ pub fn run(args: DaemonArgs) -> Result<()> {
         anyhow::bail!("--backend offline plays a WAV file\n  fix: add --input DRY.wav");
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let (commands, command_rx) = mpsc::channel();
+    // Bounded: a flood is refused at the OSC edge instead of queueing seconds of work.
+    let (commands, command_rx) = mpsc::sync_channel(fxmatch::control::osc::COMMAND_QUEUE);
     // GPIO footswitches (or the error naming the `gpio` feature) before anything slow.
     let gpio = fxmatch::control::gpio::spawn(&config, commands.clone(), stop.clone())?;
     // Bind before anything slow, so a taken port fails fast.
-    let mut osc = OscServer::bind(config.osc)?;
+    let mut osc = OscServer::bind(config.osc)?.with_secret(config.osc_secret.clone());
+    warn_if_exposed(&config);
     let audio = open_backend(&args, &config)?;
     let (mut daemon, events, warnings) = Daemon::new(config.clone(), audio)?;
     for w in &warnings {

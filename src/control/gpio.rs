@@ -8,7 +8,7 @@
 //! the MIDI footswitch does (replies go to OSC subscribers).
 
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use crate::config::{Action, DaemonConfig};
@@ -63,7 +63,7 @@ pub fn command_for(action: Action) -> Command {
 /// Without the `gpio` feature, an enabled `[gpio]` is an error that names the feature.
 pub fn spawn(
     config: &DaemonConfig,
-    commands: Sender<(Command, Client)>,
+    commands: SyncSender<(Command, Client)>,
     stop: Arc<AtomicBool>,
 ) -> Result<Option<std::thread::JoinHandle<()>>> {
     if !config.gpio.enabled {
@@ -86,7 +86,7 @@ mod imp {
 
     pub(super) fn spawn(
         config: &DaemonConfig,
-        _: Sender<(Command, Client)>,
+        _: SyncSender<(Command, Client)>,
         _: Arc<AtomicBool>,
     ) -> Result<Option<std::thread::JoinHandle<()>>> {
         Err(Error::config(
@@ -111,7 +111,7 @@ mod imp {
 
     pub(super) fn spawn(
         config: &DaemonConfig,
-        commands: Sender<(Command, Client)>,
+        commands: SyncSender<(Command, Client)>,
         stop: Arc<AtomicBool>,
     ) -> Result<Option<std::thread::JoinHandle<()>>> {
         let chip = &config.gpio.chip;
@@ -238,7 +238,7 @@ mod tests {
         let p = dir.path().join("d.toml");
         std::fs::write(&p, "[gpio]\nenabled = true\n[[gpio.map]]\nline = 17\naction = \"match\"\n").unwrap();
         let config = DaemonConfig::load(&p).unwrap();
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
         let e = spawn(&config, tx, Arc::new(AtomicBool::new(false))).unwrap_err().to_string();
         assert!(e.contains("--features gpio") && e.contains("`gpio` cargo feature"), "{e}");
     }

@@ -5,11 +5,21 @@
 //! get a copy of every reply plus the unsolicited `/fxmatch/progress` and `/fxmatch/result`: a
 //! monitor for a UI, and the way one-shot senders such as liblo's `oscsend` (which exits
 //! without listening) read answers on a port of their choosing (e.g. `oscdump -L PORT`).
+//!
+//! Loops and floods are cut here, at the edge: the daemon never subscribes its own socket, drops
+//! datagrams that come from it, never answers a message sent to one of its own reply addresses
+//! (two daemons subscribed to each other stay quiet), hands commands to the control thread
+//! through a bounded queue (a full queue is answered `/fxmatch/error … busy`), and rate-limits
+//! its warnings. Every datagram up to the UDP maximum is read whole, so a bundle is never cut.
+//! With `[osc] secret` set, a sender must first `/fxmatch/auth SECRET`; until then it only gets
+//! a bare `/fxmatch/auth` back (never more bytes than it sent: no traffic reflection).
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use rosc::{OscMessage, OscPacket, OscType};
 
@@ -19,9 +29,42 @@ use crate::error::{Error, Result};
 /// Address prefix of every message.
 pub const PREFIX: &str = "/fxmatch/";
 
-/// Most subscribers kept; the oldest is dropped beyond this (a misbehaving client cannot grow
-/// the list without bound).
+/// Most subscribers kept; further subscriptions are refused with an error until one
+/// unsubscribes (a stranger cannot evict a live subscriber, nor grow the list without bound).
 pub const MAX_SUBSCRIBERS: usize = 16;
+
+/// Most authenticated senders remembered (with `[osc] secret`); the longest-unseen is forgotten
+/// beyond this and has to authenticate again.
+pub const MAX_AUTHENTICATED: usize = 64;
+
+/// Commands waiting for the control thread at most; beyond this a command is refused with
+/// `/fxmatch/error … busy` instead of piling up (a flood must not delay `status` by seconds).
+pub const COMMAND_QUEUE: usize = 256;
+
+/// The receive buffer: the largest UDP payload (65,535 − 8 − 20 bytes), so no datagram is cut.
+const MAX_DATAGRAM: usize = 65_507;
+
+/// Addresses the daemon itself sends (replies and news). A message arriving at one of them that
+/// is not also a valid command is somebody's reply (or our own, looped back): it is dropped
+/// without an answer, since answering it with an error is how two endpoints loop forever.
+pub const REPLY_ADDRESSES: &[&str] = &[
+    "ok",
+    "error",
+    "status",
+    "stats",
+    "progress",
+    "result",
+    "aborted",
+    "param",
+    "reference/list",
+    "preset/list",
+    "list/more",
+    "subscribed",
+    "unsubscribed",
+    "pong",
+    "auth",
+    "authenticated",
+];
 
 /// A decoded message: for the daemon, or for the OSC layer itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +77,8 @@ pub enum Request {
     Unsubscribe(Option<SocketAddr>),
     /// Liveness check, answered `/fxmatch/pong`.
     Ping,
+    /// The shared secret (`[osc] secret`), answered `/fxmatch/authenticated` when it matches.
+    Auth(String),
 }
 
 fn describe(args: &[OscType]) -> String {
@@ -101,6 +146,18 @@ fn target(args: &[OscType]) -> Option<Option<SocketAddr>> {
     }
 }
 
+const LIST_USAGE: &str =
+    "with no argument, or i offset (where the previous /fxmatch/list/more said to go on)";
+
+/// The offset of a list request: none means 0.
+fn list_offset(args: &[OscType]) -> Option<usize> {
+    match args {
+        [] => Some(0),
+        [v] => usize::try_from(as_int(v)?).ok(),
+        _ => None,
+    }
+}
+
 /// Decode one message. Errors say what was wrong (unknown address, wrong arguments) and what
 /// the address takes.
 pub fn parse(msg: &OscMessage) -> Result<Request> {
@@ -131,7 +188,7 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
         "status" if a.is_empty() => Command::Status,
         "stats" if a.is_empty() => Command::Stats,
         "stats/reset" if a.is_empty() => Command::StatsReset,
-        "reference/list" if a.is_empty() => Command::ReferenceList,
+        "reference/list" => Command::ReferenceList(list_offset(a).ok_or_else(|| usage(LIST_USAGE))?),
         "reference/next" if a.is_empty() => Command::ReferenceNext,
         "reference/select" => Command::ReferenceSelect(one_name("a reference name")?),
         "reference/add" => Command::ReferenceAdd(one_name("the new reference's name")?),
@@ -153,7 +210,7 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
         },
         "preset/save" => Command::PresetSave(one_name("a preset name")?),
         "preset/load" => Command::PresetLoad(one_name("a preset name")?),
-        "preset/list" if a.is_empty() => Command::PresetList,
+        "preset/list" => Command::PresetList(list_offset(a).ok_or_else(|| usage(LIST_USAGE))?),
         "subscribe" => {
             return target(a)
                 .map(Request::Subscribe)
@@ -165,13 +222,14 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
                 .ok_or_else(|| usage("with no argument (the sender), i port, or i port s host"))
         }
         "ping" => return Ok(Request::Ping),
-        "cancel" | "status" | "stats" | "stats/reset" | "reference/list" | "reference/next" | "preset/list" => {
+        "auth" => return Ok(Request::Auth(one_name("the shared secret of [osc] secret")?)),
+        "cancel" | "status" | "stats" | "stats/reset" | "reference/next" => {
             return Err(usage("without arguments"))
         }
         _ => return Err(Error::invalid(
             format!("unknown address `{}`", msg.addr),
             "use one of /fxmatch/match, cancel, status, stats, stats/reset, reference/{list,select,next,add,remove}, bypass, \
-                 param/{get,set}, preset/{save,load,list}, subscribe, unsubscribe, ping (docs/osc.md)",
+                 param/{get,set}, preset/{save,load,list}, subscribe, unsubscribe, ping, auth (docs/osc.md)",
         )),
     };
     Ok(Request::Daemon(request))
@@ -212,10 +270,62 @@ pub fn decode(packet: &[u8]) -> Result<Vec<OscMessage>> {
     Ok(out)
 }
 
-/// The OSC endpoint: one UDP socket, the subscriber list.
+/// At most [`WARNINGS_PER_WINDOW`] warnings are logged per [`WARNING_WINDOW`]; the rest are
+/// counted and summed up in one line when the window ends (a flood of bad packets must not fill
+/// an SD card with log).
+pub const WARNINGS_PER_WINDOW: u32 = 20;
+/// See [`WARNINGS_PER_WINDOW`].
+pub const WARNING_WINDOW: Duration = Duration::from_secs(10);
+
+/// Rate limit for repeated warnings (usable through `&self`: the daemon logs from `&self`
+/// methods).
+#[derive(Debug)]
+pub struct WarnLimiter {
+    window_start: Cell<Instant>,
+    logged: Cell<u32>,
+    suppressed: Cell<u64>,
+}
+
+impl Default for WarnLimiter {
+    fn default() -> Self {
+        Self { window_start: Cell::new(Instant::now()), logged: Cell::new(0), suppressed: Cell::new(0) }
+    }
+}
+
+impl WarnLimiter {
+    /// Whether to log one more warning now; when a window closes with warnings held back, says
+    /// how many first.
+    pub fn allow(&self) -> bool {
+        if self.window_start.get().elapsed() >= WARNING_WINDOW {
+            let suppressed = self.suppressed.replace(0);
+            if suppressed > 0 {
+                tracing::warn!(
+                    suppressed,
+                    "{suppressed} more warnings like the ones above were not logged (rate limit)"
+                );
+            }
+            self.window_start.set(Instant::now());
+            self.logged.set(0);
+        }
+        if self.logged.get() < WARNINGS_PER_WINDOW {
+            self.logged.set(self.logged.get() + 1);
+            true
+        } else {
+            self.suppressed.set(self.suppressed.get() + 1);
+            false
+        }
+    }
+}
+
+/// The OSC endpoint: one UDP socket, the subscriber list, the authenticated senders.
 pub struct OscServer {
     socket: UdpSocket,
+    local: SocketAddr,
     subscribers: Vec<SocketAddr>,
+    secret: Option<String>,
+    /// Senders that gave the secret, most recently seen last.
+    authenticated: VecDeque<SocketAddr>,
+    warnings: WarnLimiter,
 }
 
 impl OscServer {
@@ -230,12 +340,28 @@ impl OscServer {
         socket
             .set_read_timeout(Some(Duration::from_millis(5)))
             .map_err(|e| Error::invalid(format!("udp socket: {e}"), "report this as a bug"))?;
-        Ok(Self { socket, subscribers: Vec::new() })
+        let local = socket
+            .local_addr()
+            .map_err(|e| Error::invalid(format!("udp socket: {e}"), "report this as a bug"))?;
+        Ok(Self {
+            socket,
+            local,
+            subscribers: Vec::new(),
+            secret: None,
+            authenticated: VecDeque::new(),
+            warnings: WarnLimiter::default(),
+        })
+    }
+
+    /// Require `/fxmatch/auth SECRET` from every sender before anything else (`None`: open).
+    pub fn with_secret(mut self, secret: Option<String>) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("a bound socket has an address")
+        self.local
     }
 
     /// Current subscribers.
@@ -245,8 +371,13 @@ impl OscServer {
 
     /// Serve until `stop` is set or the daemon's channels close: decode datagrams into
     /// commands for the daemon, and send the daemon's events to their client and subscribers.
-    pub fn run(&mut self, commands: Sender<(Command, Client)>, events: Receiver<Event>, stop: &AtomicBool) {
-        let mut buf = vec![0u8; rosc::decoder::MTU];
+    pub fn run(
+        &mut self,
+        commands: SyncSender<(Command, Client)>,
+        events: Receiver<Event>,
+        stop: &AtomicBool,
+    ) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         while !stop.load(Ordering::Relaxed) {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
@@ -256,7 +387,7 @@ impl OscServer {
                 }
                 Err(e)
                     if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => tracing::warn!("osc receive: {e}"),
+                Err(e) => self.warn(None, &format!("osc receive: {e}")),
             }
             loop {
                 match events.try_recv() {
@@ -268,36 +399,92 @@ impl OscServer {
         }
     }
 
+    fn warn(&mut self, from: Option<SocketAddr>, message: &str) {
+        if self.warnings.allow() {
+            match from {
+                Some(from) => tracing::warn!(%from, "{message}"),
+                None => tracing::warn!("{message}"),
+            }
+        }
+    }
+
+    /// Whether `addr` is this server's own socket: a datagram from there is our own reply
+    /// looped back, and a subscription to there would loop every reply forever.
+    fn is_own(&self, addr: SocketAddr) -> bool {
+        addr.port() == self.local.port()
+            && (addr.ip() == self.local.ip()
+                || addr.ip().is_unspecified()
+                || (self.local.ip().is_unspecified() && is_local_ip(addr.ip())))
+    }
+
+    /// With a secret set: whether `from` has authenticated (and mark it recently seen).
+    fn admitted(&mut self, from: SocketAddr) -> bool {
+        if self.secret.is_none() {
+            return true;
+        }
+        match self.authenticated.iter().position(|a| *a == from) {
+            Some(i) => {
+                let a = self.authenticated.remove(i).expect("index from position");
+                self.authenticated.push_back(a);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn datagram(
         &mut self,
         bytes: &[u8],
         from: SocketAddr,
-        commands: &Sender<(Command, Client)>,
+        commands: &SyncSender<(Command, Client)>,
     ) -> std::result::Result<(), ()> {
+        if self.is_own(from) {
+            return Ok(()); // our own reply, looped back: never answered
+        }
         let messages = match decode(bytes) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(%from, "{e}");
-                self.deliver(Some(from), &Reply::error(e));
+                self.warn(Some(from), &e.to_string());
+                if self.admitted(from) {
+                    self.deliver(Some(from), &Reply::error(e));
+                }
                 return Ok(());
             }
         };
         for msg in messages {
-            match parse(&msg) {
-                Ok(Request::Daemon(c)) => commands.send((c, Some(from))).map_err(|_| ())?,
+            let request = parse(&msg);
+            if let Ok(Request::Auth(secret)) = &request {
+                self.authenticate(from, secret);
+                continue;
+            }
+            if !self.admitted(from) {
+                // A bare `/fxmatch/auth` (20 bytes, no more than the smallest OSC message the
+                // sender sent): "authenticate first", without reflecting traffic.
+                if self.warnings.allow() {
+                    tracing::warn!(%from, "OSC message from a sender that has not authenticated (send /fxmatch/auth s SECRET)");
+                }
+                self.send_to(from, &Reply { address: "auth".into(), args: vec![] });
+                return Ok(());
+            }
+            match request {
+                Ok(Request::Daemon(c)) => match commands.try_send((c, Some(from))) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        self.warn(Some(from), "command queue full; command refused");
+                        let e = Error::invalid(
+                            format!("busy: {COMMAND_QUEUE} commands are already waiting; this one was dropped"),
+                            "send fewer commands per second (a parameter's last value is what counts) and send it again",
+                        );
+                        self.deliver(Some(from), &Reply::error(e));
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Err(()),
+                },
                 Ok(Request::Ping) => {
                     self.deliver(Some(from), &Reply { address: "pong".into(), args: vec![] })
                 }
+                Ok(Request::Auth(_)) => unreachable!("handled above"),
                 Ok(Request::Subscribe(to)) => {
-                    let to = resolve(to, from);
-                    if !self.subscribers.contains(&to) {
-                        if self.subscribers.len() == MAX_SUBSCRIBERS {
-                            self.subscribers.remove(0);
-                        }
-                        self.subscribers.push(to);
-                    }
-                    tracing::info!(%to, "subscribed");
-                    let reply = Reply { address: "subscribed".into(), args: vec![Arg::Str(to.to_string())] };
+                    let reply = self.subscribe(resolve(to, from));
                     self.deliver(Some(from), &reply);
                 }
                 Ok(Request::Unsubscribe(to)) => {
@@ -308,7 +495,14 @@ impl OscServer {
                     self.subscribers.retain(|s| *s != to);
                 }
                 Err(e) => {
-                    tracing::warn!(%from, "{e}");
+                    let address = msg.addr.strip_prefix(PREFIX).unwrap_or("");
+                    if REPLY_ADDRESSES.contains(&address) {
+                        // Somebody's reply (or a subscriber's echo): never answered, or two
+                        // endpoints answer each other's errors forever.
+                        tracing::debug!(%from, "ignored a message at reply address {}", msg.addr);
+                        continue;
+                    }
+                    self.warn(Some(from), &e.to_string());
                     self.deliver(Some(from), &Reply::error(e));
                 }
             }
@@ -316,16 +510,84 @@ impl OscServer {
         Ok(())
     }
 
-    /// Send to `to` and every subscriber, once each.
-    fn deliver(&self, to: Client, reply: &Reply) {
-        let bytes = encode(reply);
-        let targets = to.into_iter().chain(self.subscribers.iter().copied().filter(|s| Some(*s) != to));
-        for t in targets {
-            if let Err(e) = self.socket.send_to(&bytes, t) {
-                tracing::debug!(to = %t, "osc send: {e}");
+    fn authenticate(&mut self, from: SocketAddr, secret: &str) {
+        let Some(expected) = &self.secret else {
+            let reply =
+                Reply { address: "authenticated".into(), args: vec![Arg::Str("no secret is set".into())] };
+            self.deliver(Some(from), &reply);
+            return;
+        };
+        if constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
+            self.authenticated.retain(|a| *a != from);
+            if self.authenticated.len() == MAX_AUTHENTICATED {
+                self.authenticated.pop_front();
             }
+            self.authenticated.push_back(from);
+            tracing::info!(%from, "OSC sender authenticated");
+            self.deliver(Some(from), &Reply { address: "authenticated".into(), args: vec![] });
+        } else {
+            self.warn(Some(from), "OSC authentication failed: wrong secret");
+            self.send_to(from, &Reply { address: "auth".into(), args: vec![] });
         }
     }
+
+    fn subscribe(&mut self, to: SocketAddr) -> Reply {
+        if self.is_own(to) {
+            return Reply::error(Error::invalid(
+                format!("cannot subscribe {to}: that is the daemon's own OSC address (every reply would loop back forever)"),
+                "subscribe the port your client listens on, e.g. `oscdump -L 9100` and /fxmatch/subscribe i 9100",
+            ));
+        }
+        if !self.subscribers.contains(&to) {
+            if self.subscribers.len() == MAX_SUBSCRIBERS {
+                return Reply::error(Error::invalid(
+                    format!("cannot subscribe {to}: all {MAX_SUBSCRIBERS} subscriber places are taken"),
+                    "send /fxmatch/unsubscribe from a client that no longer listens, or restart the daemon",
+                ));
+            }
+            self.subscribers.push(to);
+        }
+        tracing::info!(%to, "subscribed");
+        Reply { address: "subscribed".into(), args: vec![Arg::Str(to.to_string())] }
+    }
+
+    /// Send to `to` and every subscriber, once each.
+    fn deliver(&mut self, to: Client, reply: &Reply) {
+        let targets: Vec<SocketAddr> =
+            to.into_iter().chain(self.subscribers.iter().copied().filter(|s| Some(*s) != to)).collect();
+        for t in targets {
+            self.send_to(t, reply);
+        }
+    }
+
+    fn send_to(&mut self, to: SocketAddr, reply: &Reply) {
+        let bytes = encode(reply);
+        if bytes.len() > MAX_DATAGRAM {
+            // The daemon pages its lists; anything else this large is a bug worth a line.
+            self.warn(
+                Some(to),
+                &format!(
+                    "/fxmatch/{} reply of {} bytes does not fit a UDP datagram; not sent",
+                    reply.address,
+                    bytes.len()
+                ),
+            );
+            return;
+        }
+        if let Err(e) = self.socket.send_to(&bytes, to) {
+            tracing::debug!(%to, "osc send: {e}");
+        }
+    }
+}
+
+/// Whether `ip` is one of this machine's addresses (binding to it succeeds).
+fn is_local_ip(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified() || UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// Compare secrets in time independent of where they first differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A subscribe target: a port alone means the sender's host.
@@ -420,5 +682,141 @@ mod tests {
             m.iter().map(|m| m.addr.as_str()).collect::<Vec<_>>(),
             ["/fxmatch/status", "/fxmatch/cancel"]
         );
+    }
+
+    /// A server on a free loopback port and a client socket that reads its replies.
+    fn server_and_client() -> (OscServer, UdpSocket) {
+        let server = OscServer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        (server, client)
+    }
+
+    /// Replies waiting at `client` (address and arguments), until a short silence.
+    fn replies(client: &UdpSocket) -> Vec<OscMessage> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut out = Vec::new();
+        while let Ok(n) = client.recv(&mut buf) {
+            out.extend(decode(&buf[..n]).unwrap());
+        }
+        out
+    }
+
+    fn bytes(addr: &str, args: Vec<OscType>) -> Vec<u8> {
+        rosc::encoder::encode(&OscPacket::Message(msg(addr, args))).unwrap()
+    }
+
+    #[test]
+    fn never_subscribes_itself_nor_answers_its_own_packets() {
+        let (mut server, client) = server_and_client();
+        let (tx, _rx) = std::sync::mpsc::sync_channel(4);
+        let me = client.local_addr().unwrap();
+        let own_port = OscType::Int(i32::from(server.local_addr().port()));
+        // The one packet that used to loop the daemon forever.
+        server.datagram(&bytes("/fxmatch/subscribe", vec![own_port.clone()]), me, &tx).unwrap();
+        server.datagram(&bytes("/fxmatch/subscribe", vec![own_port, s("0.0.0.0")]), me, &tx).unwrap();
+        assert!(server.subscribers().is_empty(), "{:?}", server.subscribers());
+        let r = replies(&client);
+        assert_eq!(r.len(), 2, "{r:?}");
+        for m in &r {
+            assert_eq!(m.addr, "/fxmatch/error");
+            let OscType::String(t) = &m.args[0] else { panic!() };
+            assert!(t.contains("own OSC address") && t.contains("fix:"), "{t}");
+        }
+        // A datagram from the server's own socket (its reply looped back) is not answered.
+        server.datagram(&bytes("/fxmatch/frobnicate", vec![]), server.local_addr(), &tx).unwrap();
+        server.subscribers.push(me); // watch what would go to subscribers
+        server.datagram(&bytes("/fxmatch/frobnicate", vec![]), server.local_addr(), &tx).unwrap();
+        assert!(replies(&client).is_empty());
+    }
+
+    #[test]
+    fn replies_sent_to_it_are_not_answered() {
+        let (mut server, client) = server_and_client();
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let me = client.local_addr().unwrap();
+        // Another daemon's replies, e.g. two daemons subscribed to each other.
+        for (addr, args) in [
+            ("/fxmatch/error", vec![s("x")]),
+            ("/fxmatch/ok", vec![s("match")]),
+            ("/fxmatch/status", vec![s("idle"), OscType::Float(0.0)]),
+            ("/fxmatch/preset/list", vec![s("a"), s("b")]),
+            ("/fxmatch/list/more", vec![s("preset/list"), OscType::Int(3), OscType::Int(9)]),
+            ("/fxmatch/pong", vec![]),
+        ] {
+            server.datagram(&bytes(addr, args), me, &tx).unwrap();
+        }
+        assert!(replies(&client).is_empty());
+        assert!(rx.try_recv().is_err(), "no command reached the daemon");
+        // A real command at a reply address still works, and a real mistake is still answered.
+        server.datagram(&bytes("/fxmatch/status", vec![]), me, &tx).unwrap();
+        assert_eq!(rx.try_recv().unwrap().0, Command::Status);
+        server.datagram(&bytes("/fxmatch/frobnicate", vec![]), me, &tx).unwrap();
+        assert_eq!(replies(&client)[0].addr, "/fxmatch/error");
+    }
+
+    #[test]
+    fn a_full_queue_is_refused_with_a_reply() {
+        let (mut server, client) = server_and_client();
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let me = client.local_addr().unwrap();
+        for _ in 0..5 {
+            server.datagram(&bytes("/fxmatch/status", vec![]), me, &tx).unwrap();
+        }
+        assert_eq!(rx.try_iter().count(), 2);
+        let r = replies(&client);
+        assert_eq!(r.len(), 3, "{r:?}");
+        let OscType::String(t) = &r[0].args[0] else { panic!() };
+        assert!(t.starts_with("busy") && t.contains("fix:"), "{t}");
+    }
+
+    #[test]
+    fn subscribers_are_kept_and_newcomers_refused_when_full() {
+        let (mut server, client) = server_and_client();
+        let (tx, _rx) = std::sync::mpsc::sync_channel(4);
+        let me = client.local_addr().unwrap();
+        for port in 20_000..20_000 + MAX_SUBSCRIBERS as i32 {
+            server.datagram(&bytes("/fxmatch/subscribe", vec![OscType::Int(port)]), me, &tx).unwrap();
+        }
+        let first: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+        assert_eq!(server.subscribers().len(), MAX_SUBSCRIBERS);
+        server.datagram(&bytes("/fxmatch/subscribe", vec![OscType::Int(30_000)]), me, &tx).unwrap();
+        assert_eq!(server.subscribers().len(), MAX_SUBSCRIBERS);
+        assert!(server.subscribers().contains(&first), "a live subscriber was evicted");
+        let r = replies(&client);
+        let last = r.last().unwrap();
+        assert_eq!(last.addr, "/fxmatch/error");
+        let OscType::String(t) = &last.args[0] else { panic!() };
+        assert!(t.contains("subscriber places are taken") && t.contains("unsubscribe"), "{t}");
+    }
+
+    #[test]
+    fn with_a_secret_strangers_get_only_a_bare_auth_reply() {
+        let (server, client) = server_and_client();
+        let mut server = server.with_secret(Some("correct horse".into()));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let me = client.local_addr().unwrap();
+        let status = bytes("/fxmatch/status", vec![]);
+        server.datagram(&status, me, &tx).unwrap();
+        server.datagram(b"\x00garbage", me, &tx).unwrap();
+        server.datagram(&bytes("/fxmatch/auth", vec![s("wrong horse")]), me, &tx).unwrap();
+        assert!(rx.try_recv().is_err(), "nothing reaches the daemon before authentication");
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let n = client.recv(&mut buf).unwrap();
+        assert!(n <= status.len(), "reply of {n} bytes to a request of {}: reflection", status.len());
+        assert_eq!(decode(&buf[..n]).unwrap()[0].addr, "/fxmatch/auth");
+        replies(&client);
+        server.datagram(&bytes("/fxmatch/auth", vec![s("correct horse")]), me, &tx).unwrap();
+        assert_eq!(replies(&client)[0].addr, "/fxmatch/authenticated");
+        server.datagram(&status, me, &tx).unwrap();
+        assert_eq!(rx.try_recv().unwrap().0, Command::Status);
+    }
+
+    #[test]
+    fn list_requests_take_an_offset() {
+        assert_eq!(cmd("/fxmatch/preset/list", vec![]), Command::PresetList(0));
+        assert_eq!(cmd("/fxmatch/reference/list", vec![OscType::Int(40)]), Command::ReferenceList(40));
+        let t = parse(&msg("/fxmatch/preset/list", vec![OscType::Int(-1)])).unwrap_err().to_string();
+        assert!(t.contains("i offset"), "{t}");
     }
 }

@@ -50,8 +50,8 @@ pub enum Command {
     Stats,
     /// Start the load figures (peak and mean) afresh.
     StatsReset,
-    /// Reference names.
-    ReferenceList,
+    /// Reference names, from this offset (a long list comes in pages: see [`LIST_PAGE_BYTES`]).
+    ReferenceList(usize),
     /// Select a reference for the next match.
     ReferenceSelect(String),
     /// Select the next reference (wrapping).
@@ -72,8 +72,8 @@ pub enum Command {
     PresetSave(String),
     /// Load a preset into the running chain.
     PresetLoad(String),
-    /// Preset names.
-    PresetList,
+    /// Preset names, from this offset (a long list comes in pages: see [`LIST_PAGE_BYTES`]).
+    PresetList(usize),
 }
 
 /// One argument of a reply.
@@ -150,6 +150,36 @@ impl Phase {
     }
 }
 
+/// Most bytes of names in one list reply: a page stays under a typical Ethernet MTU (1,500
+/// bytes less IP/UDP headers and the OSC address), so no reply is ever fragmented or too large
+/// for a datagram; `/fxmatch/list/more` tells the client where the next page starts.
+pub const LIST_PAGE_BYTES: usize = 1200;
+
+/// A changed state is written at most this often (and at exit, and before a match): a flood of
+/// parameter changes costs one file write, not one fsync each (SD-card wear, a stalled loop).
+pub const STATE_WRITE_DELAY: Duration = Duration::from_millis(300);
+
+/// Commands taken from the queue in one go; parameter changes within it are coalesced.
+const COMMAND_BATCH: usize = 256;
+
+/// The page of `names` that starts at `offset`: the names that fit [`LIST_PAGE_BYTES`] (at least
+/// one), and where the next page starts if any. A name costs its OSC size: the string, its
+/// terminating zero, padding to 4 bytes, and its type tag.
+fn list_page(names: &[String], offset: usize) -> (&[String], Option<usize>) {
+    let rest = names.get(offset..).unwrap_or(&[]);
+    let mut bytes = 0;
+    let mut n = 0;
+    for name in rest {
+        bytes += (name.len() + 4) / 4 * 4 + 1;
+        if n > 0 && bytes > LIST_PAGE_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    let next = (offset + n < names.len()).then_some(offset + n);
+    (&rest[..n], next)
+}
+
 /// A match asked for: who asked, against what, since when.
 #[derive(Debug, Clone)]
 struct Request {
@@ -195,6 +225,10 @@ pub struct Daemon {
     results: Receiver<WorkerMsg>,
     events: Sender<Event>,
     midi: Vec<MidiEvent>,
+    /// Since when the state has changes not yet written (see [`STATE_WRITE_DELAY`]).
+    state_dirty: Option<Instant>,
+    /// Rate limit for the warnings logged per error reply.
+    warnings: crate::control::osc::WarnLimiter,
     /// The backend lost its server (JACK shut down) and is being reconnected.
     outage: Option<Outage>,
     /// Successful reconnects since start.
@@ -262,6 +296,8 @@ impl Daemon {
             results,
             events,
             midi: Vec::with_capacity(64),
+            state_dirty: None,
+            warnings: Default::default(),
             outage: None,
             reconnects: 0,
             stats_before: Default::default(),
@@ -325,11 +361,13 @@ impl Daemon {
     /// the state.
     pub fn run(&mut self, commands: Receiver<(Command, Client)>, stop: &AtomicBool) {
         let tick = Duration::from_millis(5);
+        let mut batch = Vec::with_capacity(COMMAND_BATCH);
         while !stop.load(Ordering::Relaxed) {
             match commands.recv_timeout(tick) {
-                Ok((command, client)) => {
-                    let reply = self.handle(command, client);
-                    self.send(client, reply);
+                Ok(first) => {
+                    batch.push(first);
+                    batch.extend(commands.try_iter().take(COMMAND_BATCH - 1));
+                    self.handle_batch(&mut batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -342,8 +380,39 @@ impl Daemon {
         self.save_state();
     }
 
+    /// Do a batch of queued commands in order. A parameter set that a later one in the same
+    /// batch overrides is checked and answered but not sent to the engine: a flood of changes
+    /// moves the audio once, to the last value.
+    fn handle_batch(&mut self, batch: &mut Vec<(Command, Client)>) {
+        let n = batch.len();
+        for i in 0..n {
+            let (command, client) = &batch[i];
+            let overridden = match command {
+                Command::ParamSet(e, p, _) => batch[i + 1..]
+                    .iter()
+                    .any(|(c, _)| matches!(c, Command::ParamSet(e2, p2, _) if e2 == e && p2 == p)),
+                _ => false,
+            };
+            let client = *client;
+            let reply = match command {
+                Command::ParamSet(effect, param, value) if overridden => {
+                    match self.mirror.check_plain(effect, param, *value) {
+                        Ok(_) => Reply::new(
+                            "param",
+                            vec![Arg::Str(effect.clone()), Arg::Str(param.clone()), Arg::Float(*value)],
+                        ),
+                        Err(e) => Reply::error(e),
+                    }
+                }
+                _ => self.handle(command.clone(), client),
+            };
+            self.send(client, reply);
+        }
+        batch.clear();
+    }
+
     fn send(&self, to: Client, reply: Reply) {
-        if reply.address == "error" {
+        if reply.address == "error" && self.warnings.allow() {
             tracing::warn!(client = ?to, "{:?}", reply.args);
         }
         // The receiver only goes away when the daemon is shutting down.
@@ -403,9 +472,13 @@ impl Daemon {
         }
     }
 
-    /// Footswitch, capture deadline and worker news: called every tick.
+    /// Footswitch, capture deadline, worker news and the debounced state write: called every
+    /// tick.
     fn poll(&mut self) {
         self.watch_backend();
+        if self.state_dirty.is_some_and(|since| since.elapsed() >= STATE_WRITE_DELAY) {
+            self.save_state();
+        }
         let mut midi = std::mem::take(&mut self.midi);
         midi.clear();
         self.audio.poll_midi(&mut midi);
@@ -536,11 +609,18 @@ impl Daemon {
         self.running = Some((self.next_id, request, abort));
     }
 
+    /// Write the state now (at exit, before a match, when the debounce delay is over).
     fn save_state(&mut self) {
+        self.state_dirty = None;
         self.state.params = self.mirror.params();
         if let Err(e) = self.presets.save_state(&self.state) {
             tracing::error!("state not saved: {e}");
         }
+    }
+
+    /// Note a change of the state; it is written within [`STATE_WRITE_DELAY`].
+    fn state_changed(&mut self) {
+        self.state_dirty.get_or_insert_with(Instant::now);
     }
 
     /// Move the engine and the mirror to `params`; only values that differ are sent, so a
@@ -557,6 +637,18 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// A list's page from `offset`: the page is sent, and when more follow the returned reply is
+    /// `/fxmatch/list/more LIST NEXT TOTAL` (else the page itself is returned).
+    fn list_reply(&self, address: &str, names: &[String], offset: usize, client: Client) -> Reply {
+        let (page, next) = list_page(names, offset);
+        let page = Reply::new(address, page.iter().cloned().map(Arg::Str).collect());
+        let Some(next) = next else { return page };
+        self.send(client, page);
+        let total = i32::try_from(names.len()).unwrap_or(i32::MAX);
+        let next = i32::try_from(next).unwrap_or(i32::MAX);
+        Reply::new("list/more", vec![Arg::Str(address.into()), Arg::Int(next), Arg::Int(total)])
     }
 
     fn selected(&self, name: Option<String>) -> Result<(String, Embedding)> {
@@ -584,7 +676,10 @@ impl Daemon {
                 let (reference, embedding) = self.selected(name)?;
                 if self.state.reference.as_deref() != Some(&reference) {
                     self.state.reference = Some(reference.clone());
-                    self.save_state();
+                    self.state_changed();
+                }
+                if self.state_dirty.is_some() {
+                    self.save_state(); // a match may take long: what was set before it is kept
                 }
                 let request =
                     Request { client, reference: reference.clone(), embedding, triggered: Instant::now() };
@@ -653,14 +748,14 @@ impl Daemon {
                 self.stats_before.peak_load = 0.0;
                 Reply::ok("stats/reset", &[])
             }
-            Command::ReferenceList => Reply::new(
-                "reference/list",
-                self.refs.list().iter().map(|r| Arg::Str(r.name.clone())).collect(),
-            ),
+            Command::ReferenceList(offset) => {
+                let names: Vec<String> = self.refs.list().iter().map(|r| r.name.clone()).collect();
+                self.list_reply("reference/list", &names, offset, client)
+            }
             Command::ReferenceSelect(name) => {
                 self.refs.get(&name)?;
                 self.state.reference = Some(name.clone());
-                self.save_state();
+                self.state_changed();
                 Reply::ok("reference/select", &[&name])
             }
             Command::ReferenceNext => {
@@ -668,7 +763,7 @@ impl Daemon {
                     Error::invalid("the reference library is empty", "add a WAV or learn one (reference/add)")
                 })?;
                 self.state.reference = Some(name.clone());
-                self.save_state();
+                self.state_changed();
                 Reply::ok("reference/select", &[&name])
             }
             Command::ReferenceAdd(name) => {
@@ -680,7 +775,7 @@ impl Daemon {
                 self.refs.remove(&name)?;
                 if self.state.reference.as_deref() == Some(&name) {
                     self.state.reference = self.refs.next_name(None);
-                    self.save_state();
+                    self.state_changed();
                 }
                 Reply::ok("reference/remove", &[&name])
             }
@@ -695,7 +790,7 @@ impl Daemon {
                         self.state.bypassed_effects.remove(e);
                     }
                 }
-                self.save_state();
+                self.state_changed();
                 let what = effect.unwrap_or_else(|| "chain".into());
                 Reply::ok("bypass", &[&what, if on { "1" } else { "0" }])
             }
@@ -707,10 +802,12 @@ impl Daemon {
                 Reply::new("param", vec![Arg::Str(effect), Arg::Str(param), Arg::Float(v)])
             }
             Command::ParamSet(effect, param, value) => {
-                // Check against the mirror first: its errors name the range.
-                self.mirror.set_plain(&effect, &param, value)?;
+                // Check against the mirror first (its errors name the range); change it only
+                // once the engine has taken the value, so the two never disagree.
+                self.mirror.check_plain(&effect, &param, value)?;
                 self.audio.set_param(&effect, &param, value)?;
-                self.save_state();
+                self.mirror.set_plain(&effect, &param, value)?;
+                self.state_changed();
                 Reply::new("param", vec![Arg::Str(effect), Arg::Str(param), Arg::Float(value)])
             }
             Command::PresetSave(name) => {
@@ -720,11 +817,12 @@ impl Daemon {
             Command::PresetLoad(name) => {
                 let params = self.presets.load(&name, &self.mirror)?;
                 self.apply_params(&params)?;
-                self.save_state();
+                self.state_changed();
                 Reply::ok("preset/load", &[&name])
             }
-            Command::PresetList => {
-                Reply::new("preset/list", self.presets.list()?.into_iter().map(Arg::Str).collect())
+            Command::PresetList(offset) => {
+                let names = self.presets.list()?;
+                self.list_reply("preset/list", &names, offset, client)
             }
         })
     }
@@ -781,5 +879,28 @@ mod tests {
         }
         let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
         assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+
+    #[test]
+    fn list_pages_fit_a_datagram_and_cover_every_name_once() {
+        let names: Vec<String> = (0..1000).map(|i| format!("preset-{i:04}-{}", "x".repeat(i % 60))).collect();
+        let mut offset = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (page, next) = list_page(&names, offset);
+            assert!(!page.is_empty());
+            let reply = Reply::new("preset/list", page.iter().cloned().map(Arg::Str).collect());
+            let size = crate::control::osc::encode(&reply).len();
+            assert!(size <= 1472, "a page of {size} bytes would be fragmented on Ethernet");
+            seen.extend_from_slice(page);
+            match next {
+                Some(n) => offset = n,
+                None => break,
+            }
+        }
+        assert_eq!(seen, names);
+        // A short list is one page; an offset past the end is an empty last page.
+        assert_eq!(list_page(&names[..3], 0), (&names[..3], None));
+        assert_eq!(list_page(&names[..3], 7), (&names[..0], None));
     }
 }

@@ -269,14 +269,14 @@ impl AudioControl for EngineHandle {
 
     fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
         let (slot, index) = self.mirror.locate(effect_id, param_id)?;
-        // Validate (unknown ids, range) on a scratch copy first: the mirror changes only once
+        // Validate (unknown ids, range) without changing anything: the mirror changes only once
         // the audio thread has the command.
-        let mut check = self.mirror_clone()?;
-        check.set_plain(effect_id, param_id, value)?;
-        let spec = &self.mirror.effect(slot).params()[index];
-        let value = spec.clamp(value);
-        if spec.needs_crossfade {
-            return self.send_chain(check);
+        let value = self.mirror.check_plain(effect_id, param_id, value)?;
+        if self.mirror.effect(slot).params()[index].needs_crossfade {
+            // Only a parameter that cannot be ramped needs a second, prepared chain.
+            let mut next = self.mirror_clone()?;
+            next.set_plain(effect_id, param_id, value)?;
+            return self.send_chain(next);
         }
         self.send(vec![Command::SetParam { slot: slot as u16, index: index as u16, value }])?;
         self.mirror.set_param(slot, index, value);

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use fxmatch::audio::{write_wav, AudioBuffer, SampleFormat};
 
+pub mod daemon;
+
 /// Path of the `fxmatch` binary built for this test run.
 pub fn fxmatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fxmatch"))
