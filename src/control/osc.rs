@@ -546,8 +546,10 @@ impl OscServer {
                 ));
             }
             self.subscribers.push(to);
+            if self.warnings.allow() {
+                tracing::info!(%to, "subscribed");
+            }
         }
-        tracing::info!(%to, "subscribed");
         Reply { address: "subscribed".into(), args: vec![Arg::Str(to.to_string())] }
     }
 

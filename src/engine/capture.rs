@@ -33,7 +33,12 @@ struct Shared {
 /// and the control side's reader.
 pub fn capture_ring(sample_rate: u32, seconds: f32) -> (CaptureWriter, CaptureReader) {
     let frames = ((sample_rate as f64 * seconds as f64).ceil() as usize).max(1);
-    let data = (0..frames * 2).map(|_| AtomicU32::new(0)).collect();
+    let data: Box<[AtomicU32]> = (0..frames * 2).map(|_| AtomicU32::new(0)).collect();
+    // Zeroed memory can come from the OS untouched, paged in on first write: that would be the
+    // audio thread, page-faulting through the ring for its first `seconds`. Write it here.
+    for word in data.iter() {
+        word.store(0, Ordering::Relaxed);
+    }
     let shared = Arc::new(Shared {
         data,
         frames,

@@ -78,7 +78,13 @@ impl OfflineEngine {
         let (handle, mut processor) = engine(spec, &config)?;
         let record =
             ((options.record_seconds.max(0.0) as f64 * input.sample_rate as f64) as usize).max(options.block);
-        let (mut out_tx, out_rx) = rtrb::RingBuffer::<[f32; 2]>::new(record);
+        let (mut out_tx, mut out_rx) = rtrb::RingBuffer::<[f32; 2]>::new(record);
+        // Touch every page of the recording ring now: otherwise the clock thread page-faults its
+        // way through it (and resident memory creeps up) during the first `record_seconds`.
+        while out_tx.push([0.0; 2]).is_ok() {}
+        if let Ok(chunk) = out_rx.read_chunk(out_rx.slots()) {
+            chunk.commit_all();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let frames = Arc::new(AtomicU64::new(0));
         let (stop2, frames2) = (stop.clone(), frames.clone());
