@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,14 +122,7 @@ fn hostile_packets_leave_the_daemon_answering() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..5000 {
         let v = (i % 13) as f32 - 6.0;
-        let m = osc_bytes(
-            "/fxmatch/param/set",
-            vec![
-                rosc::OscType::String("eq".into()),
-                rosc::OscType::String("low_gain".into()),
-                rosc::OscType::Float(v),
-            ],
-        );
+        let m = param_set_bytes("eq", "low_gain", v);
         sock.send_to(&m, ("127.0.0.1", s.port)).unwrap();
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -358,11 +351,7 @@ fn match_on_a_real_jack_dummy_server() {
     let s = setup();
     let jackd = common::JackServer::start(&format!("fxmatch-test-{}", std::process::id()));
     let server = jackd.name.clone();
-    let jack = |cmd: &str| {
-        let mut c = Command::new(cmd);
-        c.env("JACK_DEFAULT_SERVER", &server).stdout(Stdio::null()).stderr(Stdio::null());
-        c
-    };
+    let jack = |tool: &str| jack_tool(&server, tool);
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let log = s.dir.path().join("daemon.log");

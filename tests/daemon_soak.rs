@@ -20,7 +20,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -212,14 +212,7 @@ fn osc_fuzz() {
     }
     // A flood of 5,000 parameter changes at full speed, the case.
     for i in 0..5_000 {
-        let m = osc_bytes(
-            "/fxmatch/param/set",
-            vec![
-                OscType::String("eq".into()),
-                OscType::String("low_gain".into()),
-                OscType::Float((i % 7) as f32),
-            ],
-        );
+        let m = param_set_bytes("eq", "low_gain", (i % 7) as f32);
         let _ = sock.send_to(&m, ("127.0.0.1", s.port));
         sent += 1;
     }
@@ -289,14 +282,7 @@ fn kill_during_saves() {
             let m = if i % 2 == 0 {
                 osc_bytes("/fxmatch/preset/save", vec![OscType::String(format!("p{}", i % 10))])
             } else {
-                osc_bytes(
-                    "/fxmatch/param/set",
-                    vec![
-                        OscType::String("eq".into()),
-                        OscType::String("low_gain".into()),
-                        OscType::Float((i % 11) as f32),
-                    ],
-                )
+                param_set_bytes("eq", "low_gain", (i % 11) as f32)
             };
             let _ = sock.send_to(&m, ("127.0.0.1", s.port));
             i += 1;
@@ -341,11 +327,7 @@ fn back_to_back_matches_on_jack() {
     let s = setup();
     let jackd = common::JackServer::start(&format!("fxmatch-soak-{}", std::process::id()));
     let server = jackd.name.clone();
-    let jack = |cmd: &str| {
-        let mut c = Command::new(cmd);
-        c.env("JACK_DEFAULT_SERVER", &server).stdout(Stdio::null()).stderr(Stdio::null());
-        c
-    };
+    let jack = |tool: &str| jack_tool(&server, tool);
     let listen = free_udp_port();
     let mut dump = Dump::start(listen);
     let log = s.dir.path().join("daemon.log");

@@ -142,28 +142,43 @@ pub fn setup_with_chain(chain: &str) -> Setup {
 
 /// `fxmatch daemon --backend offline` with the setup's config, its log (stderr) into `log`.
 pub fn start_daemon_logged(s: &Setup, log: &std::path::Path) -> Guard {
+    offline_daemon(s, std::fs::File::create(log).unwrap().into())
+}
+
+/// `fxmatch daemon --backend offline` with the setup's config, its log discarded.
+pub fn start_daemon(s: &Setup) -> Guard {
+    offline_daemon(s, Stdio::null())
+}
+
+fn offline_daemon(s: &Setup, stderr: Stdio) -> Guard {
     Guard(
         super::fxmatch()
             .args(["daemon", "--backend", "offline", "--config"])
             .arg(&s.config)
             .arg("--input")
             .arg(&s.input)
-            .stderr(std::fs::File::create(log).unwrap())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     )
 }
 
-pub fn start_daemon(s: &Setup) -> Guard {
-    Guard(
-        super::fxmatch()
-            .args(["daemon", "--backend", "offline", "--config"])
-            .arg(&s.config)
-            .arg("--input")
-            .arg(&s.input)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+/// A JACK tool (`jack_metro`, `jack_connect`, …) as a client of `server`, its output discarded.
+pub fn jack_tool(server: &str, tool: &str) -> Command {
+    let mut c = Command::new(tool);
+    c.env("JACK_DEFAULT_SERVER", server).stdout(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
+/// `/fxmatch/param/set effect param value` as OSC bytes.
+pub fn param_set_bytes(effect: &str, param: &str, value: f32) -> Vec<u8> {
+    osc_bytes(
+        "/fxmatch/param/set",
+        vec![
+            rosc::OscType::String(effect.into()),
+            rosc::OscType::String(param.into()),
+            rosc::OscType::Float(value),
+        ],
     )
 }
 
