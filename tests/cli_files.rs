@@ -250,7 +250,7 @@ fn over_long_match_inputs_and_oversized_chains_are_refused() {
         let o = run(&["match", s(input), s(reference), "--metric", "mfcc", "-o", s(&out)]);
         let err = stderr(&o);
         assert!(!o.status.success(), "{err}");
-        for e in [&format!("the {role} is"), "minutes", "at most 57 M samples", "sox", "fix:"] {
+        for e in [&format!("the {role} is"), "minutes", "at most 14.4 M frames", "sox", "fix:"] {
             assert!(err.contains(e), "{role}: should contain {e:?}:\n{err}");
         }
     }

@@ -4,7 +4,7 @@ mod wav;
 
 pub use wav::{
     read_wav, read_wav_capped, write_wav, SampleFormat, WavReader, WavWriter, MAX_WAV_DATA_BYTES,
-    MAX_WHOLE_FILE_SAMPLES,
+    MAX_WHOLE_FILE_FRAMES,
 };
 
 /// Stereo audio that arrives block by block, of a length known up front (a WAV header's), so

@@ -215,22 +215,20 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<(AudioBuffer, SampleFormat)> {
     read_all(WavReader::open(path)?)
 }
 
-/// [`read_wav`], refusing (before reading) a file of more than [`MAX_WHOLE_FILE_SAMPLES`]
-/// samples; `what` names the file's role in the message ("input", "reference").
+/// [`read_wav`], refusing (before reading) a file of more than [`MAX_WHOLE_FILE_FRAMES`]
+/// frames; `what` names the file's role in the message ("input", "reference").
 pub fn read_wav_capped(path: impl AsRef<Path>, what: &str) -> Result<(AudioBuffer, SampleFormat)> {
     let reader = WavReader::open(path)?;
-    let samples = reader.frames() * reader.channels() as u64;
-    if samples > MAX_WHOLE_FILE_SAMPLES {
+    if reader.frames() > MAX_WHOLE_FILE_FRAMES {
         return Err(Error::audio(
             reader.path(),
             format!(
-                "the {what} is {:.1} minutes of {}-channel {} Hz audio ({:.1} M samples); fxmatch holds at most \
-                 {} M samples of a {what} in memory (10 minutes of 48 kHz stereo, 20 of mono)",
+                "the {what} is {:.1} minutes at {} Hz ({:.1} M frames); fxmatch holds at most {:.1} M frames of a \
+                 {what} in memory (5 minutes at 48 kHz)",
                 reader.seconds() / 60.0,
-                reader.channels(),
                 reader.sample_rate(),
-                samples as f64 / 1e6,
-                MAX_WHOLE_FILE_SAMPLES / 1_000_000
+                reader.frames() as f64 / 1e6,
+                MAX_WHOLE_FILE_FRAMES as f64 / 1e6
             ),
             "use an excerpt, e.g. `sox IN.wav OUT.wav trim 0 5:00` (a match listens to --segment seconds; \
              render the whole file afterwards with `fxmatch render --params`, which streams any length)",
@@ -239,9 +237,10 @@ pub fn read_wav_capped(path: impl AsRef<Path>, what: &str) -> Result<(AudioBuffe
     read_all(reader)
 }
 
-/// Most samples (frames × channels) read whole where a file must be held in memory: match
-/// inputs and references, the daemon's references. 10 minutes of 48 kHz stereo, 230 MB as f32.
-pub const MAX_WHOLE_FILE_SAMPLES: u64 = 600 * 48_000 * 2;
+/// Most frames read whole where a file must be held in memory: match inputs and references,
+/// the daemon's references. 5 minutes at 48 kHz: a match on a stereo input that long peaks
+/// near 350 MB (the samples, and the search's per-frame energy table).
+pub const MAX_WHOLE_FILE_FRAMES: u64 = 300 * 48_000;
 
 fn read_all(mut reader: WavReader) -> Result<(AudioBuffer, SampleFormat)> {
     let channels = reader.channels();

@@ -25,8 +25,8 @@ use fxmatch::render::{render_stream, tail_frames};
 /// on the loudest --segment seconds of INPUT, then renders the whole INPUT with the best
 /// parameters. Writes OUT.wav, a params file that `fxmatch render --params` accepts, and a JSON
 /// report: all of them or, when anything fails, none (every output path is checked before the
-/// search). INPUT and REFERENCE are held in memory: each may be at most 10 minutes of 48 kHz
-/// stereo (57.6 M samples); the output is rendered block by block.
+/// search). INPUT and REFERENCE are held in memory: each may be at most 5 minutes at 48 kHz
+/// (14.4 M frames); the output is rendered block by block.
 #[derive(Args)]
 pub struct MatchArgs {
     /// Dry input WAV.
