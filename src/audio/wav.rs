@@ -223,7 +223,7 @@ pub fn read_wav_capped(path: impl AsRef<Path>, what: &str) -> Result<(AudioBuffe
         return Err(Error::audio(
             reader.path(),
             format!(
-                "the {what} is {:.1} minutes at {} Hz ({:.1} M frames); fxmatch holds at most {:.1} M frames of a \
+                "the {what} is {:.1} minutes at {} Hz ({:.1} M frames); fxmatch holds at most {:.1} M frames per \
                  {what} in memory (5 minutes at 48 kHz)",
                 reader.seconds() / 60.0,
                 reader.sample_rate(),
