@@ -130,6 +130,10 @@ fn input_policy_edge_cases() {
     assert!(unit(&long));
     let short = enc.embed(&l[..441_000], &r[..441_000], 44_100).unwrap();
     assert!(fxmatch::metric::similarity(&long, &short) > 0.95, "stationary noise: chunks agree");
+    // Streamed, as `fxmatch embed` reads files: the same chunks, the same embedding.
+    let (l, r) = noise(25.0, 44_100, 5);
+    let mut source = fxmatch::audio::SliceSource::new(&l, &r, 44_100);
+    assert_eq!(enc.embed_source(&mut source).unwrap(), enc.embed(&l, &r, 44_100).unwrap());
 }
 
 #[test]

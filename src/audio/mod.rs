@@ -2,7 +2,58 @@
 
 mod wav;
 
-pub use wav::{read_wav, write_wav, SampleFormat};
+pub use wav::{
+    read_wav, read_wav_capped, write_wav, SampleFormat, WavReader, WavWriter, MAX_WAV_DATA_BYTES,
+    MAX_WHOLE_FILE_FRAMES,
+};
+
+/// Stereo audio that arrives block by block, of a length known up front (a WAV header's), so
+/// that long files are processed in constant memory. Mono sources give the same signal twice.
+pub trait StereoSource {
+    /// Frames per second.
+    fn sample_rate(&self) -> u32;
+
+    /// Total frames (from the start, not what is left).
+    fn frames(&self) -> u64;
+
+    /// Read the next frames into `left` and `right` (equally long); returns how many, fewer
+    /// than asked only at the end.
+    fn read_stereo(&mut self, left: &mut [f32], right: &mut [f32]) -> crate::Result<usize>;
+}
+
+/// Two channels in memory as a [`StereoSource`].
+pub struct SliceSource<'a> {
+    left: &'a [f32],
+    right: &'a [f32],
+    sample_rate: u32,
+    position: usize,
+}
+
+impl<'a> SliceSource<'a> {
+    /// A source over `left` and `right` (equally long).
+    pub fn new(left: &'a [f32], right: &'a [f32], sample_rate: u32) -> Self {
+        assert_eq!(left.len(), right.len(), "channels of equal length");
+        Self { left, right, sample_rate, position: 0 }
+    }
+}
+
+impl StereoSource for SliceSource<'_> {
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn frames(&self) -> u64 {
+        self.left.len() as u64
+    }
+
+    fn read_stereo(&mut self, left: &mut [f32], right: &mut [f32]) -> crate::Result<usize> {
+        let n = left.len().min(self.left.len() - self.position);
+        left[..n].copy_from_slice(&self.left[self.position..self.position + n]);
+        right[..n].copy_from_slice(&self.right[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}
 
 /// Multichannel audio, one `Vec` per channel (planar), in `[-1, 1]` full scale.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +96,15 @@ impl AudioBuffer {
             0 => (Vec::new(), Vec::new()),
             1 => (self.channels[0].clone(), self.channels[0].clone()),
             _ => (self.channels[0].clone(), self.channels[1].clone()),
+        }
+    }
+
+    /// Left and right channels without copying (a mono buffer's one channel twice).
+    pub fn stereo_slices(&self) -> (&[f32], &[f32]) {
+        match self.channels.len() {
+            0 => (&[], &[]),
+            1 => (&self.channels[0], &self.channels[0]),
+            _ => (&self.channels[0], &self.channels[1]),
         }
     }
 

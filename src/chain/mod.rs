@@ -11,4 +11,4 @@ pub use effect::Effect;
 pub use param::{Mapping, ParamRange, ParamSpec};
 pub use params_file::Params;
 pub use runtime::{Chain, FreeParam};
-pub use spec::{instantiate, instantiate_spec, ChainSpec, EffectSpec, LV2_KIND};
+pub use spec::{instantiate, instantiate_spec, ChainSpec, EffectSpec, LV2_KIND, MAX_EFFECTS};

@@ -133,6 +133,12 @@ impl Chain {
         self.sample_rate
     }
 
+    /// Largest block given to [`Chain::prepare`] (0 before): [`Chain::process`] cuts longer
+    /// buffers into sub-blocks of this size.
+    pub fn max_block(&self) -> usize {
+        self.max_block
+    }
+
     /// Clear every effect's signal state. Real-time safe.
     pub fn reset(&mut self) {
         for slot in &mut self.slots {

@@ -34,6 +34,11 @@ use toml::Spanned;
 use super::{Effect, ParamRange};
 use crate::error::{line_of, Error, Result};
 
+/// Most effects in one chain. Every effect holds its state (delay lines, reverb buffers: up to
+/// a few MB at 192 kHz) and a match keeps one copy of the chain per worker thread, so a chain
+/// file of thousands of effects would exhaust a small board's memory before a match starts.
+pub const MAX_EFFECTS: usize = 64;
+
 /// A validated chain description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainSpec {
@@ -159,6 +164,17 @@ impl ChainSpec {
         let path = path.as_ref();
         let file: ChainFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         let at = |offset: usize| Some(line_of(text, offset));
+        if let Some(extra) = file.effects.get(MAX_EFFECTS) {
+            return Err(Error::config(
+                path,
+                at(extra.kind.span().start),
+                format!(
+                    "the chain has {} effects; fxmatch takes at most {MAX_EFFECTS} per chain",
+                    file.effects.len()
+                ),
+                "split the chain or drop effects (each effect's state and every match worker's copy of it cost memory)",
+            ));
+        }
         let mut effects: Vec<EffectSpec> = Vec::new();
         for entry in file.effects {
             let kind = entry.kind.get_ref().clone();

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use fxmatch::audio::read_wav;
+use fxmatch::audio::WavReader;
 use fxmatch::metric::{similarity_parts, Embedding, StyleMetric};
 
 use super::metric_args::MetricArgs;
@@ -15,7 +15,8 @@ use super::metric_args::MetricArgs;
 /// Print the style embedding of each FILE, one JSON object per line:
 /// `{"path": …, "mid": […], "side": […]}`.
 ///
-/// The model is loaded once for all files. A file that cannot be embedded prints
+/// The model is loaded once for all files; files of any length are read block by block in
+/// constant memory. A file that cannot be embedded prints
 /// `{"path": …, "error": …}` instead, the rest go on, and the exit status is 1.
 #[derive(Args)]
 pub struct EmbedArgs {
@@ -41,12 +42,14 @@ pub struct SimilarityArgs {
     metric: MetricArgs,
 }
 
+/// Embed a WAV file block by block: memory stays constant whatever its length.
 fn embed_file(metric: &mut dyn StyleMetric, path: &Path) -> Result<Embedding> {
-    let (audio, _) = read_wav(path)?;
-    let (left, right) = audio.to_stereo();
-    Ok(metric
-        .embed(&left, &right, audio.sample_rate)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+    let mut wav = WavReader::open(path)?;
+    metric.embed_source(&mut wav).map_err(|e| match e {
+        // Reading errors name the file already; the metric's do not.
+        fxmatch::Error::Invalid { .. } => anyhow::anyhow!("{}: {e}", path.display()),
+        other => other.into(),
+    })
 }
 
 pub fn run_embed(args: EmbedArgs) -> Result<()> {

@@ -190,6 +190,15 @@ impl CommonEvalArgs {
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
+    // The results folder is checked before the benchmark runs, not after.
+    let out = match &cmd {
+        EvalCommand::ZeroShot(a) => &a.common.out,
+        EvalCommand::Match(a) => &a.common.out,
+        EvalCommand::Retrieval(a) => &a.common.out,
+        EvalCommand::ParamEst(a) => &a.common.out,
+        EvalCommand::Transfer(a) => &a.common.out,
+    };
+    fxmatch::fsutil::check_output_dir(out)?;
     match cmd {
         EvalCommand::ZeroShot(args) => run_zero_shot(args),
         EvalCommand::Match(args) => run_match(args),

@@ -9,13 +9,14 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use fxmatch::audio::{read_wav, write_wav, AudioBuffer};
+use fxmatch::audio::{read_wav_capped, SampleFormat, WavReader, WavWriter};
 use fxmatch::chain::{Chain, ChainSpec};
-use fxmatch::metric::{similarity, similarity_parts, StyleMetric};
+use fxmatch::fsutil::{commit_all, AtomicFile};
+use fxmatch::metric::{similarity, similarity_parts};
 
 use super::metric_args::{MetricArgs, MetricChoice};
 use fxmatch::optimize::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher};
-use fxmatch::render::render;
+use fxmatch::render::{render_stream, tail_frames};
 
 /// Find the chain parameters that give INPUT the production style of REFERENCE.
 ///
@@ -23,7 +24,9 @@ use fxmatch::render::render;
 /// 25 generations, sigma 0.3, start 0.5, early stop after 10 generations without a gain of 0.01)
 /// on the loudest --segment seconds of INPUT, then renders the whole INPUT with the best
 /// parameters. Writes OUT.wav, a params file that `fxmatch render --params` accepts, and a JSON
-/// report.
+/// report: all of them or, when anything fails, none (every output path is checked before the
+/// search). INPUT and REFERENCE are held in memory: each may be at most 5 minutes at 48 kHz
+/// (14.4 M frames); the output is rendered block by block.
 #[derive(Args)]
 pub struct MatchArgs {
     /// Dry input WAV.
@@ -104,8 +107,11 @@ struct Report<'a> {
 
 pub fn run(args: MatchArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
-    let (input, _) = read_wav(&args.input)?;
-    let (reference, _) = read_wav(&args.reference)?;
+    let params_out = args.params_out.clone().unwrap_or_else(|| args.output.with_extension("params.toml"));
+    // Every output staged before the search: a bad path fails now, not after minutes of work.
+    let staged = stage_outputs(&[Some(&args.output), Some(&params_out), args.report.as_ref()])?;
+    let (input, _) = read_wav_capped(&args.input, "input")?;
+    let (reference, _) = read_wav_capped(&args.reference, "reference")?;
     let mut warnings = check_audio(&input, "input")?;
     warnings.extend(check_audio(&reference, "reference")?);
     if input.sample_rate != reference.sample_rate {
@@ -134,10 +140,10 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let mut matcher = Matcher::new(&spec, &*metric, config.clone())?;
 
     let t0 = Instant::now();
-    let (rl, rr) = reference.to_stereo();
-    let z_ref = metric.embed(&rl, &rr, reference.sample_rate)?;
+    let (rl, rr) = reference.stereo_slices();
+    let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
     let (start, len) = loudest_window(&input, args.segment);
-    let (il, ir) = input.to_stereo();
+    let (il, ir) = input.stereo_slices();
     let bar = progress_bar(config.max_generations as u64);
     let abort = AtomicBool::new(false);
     let outcome = matcher.run(
@@ -161,17 +167,20 @@ pub fn run(args: MatchArgs) -> Result<()> {
 
     let mut chain = Chain::from_spec(&spec)?;
     chain.set_normalized(&outcome.x);
-    let output = render(&mut chain, &input, args.tail)?;
-    let params_out = args.params_out.clone().unwrap_or_else(|| args.output.with_extension("params.toml"));
-    let embed = |m: &mut dyn StyleMetric, a: &AudioBuffer| {
-        let (l, r) = a.to_stereo();
-        m.embed(&l, &r, a.sample_rate)
-    };
-    let z_in = embed(&mut *metric, &input)?;
-    let z_out = embed(&mut *metric, &output)?;
+    let mut staged = staged.into_iter();
+    let (wav_file, mut params_file) = (staged.next().expect("staged"), staged.next().expect("staged"));
+    let report_file = staged.next();
+    // The output is rendered from the file block by block and embedded back from the staged
+    // WAV (f32: the same samples), so its length costs no memory.
+    let frames = input.frames() as u64 + tail_frames(args.tail, input.sample_rate) as u64;
+    WavWriter::check_fits(&args.output, frames, 2, SampleFormat::F32)?;
+    let mut wav = WavWriter::stage(wav_file, 2, input.sample_rate, SampleFormat::F32)?;
+    render_stream(&mut chain, &mut WavReader::open(&args.input)?, args.tail, &mut wav)?;
+    let wav_file = wav.finish()?;
+    let z_in = metric.embed(il, ir, input.sample_rate)?;
+    let z_out = metric.embed_source(&mut WavReader::open(wav_file.tmp_path())?)?;
     let (s_out, s_mid, s_side) = similarity_parts(&z_out, &z_ref);
-    write_wav(&args.output, &output, fxmatch::audio::SampleFormat::F32)?;
-    chain.params().save(&params_out)?;
+    write_staged(&mut params_file, chain.params().to_toml().as_bytes())?;
     let report = Report {
         input: &args.input,
         reference: &args.reference,
@@ -193,10 +202,13 @@ pub fn run(args: MatchArgs) -> Result<()> {
         config: &config,
         search: &outcome,
     };
-    if let Some(path) = &args.report {
+    let mut outputs = vec![wav_file, params_file];
+    if let Some(mut file) = report_file {
         let text = serde_json::to_string_pretty(&report)?;
-        fxmatch::fsutil::write_atomic(path, text.as_bytes())?;
+        write_staged(&mut file, text.as_bytes())?;
+        outputs.push(file);
     }
+    commit_all(outputs)?;
     eprintln!(
         "similarity {:.4} -> {:.4} ({} evaluations, {} generations, {:.2} s, stopped: {}); wrote {} and {}",
         report.similarity_input,
@@ -208,6 +220,38 @@ pub fn run(args: MatchArgs) -> Result<()> {
         args.output.display(),
         params_out.display()
     );
+    Ok(())
+}
+
+/// Stage a temporary for each output given (checked by [`AtomicFile::create`]); two outputs
+/// naming one file are refused.
+fn stage_outputs(paths: &[Option<&PathBuf>]) -> Result<Vec<AtomicFile>> {
+    let paths: Vec<&PathBuf> = paths.iter().flatten().copied().collect();
+    for (i, a) in paths.iter().enumerate() {
+        if let Some(b) = paths[..i].iter().find(|b| same_file(a, b)) {
+            return Err(fxmatch::Error::invalid(
+                format!("two outputs are the same file: {} and {}", b.display(), a.display()),
+                "give -o, --params-out and --report different paths",
+            )
+            .into());
+        }
+    }
+    Ok(paths.iter().map(|p| AtomicFile::create(p)).collect::<fxmatch::Result<Vec<_>>>()?)
+}
+
+/// Whether two output paths name one file (the same folder and name).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let dir = |p: &Path| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().ok()
+    };
+    a.file_name() == b.file_name() && (a == b || dir(a).is_some_and(|d| Some(d) == dir(b)))
+}
+
+fn write_staged(file: &mut AtomicFile, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let target = file.target().to_path_buf();
+    file.file().write_all(bytes).map_err(|e| fxmatch::Error::write(target, e))?;
     Ok(())
 }
 

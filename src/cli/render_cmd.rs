@@ -5,14 +5,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use fxmatch::audio::{read_wav, write_wav, SampleFormat};
+use fxmatch::audio::{SampleFormat, WavReader, WavWriter};
 use fxmatch::chain::{Chain, ChainSpec, Params};
-use fxmatch::render::render;
+use fxmatch::render::{render_stream, tail_frames};
 
 /// Render IN.wav through a chain into OUT.wav.
 ///
 /// Parameters not named in --params keep the chain file's fixed values or their defaults.
 /// The output is stereo, in the input's sample format unless --format says otherwise.
+/// Files of any length are rendered block by block in constant memory, up to the 4 GiB a WAV
+/// file holds (e.g. 6.2 hours of 48 kHz stereo at 24 bits).
 #[derive(Args)]
 pub struct RenderArgs {
     /// Chain file (TOML), e.g. config/chains/default.toml.
@@ -29,7 +31,8 @@ pub struct RenderArgs {
     format: Option<SampleFormat>,
     /// Input WAV (mono or stereo; 16/24-bit int or 32-bit float).
     input: PathBuf,
-    /// Output WAV; written only when the whole render succeeded.
+    /// Output WAV; written only when the whole render succeeded. Must be a regular file (or not
+    /// exist yet): devices, pipes, `-` and folders are refused.
     output: PathBuf,
 }
 
@@ -40,26 +43,31 @@ pub fn run(args: RenderArgs) -> Result<()> {
         let params = Params::load(p, &chain)?;
         chain.apply_params(&params)?;
     }
-    let (input, format) = read_wav(&args.input)?;
+    let mut input = WavReader::open(&args.input)?;
+    let (rate, format) = (input.sample_rate(), args.format.unwrap_or(input.format()));
+    let frames = input.frames() + tail_frames(args.tail, rate) as u64;
+    WavWriter::check_fits(&args.output, frames, 2, format)?;
+    // Staged before the work, so a bad output path is refused before a long render.
+    let mut out = WavWriter::create(&args.output, 2, rate, format)?;
     // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
-    fxmatch::lv2::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
-    let out = render(&mut chain, &input, args.tail)?;
-    let peak = out.peak();
+    fxmatch::lv2::probe_chain(&spec, rate, fxmatch::render::OFFLINE_BLOCK)?;
+    let summary = render_stream(&mut chain, &mut input, args.tail, &mut out)?;
+    let peak = summary.peak;
     let nonfinite = chain.nonfinite_samples();
     if nonfinite > 0 {
         eprintln!("warning: {nonfinite} non-finite samples from hosted plugins were replaced by silence");
     }
-    write_wav(&args.output, &out, args.format.unwrap_or(format))?;
+    out.commit()?;
     eprintln!(
         "rendered {} ({:.2} s, {} Hz) through `{}` into {} (peak {:.1} dBFS)",
         args.input.display(),
-        out.seconds(),
-        out.sample_rate,
+        summary.frames as f64 / rate as f64,
+        rate,
         spec.name,
         args.output.display(),
         fxmatch::dsp::gain_to_db(peak)
     );
-    if peak > 1.0 && args.format.unwrap_or(format) != SampleFormat::F32 {
+    if peak > 1.0 && format != SampleFormat::F32 {
         eprintln!(
             "warning: the output peaks above full scale and was clipped; lower a gain or write --format f32"
         );

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::references::check_name;
 use crate::chain::{Chain, Params};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{remove_stale_temporaries, write_atomic};
 
 /// What the daemon restores on start.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,11 +45,17 @@ pub struct PresetStore {
 }
 
 impl PresetStore {
-    /// Open the state folder (created if missing).
+    /// Open the state folder (created if missing), removing the temporaries that saves killed
+    /// mid-write left there and in `presets/` (see [`remove_stale_temporaries`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let presets = dir.join("presets");
         std::fs::create_dir_all(&presets).map_err(|e| Error::write(&presets, e))?;
+        for folder in [&dir, &presets] {
+            for path in remove_stale_temporaries(folder)? {
+                tracing::info!("removed {}, left by a save that was interrupted", path.display());
+            }
+        }
         Ok(Self { dir })
     }
 
@@ -232,5 +238,38 @@ mod tests {
         std::mem::forget(f); // as if killed: no commit, no cleanup
         assert_eq!(std::fs::read_to_string(dir.path().join("state.toml")).unwrap(), before);
         assert!(store.load_state(&c).unwrap().is_some());
+    }
+
+    #[test]
+    fn open_removes_stale_temporaries_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let presets = dir.path().join("presets");
+        std::fs::create_dir_all(&presets).unwrap();
+        // No process has a PID above the kernel's largest (2^22); PID 1 runs another program.
+        let dead = 4_194_305;
+        let stale = [
+            dir.path().join(format!(".state.toml.{dead}.tmp")),
+            dir.path().join(".state.toml.1.tmp"),
+            presets.join(format!(".warm.params.toml.{dead}.tmp")),
+        ];
+        // A save in progress in this process, and files that are not our temporaries.
+        let kept = [
+            dir.path().join(format!(".state.toml.{}.tmp", std::process::id())),
+            presets.join(format!(".live.params.toml.{}.tmp", std::process::id())),
+            dir.path().join(".notes.tmp"),
+            presets.join(format!("warm.params.toml.{dead}.tmp")),
+        ];
+        for p in stale.iter().chain(&kept) {
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(dir.path().join("state.toml"), "").unwrap();
+        PresetStore::open(dir.path()).unwrap();
+        for p in &stale {
+            assert!(!p.exists(), "{} removed", p.display());
+        }
+        for p in &kept {
+            assert!(p.exists(), "{} kept", p.display());
+        }
+        assert!(dir.path().join("state.toml").exists());
     }
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{read_wav, write_wav, AudioBuffer, SampleFormat};
+use crate::audio::{read_wav_capped, write_wav, AudioBuffer, SampleFormat};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{remove_stale_temporaries, write_atomic};
 use crate::metric::{Embedding, StyleMetric};
 
 /// One reference: its WAV and its embedding under the library's metric.
@@ -40,14 +40,35 @@ pub struct ReferenceLibrary {
     pub embedded_on_scan: usize,
 }
 
-/// FNV-1a 64 of `bytes`, hex (a change detector, not a security hash).
-pub fn content_hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}-{}", bytes.len())
+    h
+}
+
+/// FNV-1a 64 of `bytes`, hex (a change detector, not a security hash).
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("{:016x}-{}", fnv1a(FNV_OFFSET, bytes), bytes.len())
+}
+
+/// [`content_hash`] of a file's bytes, read in blocks (constant memory).
+pub fn content_hash_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    let (mut h, mut len, mut buf) = (FNV_OFFSET, 0u64, vec![0u8; 1 << 16]);
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::read(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h = fnv1a(h, &buf[..n]);
+        len += n as u64;
+    }
+    Ok(format!("{h:016x}-{len}"))
 }
 
 /// Check a reference or preset name: plain, so it maps to one file in one folder.
@@ -67,11 +88,15 @@ pub fn check_name(name: &str, what: &str) -> Result<()> {
 }
 
 impl ReferenceLibrary {
-    /// Open (creating the folder if needed) and scan. Returns the library and one warning per
-    /// WAV that could not be used (named, with the reason).
+    /// Open (creating the folder if needed), remove the temporaries that writes killed mid-way
+    /// left there (see [`remove_stale_temporaries`]) and scan. Returns the library and one
+    /// warning per WAV that could not be used (named, with the reason).
     pub fn open(dir: impl AsRef<Path>, metric: &dyn StyleMetric) -> Result<(Self, Vec<String>)> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        for path in remove_stale_temporaries(&dir)? {
+            tracing::info!("removed {}, left by a write that was interrupted", path.display());
+        }
         let mut lib = Self { dir, metric: metric.boxed_clone(), refs: Vec::new(), embedded_on_scan: 0 };
         let warnings = lib.rescan()?;
         Ok((lib, warnings))
@@ -110,8 +135,7 @@ impl ReferenceLibrary {
     fn load_one(&mut self, path: &Path) -> Result<(Reference, bool)> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         check_name(&name, "reference")?;
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-        let hash = content_hash(&bytes);
+        let hash = content_hash_file(path)?;
         let side = self.sidecar_path(&name);
         if let Ok(text) = std::fs::read_to_string(&side) {
             if let Ok(s) = serde_json::from_str::<Sidecar>(&text) {
@@ -120,7 +144,7 @@ impl ReferenceLibrary {
                 }
             }
         }
-        let (audio, _) = read_wav(path)?;
+        let (audio, _) = read_wav_capped(path, "reference")?;
         let embedding = self.embed(&audio, path)?;
         let sidecar = Sidecar { metric: self.metric.fingerprint(), hash, embedding };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
@@ -130,8 +154,8 @@ impl ReferenceLibrary {
 
     fn embed(&mut self, audio: &AudioBuffer, path: &Path) -> Result<Embedding> {
         crate::optimize::check_audio(audio, &path.display().to_string())?;
-        let (l, r) = audio.to_stereo();
-        self.metric.embed(&l, &r, audio.sample_rate)
+        let (l, r) = audio.stereo_slices();
+        self.metric.embed(l, r, audio.sample_rate)
     }
 
     /// The folder.
@@ -178,8 +202,8 @@ impl ReferenceLibrary {
         let path = self.dir.join(format!("{name}.wav"));
         let embedding = self.embed(audio, &path)?;
         write_wav(&path, audio, SampleFormat::F32)?;
-        let bytes = std::fs::read(&path).map_err(|e| Error::read(&path, e))?;
-        let sidecar = Sidecar { metric: self.metric.fingerprint(), hash: content_hash(&bytes), embedding };
+        let sidecar =
+            Sidecar { metric: self.metric.fingerprint(), hash: content_hash_file(&path)?, embedding };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         write_atomic(&self.sidecar_path(name), text.as_bytes())?;
         self.refs.retain(|r| r.name != name);
@@ -224,6 +248,8 @@ mod tests {
         let (lib, warnings) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
         assert_eq!(lib.list().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(lib.embedded_on_scan, 2);
+        let a_bytes = std::fs::read(dir.path().join("a.wav")).unwrap();
+        assert_eq!(content_hash_file(&dir.path().join("a.wav")).unwrap(), content_hash(&a_bytes));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("broken.wav"), "{warnings:?}");
         assert!(dir.path().join("a.mfcc.json").exists());
@@ -265,5 +291,19 @@ mod tests {
         assert!(lib.list().is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert!(lib.remove("learned").is_err());
+    }
+
+    #[test]
+    fn open_removes_stale_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has a PID above the kernel's largest (2^22).
+        let stale = dir.path().join(".learned.wav.4194305.tmp");
+        let live = dir.path().join(format!(".learned.mfcc.json.{}.tmp", std::process::id()));
+        std::fs::write(&stale, "x").unwrap();
+        std::fs::write(&live, "x").unwrap();
+        let (lib, warnings) = ReferenceLibrary::open(dir.path(), &MfccMetric::new()).unwrap();
+        assert!(lib.list().is_empty() && warnings.is_empty(), "{warnings:?}");
+        assert!(!stale.exists());
+        assert!(live.exists());
     }
 }

@@ -99,6 +99,7 @@ pub fn build_dataset(
     threads: usize,
     progress: &dyn Progress,
 ) -> Result<DatasetManifest> {
+    crate::fsutil::check_output_dir(out)?;
     let content = Content::load(content_dir, config.sample_rate)?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let config_path = out.join("config.json");

@@ -186,11 +186,12 @@ pub fn manifest_ttl() -> String {
 /// Write `manifest.ttl` and one `KIND.ttl` per built-in effect into `dir` (created if
 /// missing). The binary [`BINARY_NAME`] is not written here.
 pub fn write_plugin_ttl(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    crate::fsutil::check_output_dir(dir)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let mut written = Vec::new();
     let mut put = |name: String, text: String| -> Result<()> {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| Error::write(&p, e))?;
+        crate::fsutil::write_atomic(&p, text.as_bytes())?;
         written.push(p);
         Ok(())
     };
@@ -231,6 +232,7 @@ pub struct PresetBundle {
 /// (so fixed values, params-file values and defaults alike), for the fxmatch plugins.
 /// `name` labels the presets (`NAME: ID`). Effects hosted from other LV2 plugins are skipped.
 pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<PresetBundle> {
+    crate::fsutil::check_output_dir(dir)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let abs = dir.canonicalize().map_err(|e| Error::read(dir, e))?;
     let mut bundle = PresetBundle::default();
@@ -259,7 +261,7 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
             t.push_str(if i + 1 < values.len() { " , " } else { " .\n" });
         }
         let p = abs.join(&file);
-        std::fs::write(&p, t).map_err(|e| Error::write(&p, e))?;
+        crate::fsutil::write_atomic(&p, t.as_bytes())?;
         let _ = write!(
             manifest,
             "\n<{file}>\n    a pset:Preset ;\n    lv2:appliesTo <{uri}> ;\n    rdfs:label \"{label}\" ;\n    rdfs:seeAlso <{file}> .\n"
@@ -273,7 +275,7 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
         });
     }
     let m = abs.join("manifest.ttl");
-    std::fs::write(&m, manifest).map_err(|e| Error::write(&m, e))?;
+    crate::fsutil::write_atomic(&m, manifest.as_bytes())?;
     Ok(bundle)
 }
 

@@ -30,6 +30,7 @@ use tract_onnx::prelude::*;
 
 use super::frontend::{FrontEnd, FrontEndSettings};
 use super::{Embedding, StyleMetric};
+use crate::audio::StereoSource;
 use crate::{Error, Result};
 
 /// The sidecar format this build understands.
@@ -338,6 +339,33 @@ impl StyleMetric for Encoder {
             let end = (start + len).min(left.len());
             let e = self.embed_chunk(&left[start..end], &right[start..end], sample_rate)?;
             let w = (end - start) as f64;
+            mid.iter_mut().zip(&e.mid).for_each(|(a, &x)| *a += w * x as f64);
+            side.iter_mut().zip(&e.side).for_each(|(a, &x)| *a += w * x as f64);
+        }
+        Ok(Embedding { mid: l2_normalised(&mid), side: l2_normalised(&side) })
+    }
+
+    /// Streams: the same equal chunks as [`Encoder::embed`], each read as it is embedded, so
+    /// memory holds one chunk (10 s) whatever the length, and the embedding is the same.
+    fn embed_source(&mut self, source: &mut dyn StereoSource) -> Result<Embedding> {
+        let sample_rate = source.sample_rate();
+        super::frontend::check_sample_rate(sample_rate)?;
+        let total = usize::try_from(source.frames()).unwrap_or(usize::MAX);
+        let chunk = (EncoderModel::CHUNK_SECONDS * sample_rate as f32) as usize;
+        let n_chunks = total.div_ceil(chunk).max(1);
+        if n_chunks == 1 {
+            let (l, r) = super::read_all(source)?;
+            return self.embed_chunk(&l, &r, sample_rate);
+        }
+        let len = total.div_ceil(n_chunks);
+        let dim = self.model.inner.meta.dim;
+        let (mut mid, mut side) = (vec![0.0f64; dim], vec![0.0f64; dim]);
+        let (mut l, mut r) = (vec![0.0f32; len], vec![0.0f32; len]);
+        for start in (0..total).step_by(len) {
+            let n = (start + len).min(total) - start;
+            super::read_exact(source, &mut l[..n], &mut r[..n])?;
+            let e = self.embed_chunk(&l[..n], &r[..n], sample_rate)?;
+            let w = n as f64;
             mid.iter_mut().zip(&e.mid).for_each(|(a, &x)| *a += w * x as f64);
             side.iter_mut().zip(&e.side).for_each(|(a, &x)| *a += w * x as f64);
         }

@@ -536,7 +536,7 @@ pub fn check_sample_rate(sample_rate: u32) -> Result<()> {
 }
 
 /// Errors on the first NaN, infinite or huge sample, naming channel and index.
-fn check_samples(x: &[f32], channel: &str) -> Result<()> {
+pub(crate) fn check_samples(x: &[f32], channel: &str) -> Result<()> {
     // A branch-free pass first (vectorises); locate only when something is wrong.
     let ok = x.iter().fold(true, |ok, v| ok & (v.abs() <= MAX_ABS_SAMPLE));
     if ok {

@@ -60,6 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use super::frontend::{dot, FrontEnd, FrontEndSettings};
 use super::{Embedding, StyleMetric};
+use crate::audio::StereoSource;
 use crate::{Error, Result};
 
 /// Settings of [`MfccMetric`]. Defaults are the documented metric; changing any makes
@@ -354,34 +355,85 @@ impl StyleMetric for MfccMetric {
             mid.add(consts, x, c, fr.mid_db, fr.mid_power, floor);
             side.add(consts, x, c, fr.side_db, fr.side_power, floor);
         })? as f64;
+        Ok(summarise(settings, consts, mid, side, n))
+    }
 
-        let s = &*settings;
-        let k = s.n_coeffs;
-        let sqrt_b = (s.front_end.n_mels as f32).sqrt();
-        let g = 0.5 * sqrt_b;
-        let soft = |v: f32, range: f32| range * (v / range).tanh();
-
-        let level_db = 10.0 * (mid.power / n).max(floor as f64).log10() as f32;
-        let (pm, ps) = (mid.power, side.power);
-        let rho = if pm + ps > 0.0 { ((pm - ps) / (pm + ps)) as f32 } else { 1.0 };
-        let heads =
-            [g * soft(level_db - s.level_ref_db, s.level_range_db), g * s.width_range_db * (2.0 * rho - 1.0)];
-
-        let build = |sums: &Sums, head: f32| {
-            let mut v = Vec::with_capacity(2 * k);
-            v.push(head);
-            v.extend((1..k).map(|i| sums.mean(i, n)));
-            let level_dyn = (sums.std(0, n) - consts.noise_std[0]) / sqrt_b;
-            v.push(g * soft(level_dyn, s.level_dyn_range_db));
-            v.extend((1..k).map(|i| soft(sums.std(i, n) - consts.noise_std[i], s.shape_dyn_range_db)));
-            v
-        };
-        Ok(Embedding { mid: build(mid, heads[0]), side: build(side, heads[1]) })
+    /// Streams: frames are analysed a few thousand at a time as the source delivers them, in
+    /// the same order with the same sums as [`MfccMetric::embed`], so the embedding is the same.
+    fn embed_source(&mut self, source: &mut dyn StereoSource) -> Result<Embedding> {
+        let i = self.front_end_index(source.sample_rate())?;
+        let total = source.frames() as usize;
+        let (window, hop, _) = self.front_ends[i].sizes();
+        if total < window {
+            let (l, r) = super::read_all(source)?;
+            return self.embed(&l, &r, source.sample_rate());
+        }
+        let Self { settings, consts, front_ends, x, c, mid, side } = self;
+        let fe = &mut front_ends[i];
+        let floor = 10f32.powf(settings.front_end.floor_db / 10.0);
+        mid.clear();
+        side.clear();
+        let n_frames = fe.n_frames(total);
+        let per_pass = (crate::render::STREAM_FRAMES / hop).max(1);
+        let span = (per_pass - 1) * hop + window;
+        let (mut l, mut r) = (vec![0.0f32; span], vec![0.0f32; span]);
+        let (mut have, mut done) = (0, 0);
+        while done < n_frames {
+            let k = per_pass.min(n_frames - done);
+            let need = (k - 1) * hop + window;
+            super::read_exact(source, &mut l[have..need], &mut r[have..need])?;
+            let got = fe.process_ms(&l[..need], &r[..need], |fr| {
+                mid.add(consts, x, c, fr.mid_db, fr.mid_power, floor);
+                side.add(consts, x, c, fr.side_db, fr.side_power, floor);
+            })?;
+            debug_assert_eq!(got, k);
+            // The next frame starts k hops on; keep what it and later frames overlap.
+            l.copy_within(k * hop..need, 0);
+            r.copy_within(k * hop..need, 0);
+            have = need - k * hop;
+            done += k;
+        }
+        // Samples after the last whole frame are not analysed but are checked, as embed does.
+        loop {
+            let n = source.read_stereo(&mut l, &mut r)?;
+            if n == 0 {
+                break;
+            }
+            super::frontend::check_samples(&l[..n], "left")?;
+            super::frontend::check_samples(&r[..n], "right")?;
+        }
+        Ok(summarise(settings, consts, mid, side, n_frames as f64))
     }
 
     fn boxed_clone(&self) -> Box<dyn StyleMetric> {
         Box::new(self.clone())
     }
+}
+
+/// The embedding from the per-frame sums of `n` frames (module docs, step 4).
+fn summarise(s: &MfccSettings, consts: &Constants, mid: &Sums, side: &Sums, n: f64) -> Embedding {
+    let floor = 10f32.powf(s.front_end.floor_db / 10.0);
+    let k = s.n_coeffs;
+    let sqrt_b = (s.front_end.n_mels as f32).sqrt();
+    let g = 0.5 * sqrt_b;
+    let soft = |v: f32, range: f32| range * (v / range).tanh();
+
+    let level_db = 10.0 * (mid.power / n).max(floor as f64).log10() as f32;
+    let (pm, ps) = (mid.power, side.power);
+    let rho = if pm + ps > 0.0 { ((pm - ps) / (pm + ps)) as f32 } else { 1.0 };
+    let heads =
+        [g * soft(level_db - s.level_ref_db, s.level_range_db), g * s.width_range_db * (2.0 * rho - 1.0)];
+
+    let build = |sums: &Sums, head: f32| {
+        let mut v = Vec::with_capacity(2 * k);
+        v.push(head);
+        v.extend((1..k).map(|i| sums.mean(i, n)));
+        let level_dyn = (sums.std(0, n) - consts.noise_std[0]) / sqrt_b;
+        v.push(g * soft(level_dyn, s.level_dyn_range_db));
+        v.extend((1..k).map(|i| soft(sums.std(i, n) - consts.noise_std[i], s.shape_dyn_range_db)));
+        v
+    };
+    Embedding { mid: build(mid, heads[0]), side: build(side, heads[1]) }
 }
 
 #[cfg(test)]
@@ -747,6 +799,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A source that hands out at most 1000 frames per read, as a file reader may.
+    struct Trickle<'a>(crate::audio::SliceSource<'a>);
+
+    impl StereoSource for Trickle<'_> {
+        fn sample_rate(&self) -> u32 {
+            self.0.sample_rate()
+        }
+        fn frames(&self) -> u64 {
+            self.0.frames()
+        }
+        fn read_stereo(&mut self, left: &mut [f32], right: &mut [f32]) -> Result<usize> {
+            let n = left.len().min(1000);
+            self.0.read_stereo(&mut left[..n], &mut right[..n])
+        }
+    }
+
+    #[test]
+    fn streamed_embedding_equals_the_whole_buffer_one() {
+        let mut m = MfccMetric::new();
+        for sr in [48_000, 44_100] {
+            let (window, hop, _) = FrontEnd::new(&FrontEndSettings::default(), sr).unwrap().sizes();
+            let (l, r) = plucks(sr, 9);
+            let per_pass = crate::render::STREAM_FRAMES / hop;
+            for len in
+                [0, 100, window - 1, window, window + 3 * hop + 5, (per_pass + 1) * hop + window, l.len()]
+            {
+                let (l, r) = (&l[..len], &r[..len]);
+                let whole = m.embed(l, r, sr).unwrap();
+                let mut src = crate::audio::SliceSource::new(l, r, sr);
+                assert_eq!(m.embed_source(&mut src).unwrap(), whole, "{len} frames at {sr} Hz");
+                let mut src = Trickle(crate::audio::SliceSource::new(l, r, sr));
+                assert_eq!(m.embed_source(&mut src).unwrap(), whole, "{len} frames at {sr} Hz, in pieces");
+            }
+        }
+        // NaN after the last whole frame is still refused.
+        let (mut l, r) = plucks(SR, 9);
+        *l.last_mut().unwrap() = f32::NAN;
+        let mut src = crate::audio::SliceSource::new(&l, &r, SR);
+        assert!(m.embed_source(&mut src).is_err());
     }
 
     #[test]

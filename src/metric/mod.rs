@@ -12,6 +12,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::StereoSource;
+
 pub use encoder::{Encoder, EncoderModel};
 pub use frontend::{FrontEnd, FrontEndSettings};
 pub use mfcc::{MfccMetric, MfccSettings};
@@ -36,6 +38,14 @@ pub trait StyleMetric: Send {
     /// Errors on channels of unequal length, a sample rate out of range, or NaN, infinite or huge
     /// (|x| > 1e6) samples.
     fn embed(&mut self, left: &[f32], right: &[f32], sample_rate: u32) -> crate::Result<Embedding>;
+
+    /// [`StyleMetric::embed`] of audio read block by block from `source` (a long WAV file):
+    /// the same embedding. This default holds the whole audio in memory; fxmatch's metrics
+    /// override it to run in constant memory.
+    fn embed_source(&mut self, source: &mut dyn StereoSource) -> crate::Result<Embedding> {
+        let (left, right) = read_all(source)?;
+        self.embed(&left, &right, source.sample_rate())
+    }
 
     /// Identifies the metric together with its settings or model: embeddings cached under one
     /// fingerprint are valid only for the same fingerprint (the daemon's reference sidecars).
@@ -67,6 +77,35 @@ pub fn load_metric(name: &str, model: Option<&Path>) -> crate::Result<Box<dyn St
             format!("use one of: {}", METRIC_NAMES.join(", ")),
         )),
     }
+}
+
+/// The whole of `source` in memory.
+pub(crate) fn read_all(source: &mut dyn StereoSource) -> crate::Result<(Vec<f32>, Vec<f32>)> {
+    let n = usize::try_from(source.frames()).unwrap_or(usize::MAX);
+    let (mut left, mut right) = (vec![0.0; n], vec![0.0; n]);
+    read_exact(source, &mut left, &mut right)?;
+    Ok((left, right))
+}
+
+/// Fill `left` and `right` from `source`; returns their length. Errors when the source ends
+/// first (it promised more frames than it had).
+pub(crate) fn read_exact(
+    source: &mut dyn StereoSource,
+    left: &mut [f32],
+    right: &mut [f32],
+) -> crate::Result<usize> {
+    let mut filled = 0;
+    while filled < left.len() {
+        let n = source.read_stereo(&mut left[filled..], &mut right[filled..])?;
+        if n == 0 {
+            return Err(crate::Error::invalid(
+                format!("the audio ended after {filled} of the {} frames expected in this block", left.len()),
+                "re-export the file; its header promises more audio than it holds",
+            ));
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
 
 /// Cosine similarity in [−1, 1], accumulated in f64.
