@@ -166,6 +166,26 @@ def drum_role(name: str) -> str:
     return "other"
 
 
+def drumkit_instruments(xml_text: str) -> list[tuple[str, list[str]]]:
+    """(instrument name, its layers' sample file names) from a Hydrogen drumkit.xml."""
+    import xml.etree.ElementTree as ET
+    out = []
+    for el in ET.fromstring(xml_text).iter():
+        if el.tag.rsplit("}", 1)[-1] != "instrument":
+            continue
+        name = next((c.text or "" for c in el if c.tag.rsplit("}", 1)[-1] == "name"), "")
+        files = [f.text.strip() for f in el.iter() if f.tag.rsplit("}", 1)[-1] == "filename" and f.text]
+        if files:
+            out.append((name, files))
+    return out
+
+
+def instrument_role(name: str, filename: str) -> str:
+    """A kit instrument's role from its name ("c3 - bass drum 1", "Pearl Kick"), else its file's."""
+    role = drum_role(name)
+    return role if role != "other" else drum_role(Path(filename).stem)
+
+
 def drum_pattern(rng: random.Random, roles: dict[str, list[int]], seconds: float) -> list[tuple[float, int, float]]:
     """A random groove of hits (time s, sample index, gain 0..1) from one kit's samples by role:
     kick/snare backbeat with variations, hats on 8ths or 16ths, occasional toms, cymbals and other
@@ -274,12 +294,21 @@ def game_tracks(package: str) -> list[Path]:
     raise ValueError(package)
 
 
-def hydrogen_kits() -> dict[str, list[Path]]:
+def hydrogen_kits() -> dict[str, list[tuple[Path, str]]]:
+    """Each kit's samples and their roles, from its drumkit.xml (instrument names), or from the
+    file names when it has none."""
     kits = {}
     for d in sorted(p for p in HYDROGEN.iterdir() if p.is_dir()):
-        files = sorted(f for f in d.rglob("*") if f.suffix.lower() in (".wav", ".flac", ".aif", ".aiff"))
-        if files:
-            kits[d.name] = files
+        xml = d / "drumkit.xml"
+        pairs: list[tuple[Path, str]] = []
+        if xml.exists():
+            for name, files in drumkit_instruments(xml.read_text(errors="replace")):
+                pairs += [(d / f, instrument_role(name, f)) for f in files if (d / f).exists()]
+        if not pairs:
+            pairs = [(f, drum_role(f.stem)) for f in sorted(d.rglob("*"))
+                     if f.suffix.lower() in (".wav", ".flac", ".aif", ".aiff")]
+        if pairs:
+            kits[d.name] = sorted(set(pairs))
     return kits
 
 
@@ -471,12 +500,12 @@ class Maker:
         return clips
 
     # drums ----------------------------------------------------------------
-    def drum_kits(self, split: str, package: str) -> list[tuple[str, list[Path]]]:
+    def drum_kits(self, split: str, package: str) -> list[tuple[str, list[tuple[Path, str]]]]:
         if package == "hydrogen-drumkits":
-            return [(name, files) for name, files in hydrogen_kits().items()
-                    if split_of(package, str(files[0])) == split]
+            return [(name, pairs) for name, pairs in hydrogen_kits().items()
+                    if split_of(package, str(pairs[0][0])) == split]
         files = [f for f in sonic_pi(SONIC_PI_DRUMS) if split_of(package, str(f)) == split]
-        return [("sonic-pi", files)]
+        return [("sonic-pi", [(f, drum_role(f.stem)) for f in files])]
 
     def drums(self, split: str, package: str, i: int, clip_s: float) -> Clip:
         rng = self.rng("drums", split, package, i)
@@ -493,15 +522,16 @@ class Maker:
                 write_wav(self.out / rel, peak_normalise(np.tile(x, (reps, 1))[: int(clip_s * SR)]))
             return clip
         kits = self.drum_kits(split, package)
-        name, files = kits[rng.randrange(len(kits))]
+        name, pairs = kits[rng.randrange(len(kits))]
         if package == "sonic-pi-samples":  # a "kit": a few samples of each role
-            by_role: dict[str, list[Path]] = {}
-            for f in files:
-                by_role.setdefault(drum_role(f.stem), []).append(f)
-            files = sorted({f for v in by_role.values() for f in rng.sample(v, min(len(v), 2))})
+            by_role: dict[str, list[tuple[Path, str]]] = {}
+            for fr in pairs:
+                by_role.setdefault(fr[1], []).append(fr)
+            pairs = sorted({fr for v in by_role.values() for fr in rng.sample(v, min(len(v), 2))})
+        files = [f for f, _ in pairs]
         roles: dict[str, list[int]] = {}
-        for j, f in enumerate(files):
-            roles.setdefault(drum_role(f.stem), []).append(j)
+        for j, (_, role) in enumerate(pairs):
+            roles.setdefault(role, []).append(j)
         hits = drum_pattern(rng, roles, clip_s)
         used = sorted({j for _, j, _ in hits})
         positions = {j: rng.uniform(0.2, 0.8) for j in used}

@@ -93,6 +93,20 @@ class Sequences(unittest.TestCase):
                            ("Tom-hard", "tom"), ("tabla_na", "other")]:
             self.assertEqual(mr.drum_role(name), role, name)
 
+    def test_roles_from_a_hydrogen_drumkit_xml(self):
+        xml = """<?xml version="1.0"?>
+<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit"><name>k</name><instrumentList>
+ <instrument><id>0</id><name>c3 - bass drum 1</name><layer><filename>beats_06-38.flac</filename></layer></instrument>
+ <instrument><id>1</id><name>Pearl Snare</name><layer><filename>a.wav</filename></layer>
+  <layer><filename>b.wav</filename></layer></instrument>
+ <instrument><id>2</id><name>Thing</name><layer><filename>HiHat-Closed.wav</filename></layer></instrument>
+ <instrument><id>3</id><name>empty</name></instrument>
+</instrumentList></drumkit_info>"""
+        got = mr.drumkit_instruments(xml)
+        self.assertEqual(got, [("c3 - bass drum 1", ["beats_06-38.flac"]), ("Pearl Snare", ["a.wav", "b.wav"]),
+                               ("Thing", ["HiHat-Closed.wav"])])
+        self.assertEqual([mr.instrument_role(n, f[0]) for n, f in got], ["kick", "snare", "hat"])
+
     def test_drum_pattern(self):
         roles = {"kick": [0], "snare": [1], "hat": [2, 3], "tom": [4], "cymbal": [5], "other": [6]}
         hits = mr.drum_pattern(random.Random(3), roles, 8.0)
