@@ -164,5 +164,17 @@ class Audio(unittest.TestCase):
             self.assertEqual(mr.decode(out).shape, x.shape)
 
 
+    def test_speech_trimmed_to_the_voice_with_fades(self):
+        import numpy as np
+        rng = np.random.default_rng(0)
+        noise = lambda n: (rng.standard_normal((n, 1)) * 0.003).astype(np.float32)  # ~ -50 dBFS
+        t = np.arange(int(0.3 * mr.SR)) / mr.SR
+        voice = (0.3 * np.sin(2 * np.pi * 200 * t))[:, None].astype(np.float32)
+        x = np.concatenate([noise(mr.SR), voice + noise(len(voice)), noise(mr.SR)])
+        y = mr.trim_speech(x)
+        self.assertAlmostEqual(len(y) / mr.SR, 0.36, delta=0.02)
+        self.assertLess(abs(float(y[0, 0])), 1e-3)
+        self.assertLess(abs(float(y[-1, 0])), 1e-3)
+
 if __name__ == "__main__":
     unittest.main()
