@@ -32,7 +32,10 @@ silence skipped) are level-normalised to -20 dBFS RMS with the peak at most -1 d
 `--flatten S` (default 0.5) their long-term spectrum is moved by the fraction S toward a pink
 (-3 dB/octave) slope (smoothed over an octave, at most +-6 dB): the mastering's tonal balance then
 varies less from track to track, so a "dry" excerpt looks less like an EQ'd one. Sequences are
-peak-normalised to -3 dBFS like make_content.py. Deterministic for a seed (same packages).
+peak-normalised to -3 dBFS like make_content.py. Deterministic for a seed (same packages): the
+same clips and manifest, byte for byte, except the freepats renders, which timidity does not
+repeat exactly (two renders of one MIDI file differ by up to about -30 dBFS peak, whatever its
+resampling, voice-filter and noise-shaping options; the MIDI is the same).
 
 Needs sox (decoding, resampling), opusdec (opus-tools; this sox has no Opus handler), timidity
 and numpy (the mixing). The pure logic (split, apportioning, window choice, patterns) needs only
@@ -617,7 +620,7 @@ class Maker:
             mid, raw = tmp / f"fp{split}{i}.mid", tmp / f"fp{split}{i}.wav"
             mid.write_bytes(midi)
             subprocess.run(["timidity", "-c", str(FREEPATS_CFG), "-s", str(SR), "-Ow", "-o", str(raw),
-                            "-EFreverb=0", "-EFchorus=0", str(mid)], check=True, capture_output=True)
+                            "-EFreverb=0", "-EFchorus=0", "--noise-shaping=0", str(mid)], check=True, capture_output=True)
             x = trim_silence(decode(raw))[: int(clip_s * SR)]
             if len(x) > SR and 10 * math.log10(float((x.astype(np.float64) ** 2).mean()) + 1e-20) > -50:
                 clip.seconds = len(x) / SR
