@@ -752,7 +752,8 @@ def main() -> int:
     summary: dict[str, dict[str, float]] = {}
     for c in clips:
         s = summary.setdefault(c.split, {})
-        s[c.kind] = round(s.get(c.kind, 0.0) + c.seconds / 60, 2)
+        s[c.kind] = s.get(c.kind, 0.0) + c.seconds / 60
+    summary = {split: {k: round(v, 2) for k, v in kinds.items()} for split, kinds in summary.items()}
     manifest = {
         "seed": a.seed, "minutes": a.minutes, "held_out_minutes": a.held_out_minutes, "flatten": a.flatten,
         "held_out": {k: sorted(v) for k, v in HELD_OUT.items()},
