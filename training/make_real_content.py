@@ -708,6 +708,13 @@ def main() -> int:
         print(f"error: not installed: {', '.join(missing)}\n  fix: bash scripts/setup.sh {' '.join(PACKAGES)}",
               file=sys.stderr)
         return 1
+    try:
+        import numpy  # noqa: F401  (the mixing and measuring)
+    except ImportError:
+        print("error: numpy is needed\n  fix: run it with the training venv's python "
+              "(python3 -m venv .venv-train && .venv-train/bin/pip install -r training/requirements.txt)",
+              file=sys.stderr)
+        return 1
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import make_content as mc
 
