@@ -7,13 +7,26 @@
 # Every step resumes: content files, dataset shards and training checkpoints already written are
 # kept. Sizes come from the environment: MINUTES (content), PAIRS, SETTINGS (random settings per
 # effect for the presets), EPOCHS, BATCH, CROP (training crop, seconds), SEED, DATA (output root, default training/data), VENV.
+# CONTENT=real: the content is recorded audio from Debian packages (training/make_real_content.py:
+# game soundtracks, drum kits, instrument samples, recorded speech; MINUTES of train content, default
+# 80, and HELD_OUT_MINUTES of held-out content, default 18); the outputs are then named real-full /
+# real-smoke. CONTENT=synth (the default): MIDI, espeak-ng and synthesis (make_content.py), as shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NAME=full
+CONTENT=${CONTENT:-synth}
+if [[ "$CONTENT" != synth && "$CONTENT" != real ]]; then
+    echo "run_all.sh: CONTENT must be 'synth' or 'real', not '$CONTENT'" >&2
+    exit 2
+fi
 if [[ "${1:-}" == "--smoke" ]]; then
     NAME=smoke
-    : "${MINUTES:=5}" "${PAIRS:=400}" "${SETTINGS:=200}" "${EPOCHS:=2}" "${BATCH:=16}"
+    : "${MINUTES:=5}" "${HELD_OUT_MINUTES:=2}" "${PAIRS:=400}" "${SETTINGS:=200}" "${EPOCHS:=2}" "${BATCH:=16}"
+fi
+if [[ "$CONTENT" == real ]]; then
+    NAME=real-$NAME
+    : "${MINUTES:=80}" "${HELD_OUT_MINUTES:=18}"
 fi
 : "${MINUTES:=20}" "${PAIRS:=10000}" "${SETTINGS:=1000}" "${EPOCHS:=8}" "${BATCH:=32}" "${SEED:=0}" "${CROP:=1.5}"
 DATA=${DATA:-training/data}
@@ -22,6 +35,12 @@ NICE=${NICE:-10}
 
 echo "== Debian packages (content: fluidsynth, GM soundfont, espeak-ng)"
 bash scripts/setup.sh fluidsynth fluid-soundfont-gm espeak-ng
+if [[ "$CONTENT" == real ]]; then
+    # Recorded audio (~1.2 GB to download, ~1.6 GB installed with dependencies) and its decoders: the list is
+    # make_real_content.py's PACKAGES.
+    echo "== Debian packages (real content: game music, drum kits, samples, recorded speech)"
+    bash scripts/setup.sh $(python3 training/make_real_content.py --packages)
+fi
 
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, onnx, onnxruntime" 2>/dev/null; then
     echo "== python environment ($VENV)"
@@ -34,11 +53,19 @@ echo "== fxmatch (release build)"
 cargo build --release --quiet
 FXMATCH="${CARGO_TARGET_DIR:-target}/release/fxmatch"
 
-echo "== content: $MINUTES minutes into $DATA/content-$NAME"
-$PY training/make_content.py "$DATA/content-$NAME" --minutes "$MINUTES" --seed "$SEED"
+if [[ "$CONTENT" == real ]]; then
+    echo "== content: $MINUTES + $HELD_OUT_MINUTES (held-out) minutes of recordings into $DATA/content-$NAME"
+    $PY training/make_real_content.py "$DATA/content-$NAME" --minutes "$MINUTES" \
+        --held-out-minutes "$HELD_OUT_MINUTES" --seed "$SEED"
+    TRAIN_CONTENT="$DATA/content-$NAME/train"   # held-out/ stays out of the pairs
+else
+    echo "== content: $MINUTES minutes into $DATA/content-$NAME"
+    $PY training/make_content.py "$DATA/content-$NAME" --minutes "$MINUTES" --seed "$SEED"
+    TRAIN_CONTENT="$DATA/content-$NAME"
+fi
 
 echo "== dataset: $PAIRS pairs into $DATA/pairs-$NAME"
-nice -n "$NICE" "$FXMATCH" dataset "$DATA/content-$NAME" "$DATA/pairs-$NAME" \
+nice -n "$NICE" "$FXMATCH" dataset "$TRAIN_CONTENT" "$DATA/pairs-$NAME" \
     --pairs "$PAIRS" --settings "$SETTINGS" --seed "$SEED"
 
 echo "== train: $EPOCHS epochs into $DATA/run-$NAME"
