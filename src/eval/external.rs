@@ -173,8 +173,9 @@ pub const EXTERNAL_STYLES: &[ExternalStyle] = &[
         steps: &[
             "http://plugin.org.uk/swh-plugins/multivoiceChorus voices=3 delay_base=12 voice_spread=0.5 detune=2 \
              law_freq=4 attendb=-3",
-            "http://plugin.org.uk/swh-plugins/tapeDelay speed=1 da_db=-90 t1d=0 t1a_db=0 t2d=0.35 t2a_db=-10 \
-             t3d=0.7 t3a_db=-18 t4a_db=-90",
+            // Dry through the dry level: a tap at distance 0 comes out silent.
+            "http://plugin.org.uk/swh-plugins/tapeDelay speed=1 da_db=0 t1a_db=-90 t2d=0.35 t2a_db=-10 t3d=0.7 \
+             t3a_db=-18 t4a_db=-90",
         ],
     },
 ];
