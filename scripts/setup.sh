@@ -24,6 +24,7 @@ PACKAGES=(
     zam-plugins         # LV2: config/chains/zam.toml (ZamEQ2, ZamCompX2, ZamDelay)
     swh-lv2
     x42-plugins
+    lv2file             # renders LV2 plugins outside fxmatch: the unseen references of `fxmatch eval transfer`
     python3-venv        # training/analysis scripts run in a venv
 )
 PACKAGES+=("$@")

@@ -104,16 +104,54 @@ fn eval_refuses_a_content_folder_with_too_few_clips() {
 fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
     let dir = tempfile::tempdir().unwrap();
     let (r, md) = quick("transfer", dir.path());
-    let systems = r["results"][0]["systems"].as_array().unwrap();
+    let result = &r["results"][0]["result"];
+    let systems = result["systems"].as_array().unwrap();
     let names: Vec<&str> = systems.iter().map(|s| s["system"].as_str().unwrap()).collect();
     assert_eq!(names, ["input", "random", "rule-based", "match:st-ito", "match:live", "oracle"]);
     let sim = |i: usize| systems[i]["mean_similarity"].as_f64().unwrap();
     assert!(sim(3) > sim(0) && sim(4) > sim(0), "the match improves on the dry input: {md}");
+    // 2 presets of the chain, then the first sox and the first lv2file chain, 1 pair each.
+    let pairs = result["pairs"].as_array().unwrap();
+    let sources: Vec<&str> = pairs.iter().map(|p| p["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["fxmatch-chain", "fxmatch-chain", "sox", "lv2file"], "{md}");
     for s in systems {
-        assert_eq!(s["similarities"].as_array().unwrap().len(), 2, "2 presets × 1 pair");
+        assert_eq!(s["similarities"].as_array().unwrap().len(), 4, "4 cases");
         let is_match = s["system"].as_str().unwrap().starts_with("match:");
         assert_eq!(s["mean_param_error"].is_number(), is_match, "parameter error for matches only");
+        let gains: Vec<f64> = s["gains"].as_array().unwrap().iter().map(|g| g.as_f64().unwrap()).collect();
+        assert_eq!(gains.len(), 4);
+        // Each gain is 1 − d(output, oracle) / d(input, oracle), from the reported distances.
+        for ((g, d), p) in gains.iter().zip(s["distances"].as_array().unwrap()).zip(pairs) {
+            let (d_out, d_in) =
+                (d["total"].as_f64().unwrap(), p["input_distance"]["total"].as_f64().unwrap());
+            assert!(g.is_finite() && d_out >= 0.0 && d_in > 0.0, "{g} {d_out} {d_in}");
+            assert!((g - (1.0 - d_out / d_in)).abs() < 1e-9);
+            let parts = ["spectral", "dynamics", "width"].map(|k| d[k].as_f64().unwrap());
+            assert!((parts.iter().sum::<f64>() - d_out).abs() < 1e-9, "d is the sum of its terms");
+        }
+        let mut sorted = gains.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert!((s["median_gain"].as_f64().unwrap() - (sorted[1] + sorted[2]) / 2.0).abs() < 1e-12);
+        let closer = gains.iter().filter(|&&g| g > 0.0).count() as f64 / 4.0;
+        assert_eq!(s["share_closer"].as_f64().unwrap(), closer);
+        let groups: Vec<(&str, u64)> = s["by_source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["source"].as_str().unwrap(), g["cases"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(groups, [("fxmatch-chain", 2), ("sox", 1), ("lv2file", 1), ("external", 2)]);
     }
+    // The input is the zero of the scale and the oracle its one, in every case.
+    let gains = |i: usize| -> Vec<f64> {
+        systems[i]["gains"].as_array().unwrap().iter().map(|g| g.as_f64().unwrap()).collect()
+    };
+    assert_eq!(gains(0), [0.0; 4]);
+    assert_eq!(gains(5), [1.0; 4]);
+    assert_eq!(systems[0]["share_closer"], 0.0);
+    assert_eq!(systems[5]["share_closer"], 1.0);
+    assert!(md.contains("| system | similarity to the reference | median gain | closer |"), "{md}");
+    assert!(md.contains("| system | fxmatch-chain (2) | sox (1) | lv2file (1) | external (2) |"), "{md}");
     assert!(
         std::fs::read_to_string(dir.path().join("transfer-mfcc.svg")).unwrap().matches("<rect").count() == 7
     );

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use fxmatch::audio::{read_wav, AudioBuffer};
 use fxmatch::chain::{Chain, ChainSpec, Params};
+use fxmatch::eval::external::{probe, ExternalStyle, Processor, EXTERNAL_STYLES};
 use fxmatch::eval::param_est::{
     param_est, single_param_spec, ParamEstCase, ParamEstConfig, ParamEstResult, PARAM_EST_CASES,
     PARAM_EST_LV2_CASES,
@@ -15,7 +16,7 @@ use fxmatch::eval::param_est::{
 use fxmatch::eval::plot::{bar_chart, line_plot, Series};
 use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
-use fxmatch::eval::transfer::{transfer, TransferConfig};
+use fxmatch::eval::transfer::{transfer, TransferConfig, TransferResult};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::encoder::DEFAULT_MODEL;
 use fxmatch::metric::{load_metric, StyleMetric};
@@ -37,9 +38,11 @@ pub enum EvalCommand {
     /// Parameter estimation (ST-ITO Table 2): one free parameter per built-in effect, 4 targets
     /// × 3 trials; MSE and Pearson correlation of the normalised estimates.
     ParamEst(ParamEstArgs),
-    /// Style transfer: dry inputs vs references from other content through a realistic chain
-    /// (config/styles/*.params.toml); similarity of input, random setting, rule-based
-    /// baseline, the match (per profile) and the oracle.
+    /// Style transfer: dry inputs vs references from other content through realistic
+    /// processing: the chain at its presets (config/styles/*.params.toml), sox effect chains and
+    /// LV2 plugins rendered by lv2file. Per system (input, random setting, rule-based baseline,
+    /// the match per profile, the oracle): similarity to the reference, and the fidelity gain
+    /// 1 − d(output, oracle) / d(input, oracle) with an independent audio distance d.
     Transfer(TransferArgs),
 }
 
@@ -51,17 +54,31 @@ pub struct TransferArgs {
     /// Folder of reference presets (params files for the chain; one reference style each).
     #[arg(long, default_value = "config/styles")]
     presets: PathBuf,
-    /// Input/reference pairs per preset.
-    #[arg(long, default_value_t = 4)]
+    /// Input/reference pairs per reference style (each preset, each sox or lv2file chain).
+    #[arg(long, default_value_t = 3)]
     pairs: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Match profiles to compare (st-ito, live).
+    /// Match profiles to compare (st-ito, live); repeat for several.
     #[arg(long = "profile", default_values_t = ["st-ito".to_string(), "live".to_string()])]
     profiles: Vec<String>,
+    /// Reference sources; repeat for several. Default: all three.
+    #[arg(long = "source", value_enum)]
+    sources: Vec<ReferenceSource>,
     #[command(flatten)]
     common: CommonEvalArgs,
+}
+
+/// Where the references of a transfer run come from.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReferenceSource {
+    /// The searched chain at the presets in --presets: the oracle is reachable.
+    FxmatchChain,
+    /// Chains of sox effects (fxmatch has none of them).
+    Sox,
+    /// LV2 plugins rendered by lv2file, outside fxmatch.
+    Lv2file,
 }
 
 #[derive(Args)]
@@ -156,7 +173,8 @@ pub struct CommonEvalArgs {
     /// Smoke run: a small version of the task (zero-shot: 10 trials per content type;
     /// retrieval: 2 trials, 5 distractors; param-est: 2 built-in effects and 1 LV2 plugin × 2
     /// targets; match: 2 cases;
-    /// transfer: 2 presets × 1 pair; searches cut to 3 generations of at most 16).
+    /// transfer: 2 presets, 1 sox and 1 lv2file chain × 1 pair; searches cut to 3 generations
+    /// of at most 16).
     #[arg(long)]
     quick: bool,
     /// Style metric to evaluate; repeat for several. Default: every metric available (mfcc, and
@@ -546,46 +564,63 @@ fn profiles(
 fn run_transfer(args: TransferArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     probe_offline(&spec)?;
-    let mut presets = load_presets(&args.presets, &spec)?;
+    let wanted = |s: ReferenceSource| args.sources.is_empty() || args.sources.contains(&s);
+    let mut presets =
+        if wanted(ReferenceSource::FxmatchChain) { load_presets(&args.presets, &spec)? } else { Vec::new() };
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
     let quick = args.common.quick;
+    let mut external: Vec<ExternalStyle> = EXTERNAL_STYLES
+        .iter()
+        .filter(|s| match s.processor {
+            Processor::Sox => wanted(ReferenceSource::Sox),
+            Processor::Lv2file => wanted(ReferenceSource::Lv2file),
+        })
+        .copied()
+        .collect();
     if quick {
         presets.truncate(2);
+        // The first chain of each external source.
+        external.dedup_by_key(|s| s.processor);
     }
+    // A style whose program or plugin is missing is skipped and listed, as param-est does: the
+    // other rows still mean something without it.
+    let rate = clips.first().map_or(48_000, |c| c.sample_rate);
+    let mut skipped = Vec::new();
+    external.retain(|style| match probe(style, rate) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("warning: skipping {}: {e}", style.name);
+            skipped.push(serde_json::json!({ "style": style.name, "reason": e.to_string() }));
+            false
+        }
+    });
+    anyhow::ensure!(
+        !presets.is_empty() || !external.is_empty(),
+        "no reference style to run\n  fix: install sox and lv2file (`bash scripts/setup.sh`) or include --source fxmatch-chain"
+    );
     let config = TransferConfig {
         pairs_per_preset: if quick { 1 } else { args.pairs },
         seed: args.seed,
         profiles: profiles(&args.profiles, args.seed, None, quick)?,
     };
+    let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {
+        let started = std::time::Instant::now();
         let result = with_progress(
-            (presets.len() * config.pairs_per_preset) as u64,
+            (styles * config.pairs_per_preset) as u64,
             format!("transfer ({})", metric.name()),
-            |tick| Ok(transfer(&spec, &presets, &mut *metric, &clips, &config, &mut |done, _| tick(done))?),
+            |tick| {
+                Ok(transfer(&spec, &presets, &external, &mut *metric, &clips, &config, &mut |done, _| {
+                    tick(done)
+                })?)
+            },
         )?;
-        md += &format!(
-        "## Style transfer ({} presets × {} pairs, chain {}, metric {})\n\n| system | similarity to the reference | parameter error | seconds per match |\n|---|---|---|---|\n",
-        presets.len(),
-        config.pairs_per_preset,
-        args.chain.display(),
-        result.metric
-    );
-        for sys in &result.systems {
-            let opt = |v: Option<f64>, digits: usize| v.map_or("".to_string(), |v| format!("{v:.digits$}"));
-            md += &format!(
-                "| {} | {:.3} | {} | {} |\n",
-                sys.system,
-                sys.mean_similarity,
-                opt(sys.mean_param_error, 3),
-                opt(sys.mean_seconds, 2)
-            );
-        }
-        md += "\nPresets: ";
-        md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+        let seconds = started.elapsed().as_secs_f64();
+        md += &transfer_markdown(&result, &args.chain, styles, config.pairs_per_preset, seconds);
         let svg_name = format!("transfer-{}.svg", result.metric);
-        md += &format!(". Parameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3).\n\n![similarity per system ({})]({svg_name})\n\n", result.metric);
+        md += &format!("\n![similarity per system ({})]({svg_name})\n\n", result.metric);
         let bars: Vec<(String, f64)> =
             result.systems.iter().map(|s| (s.system.clone(), s.mean_similarity)).collect();
         let svg = bar_chart(
@@ -595,18 +630,103 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
             (0.0, 1.0),
         );
         svgs.push((svg_name, svg));
-        results.push(result);
+        results.push(serde_json::json!({ "seconds": seconds, "result": result }));
+    }
+    md += "Presets (fxmatch-chain): ";
+    md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    md += ". External chains: ";
+    md += &external
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.steps.join(" → ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    md += ".\n";
+    if !skipped.is_empty() {
+        md += &format!(
+            "\nSkipped (program or plugin missing, or the chain failed): {}.\n",
+            skipped.iter().filter_map(|s| s["style"].as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
     let json = serde_json::json!({
         "task": "style transfer (shared/BENCHMARK.md §2)",
         "command": command_line(),
         "chain": args.chain,
         "presets": args.presets,
+        "external_styles": external,
         "config": config,
         "content_folders": dirs,
         "results": results,
+        "skipped": skipped,
     });
     write_results(&args.common.out, "transfer", json, &md, &svgs)
+}
+
+/// The transfer tables: per system overall, per system and source, then per case.
+fn transfer_markdown(r: &TransferResult, chain: &Path, styles: usize, pairs: usize, seconds: f64) -> String {
+    let opt = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
+    let mut md = format!(
+        "## Style transfer ({styles} reference styles × {pairs} pairs = {} cases, chain {}, metric {}, {seconds:.0} s)\n\n\
+         Fidelity: transfer gain 1 − d(output, oracle) / d(input, oracle), d the audio distance of \
+         `fxmatch::eval::fidelity` (spectral + dynamics + width, dB; not the metric); 1 = the oracle, \
+         0 = the untouched input, < 0 = worse than doing nothing. Closer: share of cases where the \
+         output is nearer the oracle than the input is.\n\n\
+         | system | similarity to the reference | median gain | closer | parameter error | seconds per match |\n\
+         |---|---|---|---|---|---|\n",
+        r.pairs.len(),
+        chain.display(),
+        r.metric
+    );
+    for sys in &r.systems {
+        md += &format!(
+            "| {} | {:.3} | {:.3} | {:.0} % | {} | {} |\n",
+            sys.system,
+            sys.mean_similarity,
+            sys.median_gain,
+            100.0 * sys.share_closer,
+            opt(sys.mean_param_error, 3),
+            opt(sys.mean_seconds, 2)
+        );
+    }
+    md += "\nParameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3), on fxmatch-chain cases.\n\n";
+    if let Some(first) = r.systems.first() {
+        md += "Per source: median gain / closer (cases).\n\n| system |";
+        for g in &first.by_source {
+            md += &format!(" {} ({}) |", g.source, g.cases);
+        }
+        md += &format!("\n|---|{}\n", "---|".repeat(first.by_source.len()));
+        for sys in &r.systems {
+            md += &format!("| {} |", sys.system);
+            for g in &sys.by_source {
+                md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
+            }
+            md += "\n";
+        }
+    }
+    md += "\nPer case: d(input, oracle) in dB (spectral + dynamics + width), then each system's gain.\n\n| # | source | style | input | reference | d(input, oracle) |";
+    for sys in &r.systems {
+        md += &format!(" {} |", sys.system);
+    }
+    md += &format!("\n|---|---|---|---|---|---|{}\n", "---|".repeat(r.systems.len()));
+    for (i, p) in r.pairs.iter().enumerate() {
+        let d = &p.input_distance;
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {:.2} ({:.2} + {:.2} + {:.2}) |",
+            i + 1,
+            p.source,
+            p.preset,
+            p.input,
+            p.reference,
+            d.total,
+            d.spectral,
+            d.dynamics,
+            d.width
+        );
+        for sys in &r.systems {
+            md += &format!(" {:.2} |", sys.gains[i]);
+        }
+        md += "\n";
+    }
+    md
 }
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {

@@ -2,6 +2,8 @@
 
 pub mod baseline;
 pub mod content;
+pub mod external;
+pub mod fidelity;
 pub mod param_est;
 pub mod plot;
 pub mod retrieval;

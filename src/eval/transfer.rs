@@ -1,9 +1,16 @@
 //! Style transfer (BENCHMARK.md §2): dry inputs against references made from *other* content
-//! through a realistic chain at named settings (the presets in `config/styles/`). For each
-//! pair, the similarity to the reference of: the dry input, the input through the chain at a
-//! random setting, the rule-based baseline ([`super::baseline`]), the match (one row per
-//! profile), and the oracle (the input through the reference's own chain and settings); and the
-//! match's parameter error against the reference's settings.
+//! through a realistic processing. The references come from three sources: fxmatch's own chain
+//! at named settings (the presets in `config/styles/`), where the oracle is exactly reachable
+//! and the parameter error is defined; and processors fxmatch does not have ([`super::external`]:
+//! sox effects, LV2 plugins rendered by lv2file), where it is not.
+//!
+//! For each case, every system's output (the dry input, the input through the chain at a
+//! random setting, the rule-based baseline ([`super::baseline`]), the match (one system per
+//! profile), and the oracle, i.e. the input through the reference's own processing) is scored
+//! twice: its similarity to the reference under the metric the match optimises, and its
+//! fidelity, the transfer gain `1 − d(output, oracle) / d(input, oracle)` with the independent
+//! audio distance `d` of [`super::fidelity`]. Summaries: the median gain and the share of cases
+//! where the output is closer to the oracle than the input, overall and per source.
 
 use std::sync::atomic::AtomicBool;
 
@@ -12,17 +19,24 @@ use serde::Serialize;
 
 use super::baseline::rule_based_transfer;
 use super::content::{other_index, random_settings, require_two};
+use super::external::{render_external, ExternalStyle};
+use super::fidelity::{distance, transfer_gain, Distance};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec, Params};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metric::{similarity, Embedding, StyleMetric};
 use crate::optimize::{loudest_window, MatchConfig, Matcher};
 use crate::render::render;
 
+/// Source label of references made by the chain the match searches.
+pub const CHAIN_SOURCE: &str = "fxmatch-chain";
+/// Label of the summary over every source fxmatch does not have (sox and lv2file).
+pub const EXTERNAL_SOURCE: &str = "external";
+
 /// Settings of a transfer run.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransferConfig {
-    /// Input/reference-content pairs per preset.
+    /// Input/reference-content pairs per reference style (preset or external chain).
     pub pairs_per_preset: usize,
     /// Random seed (pairs, random settings, searches).
     pub seed: u64,
@@ -30,30 +44,62 @@ pub struct TransferConfig {
     pub profiles: Vec<(String, MatchConfig)>,
 }
 
-/// Mean similarity of one system over all pairs.
+/// One system's figures over a group of cases.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceScore {
+    /// The group: a source (`fxmatch-chain`, `sox`, `lv2file`) or `external` (sox and lv2file).
+    pub source: String,
+    /// Cases in the group.
+    pub cases: usize,
+    /// Mean similarity to the reference.
+    pub mean_similarity: f64,
+    /// Median transfer gain.
+    pub median_gain: f64,
+    /// Share of cases whose output is strictly closer to the oracle than the input is.
+    pub share_closer: f64,
+    /// Mean parameter error (matches on fxmatch-chain cases only).
+    pub mean_param_error: Option<f64>,
+}
+
+/// One system over all cases.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemScore {
     /// System: input, random, rule-based, match:PROFILE, oracle.
     pub system: String,
     /// Mean similarity to the reference.
     pub mean_similarity: f64,
-    /// Per pair, in pair order.
+    /// Per case, in case order.
     pub similarities: Vec<f32>,
-    /// Mean |found − true| over the chain's free parameters, normalised (matches only).
+    /// Mean |found − true| over the chain's free parameters, normalised (matches only, over the
+    /// fxmatch-chain cases: only there are the true settings known).
     pub mean_param_error: Option<f64>,
-    /// Mean wall seconds per pair (matches only: reference embedding plus search).
+    /// Mean wall seconds per case (matches only: reference embedding plus search).
     pub mean_seconds: Option<f64>,
+    /// `d(output, oracle)` per case.
+    pub distances: Vec<Distance>,
+    /// Transfer gain per case.
+    pub gains: Vec<f64>,
+    /// Median transfer gain over all cases.
+    pub median_gain: f64,
+    /// Share of all cases whose output is strictly closer to the oracle than the input is.
+    pub share_closer: f64,
+    /// The same figures per source, then over the external sources together.
+    pub by_source: Vec<SourceScore>,
 }
 
-/// One pair.
+/// One case.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransferPair {
-    /// Reference preset name.
+    /// Where the reference's processing comes from: `fxmatch-chain`, `sox` or `lv2file`.
+    pub source: String,
+    /// Reference style: the preset or external chain's name.
     pub preset: String,
     /// Index of the input clip.
     pub input: usize,
     /// Index of the reference content clip.
     pub reference: usize,
+    /// `d(input, oracle)`: how much the reference's processing changes the input.
+    pub input_distance: Distance,
 }
 
 /// The whole run.
@@ -61,10 +107,16 @@ pub struct TransferPair {
 pub struct TransferResult {
     /// Metric name.
     pub metric: String,
-    /// The pairs.
+    /// The cases.
     pub pairs: Vec<TransferPair>,
     /// One row per system.
     pub systems: Vec<SystemScore>,
+}
+
+/// How a case's reference (and oracle) is made.
+enum Style<'a> {
+    Chain(&'a str, &'a Params),
+    External(&'a ExternalStyle),
 }
 
 fn embed(metric: &mut dyn StyleMetric, audio: &AudioBuffer) -> Result<Embedding> {
@@ -72,11 +124,27 @@ fn embed(metric: &mut dyn StyleMetric, audio: &AudioBuffer) -> Result<Embedding>
     metric.embed(&l, &r, audio.sample_rate)
 }
 
-/// Run the task over `presets` (name, settings for `spec`'s chain). `progress` gets (pairs
-/// done, pairs in all).
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Median of `v` (the mean of the middle two for an even count); NaN when empty.
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => 0.5 * (s[n / 2 - 1] + s[n / 2]),
+    }
+}
+
+/// Run the task over `presets` (name, settings for `spec`'s chain), then `external` styles.
+/// `progress` gets (cases done, cases in all).
 pub fn transfer(
     spec: &ChainSpec,
     presets: &[(String, Params)],
+    external: &[ExternalStyle],
     metric: &mut dyn StyleMetric,
     clips: &[AudioBuffer],
     config: &TransferConfig,
@@ -90,33 +158,52 @@ pub fn transfer(
         .iter()
         .map(|(name, c)| Ok((name.clone(), Matcher::new(spec, metric, c.clone())?)))
         .collect::<Result<Vec<_>>>()?;
-    let mut systems: Vec<SystemScore> = ["input", "random", "rule-based"]
+    let names: Vec<String> = ["input", "random", "rule-based"]
         .iter()
         .map(|s| s.to_string())
         .chain(config.profiles.iter().map(|(n, _)| format!("match:{n}")))
         .chain(["oracle".to_string()])
-        .map(|system| SystemScore {
-            system,
-            mean_similarity: 0.0,
-            similarities: Vec::new(),
-            mean_param_error: None,
-            mean_seconds: None,
-        })
         .collect();
-    let mut errors = vec![Vec::new(); config.profiles.len()];
+    let mut similarities = vec![Vec::new(); names.len()];
+    let mut distances = vec![Vec::new(); names.len()];
+    // Per profile, per case: the parameter error (None where the truth is not a chain setting).
+    let mut errors: Vec<Vec<Option<f64>>> = vec![Vec::new(); config.profiles.len()];
     let mut seconds = vec![Vec::new(); config.profiles.len()];
     let mut pairs = Vec::new();
-    let total = presets.len() * config.pairs_per_preset;
-    for (name, params) in presets {
-        chain.apply_params(params)?;
-        let truth = chain.normalized();
+    let styles: Vec<Style> =
+        presets.iter().map(|(n, p)| Style::Chain(n, p)).chain(external.iter().map(Style::External)).collect();
+    let total = styles.len() * config.pairs_per_preset;
+    for style in &styles {
+        let truth = match style {
+            Style::Chain(_, params) => {
+                chain.apply_params(params)?;
+                Some(chain.normalized())
+            }
+            Style::External(_) => None,
+        };
         for _ in 0..config.pairs_per_preset {
             let a = rng.random_range(0..clips.len());
             let b = other_index(clips.len(), a, &mut rng);
             let (input, content) = (&clips[a], &clips[b]);
-            chain.set_normalized(&truth);
-            let reference = render(&mut chain, content, 0.0)?;
-            let oracle = render(&mut chain, input, 0.0)?;
+            let (source, name, reference, oracle) = match style {
+                Style::Chain(name, _) => {
+                    chain.set_normalized(truth.as_ref().expect("chain styles have settings"));
+                    (CHAIN_SOURCE, *name, render(&mut chain, content, 0.0)?, render(&mut chain, input, 0.0)?)
+                }
+                Style::External(s) => {
+                    (s.processor.name(), s.name, render_external(s, content)?, render_external(s, input)?)
+                }
+            };
+            let input_distance = distance(input, &oracle)?;
+            if input_distance.total < 1e-3 {
+                return Err(Error::invalid(
+                    format!(
+                        "transfer: style {name} leaves input clip {a} unchanged (d = {:.2e})",
+                        input_distance.total
+                    ),
+                    "give the reference style settings that audibly process the sound",
+                ));
+            }
             let t_ref = std::time::Instant::now();
             let z_ref = embed(metric, &reference)?;
             let ref_seconds = t_ref.elapsed().as_secs_f64();
@@ -136,28 +223,94 @@ pub fn transfer(
                     &mut |_| {},
                 )?;
                 seconds[k].push(ref_seconds + outcome.seconds);
-                errors[k].push(
-                    outcome.x.iter().zip(&truth).map(|(x, t)| (x - t).abs()).sum::<f64>()
-                        / truth.len().max(1) as f64,
-                );
+                errors[k].push(truth.as_ref().map(|truth| {
+                    outcome.x.iter().zip(truth).map(|(x, t)| (x - t).abs()).sum::<f64>()
+                        / truth.len().max(1) as f64
+                }));
                 chain.set_normalized(&outcome.x);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }
-            outputs.push(oracle);
-            for (system, output) in systems.iter_mut().zip(&outputs) {
-                system.similarities.push(similarity(&embed(metric, output)?, &z_ref));
+            outputs.push(oracle.clone());
+            for (k, output) in outputs.iter().enumerate() {
+                similarities[k].push(similarity(&embed(metric, output)?, &z_ref));
+                // The input's own distance is the one already measured (its gain is exactly 0).
+                distances[k].push(if k == 0 { input_distance } else { distance(output, &oracle)? });
             }
-            pairs.push(TransferPair { preset: name.clone(), input: a, reference: b });
+            pairs.push(TransferPair {
+                source: source.to_string(),
+                preset: name.to_string(),
+                input: a,
+                reference: b,
+                input_distance,
+            });
             progress(pairs.len(), total);
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    for system in &mut systems {
-        system.mean_similarity = mean(&system.similarities.iter().map(|&s| s as f64).collect::<Vec<_>>());
+    let mut groups: Vec<String> = Vec::new();
+    for p in &pairs {
+        if !groups.contains(&p.source) {
+            groups.push(p.source.clone());
+        }
     }
-    for k in 0..config.profiles.len() {
-        systems[3 + k].mean_param_error = Some(mean(&errors[k]));
-        systems[3 + k].mean_seconds = Some(mean(&seconds[k]));
-    }
+    let has_external = pairs.iter().any(|p| p.source != CHAIN_SOURCE);
+    let systems = names
+        .into_iter()
+        .enumerate()
+        .map(|(k, system)| {
+            let gains: Vec<f64> = distances[k]
+                .iter()
+                .zip(&pairs)
+                .map(|(d, p)| transfer_gain(d.total, p.input_distance.total))
+                .collect();
+            let profile = k.checked_sub(3).filter(|&j| j < config.profiles.len());
+            let summary = |source: &str, keep: &dyn Fn(&TransferPair) -> bool| {
+                let idx: Vec<usize> = (0..pairs.len()).filter(|&i| keep(&pairs[i])).collect();
+                let closer =
+                    idx.iter().filter(|&&i| distances[k][i].total < pairs[i].input_distance.total).count();
+                let param: Vec<f64> =
+                    profile.map_or(Vec::new(), |j| idx.iter().filter_map(|&i| errors[j][i]).collect());
+                SourceScore {
+                    source: source.to_string(),
+                    cases: idx.len(),
+                    mean_similarity: mean(
+                        &idx.iter().map(|&i| similarities[k][i] as f64).collect::<Vec<_>>(),
+                    ),
+                    median_gain: median(&idx.iter().map(|&i| gains[i]).collect::<Vec<_>>()),
+                    share_closer: closer as f64 / idx.len().max(1) as f64,
+                    mean_param_error: (!param.is_empty()).then(|| mean(&param)),
+                }
+            };
+            let all = summary("all", &|_| true);
+            let mut by_source: Vec<SourceScore> =
+                groups.iter().map(|g| summary(g, &|p: &TransferPair| &p.source == g)).collect();
+            if has_external {
+                by_source.push(summary(EXTERNAL_SOURCE, &|p: &TransferPair| p.source != CHAIN_SOURCE));
+            }
+            SystemScore {
+                system,
+                mean_similarity: all.mean_similarity,
+                similarities: similarities[k].clone(),
+                mean_param_error: all.mean_param_error,
+                mean_seconds: profile.map(|j| mean(&seconds[j])),
+                distances: distances[k].clone(),
+                gains,
+                median_gain: all.median_gain,
+                share_closer: all.share_closer,
+                by_source,
+            }
+        })
+        .collect();
     Ok(TransferResult { metric: metric.name().to_string(), pairs, systems })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
 }
