@@ -1,7 +1,9 @@
-//! Audio buffers and WAV files.
+//! Audio buffers, WAV files and a plain spectral distance between signals.
 
+pub mod spectrum;
 mod wav;
 
+pub use spectrum::log_spectral_distance;
 pub use wav::{read_wav, write_wav, SampleFormat};
 
 /// Multichannel audio, one `Vec` per channel (planar), in `[-1, 1]` full scale.
