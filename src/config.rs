@@ -104,7 +104,8 @@ pub struct DaemonConfig {
     pub profile: String,
     /// Style metric name (`encoder` or `mfcc`).
     pub metric: String,
-    /// The encoder model (`NAME.onnx` beside `NAME.json`) when `metric` is `encoder`.
+    /// The encoder model (`NAME.onnx` beside `NAME.json`) when `metric` is `encoder` and the
+    /// config names one; `None`: the built-in default model.
     pub model: Option<PathBuf>,
     /// Matcher worker threads (0: all cores).
     pub threads: usize,
@@ -278,7 +279,9 @@ impl DaemonConfig {
                     "remove `model`, or set metric = \"encoder\"",
                 ))
             }
-            (m, "encoder") => Some(resolve(m, "../models/encoder.onnx")),
+            // Without `model`, the default model built into the binary: found wherever the
+            // daemon runs (an installed binary under systemd has no models/ folder beside it).
+            (Some(_), "encoder") => Some(resolve(&file.matching.model, "")),
             _ => None,
         };
 

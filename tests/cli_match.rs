@@ -9,7 +9,7 @@ use common::*;
 use fxmatch::audio::read_wav;
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::metric::{similarity, MfccMetric, StyleMetric};
-use fxmatch::optimize::{MatchConfig, Matcher};
+use fxmatch::optimize::{MatchConfig, Matcher, Start};
 use fxmatch::render::render;
 
 fn s(p: &std::path::Path) -> &str {
@@ -58,7 +58,8 @@ fn match_recovers_most_of_the_oracle_similarity_on_a_synthetic_case() {
         out.similarity
     );
     assert_eq!(out.generations, 15);
-    assert_eq!(out.evaluations, 15 * 24 + 1);
+    assert_eq!(out.evaluations, 15 * 24 + 1 + out.selection_evaluations);
+    assert!(out.selection_evaluations <= 2 * 2, "at most two trials per effect");
     assert!(out.history.windows(2).all(|w| w[1] >= w[0]), "best-so-far never drops");
 }
 
@@ -82,11 +83,46 @@ fn same_seed_same_result_and_abort_returns_the_start() {
     assert_eq!(a.x, b.x, "same seed: same parameters, whatever the thread count");
     assert_eq!(a.similarity, b.similarity);
 
+    assert_eq!(a.effects.len(), 2, "one usage entry per effect");
+    for (ea, eb) in a.effects.iter().zip(&b.effects) {
+        assert_eq!((ea.distance_db, ea.used, ea.deselected), (eb.distance_db, eb.used, eb.deselected));
+    }
+
     let mut m = Matcher::new(&spec, &metric, config).unwrap();
     let aborted = m.run(l, r, 48_000, &z_ref, &AtomicBool::new(true), &mut |_| {}).unwrap();
     assert_eq!(aborted.generations, 0);
     assert_eq!(aborted.stop_reason, "aborted");
-    assert_eq!(aborted.x, vec![0.5; spec.num_free()], "an aborted match returns the best so far: the start");
+    let neutral = Chain::from_spec(&spec).unwrap().start_point();
+    assert_eq!(aborted.x, neutral, "an aborted match returns the best so far: the neutral start");
+    assert_eq!(aborted.used_effects(), Vec::<&str>::new(), "at the neutral start no effect is used");
+}
+
+/// The neutral start is transparent: matching a clip to itself leaves every effect unused. From
+/// mid-range without prior or selection (ST-ITO's search) the same match processes audibly,
+/// and the usage report says so.
+#[test]
+fn a_clip_matched_to_itself_uses_no_effect() {
+    let spec = ChainSpec::load(chain("default.toml")).unwrap();
+    let input = clip("dry/guitar_clean.wav");
+    let (l, r) = input.to_stereo();
+    let (l, r) = (&l[..72_000], &r[..72_000]);
+    let mut metric = MfccMetric::new();
+    let z_ref = metric.embed(l, r, 48_000).unwrap();
+    let config = MatchConfig { population: 8, max_generations: 3, seed: 2, ..MatchConfig::default() };
+    let mut m = Matcher::new(&spec, &metric, config.clone()).unwrap();
+    let out = m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(
+        out.similarity_start > 0.999,
+        "the neutral chain leaves the clip's style: {}",
+        out.similarity_start
+    );
+    assert_eq!(out.used_effects(), Vec::<&str>::new(), "{:?}", out.effects);
+
+    let st_ito = MatchConfig { start: Start::Middle, prior: 0.0, selection_margin: None, ..config };
+    let mut m = Matcher::new(&spec, &metric, st_ito).unwrap();
+    let out = m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(out.similarity < 0.999, "mid-range processing changes the style: {}", out.similarity);
+    assert!(!out.used_effects().is_empty(), "{:?}", out.effects);
 }
 
 #[test]
@@ -120,7 +156,8 @@ fn cli_match_writes_output_params_and_report() {
     for key in ["similarity_input", "similarity_output", "evaluations", "generations", "seconds"] {
         assert!(r.get(key).is_some(), "report has {key}: {r}");
     }
-    assert_eq!(r["evaluations"], 17);
+    assert_eq!(r["evaluations"], 17 + r["search"]["selection_evaluations"].as_u64().unwrap());
+    assert!(r["effects_used"].is_array() && r["search"]["effects"].as_array().unwrap().len() == 2, "{r}");
     assert!(r["search"]["params"]
         .as_array()
         .unwrap()
@@ -218,7 +255,9 @@ fn eval_match_quick_reports_gap_errors_and_speed() {
         let (out, input) =
             (case["similarity_output"].as_f64().unwrap(), case["similarity_input"].as_f64().unwrap());
         assert!(out > input, "the match improves on the dry input: {case}");
-        assert_eq!(case["evaluations"], 3 * 16 + 1);
+        // The effect selection adds at most two trials per effect (eq-comp has two).
+        let evaluations = case["evaluations"].as_u64().unwrap();
+        assert!((3 * 16 + 1..=3 * 16 + 1 + 4).contains(&evaluations), "{case}");
     }
     let share = live["render_share"].as_f64().unwrap();
     assert!(share > 0.0 && share < 1.0, "time split reported: {share}");

@@ -286,3 +286,56 @@ fn match_and_zero_shot_run_with_the_encoder() {
     let md = std::fs::read_to_string(dir.path().join("zero-shot.md")).unwrap();
     assert!(md.contains("| encoder | speech |") && md.contains("| mfcc | music |"), "{md}");
 }
+
+/// The default model is built into the binary: `--metric encoder` works from a folder that has
+/// no models/ (an installed binary, a systemd unit), gives the same embedding as the shipped
+/// file, and `--model` still picks another model.
+#[test]
+fn the_default_model_is_found_outside_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = root().join("assets/audio/dry/guitar_clean.wav");
+    let reference = root().join("assets/audio/content/synth_lead.wav");
+    let report = dir.path().join("report.json");
+    let o = fxmatch()
+        .current_dir(dir.path())
+        .args([
+            "match",
+            s(&input),
+            s(&reference),
+            "--chain",
+            s(&root().join("config/chains/eq-comp.toml")),
+            "-o",
+            "out.wav",
+            "--report",
+            s(&report),
+            "--metric",
+            "encoder",
+            "--population",
+            "4",
+            "--generations",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("out.wav").exists());
+
+    let builtin = |extra: &[&str]| {
+        let mut args = vec!["embed", "--metric", "encoder"];
+        args.extend_from_slice(extra);
+        args.push(s(&input));
+        let o = fxmatch().current_dir(dir.path()).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let model = model_path();
+    let int8 = root().join("models/encoder-int8.onnx");
+    let (default, file, other) =
+        (builtin(&[]), builtin(&["--model", s(&model)]), builtin(&["--model", s(&int8)]));
+    let embedding = |line: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        v["mid"].clone()
+    };
+    assert_eq!(embedding(&default), embedding(&file), "built in = models/encoder.onnx");
+    assert_ne!(embedding(&default), embedding(&other), "--model overrides the built-in model");
+}

@@ -1,7 +1,9 @@
-//! Audio buffers and WAV files.
+//! Audio buffers, WAV files and a plain spectral distance between signals.
 
+pub mod spectrum;
 mod wav;
 
+pub use spectrum::log_spectral_distance;
 pub use wav::{
     read_wav, read_wav_capped, write_wav, SampleFormat, WavReader, WavWriter, MAX_WAV_DATA_BYTES,
     MAX_WHOLE_FILE_FRAMES,

@@ -31,6 +31,14 @@ pub struct ParamSpec {
     pub max: f32,
     /// Plain value a fresh effect starts with.
     pub default: f32,
+    /// Plain value at which this parameter adds the least processing (EQ gain 0 dB, compressor
+    /// ratio 1, wet mix 0, drive at its minimum), where that is a property of the parameter:
+    /// the match starts here and its prior pulls toward it
+    /// ([`MatchConfig::prior`](crate::optimize::MatchConfig::prior)). `None` for parameters that
+    /// shape processing without setting its amount (frequencies, Q, times, room size): they
+    /// start at their default and are not pulled anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neutral: Option<f32>,
     /// Mapping between plain and normalised values.
     pub mapping: Mapping,
     /// The parameter cannot glide without artefacts (a structure change, a mode switch): a
@@ -55,9 +63,24 @@ impl ParamSpec {
             min,
             max,
             default,
+            neutral: None,
             mapping,
             needs_crossfade,
         }
+    }
+
+    /// The same spec with a neutral value (see [`ParamSpec::neutral`]). Panics on a value
+    /// outside the range (programming error in an effect's table).
+    pub fn with_neutral(mut self, neutral: f32) -> Self {
+        assert!((self.min..=self.max).contains(&neutral), "{}: neutral outside range", self.id);
+        self.neutral = Some(neutral);
+        self
+    }
+
+    /// Where the match starts this parameter, in plain units: its neutral value, else its
+    /// default.
+    pub fn start(&self) -> f32 {
+        self.neutral.unwrap_or(self.default)
     }
 
     /// The same spec, marked (or unmarked) as needing a crossfade to change live.

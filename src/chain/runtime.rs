@@ -22,6 +22,11 @@ pub struct FreeParam {
     pub unit: String,
     /// The searched range.
     pub range: ParamRange,
+    /// The parameter's neutral value ([`ParamSpec::neutral`](super::ParamSpec::neutral)),
+    /// normalised into the searched range (the nearest end where the range excludes it).
+    pub neutral: Option<f64>,
+    /// Where a match starts: `neutral`, else the parameter's default, normalised.
+    pub start: f64,
 }
 
 struct Slot {
@@ -72,13 +77,16 @@ impl Chain {
             }
             for (id, range) in &e.free {
                 let i = index_of(&*effect, id).ok_or_else(|| unknown_param(&e.id, id))?;
+                let spec = &effect.params()[i];
                 free.push(FreeParam {
                     slot,
                     index: i,
                     effect_id: e.id.clone(),
                     param_id: id.clone(),
-                    unit: effect.params()[i].unit.clone(),
+                    unit: spec.unit.clone(),
                     range: *range,
+                    neutral: spec.neutral.map(|v| range.to_normalized(v)),
+                    start: range.to_normalized(spec.start()),
                 });
             }
             let mut mix = Smoothed::new(if e.bypass { 0.0 } else { 1.0 });
@@ -168,6 +176,13 @@ impl Chain {
     /// The free parameters, in search-vector order.
     pub fn free_params(&self) -> &[FreeParam] {
         &self.free
+    }
+
+    /// The neutral start point: every free parameter at its neutral value, or its default where
+    /// it has none (see [`FreeParam::start`]). Each effect is then as close to transparent as
+    /// its searched ranges allow.
+    pub fn start_point(&self) -> Vec<f64> {
+        self.free.iter().map(|p| p.start).collect()
     }
 
     /// Length of the search vector.

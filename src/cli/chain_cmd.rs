@@ -56,14 +56,18 @@ fn show(path: PathBuf) -> Result<()> {
             let value = chain.effect(slot).param(i);
             match chain.free_params().iter().position(|f| f.slot == slot && f.index == i) {
                 Some(k) => {
-                    let r = chain.free_params()[k].range;
+                    let f = &chain.free_params()[k];
+                    let r = f.range;
+                    // Where a match starts; "neutral" when the value is the least processing.
+                    let start = if f.neutral.is_some() { "neutral" } else { "start" };
                     println!(
-                        "  x[{k:>2}] {:<14} free  {:>9} .. {:<9} {:<3} ({})",
+                        "  x[{k:>2}] {:<14} free  {:>9} .. {:<9} {:<3} ({}) {start} {}",
                         p.id,
                         fmt(r.min),
                         fmt(r.max),
                         p.unit,
-                        mapping_name(r.mapping)
+                        mapping_name(r.mapping),
+                        fmt(r.to_plain(f.start))
                     );
                 }
                 None => println!("        {:<14} fixed {:>9} {}", p.id, fmt(value), p.unit),
@@ -79,8 +83,9 @@ fn types() -> Result<()> {
         let effect = fxmatch::chain::instantiate(kind).expect("built-in kinds instantiate");
         println!("{kind}");
         for p in effect.params() {
+            let neutral = p.neutral.map_or(String::new(), |v| format!(" neutral {}", fmt(v)));
             println!(
-                "  {:<14} {:<22} {:>9} .. {:<9} {:<3} default {:<8} {}",
+                "  {:<14} {:<22} {:>9} .. {:<9} {:<3} default {:<8} {}{neutral}",
                 p.id,
                 p.name,
                 fmt(p.min),

@@ -15,18 +15,23 @@ use fxmatch::fsutil::{commit_all, AtomicFile};
 use fxmatch::metric::{similarity, similarity_parts};
 
 use super::metric_args::{MetricArgs, MetricChoice};
-use fxmatch::optimize::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher};
+use fxmatch::optimize::{
+    check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher, Start, USED_DB,
+};
 use fxmatch::render::{render_stream, tail_frames};
 
 /// Find the chain parameters that give INPUT the production style of REFERENCE.
 ///
 /// Searches the chain's free parameters with CMA-ES (ST-ITO's defaults: population 64, at most
-/// 25 generations, sigma 0.3, start 0.5, early stop after 10 generations without a gain of 0.01)
-/// on the loudest --segment seconds of INPUT, then renders the whole INPUT with the best
-/// parameters. Writes OUT.wav, a params file that `fxmatch render --params` accepts, and a JSON
-/// report: all of them or, when anything fails, none (every output path is checked before the
-/// search). INPUT and REFERENCE are held in memory: each may be at most 5 minutes at 48 kHz
-/// (14.4 M frames); the output is rendered block by block.
+/// 25 generations, sigma 0.3, early stop after 10 generations without a gain of 0.01) on the
+/// loudest --segment seconds of INPUT, then renders the whole INPUT with the best parameters.
+/// The search starts with every effect neutral (as transparent as its ranges allow), is pulled
+/// toward neutral (--prior) and finally sets back each effect the similarity does not need
+/// (--selection-margin), so that it finds the least processing that reaches the style. Writes
+/// OUT.wav, a params file that `fxmatch render --params` accepts, and a JSON report that lists
+/// which effects the result uses: all of them or, when anything fails, none (every output path
+/// is checked before the search). INPUT and REFERENCE are held in memory: each may be at most 5
+/// minutes at 48 kHz (14.4 M frames); the output is rendered block by block.
 #[derive(Args)]
 pub struct MatchArgs {
     /// Dry input WAV.
@@ -66,6 +71,21 @@ pub struct MatchArgs {
     /// Initial CMA-ES step size in normalised units (overrides the profile's 0.3).
     #[arg(long)]
     sigma: Option<f64>,
+    /// Where the search starts: `neutral` (every effect as transparent as its ranges allow) or
+    /// `middle` (every parameter mid-range, as ST-ITO).
+    #[arg(long, default_value = "neutral")]
+    start: String,
+    /// Pull toward neutral: the search maximises similarity − PRIOR · Σ (x − neutral)² over the
+    /// normalised parameters that have a neutral value; 0 turns it off.
+    #[arg(long, default_value_t = fxmatch::optimize::DEFAULT_PRIOR)]
+    prior: f64,
+    /// Effect selection: after the search, set effects back to neutral while the similarity
+    /// stays within this of the best found.
+    #[arg(long, default_value_t = fxmatch::optimize::DEFAULT_SELECTION_MARGIN, conflicts_with = "no_selection")]
+    selection_margin: f64,
+    /// Keep the search's result without the effect selection.
+    #[arg(long)]
+    no_selection: bool,
     /// Seconds of the input the search listens to (its loudest window).
     #[arg(long, default_value_t = 3.0)]
     segment: f32,
@@ -99,6 +119,10 @@ struct Report<'a> {
     segment_start_seconds: f64,
     segment_seconds: f64,
     warnings: Vec<String>,
+    /// Effects the result uses (set back to neutral, the segment changes by more than
+    /// `used_threshold_db` of log-spectral distance); details in `search.effects`.
+    effects_used: Vec<&'a str>,
+    used_threshold_db: f64,
     /// The found parameters in plain units (also in the params file).
     parameters: &'a [FoundParam],
     config: &'a MatchConfig,
@@ -134,6 +158,9 @@ pub fn run(args: MatchArgs) -> Result<()> {
         seed: args.seed,
         threads: args.threads.unwrap_or(profile.threads),
         segment_seconds: args.segment,
+        start: Start::parse(&args.start)?,
+        prior: args.prior,
+        selection_margin: (!args.no_selection).then_some(args.selection_margin),
         ..profile
     };
     let mut metric = args.metric.load()?;
@@ -198,6 +225,8 @@ pub fn run(args: MatchArgs) -> Result<()> {
         segment_start_seconds: start as f64 / input.sample_rate as f64,
         segment_seconds: len as f64 / input.sample_rate as f64,
         warnings,
+        effects_used: outcome.used_effects(),
+        used_threshold_db: USED_DB,
         parameters: &outcome.params,
         config: &config,
         search: &outcome,
@@ -209,14 +238,16 @@ pub fn run(args: MatchArgs) -> Result<()> {
         outputs.push(file);
     }
     commit_all(outputs)?;
+    let used = report.effects_used.join(", ");
     eprintln!(
-        "similarity {:.4} -> {:.4} ({} evaluations, {} generations, {:.2} s, stopped: {}); wrote {} and {}",
+        "similarity {:.4} -> {:.4} ({} evaluations, {} generations, {:.2} s, stopped: {}); uses: {}; wrote {} and {}",
         report.similarity_input,
         report.similarity_output,
         outcome.evaluations,
         outcome.generations,
         seconds,
         outcome.stop_reason,
+        if used.is_empty() { "no effect" } else { &used },
         args.output.display(),
         params_out.display()
     );

@@ -149,13 +149,16 @@ pub struct Compressor {
 impl Compressor {
     /// A compressor at its default settings.
     pub fn new() -> Self {
+        // Neutral: ratio 1 (no gain reduction at any level), threshold at the top and no makeup,
+        // so that a ratio moved alone still acts on as little as possible.
         let specs = vec![
-            ParamSpec::new("threshold", "Threshold", "dB", -60.0, 0.0, -18.0, Mapping::Linear),
-            ParamSpec::new("ratio", "Ratio", "", 1.0, 20.0, 4.0, Mapping::Log),
+            ParamSpec::new("threshold", "Threshold", "dB", -60.0, 0.0, -18.0, Mapping::Linear)
+                .with_neutral(0.0),
+            ParamSpec::new("ratio", "Ratio", "", 1.0, 20.0, 4.0, Mapping::Log).with_neutral(1.0),
             ParamSpec::new("attack", "Attack", "ms", 0.1, 100.0, 10.0, Mapping::Log),
             ParamSpec::new("release", "Release", "ms", 5.0, 2_000.0, 100.0, Mapping::Log),
             ParamSpec::new("knee", "Knee", "dB", 0.0, 24.0, 6.0, Mapping::Linear),
-            ParamSpec::new("makeup", "Makeup", "dB", 0.0, 24.0, 0.0, Mapping::Linear),
+            ParamSpec::new("makeup", "Makeup", "dB", 0.0, 24.0, 0.0, Mapping::Linear).with_neutral(0.0),
         ];
         let mut c = Self {
             values: [0.0; 6],

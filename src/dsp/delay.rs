@@ -61,10 +61,11 @@ pub struct Delay {
 impl Delay {
     /// An instance at the default settings (250 ms, feedback 0.3, mix 0.3, damping 0.3).
     pub fn new() -> Self {
+        // Neutral: mix 0 (exactly dry) and no feedback; time and damping only shape the echoes.
         let specs = vec![
             ParamSpec::new("time", "Time", "ms", 1.0, MAX_TIME_MS, 250.0, Mapping::Log),
-            ParamSpec::new("feedback", "Feedback", "", 0.0, 0.95, 0.3, Mapping::Linear),
-            ParamSpec::new("mix", "Mix", "", 0.0, 1.0, 0.3, Mapping::Linear),
+            ParamSpec::new("feedback", "Feedback", "", 0.0, 0.95, 0.3, Mapping::Linear).with_neutral(0.0),
+            ParamSpec::new("mix", "Mix", "", 0.0, 1.0, 0.3, Mapping::Linear).with_neutral(0.0),
             ParamSpec::new("damping", "Damping", "", 0.0, 1.0, 0.3, Mapping::Linear),
         ];
         Self {

@@ -214,10 +214,12 @@ pub struct Distortion {
 impl Distortion {
     /// An instance at the default settings (drive 12 dB, tone 0.5, level 0 dB).
     pub fn new() -> Self {
+        // Neutral: drive 0 dB (the saturator's slope-1 region: only peaks near full scale are
+        // bent; there is no wet/dry), flat tone, unity level.
         let specs = vec![
-            ParamSpec::new("drive", "Drive", "dB", 0.0, 40.0, 12.0, Mapping::Linear),
-            ParamSpec::new("tone", "Tone", "", 0.0, 1.0, 0.5, Mapping::Linear),
-            ParamSpec::new("level", "Level", "dB", -24.0, 12.0, 0.0, Mapping::Linear),
+            ParamSpec::new("drive", "Drive", "dB", 0.0, 40.0, 12.0, Mapping::Linear).with_neutral(0.0),
+            ParamSpec::new("tone", "Tone", "", 0.0, 1.0, 0.5, Mapping::Linear).with_neutral(0.5),
+            ParamSpec::new("level", "Level", "dB", -24.0, 12.0, 0.0, Mapping::Linear).with_neutral(0.0),
         ];
         let mut d = Self {
             specs,

@@ -203,15 +203,10 @@ impl ParametricEq {
         let lin = Mapping::Linear;
         let log = Mapping::Log;
         let mut band_specs = |key: &str, name: &str, f: (f32, f32, f32), q: (f32, f32)| {
-            specs.push(ParamSpec::new(
-                &format!("{key}_gain"),
-                &format!("{name} gain"),
-                "dB",
-                -30.0,
-                30.0,
-                0.0,
-                lin,
-            ));
+            specs.push(
+                ParamSpec::new(&format!("{key}_gain"), &format!("{name} gain"), "dB", -30.0, 30.0, 0.0, lin)
+                    .with_neutral(0.0),
+            ); // Neutral: a band at 0 dB is bypassed.
             specs.push(ParamSpec::new(
                 &format!("{key}_freq"),
                 &format!("{name} frequency"),

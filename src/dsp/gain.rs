@@ -19,7 +19,9 @@ pub struct Gain {
 impl Gain {
     /// A unity-gain instance.
     pub fn new() -> Self {
-        let specs = vec![ParamSpec::new("gain", "Gain", "dB", -48.0, 24.0, 0.0, Mapping::Linear)];
+        // Neutral: unity gain.
+        let specs =
+            vec![ParamSpec::new("gain", "Gain", "dB", -48.0, 24.0, 0.0, Mapping::Linear).with_neutral(0.0)];
         Self { specs, gain_db: 0.0, gain: Smoothed::new(1.0) }
     }
 }

@@ -104,12 +104,13 @@ pub struct Reverb {
 impl Reverb {
     /// An instance at the default settings.
     pub fn new() -> Self {
+        // Neutral: mix 0 (exactly dry); size, damping, pre-delay and width only shape the wet.
         let specs = vec![
             ParamSpec::new("size", "Size", "", 0.0, 1.0, 0.5, Mapping::Linear),
             ParamSpec::new("damping", "Damping", "", 0.0, 1.0, 0.5, Mapping::Linear),
             ParamSpec::new("predelay", "Pre-delay", "ms", 0.0, MAX_PREDELAY_MS, 10.0, Mapping::Linear),
             ParamSpec::new("width", "Width", "", 0.0, 1.0, 1.0, Mapping::Linear),
-            ParamSpec::new("mix", "Mix", "", 0.0, 1.0, 0.25, Mapping::Linear),
+            ParamSpec::new("mix", "Mix", "", 0.0, 1.0, 0.25, Mapping::Linear).with_neutral(0.0),
         ];
         let values = [0.5, 0.5, 10.0, 1.0, 0.25];
         Self {

@@ -198,7 +198,20 @@ pub fn control_param(port: &PortInfo) -> Result<ParamSpec, String> {
     }
     let crossfade = discrete || port.enumeration;
     Ok(ParamSpec::new(&port.symbol, &port.name, &port.unit, min, max, default, mapping)
-        .with_crossfade(crossfade))
+        .with_crossfade(crossfade)
+        .with_neutral(neutral_value(port, min, default, discrete)))
+}
+
+/// A plugin port's neutral value (see [`ParamSpec::neutral`]): LV2 says nothing about which
+/// setting processes least, so it is the plugin's default, except for a wet/dry mix (a symbol
+/// or name with `mix` or `wet`, continuous, starting at 0), which is neutral fully dry.
+fn neutral_value(port: &PortInfo, min: f32, default: f32, discrete: bool) -> f32 {
+    let words = format!("{} {}", port.symbol, port.name).to_ascii_lowercase();
+    if !discrete && min == 0.0 && (words.contains("mix") || words.contains("wet")) {
+        0.0
+    } else {
+        default
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +236,19 @@ mod tests {
             scale_points: Vec::new(),
             unit: String::new(),
         }
+    }
+
+    #[test]
+    fn neutral_is_the_default_except_a_wet_mix() {
+        let p = control_param(&control("thr", -40.0, 0.0, -20.0)).unwrap();
+        assert_eq!(p.neutral, Some(-20.0));
+        let p = control_param(&control("drywet", 0.0, 1.0, 0.5)).unwrap();
+        assert_eq!(p.neutral, Some(0.0));
+        let p =
+            control_param(&PortInfo { name: "FX Mix".into(), ..control("fx_mix", 0.0, 1.0, 0.33) }).unwrap();
+        assert_eq!(p.neutral, Some(0.0));
+        let p = control_param(&PortInfo { toggled: true, ..control("mix_mode", 0.0, 1.0, 1.0) }).unwrap();
+        assert_eq!(p.neutral, Some(1.0), "a toggle is not a wet/dry mix");
     }
 
     #[test]

@@ -36,8 +36,15 @@ use crate::{Error, Result};
 /// The sidecar format this build understands.
 pub const MODEL_FORMAT: &str = "fxmatch-style-encoder/1";
 
-/// Where `--model` points by default, relative to the working directory.
+/// The repository's default model, relative to its root. The same model is built into the
+/// binary ([`EncoderModel::builtin`]), which is what runs when no model path is given, so the
+/// default works from any working directory and for an installed binary.
 pub const DEFAULT_MODEL: &str = "models/encoder.onnx";
+
+/// The default model's ONNX file and sidecar, built in (1.5 MB). The sidecar's checksum is
+/// checked on load as for a file.
+const BUILTIN_ONNX: &[u8] = include_bytes!("../../models/encoder.onnx");
+const BUILTIN_SIDECAR: &str = include_str!("../../models/encoder.json");
 
 /// The sidecar `NAME.json` of a model `NAME.onnx` (fields the Rust side uses; others are kept
 /// for people: training summary, MACs, …).
@@ -67,6 +74,9 @@ fn float32() -> String {
 }
 
 type Plan = TypedRunnableModel<TypedModel>;
+
+const TRAIN_FIX: &str =
+    "make the model with `bash training/run_all.sh` (training/README.md), or pass --model PATH";
 
 /// A loaded model: parsed, checked and optimised once, shared by every [`Encoder`] (cheap to
 /// clone; one per matcher worker).
@@ -111,23 +121,35 @@ impl EncoderModel {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let sidecar = path.with_extension("json");
-        let train_fix =
-            "make the model with `bash training/run_all.sh` (training/README.md), or pass --model PATH";
         let onnx = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
             action: "reading the style encoder model",
             source,
-            fix: format!("{train_fix}; or use --metric mfcc, which needs no model"),
+            fix: format!("{TRAIN_FIX}; without --model the built-in default model is used; or use --metric mfcc, which needs no model"),
         })?;
         let meta_text = std::fs::read_to_string(&sidecar).map_err(|source| Error::Io {
             path: sidecar.clone(),
             action: "reading the model's sidecar (front-end settings and checksum)",
             source,
-            fix: format!("keep NAME.json beside NAME.onnx as training/export.py writes them; {train_fix}"),
+            fix: format!("keep NAME.json beside NAME.onnx as training/export.py writes them; {TRAIN_FIX}"),
         })?;
-        let meta: ModelMeta = serde_json::from_str(&meta_text).map_err(|e| {
+        Self::from_parts(path, &onnx, &meta_text, &sidecar)
+    }
+
+    /// The default model built into the binary (the repository's [`DEFAULT_MODEL`] at build
+    /// time), checked like a file. Its [`EncoderModel::path`] is `models/encoder.onnx (built in)`.
+    pub fn builtin() -> Result<Self> {
+        let path = PathBuf::from(format!("{DEFAULT_MODEL} (built in)"));
+        let sidecar = PathBuf::from("models/encoder.json (built in)");
+        Self::from_parts(path, BUILTIN_ONNX, BUILTIN_SIDECAR, &sidecar)
+    }
+
+    /// A model from its ONNX bytes and sidecar text; `path` and `sidecar` name them in messages.
+    fn from_parts(path: PathBuf, onnx: &[u8], meta_text: &str, sidecar: &Path) -> Result<Self> {
+        let train_fix = TRAIN_FIX;
+        let meta: ModelMeta = serde_json::from_str(meta_text).map_err(|e| {
             Error::config(
-                &sidecar,
+                sidecar,
                 Some(e.line()),
                 format!("not a model sidecar: {e}"),
                 format!("use the NAME.json written with NAME.onnx by training/export.py; {train_fix}"),
@@ -142,7 +164,7 @@ impl EncoderModel {
             ));
         }
         meta.frontend.validate()?;
-        let digest = hex(&Sha256::digest(&onnx));
+        let digest = hex(&Sha256::digest(onnx));
         if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
             return Err(bad(
                 format!(
@@ -152,7 +174,7 @@ impl EncoderModel {
                 "copy the .onnx and .json of one export together, or re-export (training/README.md)",
             ));
         }
-        let (graph, frames) = load_graph(&onnx, &meta)
+        let (graph, frames) = load_graph(onnx, &meta)
             .map_err(|e| bad(format!("tract cannot load this model: {e:#}"), "re-export with training/export.py (ONNX opset 17, input `logmel` (batch, 2, frames, n_mels))"))?;
         let model = EncoderModel {
             inner: Arc::new(ModelInner { path, meta, graph, frames, plans: Mutex::new(Vec::new()) }),
@@ -290,6 +312,11 @@ impl Encoder {
     /// Loads the model at `path` (see [`EncoderModel::load`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Ok(Self::new(EncoderModel::load(path)?))
+    }
+
+    /// The built-in default model (see [`EncoderModel::builtin`]).
+    pub fn builtin() -> Result<Self> {
+        Ok(Self::new(EncoderModel::builtin()?))
     }
 
     /// The model.

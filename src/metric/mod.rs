@@ -60,13 +60,13 @@ pub trait StyleMetric: Send {
 /// The metrics fxmatch has, as named on command lines and in config files.
 pub const METRIC_NAMES: &[&str] = &["encoder", "mfcc"];
 
-/// A metric by name: `"encoder"` (the trained model at `model`, default
-/// [`encoder::DEFAULT_MODEL`]) or `"mfcc"` (needs no model; `model` must be `None`).
+/// A metric by name: `"encoder"` (the trained model at `model`, or without one the default model
+/// built into the binary, [`EncoderModel::builtin`], so it runs from any working directory) or
+/// `"mfcc"` (needs no model; `model` must be `None`).
 pub fn load_metric(name: &str, model: Option<&Path>) -> crate::Result<Box<dyn StyleMetric>> {
     match (name, model) {
-        ("encoder", model) => {
-            Ok(Box::new(Encoder::load(model.unwrap_or(Path::new(encoder::DEFAULT_MODEL)))?))
-        }
+        ("encoder", Some(path)) => Ok(Box::new(Encoder::load(path)?)),
+        ("encoder", None) => Ok(Box::new(Encoder::builtin()?)),
         ("mfcc", None) => Ok(Box::new(MfccMetric::new())),
         ("mfcc", Some(path)) => Err(crate::Error::invalid(
             format!("a model ({}) was given for the mfcc metric, which has none", path.display()),

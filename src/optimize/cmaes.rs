@@ -1381,6 +1381,39 @@ mod tests {
     }
 
     #[test]
+    fn a_start_on_the_bounds_still_searches_the_box() {
+        // The matcher's neutral start puts coordinates on bounds (mix 0, threshold at the top):
+        // the mean sits at the edge of the bound transform's quadratic zone, the first
+        // generation still spreads over the box, and the search reaches an interior optimum as
+        // well as one that lies on the start's bound.
+        let x0 = vec![0.0, 1.0, 0.0, 1.0, 0.5, 0.0];
+        let config = CmaesConfig::new(x0.clone(), 0.3).with_unit_box().with_popsize(16).with_seed(5);
+        let mut es = Cmaes::new(config.clone()).unwrap();
+        assert!(
+            es.mean().iter().zip(&x0).all(|(m, x)| (m - x).abs() < 1e-12),
+            "the start maps back onto itself"
+        );
+        let xs = es.ask();
+        for i in [0, 2] {
+            let far = xs.iter().filter(|x| x[i] > 0.15).count();
+            assert!(far >= 4, "coordinate {i} from 0: {far} of 16 candidates beyond 0.15");
+        }
+        for i in [1, 3] {
+            let far = xs.iter().filter(|x| x[i] < 0.85).count();
+            assert!(far >= 4, "coordinate {i} from 1: {far} of 16 candidates below 0.85");
+        }
+        assert!(xs.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+        let target = [0.6, 0.3, 0.0, 1.0, 0.5, 0.8];
+        let f = |x: &[f64]| x.iter().zip(target).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+        let mut es = Cmaes::new(config.with_max_generations(200).with_early_stop(None)).unwrap();
+        drive(&mut es, f);
+        let (best, _) = es.best().unwrap();
+        for (got, want) in best.iter().zip(target) {
+            assert!((got - want).abs() < 1e-3, "best {best:?}, target {target:?}");
+        }
+    }
+
+    #[test]
     fn ask_tell_misuse() {
         let mut es = Cmaes::new(CmaesConfig::new(vec![0.0; 2], 1.0)).unwrap();
         assert!(es.tell(&[0.0; 6]).is_err(), "tell before ask");

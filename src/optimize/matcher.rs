@@ -1,5 +1,21 @@
 //! The match: search a chain's free parameters so that the rendered segment has the reference's
 //! production style, as scored by a [`StyleMetric`] (ST-ITO's inference-time optimisation).
+//!
+//! # The least processing that reaches the style
+//! A style metric also rewards copying the reference's *content* (its instrument, its
+//! register), which a free search reaches by overshooting: heavy drive, deep EQ cuts, a
+//! threshold at the bottom. Three things hold the search to the reference's processing:
+//! - it **starts neutral** ([`Start::Neutral`]): every effect as close to transparent as its
+//!   ranges allow ([`ParamSpec::neutral`](crate::chain::ParamSpec::neutral));
+//! - a **prior** pulls toward neutral: CMA-ES maximises
+//!   `similarity − prior · Σ (x_i − neutral_i)²` over the parameters that have a neutral value
+//!   (normalised units, so a parameter moved across its whole range costs `prior`);
+//! - an **effect selection** after the search sets each effect back to its start, least missed
+//!   first, as long as the similarity stays within `selection_margin` of the best found.
+//!
+//! The outcome says which effects the result [uses](EffectUse): those whose setting, set back
+//! to the start, changes the rendered segment by more than [`USED_DB`] of log-spectral
+//! distance ([`log_spectral_distance`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -7,14 +23,54 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::cmaes::{Cmaes, CmaesConfig, EarlyStop};
-use crate::audio::AudioBuffer;
+use crate::audio::{log_spectral_distance, AudioBuffer};
 use crate::chain::{Chain, ChainSpec};
 use crate::error::{Error, Result};
 use crate::metric::{similarity, Embedding, StyleMetric};
 use crate::render::{check_sample_rate, render_into};
 
-/// Settings of a match. Defaults follow ST-ITO: population 64, at most 25 generations,
-/// σ 0.3, start at 0.5, stop after 10 generations without an improvement of 0.01.
+/// An effect whose setting, set back to its start, changes the rendered segment by more than
+/// this log-spectral distance (dB) is reported as used. 0.5 dB is about the smallest broadband
+/// level change listeners notice; a 1 dB shelf or a reverb at 3 % mix stays below it.
+pub const USED_DB: f64 = 0.5;
+
+/// Default [`MatchConfig::prior`] (chosen by measurement: docs/experiments-search.md).
+pub const DEFAULT_PRIOR: f64 = 0.02;
+
+/// Default [`MatchConfig::selection_margin`] (chosen by measurement: docs/experiments-search.md).
+pub const DEFAULT_SELECTION_MARGIN: f64 = 0.005;
+
+/// Where a match starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Every free parameter at its neutral value, or its default where it has none
+    /// ([`Chain::start_point`]).
+    Neutral,
+    /// Every free parameter in the middle of its searched range (ST-ITO's start).
+    Middle,
+}
+
+impl Start {
+    /// Names as written on command lines.
+    pub const NAMES: [&'static str; 2] = ["neutral", "middle"];
+
+    /// By name (`neutral`, `middle`); the error lists the names.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "neutral" => Ok(Start::Neutral),
+            "middle" => Ok(Start::Middle),
+            other => Err(Error::invalid(
+                format!("unknown start `{other}`"),
+                format!("use one of: {}", Self::NAMES.join(", ")),
+            )),
+        }
+    }
+}
+
+/// Settings of a match. The search follows ST-ITO (population 64, at most 25 generations, σ 0.3,
+/// stop after 10 generations without an improvement of 0.01) but starts neutral, with a prior
+/// toward neutral and an effect selection (module docs).
 #[derive(Debug, Clone, Serialize)]
 pub struct MatchConfig {
     /// Candidates per generation (λ).
@@ -25,8 +81,14 @@ pub struct MatchConfig {
     pub budget: Option<usize>,
     /// Initial step size in normalised units.
     pub sigma0: f64,
-    /// Start point of every free parameter, normalised.
-    pub start: f64,
+    /// Where the search starts.
+    pub start: Start,
+    /// Weight of the pull toward neutral: the search maximises `similarity − prior · Σ (x_i −
+    /// neutral_i)²` over parameters with a neutral value (normalised units). 0: no prior.
+    pub prior: f64,
+    /// Effect selection after the search: set effects back to their start while the similarity
+    /// stays within this of the best found (`None`: keep the search's result as it is).
+    pub selection_margin: Option<f64>,
     /// Random seed: the same seed, input and reference give the same result.
     pub seed: u64,
     /// Generations without improvement before stopping early (`None`: never).
@@ -46,7 +108,9 @@ impl Default for MatchConfig {
             max_generations: 25,
             budget: None,
             sigma0: 0.3,
-            start: 0.5,
+            start: Start::Neutral,
+            prior: DEFAULT_PRIOR,
+            selection_margin: Some(DEFAULT_SELECTION_MARGIN),
             seed: 0,
             patience: Some(10),
             min_delta: 0.01,
@@ -96,11 +160,25 @@ impl MatchConfig {
                 ));
             }
         }
-        if !(self.sigma0 > 0.0 && self.sigma0 <= 1.0) || !(0.0..=1.0).contains(&self.start) {
+        if !(self.sigma0 > 0.0 && self.sigma0 <= 1.0) {
             return Err(Error::invalid(
-                "sigma0 must lie in (0, 1] and start in [0, 1]",
-                "ST-ITO uses sigma 0.3, start 0.5",
+                format!("sigma0 {} must lie in (0, 1]", self.sigma0),
+                "use --sigma 0.3 (ST-ITO's)",
             ));
+        }
+        if !(self.prior.is_finite() && self.prior >= 0.0) {
+            return Err(Error::invalid(
+                format!("prior {} is not a weight of 0 or more", self.prior),
+                format!("use --prior 0 (none) up to about 0.1; the default is {DEFAULT_PRIOR}"),
+            ));
+        }
+        if let Some(m) = self.selection_margin {
+            if !(m.is_finite() && (0.0..1.0).contains(&m)) {
+                return Err(Error::invalid(
+                    format!("selection margin {m} is not a similarity difference in [0, 1)"),
+                    format!("use --selection-margin {DEFAULT_SELECTION_MARGIN}, or --no-selection"),
+                ));
+            }
         }
         if self.segment_seconds.is_nan() || self.segment_seconds < 0.5 {
             return Err(Error::invalid(
@@ -140,6 +218,21 @@ pub struct FoundParam {
     pub normalized: f64,
 }
 
+/// Whether the result uses one effect of the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectUse {
+    /// Effect id.
+    pub effect: String,
+    /// Log-spectral distance (dB) between the segment rendered at the result and at the result
+    /// with this effect's free parameters at rest ([`Chain::start_point`]: neutral values, else
+    /// defaults).
+    pub distance_db: f64,
+    /// `distance_db` exceeds [`USED_DB`].
+    pub used: bool,
+    /// The effect selection set this effect back to rest.
+    pub deselected: bool,
+}
+
 /// What a match found and what it cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct MatchOutcome {
@@ -151,12 +244,20 @@ pub struct MatchOutcome {
     pub similarity: f32,
     /// Similarity of the unprocessed segment to the reference.
     pub similarity_input: f32,
-    /// Similarity at the start point (every free parameter at `start`).
+    /// Similarity at the start point.
     pub similarity_start: f32,
-    /// Best similarity after each generation.
+    /// Best similarity the search found, before the effect selection.
+    pub similarity_search: f32,
+    /// The prior's penalty at `x` (`prior · Σ (x_i − neutral_i)²`).
+    pub penalty: f64,
+    /// Best objective (similarity minus the prior's penalty) after each generation.
     pub history: Vec<f32>,
-    /// Candidates evaluated (renders and embeddings).
+    /// Each effect with free parameters: does the result use it?
+    pub effects: Vec<EffectUse>,
+    /// Candidates evaluated (renders and embeddings), search and selection.
     pub evaluations: usize,
+    /// Of these, evaluated by the effect selection.
+    pub selection_evaluations: usize,
     /// Generations run.
     pub generations: usize,
     /// Why the search stopped.
@@ -169,6 +270,13 @@ pub struct MatchOutcome {
     pub embed_seconds: f64,
     /// Worker threads used.
     pub threads: usize,
+}
+
+impl MatchOutcome {
+    /// Ids of the effects the result uses.
+    pub fn used_effects(&self) -> Vec<&str> {
+        self.effects.iter().filter(|e| e.used).map(|e| e.effect.as_str()).collect()
+    }
 }
 
 struct Worker {
@@ -195,6 +303,37 @@ impl Worker {
         self.embed += t2.elapsed();
         s
     }
+
+    /// The segment rendered at `x`.
+    fn render(&mut self, x: &[f64], seg_l: &[f32], seg_r: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let t = Instant::now();
+        self.chain.set_normalized(x);
+        render_into(&mut self.chain, seg_l, seg_r, &mut self.out_l, &mut self.out_r);
+        self.render += t.elapsed();
+        (self.out_l.clone(), self.out_r.clone())
+    }
+}
+
+/// The search vector's coordinates grouped by effect (chain order), for the effect selection
+/// and the usage report.
+fn effect_groups(chain: &Chain) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, p) in chain.free_params().iter().enumerate() {
+        match groups.last_mut() {
+            Some((id, members)) if *id == p.effect_id => members.push(i),
+            _ => groups.push((p.effect_id.clone(), vec![i])),
+        }
+    }
+    groups
+}
+
+/// `x` with the coordinates in `group` set to `start`.
+fn reset_group(x: &[f64], group: &[usize], start: &[f64]) -> Vec<f64> {
+    let mut y = x.to_vec();
+    for &i in group {
+        y[i] = start[i];
+    }
+    y
 }
 
 /// Searches a chain's free parameters for a segment and a reference embedding. Built once
@@ -235,9 +374,19 @@ impl Matcher {
         &self.config
     }
 
+    /// The normalised start point under these settings.
+    pub fn start_point(&self) -> Vec<f64> {
+        let chain = &self.workers[0].chain;
+        match self.config.start {
+            Start::Neutral => chain.start_point(),
+            Start::Middle => vec![0.5; chain.num_free()],
+        }
+    }
+
     /// Search. `segment_*` is the (already cropped) input, `reference` the reference's embedding
     /// under the same metric. Stops at the budget, by early stopping, or when `abort` is set
-    /// (checked between generations); always returns the best found so far.
+    /// (checked between generations; an aborted search skips the effect selection); always
+    /// returns the best found so far.
     pub fn run(
         &mut self,
         segment_l: &[f32],
@@ -261,17 +410,25 @@ impl Matcher {
             w.render = Duration::ZERO;
             w.embed = Duration::ZERO;
         }
-        let dim = self.workers[0].chain.num_free();
-        let c = &self.config;
+        let c = self.config.clone();
         let input_embedding = self.workers[0].metric.embed(seg_l, seg_r, sample_rate)?;
         let similarity_input = similarity(&input_embedding, reference);
-        let x0 = vec![c.start; dim];
+        let x0 = self.start_point();
+        // The prior's anchor: the neutral value where a parameter has one; others are free.
+        let anchor: Vec<Option<f64>> =
+            self.workers[0].chain.free_params().iter().map(|p| p.neutral).collect();
+        let penalty = |x: &[f64]| -> f64 {
+            c.prior * x.iter().zip(&anchor).filter_map(|(v, a)| a.map(|a| (v - a) * (v - a))).sum::<f64>()
+        };
+        let objective = |s: f32, x: &[f64]| s as f64 - penalty(x);
         let similarity_start = self.workers[0].evaluate(&x0, seg_l, seg_r, sample_rate, reference);
 
         let mut max_evals = (c.population * c.max_generations) as u64;
         if let Some(b) = c.budget {
             max_evals = max_evals.min(b as u64);
         }
+        // A neutral start often lies on a bound (mix 0, ratio 1): the bound transform maps it to
+        // the edge of its quadratic zone, from where σ0 still spreads candidates into the box.
         let cma_config = CmaesConfig::new(x0.clone(), c.sigma0)
             .with_unit_box()
             .with_popsize(c.population)
@@ -282,8 +439,9 @@ impl Matcher {
         let mut cma = Cmaes::new(cma_config)?;
         let max_generations = (max_evals as usize / c.population).min(c.max_generations);
         let mut history = Vec::new();
-        let mut best_x = x0;
+        let mut best_x = x0.clone();
         let mut best_s = similarity_start;
+        let mut best_f = if best_s.is_finite() { objective(best_s, &best_x) } else { f64::NEG_INFINITY };
         let mut stop = None;
         while stop.is_none() {
             if abort.load(Ordering::Relaxed) {
@@ -296,16 +454,20 @@ impl Matcher {
             }
             let candidates = cma.ask();
             let scores = self.evaluate_all(&candidates, seg_l, seg_r, sample_rate, reference);
-            for (x, &s) in candidates.iter().zip(&scores) {
-                if s > best_s {
+            let fitness: Vec<f64> = candidates
+                .iter()
+                .zip(&scores)
+                .map(|(x, &s)| if s.is_finite() { -objective(s, x) } else { f64::NAN })
+                .collect();
+            for ((x, &s), &f) in candidates.iter().zip(&scores).zip(&fitness) {
+                if -f > best_f {
+                    best_f = -f;
                     best_s = s;
                     best_x.clone_from(x);
                 }
             }
-            let fitness: Vec<f64> =
-                scores.iter().map(|&s| if s.is_finite() { -(s as f64) } else { f64::NAN }).collect();
             cma.tell(&fitness)?;
-            history.push(best_s);
+            history.push(best_f as f32);
             progress(&Progress {
                 generation: cma.generation() as usize,
                 max_generations,
@@ -313,6 +475,61 @@ impl Matcher {
                 best_similarity: best_s,
             });
         }
+        let similarity_search = best_s;
+        let groups = effect_groups(&self.workers[0].chain);
+        // Selection and usage compare with each effect at rest (neutral), whatever the start.
+        let rest = self.workers[0].chain.start_point();
+
+        // Effect selection: try each effect back at its start (all at once, in parallel), then
+        // set them back least missed first while the similarity stays within the margin.
+        let mut deselected = vec![false; groups.len()];
+        let mut selection_evaluations = 0;
+        if let (Some(margin), false) = (c.selection_margin, abort.load(Ordering::Relaxed)) {
+            let floor = similarity_search - margin as f32;
+            let changed: Vec<usize> =
+                (0..groups.len()).filter(|&g| groups[g].1.iter().any(|&i| best_x[i] != rest[i])).collect();
+            let trials: Vec<Vec<f64>> =
+                changed.iter().map(|&g| reset_group(&best_x, &groups[g].1, &rest)).collect();
+            let alone = self.evaluate_all(&trials, seg_l, seg_r, sample_rate, reference);
+            selection_evaluations += trials.len();
+            let mut order: Vec<usize> = (0..changed.len()).filter(|&k| alone[k] >= floor).collect();
+            order.sort_by(|&a, &b| alone[b].total_cmp(&alone[a]).then(a.cmp(&b)));
+            for (rank, &k) in order.iter().enumerate() {
+                let g = changed[k];
+                let (x, s) = if rank == 0 {
+                    (trials[k].clone(), alone[k])
+                } else {
+                    let x = reset_group(&best_x, &groups[g].1, &rest);
+                    selection_evaluations += 1;
+                    let s = self.workers[0].evaluate(&x, seg_l, seg_r, sample_rate, reference);
+                    (x, s)
+                };
+                if s >= floor {
+                    best_x = x;
+                    best_s = s;
+                    deselected[g] = true;
+                }
+            }
+        }
+
+        // Which effects the result uses: the audible change when each is set back to its start.
+        let found = self.workers[0].render(&best_x, seg_l, seg_r);
+        let mut effects = Vec::with_capacity(groups.len());
+        for (g, (id, members)) in groups.iter().enumerate() {
+            let distance_db = if members.iter().all(|&i| best_x[i] == rest[i]) {
+                0.0
+            } else {
+                let back = self.workers[0].render(&reset_group(&best_x, members, &rest), seg_l, seg_r);
+                log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
+            };
+            effects.push(EffectUse {
+                effect: id.clone(),
+                distance_db,
+                used: distance_db > USED_DB,
+                deselected: deselected[g],
+            });
+        }
+
         let chain = &self.workers[0].chain;
         let params = chain
             .free_params()
@@ -327,13 +544,17 @@ impl Matcher {
             })
             .collect();
         Ok(MatchOutcome {
+            penalty: penalty(&best_x),
             x: best_x,
             params,
             similarity: best_s,
             similarity_input,
             similarity_start,
+            similarity_search,
             history,
-            evaluations: cma.evaluations() as usize + 1,
+            effects,
+            evaluations: cma.evaluations() as usize + 1 + selection_evaluations,
+            selection_evaluations,
             generations: cma.generation() as usize,
             stop_reason: stop.unwrap_or_default(),
             seconds: start_time.elapsed().as_secs_f64(),
@@ -353,6 +574,10 @@ impl Matcher {
         reference: &Embedding,
     ) -> Vec<f32> {
         let mut scores = vec![f32::NAN; candidates.len()];
+        if candidates.is_empty() {
+            // The effect selection has nothing to try when the search ended at rest.
+            return scores;
+        }
         let per = candidates.len().div_ceil(self.workers.len());
         if self.workers.len() == 1 {
             for (x, s) in candidates.iter().zip(scores.iter_mut()) {

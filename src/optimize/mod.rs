@@ -13,4 +13,7 @@ pub mod matcher;
 pub use cmaes::{
     BoundTransform, Bounds, Cmaes, CmaesConfig, EarlyStop, RunResult, StopReason, StrategyParams,
 };
-pub use matcher::{check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher, Progress};
+pub use matcher::{
+    check_audio, loudest_window, EffectUse, FoundParam, MatchConfig, MatchOutcome, Matcher, Progress, Start,
+    DEFAULT_PRIOR, DEFAULT_SELECTION_MARGIN, USED_DB,
+};
