@@ -79,13 +79,7 @@ fn status_match_errors_and_trigger_storm() {
     assert_eq!(dump.expect("/fxmatch/status", Duration::from_secs(5))[0], "idle");
 
     // SIGTERM: a clean stop with the state saved.
-    let pid = daemon.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while daemon.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < end, "the daemon did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop_with_sigterm(&mut daemon);
     let state = std::fs::read_to_string(s.state.join("state.toml")).unwrap();
     assert!(state.contains("reference = \"acoustic\"") && state.contains("[params.compressor]"), "{state}");
     assert!(s.state.join("presets/matched.params.toml").exists());
@@ -197,13 +191,7 @@ fn hostile_packets_leave_the_daemon_answering() {
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon died");
 
     // The debounced state holds the last value once the daemon stops.
-    let pid = daemon.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while daemon.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < end, "the daemon did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop_with_sigterm(&mut daemon);
     let state = std::fs::read_to_string(s.state.join("state.toml")).unwrap();
     assert!(state.contains("low_gain = -2.5"), "{state}");
 }
@@ -349,14 +337,10 @@ fn match_on_a_real_jack_dummy_server() {
     let _one = one_at_a_time();
     require_tools();
     let s = setup();
-    let jackd = common::JackServer::start(&format!("fxmatch-test-{}", std::process::id()));
+    let (jackd, mut dump, daemon) = daemon_on_jack(&s, "fxmatch-test");
     let server = jackd.name.clone();
     let jack = |tool: &str| jack_tool(&server, tool);
-    let listen = free_udp_port();
-    let mut dump = Dump::start(listen);
     let log = s.dir.path().join("daemon.log");
-    let daemon = start_daemon_on_jack(&s, &server, &log);
-    subscribe(&mut dump, s.port, listen);
     // The probe plays a steady sine through the daemon and records its output (60 s at most).
     let (probe, pos) = start_probe(&server, 60);
     // Autoconnect (on by default): the dummy driver's system ports, in order; the test's probe

@@ -325,14 +325,8 @@ fn kill_during_saves() {
 fn back_to_back_matches_on_jack() {
     require_tools();
     let s = setup();
-    let jackd = common::JackServer::start(&format!("fxmatch-soak-{}", std::process::id()));
-    let server = jackd.name.clone();
-    let jack = |tool: &str| jack_tool(&server, tool);
-    let listen = free_udp_port();
-    let mut dump = Dump::start(listen);
-    let log = s.dir.path().join("daemon.log");
-    let daemon = start_daemon_on_jack(&s, &server, &log);
-    subscribe(&mut dump, s.port, listen);
+    let (jackd, mut dump, daemon) = daemon_on_jack(&s, "fxmatch-soak");
+    let jack = |tool: &str| jack_tool(&jackd.name, tool);
     let _metro = Guard(jack("jack_metro").args(["-b", "240", "-f", "440", "-a", "0.5"]).spawn().unwrap());
     wait_until(Duration::from_secs(10), "no fxmatch input ports", || {
         jack("jack_connect").args(["metro:240_bpm", "fxmatch:in_l"]).status().is_ok_and(|s| s.success())

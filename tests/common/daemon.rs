@@ -232,3 +232,25 @@ pub fn start_daemon_on_jack(s: &Setup, server: &str, log: &std::path::Path) -> G
             .unwrap(),
     )
 }
+
+/// SIGTERM the daemon and wait (10 s at most) until it has exited.
+pub fn stop_with_sigterm(daemon: &mut Guard) {
+    let pid = daemon.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "the daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private `jackd -d dummy` server named `PREFIX-PID`, the daemon as its client (its log in
+/// the setup's folder as `daemon.log`) and an `oscdump` subscribed to its replies.
+pub fn daemon_on_jack(s: &Setup, prefix: &str) -> (super::JackServer, Dump, Guard) {
+    let jackd = super::JackServer::start(&format!("{prefix}-{}", std::process::id()));
+    let listen = free_udp_port();
+    let mut dump = Dump::start(listen);
+    let daemon = start_daemon_on_jack(s, &jackd.name, &s.dir.path().join("daemon.log"));
+    subscribe(&mut dump, s.port, listen);
+    (jackd, dump, daemon)
+}
