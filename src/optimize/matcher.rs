@@ -34,10 +34,10 @@ use crate::render::{check_sample_rate, render_into};
 /// level change listeners notice; a 1 dB shelf or a reverb at 3 % mix stays below it.
 pub const USED_DB: f64 = 0.5;
 
-/// Default [`MatchConfig::prior`] (chosen by measurement: docs/experiments-search.md).
+/// Default [`MatchConfig::prior`] (chosen by measurement: docs/experiments.md).
 pub const DEFAULT_PRIOR: f64 = 0.02;
 
-/// Default [`MatchConfig::selection_margin`] (chosen by measurement: docs/experiments-search.md).
+/// Default [`MatchConfig::selection_margin`] (chosen by measurement: docs/experiments.md).
 pub const DEFAULT_SELECTION_MARGIN: f64 = 0.005;
 
 /// Where a match starts.
