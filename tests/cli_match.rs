@@ -314,3 +314,29 @@ fn cli_match_accepts_mixed_rates_channels_and_clipping_with_warnings() {
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["warnings"].as_array().unwrap().len(), 2, "{r}");
 }
+
+/// A reference much shorter than the segment the input is judged on is matched, with a warning
+/// that says why the result may be less reliable and how long a reference should be.
+#[test]
+fn cli_match_warns_about_a_short_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_test_wav(dir.path(), "in.wav", &test_signal(48_000, 3.0));
+    let reference = write_test_wav(dir.path(), "short.wav", &test_signal(48_000, 1.0));
+    let out = dir.path().join("out.wav");
+    let o = run(&[
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("eq-comp.toml"),
+        "-o",
+        s(&out),
+        "--population",
+        "4",
+        "--generations",
+        "1",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("reference lasts 1.0 s, less than half the 3.0 s segment"), "{err}");
+}

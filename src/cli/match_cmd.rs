@@ -144,6 +144,16 @@ pub fn run(args: MatchArgs) -> Result<()> {
             input.sample_rate, reference.sample_rate
         ));
     }
+    if (reference.seconds() as f64) < 0.5 * args.segment as f64 {
+        // One embedding of a short reference is a thin estimate of its style: say so.
+        warnings.push(format!(
+            "the reference lasts {:.1} s, less than half the {:.1} s segment the input is judged on: \
+             its style is estimated from little audio; a reference of {:.0} s or more is more reliable",
+            reference.seconds(),
+            args.segment,
+            args.segment.max(3.0)
+        ));
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
