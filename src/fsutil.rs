@@ -157,16 +157,21 @@ pub fn check_output_path(path: &Path) -> Result<()> {
         return Err(Error::invalid(format!("{} is not a folder", parent.display()), fix_file));
     }
     if in_system_folder(&dir) {
-        return Err(Error::invalid(
-            format!(
-                "{} is in {}, a system folder of devices; fxmatch does not create files there",
-                path.display(),
-                dir.display()
-            ),
-            fix_file,
-        ));
+        return Err(system_folder_error(path, &dir, fix_file));
     }
     Ok(())
+}
+
+/// `path` would be created inside `folder`, a system folder (`/dev`, `/proc`, `/sys`).
+fn system_folder_error(path: &Path, folder: &Path, fix: &str) -> Error {
+    Error::invalid(
+        format!(
+            "{} is in {}, a system folder of devices; fxmatch does not create files there",
+            path.display(),
+            folder.display()
+        ),
+        fix,
+    )
 }
 
 /// Refuse an output folder that is `-`, exists and is not a folder, or lies in a system folder
@@ -189,14 +194,7 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
     let existing = dir.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists());
     let real = existing.unwrap_or(Path::new(".")).canonicalize().map_err(|e| Error::read(dir, e))?;
     if in_system_folder(&real) {
-        return Err(Error::invalid(
-            format!(
-                "{} is in {}, a system folder of devices; fxmatch does not create files there",
-                dir.display(),
-                real.display()
-            ),
-            fix,
-        ));
+        return Err(system_folder_error(dir, &real, fix));
     }
     Ok(())
 }
