@@ -11,7 +11,10 @@
 #
 # Environment: FXMATCH_LV2_PROFILE (cargo profile, default release; the tests use `test`),
 # FXMATCH_BIN (an already built fxmatch binary for the TTL; default: built with that profile),
-# CARGO (cargo executable). CARGO_TARGET_DIR is honoured.
+# CARGO (cargo executable), FXMATCH_LV2_TARGET (a cross target triple, e.g.
+# aarch64-unknown-linux-gnu: the plugin library is built for it and stripped with its objcopy;
+# FXMATCH_BIN, built for the same target, then runs through FXMATCH_BIN_RUNNER, e.g.
+# "qemu-aarch64 -L /"). CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,18 +22,30 @@ dest=${1:-$HOME/.lv2/fxmatch.lv2}
 profile=${FXMATCH_LV2_PROFILE:-release}
 cargo=${CARGO:-cargo}
 target=${CARGO_TARGET_DIR:-$root/target}
+cross=${FXMATCH_LV2_TARGET:-}
+target_args=()
+objcopy=objcopy
+if [[ -n $cross ]]; then
+    target=$target/$cross
+    target_args=(--target "$cross")
+    case $cross in
+        aarch64-*) objcopy=aarch64-linux-gnu-objcopy ;;
+    esac
+fi
 case $profile in
     dev | test) outdir=$target/debug ;;
     bench) outdir=$target/release ;;
     *) outdir=$target/$profile ;;
 esac
 
-(cd "$root" && "$cargo" build --profile "$profile" -p fxmatch-lv2 --lib)
+(cd "$root" && "$cargo" build --profile "$profile" "${target_args[@]}" -p fxmatch-lv2 --lib)
 fxmatch_bin=${FXMATCH_BIN:-}
 if [[ -z $fxmatch_bin ]]; then
-    (cd "$root" && "$cargo" build --profile "$profile" -p fxmatch --bin fxmatch)
+    (cd "$root" && "$cargo" build --profile "$profile" "${target_args[@]}" -p fxmatch --bin fxmatch)
     fxmatch_bin=$outdir/fxmatch
 fi
+# shellcheck disable=SC2206 # the runner is a command line ("qemu-aarch64 -L /")
+runner=(${FXMATCH_BIN_RUNNER:-})
 
 so=$outdir/libfxmatch_lv2.so
 [[ -f $so ]] || { echo "install_lv2: $so was not built" >&2; exit 1; }
@@ -38,9 +53,9 @@ so=$outdir/libfxmatch_lv2.so
 mkdir -p "$(dirname "$dest")"
 tmp=$(mktemp -d "${dest%/}.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-"$fxmatch_bin" lv2 ttl "$tmp"
-if command -v objcopy >/dev/null 2>&1; then
-    objcopy --strip-debug "$so" "$tmp/fxmatch_lv2.so"
+"${runner[@]}" "$fxmatch_bin" lv2 ttl "$tmp"
+if command -v "$objcopy" >/dev/null 2>&1; then
+    "$objcopy" --strip-debug "$so" "$tmp/fxmatch_lv2.so"
 else
     cp "$so" "$tmp/fxmatch_lv2.so"
 fi

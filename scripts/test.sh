@@ -12,3 +12,7 @@ cargo test --workspace --doc
 # The GPIO footswitch code is behind a feature; this VM has no GPIO chip to run it on, so at
 # least make sure it still builds.
 cargo check --features gpio --lib
+# The aarch64 (Raspberry Pi) cross build: binary and LV2 plugin library, linked against Debian's
+# arm64 libraries, started under qemu. The emulated checks (tests, render and match vs x86-64,
+# the daemon over OSC) take longer than CI's budget: `bash scripts/cross_aarch64.sh` (README).
+bash scripts/cross_aarch64.sh --ci

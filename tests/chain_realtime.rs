@@ -94,3 +94,58 @@ fn bypass_switch_is_click_free() {
     let at_switch = step(&l[half - 10..half + 4800]);
     assert!(at_switch <= steady * 1.01, "step at the switch {at_switch} vs steady {steady}");
 }
+
+/// True for a subnormal (denormal) f32: nonzero and below the smallest normal magnitude.
+fn is_subnormal(x: f32) -> bool {
+    x != 0.0 && x.abs() < f32::MIN_POSITIVE
+}
+
+#[test]
+fn denormals_are_flushed_through_the_chain() {
+    // The FPU's flush-to-zero mode (x86-64 MXCSR FTZ/DAZ, aarch64 FPCR.FZ) is set by the chain's
+    // own guard around `process`, not assumed. After a burst the chain's recursive parts (filter
+    // states, envelopes, delay and reverb feedback) decay toward zero; with gradual underflow
+    // they would pass through the denormal range, slowly (denormal arithmetic is up to 100x
+    // slower on many cores). With the flush on, no output sample is ever subnormal, and
+    // denormal-level input is treated as zero. Run on aarch64 under qemu by
+    // scripts/cross_aarch64.sh.
+    let tiny = f32::MIN_POSITIVE / 64.0;
+    // The FPU does not flush by default, so a subnormal product here proves the check can fail.
+    assert!(is_subnormal(std::hint::black_box(tiny) * std::hint::black_box(0.5f32)));
+
+    let mut c = chain("default.toml", 64);
+    let n = c.num_free();
+    c.set_normalized(&vec![0.5; n]); // mid settings: every effect active, feedback paths non-zero
+    let burst = common::test_signal(48_000, 0.25);
+    let (mut l, mut r) = (burst.channels[0].clone(), burst.channels[1].clone());
+    render_in_place(&mut c, &mut l, &mut r);
+    // Then input at denormal level, one second at a time, until the output has been silent
+    // for a whole second: every tail has decayed through the range where denormals appear.
+    let mut subnormal_out = 0;
+    let mut seconds = 0;
+    loop {
+        let mut l: Vec<f32> = (0..48_000).map(|i| if i % 2 == 0 { tiny } else { -tiny * 3.0 }).collect();
+        let mut r = l.clone();
+        render_in_place(&mut c, &mut l, &mut r);
+        subnormal_out += l.iter().chain(&r).filter(|&&x| is_subnormal(x)).count();
+        seconds += 1;
+        if l.iter().chain(&r).all(|&x| x == 0.0) {
+            break;
+        }
+        assert!(
+            seconds < 60,
+            "the chain's output is not silent after {seconds} s of denormal-level input \
+             ({subnormal_out} subnormal samples): flush-to-zero is not in effect"
+        );
+    }
+    eprintln!("silent after {seconds} s; {subnormal_out} subnormal output samples");
+    assert_eq!(subnormal_out, 0, "{subnormal_out} subnormal output samples: flush-to-zero is not in effect");
+    // The guard is scoped to `process`: outside it the thread computes denormals again.
+    assert!(is_subnormal(std::hint::black_box(tiny) * std::hint::black_box(0.5f32)));
+}
+
+fn render_in_place(c: &mut Chain, l: &mut [f32], r: &mut [f32]) {
+    for (a, b) in l.chunks_mut(64).zip(r.chunks_mut(64)) {
+        c.process(a, b);
+    }
+}

@@ -148,7 +148,15 @@ impl ReferenceLibrary {
         let embedding = self.embed(&audio, path)?;
         let sidecar = Sidecar { metric: self.metric.fingerprint(), hash, embedding };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
-        write_atomic(&side, text.as_bytes())?;
+        // The sidecar is only a cache: a library the daemon may not write (e.g. a read-only
+        // system folder) still serves its references, embedded again at each start.
+        if let Err(e) = write_atomic(&side, text.as_bytes()) {
+            tracing::warn!(
+                "reference {name}: embedding not cached ({e}); it is recomputed at each start \
+                 until the daemon's user may write {}",
+                self.dir.display()
+            );
+        }
         Ok((Reference { name, path: path.to_path_buf(), embedding: sidecar.embedding }, true))
     }
 
@@ -270,6 +278,24 @@ mod tests {
         assert_eq!(lib3.next_name(Some("a")).as_deref(), Some("b"));
         assert_eq!(lib3.next_name(Some("b")).as_deref(), Some("a"));
         assert_eq!(lib3.next_name(None).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_written_leaves_the_reference_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        write_wav(dir.path().join("a.wav"), &tone(220.0, 1.0), SampleFormat::I16).unwrap();
+        // A folder where the sidecar should go: the cache write fails even for root.
+        std::fs::create_dir(dir.path().join("a.mfcc.json")).unwrap();
+        std::fs::write(dir.path().join("a.mfcc.json").join("keep"), "x").unwrap();
+        let metric = MfccMetric::new();
+        let (lib, warnings) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(lib.list().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(lib.embedded_on_scan, 1);
+        // Not cached, so embedded again next time, with the same result.
+        let (again, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(again.embedded_on_scan, 1);
+        assert_eq!(again.get("a").unwrap().embedding, lib.get("a").unwrap().embedding);
     }
 
     #[test]
