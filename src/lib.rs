@@ -4,11 +4,49 @@
 //! chain's free parameters are searched so that the processed input takes on the production
 //! style of a reference recording.
 //!
-//! The layout follows the data path: [`audio`] reads and writes files, [`chain`] describes and
-//! runs effect chains, [`dsp`] holds the effects themselves, [`metric`] scores production style,
-//! [`optimize`] searches parameters, [`eval`] runs the benchmark. [`engine`] runs the chain live,
-//! [`daemon`] drives it (capture, match, apply, presets, references), [`config`] reads its config
-//! and [`control`] is how it is reached (OSC).
+//! # Module map
+//!
+//! The layout follows the data path. Every module of the crate:
+//!
+//! - [`audio`]: audio buffers and WAV files (read and written whole or block by block);
+//!   [`audio::spectrum`] is the multi-resolution log-spectral distance that tells which effects a
+//!   match's result uses.
+//! - [`chain`]: effect chains: the [`chain::Effect`] trait and its real-time contract, parameter
+//!   specs and their `[0, 1]` mapping, chain files, params files, and the [`chain::Chain`] that
+//!   runs them.
+//! - [`dsp`]: the built-in effects (EQ, compressor, distortion, delay, reverb, gain) and the
+//!   real-time parts they share (biquads, delay lines, oversampling, smoothing, denormal guard,
+//!   fast math).
+//! - [`lv2`]: LV2 plugins: hosting third-party plugins as chain effects ([`lv2::world`],
+//!   [`lv2::ports`], [`lv2::plugin`], [`lv2::presets`]), the crash probe that runs each plugin in
+//!   a child process first ([`lv2::probe`]), and fxmatch's own effects as LV2 plugins with preset
+//!   export ([`lv2::export`]).
+//! - [`render`]: offline rendering of a buffer, or of a file block by block in constant memory,
+//!   through a chain.
+//! - [`metric`]: style metrics (audio → mid and side embeddings, and their similarity): the
+//!   log-mel [`metric::frontend`], the trained [`metric::encoder`] (ONNX, run with tract) and the
+//!   [`metric::mfcc`] baseline.
+//! - [`optimize`]: the parameter search: [`optimize::cmaes`] (with [`optimize::linalg`] for its
+//!   eigendecomposition) and [`optimize::matcher`], the match itself.
+//! - [`eval`]: the benchmark tasks of `shared/BENCHMARK.md` (zero-shot classification, retrieval,
+//!   parameter estimation, synthetic match cases, style transfer), the fidelity distance
+//!   ([`eval::fidelity`]), references made outside fxmatch ([`eval::external`]), the rule-based
+//!   baseline ([`eval::baseline`]) and the results' plots.
+//! - [`dataset`]: `fxmatch dataset`, the style encoder's pretext-task training pairs rendered by
+//!   fxmatch's own effects (content excerpts, effect presets by k-means clustering, shards).
+//! - [`engine`]: the live audio engine: the chain in an audio callback (JACK, or an offline
+//!   clock), the capture ring for matches, and click-free hot-swaps ([`engine::swap`]), behind
+//!   the [`engine::AudioControl`] trait.
+//! - [`daemon`]: the live box's control side: the state machine (capture → match → apply), the
+//!   reference library ([`daemon::references`]), presets and the saved state
+//!   ([`daemon::presets`]).
+//! - [`config`]: the daemon's config file.
+//! - [`control`]: how the daemon is reached: OSC over UDP ([`control::osc`]) and GPIO
+//!   footswitches ([`control::gpio`]); MIDI footswitches arrive through the engine.
+//! - [`fsutil`]: atomic file writes that refuse non-regular outputs and clean up after a crash.
+//! - [`error`]: the crate's [`Error`], which names what went wrong, where, and the fix.
+//!
+//! The `fxmatch` command line itself (`src/cli`) is part of the binary, not of this library.
 #![deny(missing_docs)]
 
 pub mod audio;

@@ -242,7 +242,7 @@ def main() -> None:
     ap.add_argument("--eq-pairs", type=int, default=1,
                     help="1: add SupCon positives made of two excerpts through one random EQ (0: off)")
     # Off by default: the shipped model was trained without it. With 0.7 (session 5) held-out
-    # zero-shot speech BC rose 0.53 -> 0.70 but music fell 0.57 -> 0.54 (models/README.md).
+    # zero-shot speech BC rose 0.53 -> 0.70 but music fell 0.57 -> 0.54 (docs/experiments.md).
     ap.add_argument("--comp-pairs", type=float, default=0.0,
                     help="probability that an EQ pair also goes through one random compressor (0: EQ only)")
     ap.add_argument("--eq-grid", type=int, default=0,

@@ -714,7 +714,8 @@ mod tests {
         let (tx, _rx) = std::sync::mpsc::sync_channel(4);
         let me = client.local_addr().unwrap();
         let own_port = OscType::Int(i32::from(server.local_addr().port()));
-        // The one packet that used to loop the daemon forever.
+        // A subscription of the server's own port: answered, its replies would come back to it
+        // as requests and loop the daemon forever.
         server.datagram(&bytes("/fxmatch/subscribe", vec![own_port.clone()]), me, &tx).unwrap();
         server.datagram(&bytes("/fxmatch/subscribe", vec![own_port, s("0.0.0.0")]), me, &tx).unwrap();
         assert!(server.subscribers().is_empty(), "{:?}", server.subscribers());

@@ -170,8 +170,8 @@ impl JackEngine {
         if let Some(old) = self.client.take() {
             // The server is gone: deactivation may fail; closing the client is all that matters.
             // libjack waits out its server timeout (seconds) before it lets go of a client whose
-            // server died. Closing it on a thread of its own was tried: the daemon then stopped
-            // answering OSC for over 5 s in the JACK test, so the close stays here.
+            // server died. The close stays on this thread: closed on a thread of its own, it kept
+            // the daemon from answering OSC for longer (over 5 s in the JACK test).
             let _ = old.deactivate();
         }
         let (handle, client, running) = connect(&self.spec, &self.config, Some(state))?;

@@ -5,9 +5,9 @@
 //!   along an S-curve (smoothstep) in its normalised range (so frequencies glide in octaves),
 //!   stepped once per block. The EQ, compressor and gain interpolate linearly across each block
 //!   (`Effect::set_param_over`), so their parameters follow the S-curve itself: its motion starts
-//!   and stops gently, and the EQ's coefficients move every sample. (Stepping the EQ's coefficients
-//!   once per 16 samples, or letting the effects' own 20 ms ramps trail the glide and then stop
-//!   dead, left ticks of up to 75× the steady second difference on large moves.) Effects with
+//!   and stops gently, and the EQ's coefficients move every sample: coarser coefficient steps, or
+//!   the effects' own 20 ms ramps trailing the glide and then stopping dead, leave audible ticks
+//!   on large moves (figures in `docs/experiments.md`). Effects with
 //!   only their own ramps (distortion, delay, reverb, LV2 plugins: 20 ms; reverb size and damping
 //!   50 ms) smooth between the steps. The glide lasts `ramp_ms − 20 ms`, so every move ends within
 //!   about `ramp_ms` (default 50 ms); with `ramp_ms ≤ 20` only the effects' own ramps remain.
@@ -285,9 +285,9 @@ mod tests {
 
     #[test]
     fn large_moves_glide_without_ticks() {
-        // Each case once measured far worse: coefficients stepped every 16 samples and 20 ms
-        // effect ramps trailing the glide gave jump ratios of 77 (the high shelf alone) and 203
-        // (everything at once, which ends 10 dB over full scale with every EQ band at +19 dB).
+        // Large EQ moves are where ticks show: the high shelf alone, and everything at once (which
+        // ends 10 dB over full scale with every EQ band at +19 dB). The limits sit far below the
+        // ratios of coarser stepping (`docs/experiments.md`).
         for (chain, a, b, which, max_jump_ratio) in [
             ("eq-comp.toml", 0.2, 0.9, Some(5), 2.0), // high shelf −14 → +19 dB
             ("eq-comp.toml", 0.9, 0.2, Some(5), 2.0),
