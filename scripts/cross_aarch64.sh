@@ -9,7 +9,8 @@
 #                    front end's parity with the PyTorch port, and the chain's real-time tests,
 #                    denormal flushing (FPCR.FZ) among them;
 #                 3. `fxmatch render` of a bundled clip vs the x86-64 render of the same clip;
-#                 4. `fxmatch match --profile live` vs the same match on x86-64;
+#                 4. `fxmatch match --profile live` vs the same match on x86-64 (the metric
+#                    agrees to float precision; aarch64's result is rescored on x86-64);
 #                 5. the daemon on the offline backend answering OSC (oscsend/oscdump): status and
 #                    a match.
 #   --build-only  the release binary and the LV2 bundle only (scripts/package.sh uses this).
@@ -128,16 +129,35 @@ for arch in x86_64 aarch64; do
     "${run[@]}" match "$clip" "$reference" --chain config/chains/default.toml --profile live --seed 0 \
         --threads 1 -o "$checks/match_$arch.wav" --report "$checks/match_$arch.json"
 done
-python3 - "$checks/match_x86_64.json" "$checks/match_aarch64.json" <<'EOF'
+# The result found on aarch64, rendered and scored on x86-64, scores what aarch64 reported.
+"$host_bin" render --chain config/chains/default.toml --params "$checks/match_aarch64.params.toml" "$clip" \
+    "$checks/match_aarch64_rendered_on_x86_64.wav"
+"$host_bin" similarity --json "$checks/match_aarch64_rendered_on_x86_64.wav" "$reference" > "$checks/rescored.json"
+python3 - "$checks/match_x86_64.json" "$checks/match_aarch64.json" "$checks/rescored.json" <<'EOF'
 import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
+a, b, rescored = (json.load(open(p)) for p in sys.argv[1:4])
 for k in ("similarity_input", "similarity_output", "evaluations", "generations", "effects_used"):
     print(f"cross_aarch64: match {k}: x86-64 {a[k]}  aarch64 {b[k]}")
 print(f"cross_aarch64: match seconds: x86-64 {a['seconds']:.2f}  aarch64 under qemu {b['seconds']:.2f} (emulated time means nothing)")
-# The same seed gives the same search unless an ulp of libm flips a comparison: the final
-# similarity must agree within 1e-3.
+errors = []
+# Same input, same reference: the metric agrees to float precision.
+if abs(a["similarity_input"] - b["similarity_input"]) > 1e-5:
+    errors.append(f"similarity of the dry input differs: {a['similarity_input']} vs {b['similarity_input']}")
+# aarch64's answer, rendered and scored on x86-64, scores what aarch64 said it scores.
+r = rescored["similarity"]
+print(f"cross_aarch64: aarch64's parameters rendered and scored on x86-64: {r:.6f} (aarch64 reported {b['similarity_output']:.6f})")
+if abs(r - b["similarity_output"]) > 1e-4:
+    errors.append(f"aarch64's result scores {r} on x86-64, not {b['similarity_output']}")
+# The search itself may take another path: an ulp of libm in one candidate's render re-ranks a
+# population, and CMA-ES goes on from there (seen: the paths part at generation 2 by 6e-6). Both
+# paths must be of the same quality: within 0.01, inside the live profile's seed-to-seed spread
+# on this pair (x86-64, seeds 0-4: 0.928-0.953).
 d = abs(a["similarity_output"] - b["similarity_output"])
-sys.exit(0 if d <= 1e-3 else f"cross_aarch64: error: match similarity differs by {d:.4f} (> 1e-3)")
+if d > 0.01:
+    errors.append(f"final similarity differs by {d:.4f} (> 0.01)")
+for e in errors:
+    print(f"cross_aarch64: error: {e}", file=sys.stderr)
+sys.exit(1 if errors else 0)
 EOF
 
 # --- 5: the daemon on the offline backend, over OSC -----------------------------------------
@@ -181,7 +201,7 @@ until grep -q /fxmatch/subscribed "$checks/daemon/osc.log"; do
     sleep 1
 done
 oscsend 127.0.0.1 "$port" /fxmatch/status
-wait_for "/fxmatch/status ,sffsi" 30
+wait_for "/fxmatch/status sffsi" 30
 sleep 4 # let the offline clock fill the 3 s capture
 oscsend 127.0.0.1 "$port" /fxmatch/match s crunch-room
 wait_for "/fxmatch/result" 600
