@@ -27,7 +27,7 @@ source scripts/aarch64_env.sh
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
 # --- the qemu plugin ----------------------------------------------------------------------------
-qemu_version=$(dpkg-query -W -f='${Version}' qemu-user)
+qemu_version=$(dpkg-query -W -f='${source:Version}' qemu-user) # the source's version (no binNMU suffix)
 header=$work/qemu-plugin-$qemu_version/qemu-plugin.h
 if [[ ! -f $header ]]; then
     if ! grep -rqs "^Types:.*deb-src" /etc/apt/sources.list.d/ && ! grep -qs "^deb-src" /etc/apt/sources.list; then

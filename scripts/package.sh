@@ -118,6 +118,7 @@ EOF
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+    install -d -m 755 /var/lib/fxmatch
     if ! getent passwd fxmatch >/dev/null; then
         adduser --system --ingroup audio --home /var/lib/fxmatch --no-create-home \
             --gecos "fxmatch daemon" fxmatch >/dev/null
@@ -149,7 +150,7 @@ EOF
 set -e
 if [ "$1" = purge ]; then
     rm -rf /var/lib/fxmatch
-    if getent passwd fxmatch >/dev/null; then deluser --system fxmatch >/dev/null || true; fi
+    if getent passwd fxmatch >/dev/null; then deluser --system fxmatch >/dev/null 2>&1 || true; fi
 fi
 if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi
 exit 0
