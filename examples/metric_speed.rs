@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use fxmatch::metric::{FrontEnd, MfccMetric, MfccSettings, StyleMetric};
 
+#[path = "common/signal.rs"]
+mod signal;
+
 fn main() -> fxmatch::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let sr: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(48_000);
@@ -15,19 +18,7 @@ fn main() -> fxmatch::Result<()> {
 
     // 3 s of decorrelated noise plus a chord: a stand-in for a rendered candidate.
     let n = 3 * sr as usize;
-    let mut state = 1u32;
-    let mut rnd = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-    };
-    let (mut left, mut right) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        let t = i as f32 / sr as f32;
-        let chord: f32 = [220.0f32, 277.2, 329.6].iter().map(|f| (std::f32::consts::TAU * f * t).sin()).sum();
-        let common = 0.1 * chord + 0.2 * rnd();
-        left.push(common + 0.05 * rnd());
-        right.push(common + 0.05 * rnd());
-    }
+    let (left, right) = signal::noise_and_chord(n, sr);
 
     let mut settings = MfccSettings::default();
     if let Some(hop) = args.get(3).and_then(|s| s.parse().ok()) {

@@ -11,26 +11,11 @@
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::metric::{Encoder, MfccMetric, StyleMetric};
 
+#[path = "common/signal.rs"]
+mod signal;
+
 const SR: u32 = 48_000;
 const BLOCK: usize = 64;
-
-/// Noise plus a chord, decorrelated between channels: a stand-in for a live input.
-fn signal(frames: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut state = 1u32;
-    let mut rnd = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-    };
-    let (mut l, mut r) = (Vec::with_capacity(frames), Vec::with_capacity(frames));
-    for i in 0..frames {
-        let t = i as f32 / SR as f32;
-        let chord: f32 = [220.0f32, 277.2, 329.6].iter().map(|f| (std::f32::consts::TAU * f * t).sin()).sum();
-        let common = 0.1 * chord + 0.2 * rnd();
-        l.push(common + 0.05 * rnd());
-        r.push(common + 0.05 * rnd());
-    }
-    (l, r)
-}
 
 fn main() -> fxmatch::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,7 +29,7 @@ fn main() -> fxmatch::Result<()> {
             chain.prepare(SR as f32, BLOCK);
             // Every effect active at mid settings, the parameters settled before counting.
             chain.set_normalized(&vec![0.5; chain.num_free()]);
-            let (sl, sr) = signal(SR as usize);
+            let (sl, sr) = signal::noise_and_chord(SR as usize, SR);
             let (mut l, mut r) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
             for b in 0..n {
                 let start = (b * BLOCK) % (sl.len() - BLOCK);
@@ -58,7 +43,7 @@ fn main() -> fxmatch::Result<()> {
             let which = args.get(2).unwrap_or_else(|| panic!("{usage}"));
             let mut metric: Box<dyn StyleMetric> =
                 if which == "mfcc" { Box::new(MfccMetric::new()) } else { Box::new(Encoder::load(which)?) };
-            let (l, r) = signal(3 * SR as usize);
+            let (l, r) = signal::noise_and_chord(3 * SR as usize, SR);
             for _ in 0..n {
                 sink += metric.embed(&l, &r, SR)?.mid[0];
             }
