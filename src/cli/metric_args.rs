@@ -15,6 +15,8 @@ pub enum MetricChoice {
     Encoder,
     /// MFCC statistics (the baseline; needs no model).
     Mfcc,
+    /// The spectrogram beta-VAE's latent mean (models/vae/vae.onnx, or --model).
+    Vae,
 }
 
 impl MetricChoice {
@@ -23,6 +25,7 @@ impl MetricChoice {
         match self {
             MetricChoice::Encoder => "encoder",
             MetricChoice::Mfcc => "mfcc",
+            MetricChoice::Vae => "vae",
         }
     }
 }
@@ -33,7 +36,7 @@ pub struct MetricArgs {
     /// Style metric.
     #[arg(long, value_enum, default_value_t = MetricChoice::Mfcc)]
     pub metric: MetricChoice,
-    /// Encoder model (NAME.onnx beside its NAME.json); default models/encoder.onnx.
+    /// Model of the encoder or VAE (NAME.onnx beside its NAME.json); default the built-in one.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
 }

@@ -2,11 +2,12 @@
 //!
 //! A [`StyleMetric`] embeds stereo audio as two vectors, one for mid `(L+R)/2` and one for side
 //! `(L−R)/2`; [`similarity`] is the mean of the two cosine similarities, as in ST-ITO. The log-mel
-//! [`frontend`] is shared by every metric; [`MfccMetric`] is the hand-made baseline.
+//! [`frontend`] is shared by every metric; [`MfccMetric`] is the hand-made baseline; [`Vae`] is the second seed's spectrogram beta-VAE.
 
 pub mod encoder;
 pub mod frontend;
 pub mod mfcc;
+pub mod vae;
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use crate::audio::StereoSource;
 pub use encoder::{Encoder, EncoderModel};
 pub use frontend::{FrontEnd, FrontEndSettings};
 pub use mfcc::{MfccMetric, MfccSettings};
+pub use vae::{Vae, VaeModel};
 
 /// A style embedding: one vector for mid, one for side. Vectors of the same metric and settings
 /// have the same length and are comparable across sample rates.
@@ -58,16 +60,19 @@ pub trait StyleMetric: Send {
 }
 
 /// The metrics fxmatch has, as named on command lines and in config files.
-pub const METRIC_NAMES: &[&str] = &["encoder", "mfcc"];
+pub const METRIC_NAMES: &[&str] = &["encoder", "mfcc", "vae"];
 
 /// A metric by name: `"encoder"` (the trained model at `model`, or without one the default model
 /// built into the binary, [`EncoderModel::builtin`], so it runs from any working directory) or
-/// `"mfcc"` (needs no model; `model` must be `None`).
+/// `"mfcc"` (needs no model; `model` must be `None`) or `"vae"` (the spectrogram beta-VAE at
+/// `model`, or the one built in, [`VaeModel::builtin`]).
 pub fn load_metric(name: &str, model: Option<&Path>) -> crate::Result<Box<dyn StyleMetric>> {
     match (name, model) {
         ("encoder", Some(path)) => Ok(Box::new(Encoder::load(path)?)),
         ("encoder", None) => Ok(Box::new(Encoder::builtin()?)),
         ("mfcc", None) => Ok(Box::new(MfccMetric::new())),
+        ("vae", Some(path)) => Ok(Box::new(Vae::load(path)?)),
+        ("vae", None) => Ok(Box::new(Vae::builtin()?)),
         ("mfcc", Some(path)) => Err(crate::Error::invalid(
             format!("a model ({}) was given for the mfcc metric, which has none", path.display()),
             "drop the model path, or use the encoder metric",
