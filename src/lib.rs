@@ -25,7 +25,9 @@
 //!   through a chain.
 //! - [`metric`]: style metrics (audio → mid and side embeddings, and their similarity): the
 //!   log-mel [`metric::frontend`], the trained [`metric::encoder`] (ONNX, run with tract) and the
-//!   [`metric::mfcc`] baseline.
+//!   [`metric::mfcc`] baseline, and the second seed's spectrogram beta-VAE ([`metric::vae`]).
+//! - [`predict`]: the one-pass parameter predictor (an MLP on the VAE latents of input and
+//!   reference) and its training examples rendered through the chain ([`predict::dataset`]).
 //! - [`optimize`]: the parameter search: [`optimize::cmaes`] (with [`optimize::linalg`] for its
 //!   eigendecomposition) and [`optimize::matcher`], the match itself.
 //! - [`eval`]: the benchmark tasks of `shared/BENCHMARK.md` (zero-shot classification, retrieval,
@@ -63,6 +65,7 @@ pub mod fsutil;
 pub mod lv2;
 pub mod metric;
 pub mod optimize;
+pub mod predict;
 pub mod render;
 
 pub use error::{Error, Result};

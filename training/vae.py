@@ -1,7 +1,7 @@
 """The spectrogram beta-VAE of the second seed (Grant, AES 2023, arXiv 2309.17125) as a style metric.
 
 Usage:
-  python training/vae.py train --data PAIRS_DIR --out RUN_DIR [--steps 500] [--cycles 2] [--batch 16]
+  python training/vae.py train --data PAIRS_DIR --out RUN_DIR [--steps 250] [--cycles 1] [--batch 16]
   python training/vae.py export --run RUN_DIR --out MODEL_DIR
 
 What the seed did, and what this does:
@@ -328,10 +328,10 @@ def main() -> None:
     t = sub.add_parser("train")
     t.add_argument("--data", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
-    t.add_argument("--steps", type=int, default=500)
+    t.add_argument("--steps", type=int, default=250)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--cycles", type=int, default=2)
+    t.add_argument("--cycles", type=int, default=1)
     t.add_argument("--save-every", type=int, default=100)
     t.add_argument("--val-clips", type=int, default=128)
     t.add_argument("--threads", type=int, default=2)

@@ -66,6 +66,11 @@ pub struct TransferArgs {
     /// Reference sources; repeat for several. Default: all three.
     #[arg(long = "source", value_enum)]
     sources: Vec<ReferenceSource>,
+    /// Parameter predictor for the chain (NAME.onnx beside NAME.json): adds the systems
+    /// `predict` (the prediction alone) and `hybrid:PROFILE` (each profile's search started at
+    /// the prediction, σ 0.1, a third of the generations).
+    #[arg(long, value_name = "PATH")]
+    predictor: Option<PathBuf>,
     #[command(flatten)]
     common: CommonEvalArgs,
 }
@@ -599,11 +604,15 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         !presets.is_empty() || !external.is_empty(),
         "no reference style to run\n  fix: install sox and lv2file (`bash scripts/setup.sh`) or include --source fxmatch-chain"
     );
-    let config = TransferConfig {
-        pairs_per_preset: if quick { 1 } else { args.pairs },
-        seed: args.seed,
-        profiles: profiles(&args.profiles, args.seed, None, quick)?,
+    let profiles = profiles(&args.profiles, args.seed, None, quick)?;
+    let predictor = match &args.predictor {
+        Some(path) => Some((
+            fxmatch::predict::Predictor::load(path, fxmatch::metric::VaeModel::builtin()?)?,
+            profiles.iter().map(|(n, c)| (n.clone(), fxmatch::predict::hybrid_config(c))).collect(),
+        )),
+        None => None,
     };
+    let config = TransferConfig { pairs_per_preset: if quick { 1 } else { args.pairs }, seed: args.seed, profiles, predictor };
     let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {

@@ -6,19 +6,33 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use fxmatch::audio::{read_wav_capped, SampleFormat, WavReader, WavWriter};
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::fsutil::{commit_all, AtomicFile};
-use fxmatch::metric::{similarity, similarity_parts};
+use fxmatch::metric::{similarity, similarity_parts, StyleMetric, VaeModel};
+use fxmatch::predict::{hybrid_config, Predictor, DEFAULT_PREDICTOR};
 
 use super::metric_args::{MetricArgs, MetricChoice};
 use fxmatch::optimize::{
     check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher, Start, USED_DB,
 };
-use fxmatch::render::{render_stream, tail_frames};
+use fxmatch::render::{render_into, render_stream, tail_frames};
+
+/// How `fxmatch match` finds the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// CMA-ES alone, from the neutral start.
+    Search,
+    /// The parameter predictor alone: one pass, no search.
+    Predict,
+    /// CMA-ES started at the prediction, with a smaller step size (0.1) and a third of the
+    /// generations.
+    Hybrid,
+}
 
 /// Find the chain parameters that give INPUT the production style of REFERENCE.
 ///
@@ -95,6 +109,15 @@ pub struct MatchArgs {
     /// Seconds of tail appended to the output WAV.
     #[arg(long, default_value_t = 0.0)]
     tail: f32,
+    /// `search` (CMA-ES), `predict` (the parameter predictor alone, one pass) or `hybrid`
+    /// (CMA-ES started at the prediction, σ 0.1, a third of the generations; --sigma and
+    /// --generations override).
+    #[arg(long, value_enum, default_value_t = Mode::Search)]
+    mode: Mode,
+    /// Parameter predictor for --mode predict|hybrid (trained for this chain and the built-in
+    /// VAE; NAME.onnx beside NAME.json).
+    #[arg(long, default_value = DEFAULT_PREDICTOR)]
+    predictor: PathBuf,
 }
 
 #[derive(Serialize)]
@@ -103,6 +126,11 @@ struct Report<'a> {
     reference: &'a Path,
     chain: &'a Path,
     metric: MetricChoice,
+    mode: Mode,
+    /// The predictor's parameters (normalised), for --mode predict|hybrid.
+    prediction: Option<&'a [f64]>,
+    /// Seconds the prediction took (the segment's and the reference's VAE latents and the MLP).
+    prediction_seconds: f64,
     /// Similarity of the dry input (whole file) to the reference.
     similarity_input: f32,
     /// Similarity of the output (whole file) to the reference.
@@ -160,47 +188,55 @@ pub fn run(args: MatchArgs) -> Result<()> {
     // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
     fxmatch::lv2::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
     let profile = MatchConfig::profile(&args.profile)?;
-    let config = MatchConfig {
+    let hybrid = args.mode == Mode::Hybrid;
+    let base = if hybrid { hybrid_config(&profile) } else { profile.clone() };
+    let predictor = match args.mode {
+        Mode::Search => None,
+        Mode::Predict | Mode::Hybrid => {
+            let p = Predictor::load(&args.predictor, VaeModel::builtin()?)?;
+            p.check_chain(&Chain::from_spec(&spec)?)?;
+            Some(p)
+        }
+    };
+    let mut config = MatchConfig {
         population: args.population.unwrap_or(profile.population),
-        max_generations: args.generations.unwrap_or(profile.max_generations),
+        max_generations: args.generations.unwrap_or(base.max_generations),
         budget: args.budget,
-        sigma0: args.sigma.unwrap_or(profile.sigma0),
+        sigma0: args.sigma.unwrap_or(base.sigma0),
         seed: args.seed,
         threads: args.threads.unwrap_or(profile.threads),
         segment_seconds: args.segment,
         start: Start::parse(&args.start)?,
         prior: args.prior,
         selection_margin: (!args.no_selection).then_some(args.selection_margin),
-        ..profile
+        ..base
     };
     let mut metric = args.metric.load()?;
-    let mut matcher = Matcher::new(&spec, &*metric, config.clone())?;
 
     let t0 = Instant::now();
     let (rl, rr) = reference.stereo_slices();
-    let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
     let (start, len) = loudest_window(&input, args.segment);
     let (il, ir) = input.stereo_slices();
-    let bar = progress_bar(config.max_generations as u64);
-    let abort = AtomicBool::new(false);
-    let outcome = matcher.run(
-        &il[start..start + len],
-        &ir[start..start + len],
-        input.sample_rate,
-        &z_ref,
-        &abort,
-        &mut |p| {
-            if let Some(b) = &bar {
-                b.set_length(p.max_generations as u64);
-                b.set_position(p.generation as u64);
-                b.set_message(format!("similarity {:.4}", p.best_similarity));
-            }
-        },
-    )?;
-    let seconds = t0.elapsed().as_secs_f64();
-    if let Some(b) = bar {
-        b.finish_and_clear();
+    let prediction = match &predictor {
+        Some(p) => {
+            let mut vae = p.vae();
+            let z_seg = vae.embed(&il[start..start + len], &ir[start..start + len], input.sample_rate)?;
+            Some(p.predict(&z_seg, &vae.embed(rl, rr, reference.sample_rate)?)?)
+        }
+        None => None,
+    };
+    let prediction_seconds = t0.elapsed().as_secs_f64();
+    if hybrid {
+        config.start_at = prediction.clone();
     }
+    let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
+    let outcome = match (args.mode, &prediction) {
+        (Mode::Predict, Some(x)) => {
+            predicted_outcome(&spec, &mut *metric, x, (&il[start..start + len], &ir[start..start + len]), input.sample_rate, &z_ref)?
+        }
+        _ => search(&spec, &*metric, &config, (&il[start..start + len], &ir[start..start + len]), input.sample_rate, &z_ref)?,
+    };
+    let seconds = t0.elapsed().as_secs_f64();
 
     let mut chain = Chain::from_spec(&spec)?;
     chain.set_normalized(&outcome.x);
@@ -223,6 +259,9 @@ pub fn run(args: MatchArgs) -> Result<()> {
         reference: &args.reference,
         chain: &args.chain,
         metric: args.metric.metric,
+        mode: args.mode,
+        prediction: prediction.as_deref(),
+        prediction_seconds,
         similarity_input: similarity(&z_in, &z_ref),
         similarity_output: s_out,
         similarity_output_mid: s_mid,
@@ -262,6 +301,106 @@ pub fn run(args: MatchArgs) -> Result<()> {
         params_out.display()
     );
     Ok(())
+}
+
+/// The CMA-ES search (from the neutral start, or from `config.start_at` in hybrid mode), with
+/// a progress bar on a terminal.
+fn search(
+    spec: &ChainSpec,
+    metric: &dyn StyleMetric,
+    config: &MatchConfig,
+    segment: (&[f32], &[f32]),
+    sample_rate: u32,
+    z_ref: &fxmatch::metric::Embedding,
+) -> Result<MatchOutcome> {
+    let mut matcher = Matcher::new(spec, metric, config.clone())?;
+    let bar = progress_bar(config.max_generations as u64);
+    let abort = AtomicBool::new(false);
+    let outcome = matcher.run(segment.0, segment.1, sample_rate, z_ref, &abort, &mut |p| {
+        if let Some(b) = &bar {
+            b.set_length(p.max_generations as u64);
+            b.set_position(p.generation as u64);
+            b.set_message(format!("similarity {:.4}", p.best_similarity));
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(outcome)
+}
+
+/// The predictor's parameters as an outcome: scored once with the metric for the report (the
+/// prediction itself evaluates no candidate: `evaluations` is 0), and each effect's use measured
+/// as the search measures it (set back to rest, the log-spectral distance of the segment).
+fn predicted_outcome(
+    spec: &ChainSpec,
+    metric: &mut dyn StyleMetric,
+    x: &[f64],
+    segment: (&[f32], &[f32]),
+    sample_rate: u32,
+    z_ref: &fxmatch::metric::Embedding,
+) -> Result<MatchOutcome> {
+    let t0 = Instant::now();
+    let mut chain = Chain::from_spec(spec)?;
+    chain.prepare(sample_rate as f32, fxmatch::render::OFFLINE_BLOCK);
+    fxmatch::render::check_prepared(&chain)?;
+    let n = segment.0.len();
+    let render = |chain: &mut Chain, x: &[f64]| {
+        let (mut l, mut r) = (vec![0.0f32; n], vec![0.0f32; n]);
+        chain.set_normalized(x);
+        render_into(chain, segment.0, segment.1, &mut l, &mut r);
+        (l, r)
+    };
+    let found = render(&mut chain, x);
+    let s = similarity(&metric.embed(&found.0, &found.1, sample_rate)?, z_ref);
+    let s_input = similarity(&metric.embed(segment.0, segment.1, sample_rate)?, z_ref);
+    let rest = chain.start_point();
+    let mut effects = Vec::new();
+    let free = chain.free_params().to_vec();
+    let mut ids: Vec<String> = free.iter().map(|p| p.effect_id.clone()).collect();
+    ids.dedup();
+    for id in ids {
+        let members: Vec<usize> = (0..free.len()).filter(|&i| free[i].effect_id == id).collect();
+        let distance_db = if members.iter().all(|&i| x[i] == rest[i]) {
+            0.0
+        } else {
+            let mut y = x.to_vec();
+            members.iter().for_each(|&i| y[i] = rest[i]);
+            let back = render(&mut chain, &y);
+            fxmatch::audio::log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
+        };
+        effects.push(fxmatch::optimize::EffectUse { effect: id, distance_db, used: distance_db > USED_DB, deselected: false });
+    }
+    let params = free
+        .iter()
+        .zip(x)
+        .map(|(p, &v)| FoundParam {
+            effect: p.effect_id.clone(),
+            param: p.param_id.clone(),
+            value: p.range.to_plain(v),
+            unit: p.unit.clone(),
+            normalized: v,
+        })
+        .collect();
+    Ok(MatchOutcome {
+        x: x.to_vec(),
+        params,
+        similarity: s,
+        similarity_input: s_input,
+        similarity_start: s,
+        similarity_search: s,
+        penalty: 0.0,
+        history: Vec::new(),
+        effects,
+        evaluations: 0,
+        selection_evaluations: 0,
+        generations: 0,
+        stop_reason: "predicted".into(),
+        seconds: t0.elapsed().as_secs_f64(),
+        render_seconds: 0.0,
+        embed_seconds: 0.0,
+        threads: 1,
+    })
 }
 
 /// Stage a temporary for each output given (checked by [`AtomicFile::create`]); two outputs

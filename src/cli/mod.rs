@@ -9,6 +9,7 @@ mod lv2_cmd;
 mod match_cmd;
 mod metric_args;
 mod plugins_cmd;
+mod predict_cmd;
 mod render_cmd;
 
 use std::process::ExitCode;
@@ -60,6 +61,9 @@ enum Command {
     Similarity(embed_cmd::SimilarityArgs),
     /// Write the style encoder's training pairs (x, f(x)) with fxmatch's own effects.
     Dataset(dataset_cmd::DatasetArgs),
+    /// The parameter predictor (`match --mode predict|hybrid`): its training examples, its timing.
+    #[command(subcommand)]
+    Predictor(predict_cmd::PredictorCommand),
 }
 
 /// Log to stderr (journald picks it up under systemd); `RUST_LOG` overrides the `info` level.
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Preset(cmd) => lv2_cmd::run_preset(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Dataset(args) => dataset_cmd::run(args),
+        Command::Predictor(cmd) => predict_cmd::run(cmd),
         Command::Embed(args) => embed_cmd::run_embed(args),
         Command::Similarity(args) => embed_cmd::run_similarity(args),
     };

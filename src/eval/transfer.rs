@@ -42,6 +42,11 @@ pub struct TransferConfig {
     pub seed: u64,
     /// Match profiles to compare, by name.
     pub profiles: Vec<(String, MatchConfig)>,
+    /// The parameter predictor and the systems that use it: `predict` (the prediction alone)
+    /// and `hybrid:NAME` for each (NAME, search settings) listed (the search started at the
+    /// prediction). `None`: neither.
+    #[serde(skip)]
+    pub predictor: Option<(crate::predict::Predictor, Vec<(String, MatchConfig)>)>,
 }
 
 /// One system's figures over a group of cases.
@@ -153,22 +158,34 @@ pub fn transfer(
     require_two(clips, "transfer")?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut chain = Chain::from_spec(spec)?;
-    let mut matchers = config
+    // The searched systems: each profile's match, then (with a predictor) `predict` (no
+    // matcher) and each hybrid search (a matcher started at the prediction).
+    let mut matchers: Vec<(String, Option<Matcher>, bool)> = config
         .profiles
         .iter()
-        .map(|(name, c)| Ok((name.clone(), Matcher::new(spec, metric, c.clone())?)))
+        .map(|(name, c)| Ok((format!("match:{name}"), Some(Matcher::new(spec, metric, c.clone())?), false)))
         .collect::<Result<Vec<_>>>()?;
+    let mut vae = None;
+    if let Some((predictor, hybrids)) = &config.predictor {
+        predictor.check_chain(&chain)?;
+        vae = Some(predictor.vae());
+        matchers.push(("predict".to_string(), None, true));
+        for (name, c) in hybrids {
+            matchers.push((format!("hybrid:{name}"), Some(Matcher::new(spec, metric, c.clone())?), true));
+        }
+    }
+    let n_searched = matchers.len();
     let names: Vec<String> = ["input", "random", "rule-based"]
         .iter()
         .map(|s| s.to_string())
-        .chain(config.profiles.iter().map(|(n, _)| format!("match:{n}")))
+        .chain(matchers.iter().map(|(n, _, _)| n.clone()))
         .chain(["oracle".to_string()])
         .collect();
     let mut similarities = vec![Vec::new(); names.len()];
     let mut distances = vec![Vec::new(); names.len()];
     // Per profile, per case: the parameter error (None where the truth is not a chain setting).
-    let mut errors: Vec<Vec<Option<f64>>> = vec![Vec::new(); config.profiles.len()];
-    let mut seconds = vec![Vec::new(); config.profiles.len()];
+    let mut errors: Vec<Vec<Option<f64>>> = vec![Vec::new(); n_searched];
+    let mut seconds = vec![Vec::new(); n_searched];
     let mut pairs = Vec::new();
     let styles: Vec<Style> =
         presets.iter().map(|(n, p)| Style::Chain(n, p)).chain(external.iter().map(Style::External)).collect();
@@ -212,22 +229,46 @@ pub fn transfer(
             outputs.push(render(&mut chain, input, 0.0)?);
             outputs.push(rule_based_transfer(input, &reference)?);
             let (l, r) = input.to_stereo();
-            for (k, (_, matcher)) in matchers.iter_mut().enumerate() {
-                let (start, len) = loudest_window(input, matcher.config().segment_seconds);
-                let outcome = matcher.run(
-                    &l[start..start + len],
-                    &r[start..start + len],
-                    input.sample_rate,
-                    &z_ref,
-                    &AtomicBool::new(false),
-                    &mut |_| {},
-                )?;
-                seconds[k].push(ref_seconds + outcome.seconds);
+            // The prediction, from the same segment the searches use (the first profile's length).
+            let mut prediction = None;
+            if let (Some((predictor, _)), Some(vae)) = (&config.predictor, vae.as_mut()) {
+                let t = std::time::Instant::now();
+                let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
+                let (start, len) = loudest_window(input, seg);
+                let z_seg = vae.embed(&l[start..start + len], &r[start..start + len], input.sample_rate)?;
+                let z = embed(vae, &reference)?;
+                prediction = Some((predictor.predict(&z_seg, &z)?, t.elapsed().as_secs_f64()));
+            }
+            for (k, (_, matcher, predicted)) in matchers.iter_mut().enumerate() {
+                let (x, secs) = match (matcher, predicted) {
+                    (None, _) => {
+                        let (x, t) = prediction.clone().expect("predict systems exist with a predictor");
+                        (x, ref_seconds + t)
+                    }
+                    (Some(matcher), predicted) => {
+                        let mut extra = 0.0;
+                        if *predicted {
+                            let (x, t) = prediction.clone().expect("hybrid systems exist with a predictor");
+                            matcher.set_start_at(Some(x))?;
+                            extra = t;
+                        }
+                        let (start, len) = loudest_window(input, matcher.config().segment_seconds);
+                        let outcome = matcher.run(
+                            &l[start..start + len],
+                            &r[start..start + len],
+                            input.sample_rate,
+                            &z_ref,
+                            &AtomicBool::new(false),
+                            &mut |_| {},
+                        )?;
+                        (outcome.x, ref_seconds + extra + outcome.seconds)
+                    }
+                };
+                seconds[k].push(secs);
                 errors[k].push(truth.as_ref().map(|truth| {
-                    outcome.x.iter().zip(truth).map(|(x, t)| (x - t).abs()).sum::<f64>()
-                        / truth.len().max(1) as f64
+                    x.iter().zip(truth).map(|(x, t)| (x - t).abs()).sum::<f64>() / truth.len().max(1) as f64
                 }));
-                chain.set_normalized(&outcome.x);
+                chain.set_normalized(&x);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }
             outputs.push(oracle.clone());
@@ -262,7 +303,7 @@ pub fn transfer(
                 .zip(&pairs)
                 .map(|(d, p)| transfer_gain(d.total, p.input_distance.total))
                 .collect();
-            let profile = k.checked_sub(3).filter(|&j| j < config.profiles.len());
+            let profile = k.checked_sub(3).filter(|&j| j < n_searched);
             let summary = |source: &str, keep: &dyn Fn(&TransferPair) -> bool| {
                 let idx: Vec<usize> = (0..pairs.len()).filter(|&i| keep(&pairs[i])).collect();
                 let closer =

@@ -83,6 +83,9 @@ pub struct MatchConfig {
     pub sigma0: f64,
     /// Where the search starts.
     pub start: Start,
+    /// A start point of its own instead of [`MatchConfig::start`] (normalised, one value in
+    /// [0, 1] per free parameter): the parameter predictor's estimate (`match --mode hybrid`).
+    pub start_at: Option<Vec<f64>>,
     /// Weight of the pull toward neutral: the search maximises `similarity − prior · Σ (x_i −
     /// neutral_i)²` over parameters with a neutral value (normalised units). 0: no prior.
     pub prior: f64,
@@ -109,6 +112,7 @@ impl Default for MatchConfig {
             budget: None,
             sigma0: 0.3,
             start: Start::Neutral,
+            start_at: None,
             prior: DEFAULT_PRIOR,
             selection_margin: Some(DEFAULT_SELECTION_MARGIN),
             seed: 0,
@@ -353,6 +357,19 @@ impl Matcher {
                 "list parameters under [effect.free] in the chain file",
             ));
         }
+        if let Some(x) = &config.start_at {
+            if x.len() != spec.num_free() || !x.iter().all(|v| (0.0..=1.0).contains(v)) {
+                return Err(Error::invalid(
+                    format!(
+                        "a start point of {} values for chain `{}` with {} free parameters (each must lie in [0, 1])",
+                        x.len(),
+                        spec.name,
+                        spec.num_free()
+                    ),
+                    "give one normalised value per free parameter (`fxmatch chain show` lists them)",
+                ));
+            }
+        }
         let threads = config.threads.max(1);
         let workers = (0..threads)
             .map(|_| {
@@ -369,6 +386,23 @@ impl Matcher {
         Ok(Self { config, workers })
     }
 
+    /// Sets (or with `None` clears) [`MatchConfig::start_at`] for the next runs: the hybrid
+    /// match starts each search at that search's prediction. Errors like [`Matcher::new`] on a
+    /// point of the wrong length or outside [0, 1].
+    pub fn set_start_at(&mut self, x: Option<Vec<f64>>) -> Result<()> {
+        if let Some(x) = &x {
+            let n = self.workers[0].chain.num_free();
+            if x.len() != n || !x.iter().all(|v| (0.0..=1.0).contains(v)) {
+                return Err(Error::invalid(
+                    format!("a start point of {} values for {n} free parameters (each must lie in [0, 1])", x.len()),
+                    "give one normalised value per free parameter",
+                ));
+            }
+        }
+        self.config.start_at = x;
+        Ok(())
+    }
+
     /// The settings.
     pub fn config(&self) -> &MatchConfig {
         &self.config
@@ -376,6 +410,9 @@ impl Matcher {
 
     /// The normalised start point under these settings.
     pub fn start_point(&self) -> Vec<f64> {
+        if let Some(x) = &self.config.start_at {
+            return x.clone();
+        }
         let chain = &self.workers[0].chain;
         match self.config.start {
             Start::Neutral => chain.start_point(),

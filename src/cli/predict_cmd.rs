@@ -1,0 +1,165 @@
+//! `fxmatch predictor`: the parameter predictor's training examples and its timing.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use fxmatch::audio::read_wav_capped;
+use fxmatch::chain::{Chain, ChainSpec};
+use fxmatch::dataset::content::Content;
+use fxmatch::metric::{StyleMetric, VaeModel};
+use fxmatch::optimize::loudest_window;
+use fxmatch::predict::dataset::{build, PredictDatasetConfig};
+use fxmatch::predict::Predictor;
+
+/// The predictor's subcommands.
+#[derive(Subcommand)]
+pub enum PredictorCommand {
+    /// Write training examples for the predictor: VAE latents of input and reference, and the
+    /// chain's normalised parameters that made the reference (src/predict/dataset.rs).
+    Dataset(DatasetArgs),
+    /// Time one prediction (VAE embeddings of a segment and a reference, then the MLP) on one
+    /// thread, and print the predicted parameters.
+    Bench(BenchArgs),
+}
+
+/// `fxmatch predictor dataset`.
+#[derive(Args)]
+pub struct DatasetArgs {
+    /// Folder of training content: every .wav under it (48 kHz).
+    content: PathBuf,
+    /// Output folder.
+    out: PathBuf,
+    /// Chain whose free parameters are predicted.
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// VAE model (default: the built-in models/vae/vae.onnx).
+    #[arg(long, value_name = "PATH")]
+    vae: Option<PathBuf>,
+    /// Number of examples.
+    #[arg(long, default_value_t = 4000)]
+    n: usize,
+    /// Excerpt length in seconds (the match's segment).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f32,
+    /// Probability that an effect is active in an example.
+    #[arg(long, default_value_t = 0.5)]
+    p_active: f64,
+    /// Probability that the reference is the input's own excerpt.
+    #[arg(long, default_value_t = 0.5)]
+    same_content: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// `fxmatch predictor bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Input WAV (its loudest --segment seconds are used, as a match does).
+    input: PathBuf,
+    /// Reference WAV.
+    reference: PathBuf,
+    /// Predictor model (NAME.onnx beside NAME.json).
+    #[arg(long, default_value = fxmatch::predict::DEFAULT_PREDICTOR)]
+    predictor: PathBuf,
+    /// Chain the predictor drives (its parameters are printed in plain units).
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// Segment length in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    segment: f32,
+    /// Timed repetitions (after one warm-up).
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+}
+
+pub fn run(cmd: PredictorCommand) -> Result<()> {
+    match cmd {
+        PredictorCommand::Dataset(a) => dataset(a),
+        PredictorCommand::Bench(a) => bench(a),
+    }
+}
+
+fn load_vae(path: &Option<PathBuf>) -> fxmatch::Result<VaeModel> {
+    match path {
+        Some(p) => VaeModel::load(p),
+        None => VaeModel::builtin(),
+    }
+}
+
+fn dataset(a: DatasetArgs) -> Result<()> {
+    let spec = ChainSpec::load(&a.chain)?;
+    let vae = load_vae(&a.vae)?;
+    let content = Content::load(&a.content, 48_000)?;
+    let config = PredictDatasetConfig {
+        n: a.n,
+        seconds: a.seconds,
+        p_active: a.p_active,
+        same_content: a.same_content,
+        seed: a.seed,
+        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let t0 = Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let n = a.n;
+    build(&spec, &content, &vae, &config, &a.out, &|done| {
+        if done % 100 == 0 || done == n {
+            let line = format!("{done}/{n} examples, {:.0} s", t0.elapsed().as_secs_f64());
+            if terminal {
+                eprint!("\r{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    })?;
+    if terminal {
+        eprintln!();
+    }
+    eprintln!("wrote {} examples to {} in {:.1} s", n, a.out.display(), t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let spec = ChainSpec::load(&a.chain)?;
+    let chain = Chain::from_spec(&spec)?;
+    let predictor = Predictor::load(&a.predictor, VaeModel::builtin()?)?;
+    predictor.check_chain(&chain)?;
+    let (input, _) = read_wav_capped(&a.input, "input")?;
+    let (reference, _) = read_wav_capped(&a.reference, "reference")?;
+    let (start, len) = loudest_window(&input, a.segment);
+    let (il, ir) = input.stereo_slices();
+    let (il, ir) = (&il[start..start + len], &ir[start..start + len]);
+    let (rl, rr) = reference.stereo_slices();
+    let mut vae = predictor.vae();
+    // The reference's latent is computed once per reference (the daemon caches it); the
+    // per-match cost is the segment's latent and the MLP.
+    let z_ref = vae.embed(rl, rr, reference.sample_rate)?;
+    let mut x = predictor.predict(&vae.embed(il, ir, input.sample_rate)?, &z_ref)?;
+    let mut times = Vec::with_capacity(a.repeat);
+    for _ in 0..a.repeat.max(1) {
+        let t = Instant::now();
+        let z = vae.embed(il, ir, input.sample_rate)?;
+        x = predictor.predict(&z, &z_ref)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let plain = chain.to_plain(&x);
+    let params: Vec<String> =
+        predictor.meta().params.iter().zip(&plain).map(|(n, v)| format!("{n} = {v:.3}")).collect();
+    println!(
+        "predict: median {median:.1} ms, min {:.1} ms over {} runs ({:.2} s segment, one thread)\n{}",
+        times[0],
+        times.len(),
+        len as f64 / input.sample_rate as f64,
+        params.join("\n")
+    );
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Training examples for the parameter predictor, rendered through the very chain it will drive.
+//!
+//! Example `i` (deterministic from the seed and `i`): an input excerpt A and a reference excerpt
+//! B (the same excerpt with probability `same_content`, as the seed trained; otherwise another
+//! random excerpt, as a live match sees), and a random setting `p` of the chain's free
+//! parameters: each effect is active with probability `p_active`, its free parameters then
+//! uniform in [0.01, 0.99], otherwise at the match's start point (neutral). The reference is B
+//! rendered through the chain at `p` from a reset chain, as the matcher renders candidates. Each
+//! row holds the VAE latents of A and of the reference and the target `p`:
+//! `[z_A.mid, z_A.side, z_ref.mid, z_ref.side, p]` as little-endian f32 (`examples.f32`),
+//! described by `predict-dataset.json`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::param_names;
+use crate::chain::{Chain, ChainSpec};
+use crate::dataset::content::Content;
+use crate::error::{Error, Result};
+use crate::metric::{StyleMetric, Vae, VaeModel};
+use crate::render::render_into;
+
+/// Settings of a predictor dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictDatasetConfig {
+    /// Examples.
+    pub n: usize,
+    /// Excerpt length, seconds.
+    pub seconds: f32,
+    /// Probability that an effect is active in an example.
+    pub p_active: f64,
+    /// Probability that the reference is the input's own excerpt.
+    pub same_content: f64,
+    /// Random seed.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// One example's values and the content ids of its excerpts.
+struct Row {
+    values: Vec<f32>,
+    content: (usize, usize),
+}
+
+/// The random setting of example `rng`'s chain (module docs).
+pub fn random_setting(chain: &Chain, p_active: f64, rng: &mut impl Rng) -> Vec<f64> {
+    let mut active = vec![false; chain.len()];
+    for a in active.iter_mut() {
+        *a = rng.random_bool(p_active);
+    }
+    chain
+        .free_params()
+        .iter()
+        .map(|p| if active[p.slot] { rng.random_range(0.01..0.99) } else { p.start })
+        .collect()
+}
+
+/// Writes `n` examples to `out/examples.f32` and `out/predict-dataset.json` (see the module docs);
+/// `progress` is called with the number done.
+pub fn build(
+    spec: &ChainSpec,
+    content: &Content,
+    vae: &VaeModel,
+    config: &PredictDatasetConfig,
+    out: &Path,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<()> {
+    const SR: u32 = 48_000;
+    let names = param_names(&Chain::from_spec(spec)?);
+    let frames = (config.seconds * SR as f32) as usize;
+    if frames < SR as usize / 2 {
+        return Err(Error::invalid("predictor excerpts must last at least 0.5 s", "use --seconds 3"));
+    }
+    let rows: Mutex<Vec<Option<Row>>> = Mutex::new((0..config.n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..config.threads.max(1) {
+            scope.spawn(|| {
+                let run = || -> Result<()> {
+                    let mut chain = Chain::from_spec(spec)?;
+                    chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
+                    crate::render::check_prepared(&chain)?;
+                    let mut metric = Vae::new(vae.clone());
+                    let (mut out_l, mut out_r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= config.n || first_error.lock().map_or(true, |e| e.is_some()) {
+                            return Ok(());
+                        }
+                        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64));
+                        let a = content.excerpt(frames, 0, &mut rng);
+                        let b = if rng.random_bool(config.same_content) { a.clone() } else { content.excerpt(frames, 0, &mut rng) };
+                        let p = random_setting(&chain, config.p_active, &mut rng);
+                        chain.set_normalized(&p);
+                        render_into(&mut chain, &b.left, &b.right, &mut out_l, &mut out_r);
+                        let z_a = metric.embed(&a.left, &a.right, SR)?;
+                        let z_ref = metric.embed(&out_l, &out_r, SR)?;
+                        let mut values = Vec::with_capacity(4 * z_a.mid.len() + p.len());
+                        for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
+                            values.extend_from_slice(v);
+                        }
+                        values.extend(p.iter().map(|&x| x as f32));
+                        rows.lock().expect("no worker panics holding it")[i] = Some(Row { values, content: (a.content, b.content) });
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                    }
+                };
+                if let Err(e) = run() {
+                    first_error.lock().expect("no worker panics holding it").get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("workers done") {
+        return Err(e);
+    }
+    let rows: Vec<Row> = rows.into_inner().expect("workers done").into_iter().map(|r| r.expect("every row made")).collect();
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
+    let mut bytes = Vec::with_capacity(rows.len() * rows[0].values.len() * 4);
+    for r in &rows {
+        for v in &r.values {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let data = out.join("examples.f32");
+    std::fs::write(&data, bytes).map_err(|e| Error::write(&data, e))?;
+    let manifest = serde_json::json!({
+        "format": "fxmatch-predict-dataset/1",
+        "chain": spec.name,
+        "params": names,
+        "dim": vae.meta().dim,
+        "vae_sha256": vae.meta().onnx_sha256,
+        "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then the normalised parameters",
+        "n": rows.len(),
+        "content_input": rows.iter().map(|r| r.content.0).collect::<Vec<_>>(),
+        "content_reference": rows.iter().map(|r| r.content.1).collect::<Vec<_>>(),
+        "config": config,
+    });
+    let path = out.join("predict-dataset.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
+        .map_err(|e| Error::write(&path, e))?;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The one-pass parameter predictor of the second seed (Grant, AES 2023): an MLP maps the
+//! spectrogram beta-VAE's latents of the input and of the reference, `[z_x, z_ref]`, to a chain's
+//! normalised free parameters, each in [0.01, 0.99]. `fxmatch match --mode predict` uses it alone;
+//! `--mode hybrid` starts the CMA-ES search at its prediction with a smaller step size and budget.
+//!
+//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim): the input's
+//! mid and side latent means, then the reference's; output `p` (1, free parameters)) beside its
+//! sidecar `NAME.json` (the chain's name and its free parameters in order, the VAE's sha256, the
+//! ONNX file's sha256), written by `training/predictor.py export`. Loading checks both against the
+//! chain and the VAE in use, so a predictor never drives parameters it was not trained for.
+
+pub mod dataset;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::chain::Chain;
+use crate::optimize::MatchConfig;
+use crate::metric::{Embedding, Vae, VaeModel};
+use crate::{Error, Result};
+
+/// The sidecar format this build understands.
+pub const PREDICTOR_FORMAT: &str = "fxmatch-predictor/1";
+
+/// The predictor for `config/chains/default.toml`, relative to the repository root.
+pub const DEFAULT_PREDICTOR: &str = "models/predictor/default.onnx";
+
+const TRAIN_FIX: &str = "train one with training/predictor.py (models/README.md), or use --mode search";
+
+/// Step size of the hybrid search: it starts at the prediction, so it searches near it.
+pub const HYBRID_SIGMA: f64 = 0.1;
+
+/// The hybrid search's settings from a search profile's: σ [`HYBRID_SIGMA`], a third of the
+/// generations and half the patience (rounded up); the start point is set per match
+/// ([`MatchConfig::start_at`]).
+pub fn hybrid_config(base: &MatchConfig) -> MatchConfig {
+    MatchConfig {
+        sigma0: HYBRID_SIGMA,
+        max_generations: base.max_generations.div_ceil(3),
+        patience: base.patience.map(|p| p.div_ceil(2)),
+        ..base.clone()
+    }
+}
+
+/// The sidecar `NAME.json` of a predictor `NAME.onnx`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictorMeta {
+    /// Must be [`PREDICTOR_FORMAT`].
+    pub format: String,
+    /// The chain's name (its file's `name`).
+    pub chain: String,
+    /// The chain's free parameters in search-vector order, as `effect.param`.
+    pub params: Vec<String>,
+    /// Latent size of the VAE per channel.
+    pub dim: usize,
+    /// sha256 of the VAE's ONNX file the predictor was trained on.
+    pub vae_sha256: String,
+    /// sha256 of the predictor's ONNX file, lowercase hex.
+    pub onnx_sha256: String,
+}
+
+/// The free parameters of `chain` as `effect.param`, in search-vector order.
+pub fn param_names(chain: &Chain) -> Vec<String> {
+    chain.free_params().iter().map(|p| format!("{}.{}", p.effect_id, p.param_id)).collect()
+}
+
+/// A loaded predictor with the VAE it reads.
+#[derive(Clone)]
+pub struct Predictor {
+    path: PathBuf,
+    meta: PredictorMeta,
+    plan: std::sync::Arc<TypedRunnableModel<TypedModel>>,
+    vae: VaeModel,
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor").field("path", &self.path).field("meta", &self.meta).finish()
+    }
+}
+
+impl Predictor {
+    /// Loads `path` (`NAME.onnx` beside `NAME.json`) for `vae`; errors name the file and the fix
+    /// (missing, checksum, trained on another VAE).
+    pub fn load(path: impl AsRef<Path>, vae: VaeModel) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let sidecar = path.with_extension("json");
+        let onnx = std::fs::read(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            action: "reading the parameter predictor",
+            source,
+            fix: TRAIN_FIX.into(),
+        })?;
+        let text = std::fs::read_to_string(&sidecar).map_err(|source| Error::Io {
+            path: sidecar.clone(),
+            action: "reading the predictor's sidecar (chain, parameters, checksums)",
+            source,
+            fix: format!("keep NAME.json beside NAME.onnx; {TRAIN_FIX}"),
+        })?;
+        let meta: PredictorMeta = serde_json::from_str(&text).map_err(|e| {
+            Error::config(&sidecar, Some(e.line()), format!("not a predictor sidecar: {e}"), TRAIN_FIX)
+        })?;
+        let err_path = path.clone();
+        let bad = move |message: String, fix: &str| Error::config(&err_path, None, message, fix);
+        if meta.format != PREDICTOR_FORMAT {
+            return Err(bad(
+                format!("sidecar format `{}`, this fxmatch reads `{PREDICTOR_FORMAT}`", meta.format),
+                "re-export it with this version's training/predictor.py",
+            ));
+        }
+        let digest: String = Sha256::digest(&onnx).iter().map(|b| format!("{b:02x}")).collect();
+        if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
+            return Err(bad(
+                format!("checksum mismatch: the file's sha256 is {digest}, its sidecar expects {}", meta.onnx_sha256),
+                "copy the .onnx and .json of one export together, or re-export",
+            ));
+        }
+        let vae_sha = &vae.meta().onnx_sha256;
+        if !vae_sha.eq_ignore_ascii_case(&meta.vae_sha256) || vae.meta().dim != meta.dim {
+            return Err(bad(
+                format!(
+                    "trained on the VAE with sha256 {}, but the VAE in use is {} ({vae_sha})",
+                    meta.vae_sha256,
+                    vae.path().display()
+                ),
+                "retrain the predictor on this VAE's latents (training/predictor.py), or use --mode search",
+            ));
+        }
+        let plan = (|| -> TractResult<_> {
+            let mut model = tract_onnx::onnx().model_for_read(&mut &onnx[..])?;
+            model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, 4 * meta.dim]))?;
+            model.into_optimized()?.into_runnable()
+        })()
+        .map_err(|e| bad(format!("tract cannot load this predictor: {e:#}"), "re-export it with training/predictor.py"))?;
+        let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae };
+        let zero = Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] };
+        let x = p.predict(&zero, &zero).map_err(|e| bad(format!("fails on a test input: {e}"), "re-export it"))?;
+        if x.len() != p.meta.params.len() {
+            return Err(bad(
+                format!("returns {} values for the {} parameters its sidecar lists", x.len(), p.meta.params.len()),
+                "re-export it with training/predictor.py",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sidecar's contents.
+    pub fn meta(&self) -> &PredictorMeta {
+        &self.meta
+    }
+
+    /// A VAE metric instance of the predictor's VAE (one per thread).
+    pub fn vae(&self) -> Vae {
+        Vae::new(self.vae.clone())
+    }
+
+    /// Errors unless `chain`'s free parameters are the ones the predictor was trained for.
+    pub fn check_chain(&self, chain: &Chain) -> Result<()> {
+        let names = param_names(chain);
+        if names != self.meta.params {
+            return Err(Error::config(
+                &self.path,
+                None,
+                format!(
+                    "trained for chain `{}` with free parameters [{}]; this chain has [{}]",
+                    self.meta.chain,
+                    self.meta.params.join(", "),
+                    names.join(", ")
+                ),
+                "use the predictor trained for this chain, train one (training/predictor.py), or use --mode search",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The normalised parameters, each in [0.01, 0.99], for the input's and the reference's
+    /// latents (mid and side means of this predictor's VAE).
+    pub fn predict(&self, input: &Embedding, reference: &Embedding) -> Result<Vec<f64>> {
+        let dim = self.meta.dim;
+        let mut z = Vec::with_capacity(4 * dim);
+        for v in [&input.mid, &input.side, &reference.mid, &reference.side] {
+            if v.len() != dim {
+                return Err(Error::invalid(
+                    format!("a latent of {} values, the predictor takes {dim}", v.len()),
+                    "embed with the predictor's own VAE (Predictor::vae)",
+                ));
+            }
+            z.extend_from_slice(v);
+        }
+        let input = Tensor::from_shape(&[1, 4 * dim], &z).map_err(tract_err)?;
+        let out = self.plan.run(tvec!(input.into())).map_err(tract_err)?;
+        let p = out[0].as_slice::<f32>().map_err(tract_err)?;
+        if !p.iter().all(|v| v.is_finite()) {
+            return Err(Error::invalid("the predictor returned non-finite parameters", "re-export it"));
+        }
+        Ok(p.iter().map(|&v| (v as f64).clamp(0.0, 1.0)).collect())
+    }
+}
+
+fn tract_err(e: anyhow::Error) -> Error {
+    Error::invalid(format!("predictor: {e:#}"), "re-export it with training/predictor.py")
+}

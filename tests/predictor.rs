@@ -1,0 +1,178 @@
+//! The parameter predictor (models/predictor/): parity with the training code, the checks that
+//! tie it to its chain and VAE, its training examples, and `fxmatch match --mode predict|hybrid`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use fxmatch::chain::{Chain, ChainSpec};
+use fxmatch::metric::{Embedding, VaeModel};
+use fxmatch::predict::Predictor;
+use serde::Deserialize;
+
+fn model_path() -> PathBuf {
+    root().join("models/predictor/default.onnx")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[derive(Deserialize)]
+struct Golden {
+    z: Vec<f32>,
+    p: Vec<f32>,
+}
+
+/// `training/predictor.py export` wrote outputs for fixed inputs; tract reproduces them (1e-4),
+/// and every output lies in the sigmoid's [0.01, 0.99].
+#[test]
+fn golden_predictions_match_the_training_code() {
+    let golden: Vec<Golden> = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/predictor/default.golden.json")).unwrap(),
+    )
+    .unwrap();
+    let p = Predictor::load(model_path(), VaeModel::builtin().unwrap()).unwrap();
+    let dim = p.meta().dim;
+    assert_eq!(golden.len(), 2);
+    for g in &golden {
+        let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
+        let x = p.predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) }).unwrap();
+        assert_eq!(x.len(), g.p.len());
+        for (ours, theirs) in x.iter().zip(&g.p) {
+            assert!((ours - *theirs as f64).abs() < 1e-4, "{ours} vs {theirs}");
+            assert!((0.0099..=0.9901).contains(ours), "{ours}");
+        }
+    }
+}
+
+/// A predictor drives only the chain and reads only the VAE it was trained for.
+#[test]
+fn other_chains_and_vaes_are_refused_with_a_fix() {
+    let p = Predictor::load(model_path(), VaeModel::builtin().unwrap()).unwrap();
+    let default = Chain::from_spec(&ChainSpec::load(chain("default.toml")).unwrap()).unwrap();
+    p.check_chain(&default).unwrap();
+    let other = Chain::from_spec(&ChainSpec::load(chain("eq-comp.toml")).unwrap()).unwrap();
+    let e = p.check_chain(&other).unwrap_err().to_string();
+    assert!(e.contains("trained for chain") && e.contains("fix:"), "{e}");
+
+    // The same predictor beside a sidecar naming another VAE.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model_path(), dir.path().join("p.onnx")).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap()).unwrap();
+    meta["vae_sha256"] = "00".repeat(32).into();
+    std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
+    let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("VAE") && e.contains("retrain"), "{e}");
+}
+
+/// `fxmatch predictor dataset`: rows of 4 latents and the chain's parameters; an effect that is
+/// off sits at the match's start point, one that is on lies in [0.01, 0.99].
+#[test]
+fn dataset_rows_hold_latents_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let o = run(&[
+        "predictor",
+        "dataset",
+        s(&root().join("assets/audio/dry")),
+        s(&out),
+        "--chain",
+        &chain("default.toml"),
+        "--n",
+        "6",
+        "--seconds",
+        "1",
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("predict-dataset.json")).unwrap()).unwrap();
+    let chain = Chain::from_spec(&ChainSpec::load(chain("default.toml")).unwrap()).unwrap();
+    let n_params = chain.num_free();
+    assert_eq!(meta["params"].as_array().unwrap().len(), n_params);
+    let dim = meta["dim"].as_u64().unwrap() as usize;
+    let bytes = std::fs::read(out.join("examples.f32")).unwrap();
+    let row = 4 * dim + n_params;
+    assert_eq!(bytes.len(), 6 * row * 4);
+    let values: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let start = chain.start_point();
+    for r in values.chunks(row) {
+        assert!(r.iter().all(|v| v.is_finite()));
+        let p = &r[4 * dim..];
+        // Per effect: all at the start point (off) or all inside [0.01, 0.99] (on).
+        let mut i = 0;
+        while i < n_params {
+            let slot = chain.free_params()[i].slot;
+            let members: Vec<usize> = (i..n_params).take_while(|&j| chain.free_params()[j].slot == slot).collect();
+            let off = members.iter().all(|&j| (p[j] as f64 - start[j]).abs() < 1e-6);
+            let on = members.iter().all(|&j| (0.01..=0.99).contains(&p[j]));
+            assert!(off || on, "effect at slot {slot}: {:?}", members.iter().map(|&j| p[j]).collect::<Vec<_>>());
+            i += members.len();
+        }
+    }
+}
+
+/// `match --mode predict` (no evaluation) and `--mode hybrid` (a search from the prediction)
+/// run end to end and report the prediction.
+#[test]
+fn match_modes_predict_and_hybrid() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = root().join("assets/audio/dry/guitar_clean.wav");
+    let reference = root().join("assets/audio/content/synth_lead.wav");
+    let go = |mode: &str| -> serde_json::Value {
+        let report = dir.path().join(format!("{mode}.json"));
+        let o = run(&[
+            "match",
+            s(&input),
+            s(&reference),
+            "--chain",
+            &chain("default.toml"),
+            "-o",
+            s(&dir.path().join(format!("{mode}.wav"))),
+            "--report",
+            s(&report),
+            "--mode",
+            mode,
+            "--predictor",
+            s(&model_path()),
+            "--population",
+            "6",
+            "--generations",
+            "2",
+        ]);
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let predict = go("predict");
+    assert_eq!(predict["mode"], "predict");
+    assert_eq!(predict["evaluations"], 0);
+    let x: Vec<f64> = predict["prediction"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let found: Vec<f64> =
+        predict["parameters"].as_array().unwrap().iter().map(|p| p["normalized"].as_f64().unwrap()).collect();
+    assert_eq!(x, found, "predict renders the prediction as it is");
+    let hybrid = go("hybrid");
+    assert_eq!(hybrid["mode"], "hybrid");
+    assert_eq!(hybrid["prediction"], predict["prediction"], "the same prediction starts the hybrid search");
+    assert_eq!(hybrid["config"]["sigma0"], 0.1);
+    assert!(hybrid["evaluations"].as_u64().unwrap() > 0);
+
+    // A chain the predictor was not trained for is refused before any work.
+    let o = run(&[
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("eq-comp.toml"),
+        "-o",
+        s(&dir.path().join("x.wav")),
+        "--mode",
+        "predict",
+        "--predictor",
+        s(&model_path()),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("trained for chain"), "{}", stderr(&o));
+}

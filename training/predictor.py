@@ -1,0 +1,182 @@
+"""The one-pass parameter predictor of the second seed (Grant, AES 2023), trained for one chain.
+
+Usage:
+  fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
+  python training/predictor.py train --data DATA_DIR --out RUN_DIR [--epochs 150]
+  python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
+
+The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
+means of the input and of the reference, 4 x 128 values), hidden 128-128-64-32 with LayerNorm and
+LeakyReLU, sigmoid outputs scaled into [0.01, 0.99]: one normalised value per free parameter of
+the chain. Trained with a parameter loss (L1 to the known settings that rendered each reference,
+`fxmatch predictor dataset`: the references are made by fxmatch's own chain). Validation holds
+the examples whose input excerpt comes from a content file with id % 10 == 0.
+
+`export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512), output `p` (1, free parameters)),
+NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
+NAME.golden.json (inputs and outputs for the Rust parity test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT = "fxmatch-predictor/1"
+LO, HI = 0.01, 0.99
+
+
+class Predictor(nn.Module):
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...] = (128, 128, 64, 32)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LayerNorm(h), nn.LeakyReLU(0.2)]
+            width = h
+        layers.append(nn.Linear(width, n_out))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return LO + (HI - LO) * torch.sigmoid(self.net(z))
+
+
+def load(data: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    meta = json.loads((data / "predict-dataset.json").read_text())
+    n_in = 4 * meta["dim"]
+    n_out = len(meta["params"])
+    rows = np.fromfile(data / "examples.f32", dtype="<f4").reshape(meta["n"], n_in + n_out)
+    val = np.array([c % 10 == 0 for c in meta["content_input"]])
+    return meta, rows[:, :n_in], rows[:, n_in:], val
+
+
+def train(a: argparse.Namespace) -> None:
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    meta, z, p, val = load(a.data)
+    z, p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
+    zt, pt, zv, pv = z[~torch.from_numpy(val)], p[~torch.from_numpy(val)], z[torch.from_numpy(val)], p[torch.from_numpy(val)]
+    # Latent scale: standardise inputs inside the network (kept in the exported graph).
+    mean, std = zt.mean(0), zt.std(0).clamp_min(1e-3)
+    net = Predictor(z.shape[1], p.shape[1])
+    model = nn.Sequential(Standardise(mean, std), net)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs)
+    a.out.mkdir(parents=True, exist_ok=True)
+    log = (a.out / "log.jsonl").open("w")
+    best = (float("inf"), None)
+    for epoch in range(1, a.epochs + 1):
+        model.train()
+        perm = torch.randperm(len(zt))
+        for i in range(0, len(zt), a.batch):
+            idx = perm[i:i + a.batch]
+            loss = (model(zt[idx]) - pt[idx]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+        model.eval()
+        with torch.no_grad():
+            val_mae = float((model(zv) - pv).abs().mean())
+            train_mae = float((model(zt) - pt).abs().mean())
+        if val_mae < best[0]:
+            best = (val_mae, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+        if epoch % 10 == 0 or epoch == a.epochs:
+            row = {"epoch": epoch, "train_mae": train_mae, "val_mae": val_mae}
+            print(json.dumps(row), flush=True)
+            log.write(json.dumps(row) + "\n")
+    model.load_state_dict(best[1])
+    with torch.no_grad():
+        baselines = {
+            "val_mae": float((model(zv) - pv).abs().mean()),
+            "val_mae_mean_setting": float((pt.mean(0) - pv).abs().mean()),
+            "val_mae_middle": float((0.5 - pv).abs().mean()),
+            "val_mae_random": float((torch.rand_like(pv) * (HI - LO) + LO - pv).abs().mean()),
+            "best_epoch": best[2],
+            "n_train": len(zt),
+            "n_val": len(zv),
+        }
+    print(json.dumps(baselines), flush=True)
+    torch.save({"model": model.state_dict(), "n_in": z.shape[1], "n_out": p.shape[1], "meta": meta,
+                "figures": baselines, "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
+
+
+class Standardise(nn.Module):
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.clone())
+        self.register_buffer("std", std.clone())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mean) / self.std
+
+
+def export(a: argparse.Namespace) -> None:
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    n_in, n_out, meta = ck["n_in"], ck["n_out"], ck["meta"]
+    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / f"{a.name}.onnx"
+    tmp = a.out / f".{a.name}.onnx.{os.getpid()}.tmp"
+    torch.onnx.export(model, (torch.zeros(1, n_in),), str(tmp), input_names=["z"], output_names=["p"],
+                      opset_version=17, dynamo=False)
+    onnx.checker.check_model(onnx.load(str(tmp)))
+    os.replace(tmp, path)
+    ref = ReferenceEvaluator(onnx.load(str(path)))
+    rng = np.random.default_rng(0)
+    inputs = [np.zeros(n_in, dtype=np.float32), rng.normal(size=n_in).astype(np.float32)]
+    golden = []
+    for z in inputs:
+        with torch.no_grad():
+            out = model(torch.from_numpy(z)[None])[0].numpy()
+        (o,) = ref.run(None, {"z": z[None]})
+        if np.abs(o[0] - out).max() > 1e-4:
+            raise SystemExit(f"ONNX and PyTorch disagree by {np.abs(o[0] - out).max()}")
+        golden.append({"z": z.tolist(), "p": out.tolist()})
+    (a.out / f"{a.name}.golden.json").write_text(json.dumps(golden) + "\n")
+    side = {
+        "format": FORMAT,
+        "chain": meta["chain"],
+        "params": meta["params"],
+        "dim": meta["dim"],
+        "vae_sha256": meta["vae_sha256"],
+        "training": {"examples": meta["n"], "dataset_config": meta["config"], **ck["figures"]},
+        "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    (a.out / f"{a.name}.json").write_text(json.dumps(side, indent=2) + "\n")
+    print(json.dumps(side, indent=2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--epochs", type=int, default=150)
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("export")
+    e.add_argument("--run", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--name", default="default")
+    a = ap.parse_args()
+    train(a) if a.cmd == "train" else export(a)
+
+
+if __name__ == "__main__":
+    main()
