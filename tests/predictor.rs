@@ -176,3 +176,37 @@ fn match_modes_predict_and_hybrid() {
     ]);
     assert!(!o.status.success() && stderr(&o).contains("trained for chain"), "{}", stderr(&o));
 }
+
+/// `fxmatch eval transfer --predictor`: the systems `predict` and `hybrid:PROFILE` join the
+/// searches, each scored on every case with a parameter error on the chain's own references.
+#[test]
+fn eval_transfer_scores_predict_and_hybrid() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "eval",
+        "transfer",
+        "--quick",
+        "--metric",
+        "mfcc",
+        "--source",
+        "fxmatch-chain",
+        "--profile",
+        "live",
+        "--predictor",
+        s(&model_path()),
+        "--out",
+        s(dir.path()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("transfer.json")).unwrap()).unwrap();
+    let systems = r["results"][0]["result"]["systems"].as_array().unwrap();
+    let names: Vec<&str> = systems.iter().map(|s| s["system"].as_str().unwrap()).collect();
+    assert_eq!(names, ["input", "random", "rule-based", "match:live", "predict", "hybrid:live", "oracle"]);
+    for s in &systems[3..6] {
+        let e = s["mean_param_error"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&e), "{}: {e}", s["system"]);
+        assert!(s["mean_seconds"].as_f64().unwrap() > 0.0);
+        assert_eq!(s["similarities"].as_array().unwrap().len(), 2, "2 presets, 1 pair each");
+    }
+}
