@@ -409,7 +409,7 @@ impl Vae {
     }
 
     fn prepare(&mut self, left: &[f32], right: &[f32], sample_rate: u32) -> Result<usize> {
-        if self.front_end.as_ref().map_or(true, |f| f.sample_rate() != sample_rate) {
+        if self.front_end.as_ref().is_none_or(|f| f.sample_rate() != sample_rate) {
             self.front_end = Some(VaeSpectrogram::new(&self.model.inner.meta.frontend, sample_rate)?);
         }
         let fe = self.front_end.as_mut().expect("set above");
