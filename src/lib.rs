@@ -21,6 +21,8 @@
 //!   [`lv2::ports`], [`lv2::plugin`], [`lv2::presets`]), the crash probe that runs each plugin in
 //!   a child process first ([`lv2::probe`]), and fxmatch's own effects as LV2 plugins with preset
 //!   export ([`lv2::export`]).
+//! - [`vst3`]: VST3 plugins as chain effects: module loading, component and controller, bus
+//!   arrangement, parameter queues, state ([`vst3::Vst3Effect`]).
 //! - [`render`]: offline rendering of a buffer, or of a file block by block in constant memory,
 //!   through a chain.
 //! - [`metric`]: style metrics (audio → mid and side embeddings, and their similarity): the
@@ -64,6 +66,7 @@ pub mod lv2;
 pub mod metric;
 pub mod optimize;
 pub mod render;
+pub mod vst3;
 
 pub use error::{Error, Result};
 

@@ -23,6 +23,14 @@
 //! preset = "VocalLeveller" # optional: start from an LV2 preset (label or URI, read by lilv)
 //! [effect.free]            # parameters are the plugin's control ports, by symbol
 //! thr = { min = -40.0, max = 0.0 }
+//!
+//! [[effect]]
+//! type = "vst3"            # a VST3 plugin (`fxmatch plugins` lists them)
+//! plugin = "ZamDelay"      # a name from the VST3 search paths, or a bundle path (`/usr/lib/vst3/ZamDelay.vst3`)
+//! id = "delay"             # optional; defaults to the plugin's name, lower case
+//! tail = 1.5               # optional, as for `lv2`
+//! [effect.free]            # parameters by symbol, title or VST3 id, in normalised units (0..1;
+//! feedback = { max = 0.6 } # stepped parameters: the step, 0..N)
 //! ```
 
 use std::collections::BTreeMap;
@@ -59,7 +67,7 @@ pub struct EffectSpec {
     pub id: String,
     /// Effect type (`eq`, `compressor`, …, or `lv2`).
     pub kind: String,
-    /// The plugin URI of an `lv2` effect.
+    /// The plugin URI of an `lv2` effect; the plugin (bundle path or name) of a `vst3` effect.
     pub uri: Option<String>,
     /// Tail override in seconds (`lv2` effects).
     pub tail: Option<f32>,
@@ -88,6 +96,7 @@ struct EffectEntry {
     kind: Spanned<String>,
     id: Option<Spanned<String>>,
     uri: Option<Spanned<String>>,
+    plugin: Option<Spanned<String>>,
     tail: Option<Spanned<f64>>,
     preset: Option<Spanned<String>>,
     #[serde(default)]
@@ -123,6 +132,20 @@ pub fn instantiate_spec(e: &EffectSpec) -> Result<Box<dyn Effect>> {
         })?;
         let mut effect =
             crate::lv2::Lv2Effect::new(uri).map_err(|err| Error::invalid(err.message, err.fix))?;
+        if let Some(t) = e.tail {
+            effect.set_tail(t);
+        }
+        return Ok(Box::new(effect));
+    }
+    if e.kind == crate::vst3::VST3_KIND {
+        let plugin = e.uri.as_deref().ok_or_else(|| {
+            Error::invalid(
+                format!("VST3 effect `{}` has no `plugin`", e.id),
+                "add `plugin = \"NAME\"` or a bundle path (see `fxmatch plugins`)",
+            )
+        })?;
+        let mut effect =
+            crate::vst3::Vst3Effect::new(plugin).map_err(|err| Error::invalid(err.message, err.fix))?;
         if let Some(t) = e.tail {
             effect.set_tail(t);
         }
@@ -178,7 +201,52 @@ impl ChainSpec {
         let mut effects: Vec<EffectSpec> = Vec::new();
         for entry in file.effects {
             let kind = entry.kind.get_ref().clone();
-            let effect: Box<dyn Effect> = if kind == LV2_KIND {
+            let mut vst3_desc = None;
+            if let Some(p) = &entry.plugin {
+                if kind != crate::vst3::VST3_KIND {
+                    return Err(Error::config(
+                        path,
+                        at(p.span().start),
+                        format!("`plugin` is for `vst3` effects, not `{kind}`"),
+                        "remove it, or set `type = \"vst3\"`",
+                    ));
+                }
+            }
+            let effect: Box<dyn Effect> = if kind == crate::vst3::VST3_KIND {
+                let plugin = entry.plugin.as_ref().ok_or_else(|| {
+                    Error::config(
+                        path,
+                        at(entry.kind.span().start),
+                        "a `vst3` effect needs its `plugin`: a name or a bundle path",
+                        "add `plugin = \"NAME\"` with a name from `fxmatch plugins`, or `plugin = \"/path/NAME.vst3\"`",
+                    )
+                })?;
+                if let Some(field) = entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span())) {
+                    return Err(Error::config(
+                        path,
+                        at(field.start),
+                        "`uri` and `preset` are for `lv2` effects; a `vst3` effect names its `plugin`",
+                        "remove them",
+                    ));
+                }
+                let desc = crate::vst3::plugin_desc(plugin.get_ref())
+                    .map_err(|e| Error::config(path, at(plugin.span().start), e.message, e.fix))?;
+                let mut effect = crate::vst3::Vst3Effect::from_desc(desc.clone());
+                vst3_desc = Some(desc);
+                if let Some(t) = &entry.tail {
+                    let v = *t.get_ref();
+                    if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
+                        return Err(Error::config(
+                            path,
+                            at(t.span().start),
+                            format!("tail {v} is not between 0 and 60 seconds"),
+                            "give the tail in seconds, e.g. `tail = 2.0`",
+                        ));
+                    }
+                    effect.set_tail(v as f32);
+                }
+                Box::new(effect)
+            } else if kind == LV2_KIND {
                 let uri = entry.uri.as_ref().ok_or_else(|| {
                     Error::config(
                         path,
@@ -222,7 +290,11 @@ impl ChainSpec {
                         path,
                         at(entry.kind.span().start),
                         format!("unknown effect type `{kind}`"),
-                        format!("use one of: {}, {LV2_KIND}", crate::dsp::BUILTIN_KINDS.join(", ")),
+                        format!(
+                            "use one of: {}, {LV2_KIND}, {}",
+                            crate::dsp::BUILTIN_KINDS.join(", "),
+                            crate::vst3::VST3_KIND
+                        ),
                     )
                 })?
             };
@@ -238,8 +310,9 @@ impl ChainSpec {
                     }
                     id.get_ref().clone()
                 }
-                None => match &entry.uri {
-                    Some(uri) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
+                None => match (&entry.uri, &vst3_desc) {
+                    (Some(uri), _) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
+                    (_, Some(desc)) => default_lv2_id(desc.name()),
                     _ => kind.clone(),
                 },
             };
@@ -254,7 +327,8 @@ impl ChainSpec {
             }
             let specs = effect.params();
             let find = |name: &Spanned<String>| {
-                specs.iter().position(|s| s.id == *name.get_ref()).ok_or_else(|| {
+                let by_vst3 = || vst3_desc.as_ref().and_then(|d| d.find_param(name.get_ref()));
+                specs.iter().position(|s| s.id == *name.get_ref()).or_else(by_vst3).ok_or_else(|| {
                     let known: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
                     Error::config(
                         path,
@@ -345,7 +419,7 @@ impl ChainSpec {
             effects.push(EffectSpec {
                 id,
                 kind,
-                uri: entry.uri.map(|u| u.into_inner()),
+                uri: entry.uri.or(entry.plugin).map(|u| u.into_inner()),
                 tail: entry.tail.map(|t| *t.get_ref() as f32),
                 bypass: entry.bypass,
                 free: free.into_iter().map(|(i, r)| (specs[i].id.clone(), r)).collect(),
