@@ -333,7 +333,11 @@ impl ChainSpec {
                     Error::config(
                         path,
                         at(name.span().start),
-                        format!("effect `{id}` ({kind}) has no parameter `{}`", name.get_ref()),
+                        format!(
+                            "effect `{id}` ({}) has no parameter `{}`",
+                            vst3_desc.as_ref().map_or(kind.clone(), |d| format!("VST3 plugin `{}`", d.name())),
+                            name.get_ref()
+                        ),
                         format!("use one of: {}", known.join(", ")),
                     )
                 })

@@ -510,7 +510,7 @@ pub(crate) mod tests {
         let x = noise(9600, 0.3, 5);
         let mut a = effect("ZamEQ2");
         a.prepare(48_000.0, 512);
-        let boost = index(&a, "boost1");
+        let boost = index(&a, "boost_cut_1");
         let max = a.params()[boost].max;
         a.set_param(boost, 0.9 * max);
         a.snap();

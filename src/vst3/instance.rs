@@ -63,9 +63,11 @@ pub struct ParamInfo {
 pub(crate) struct Instance {
     _module: Arc<Module>,
     pub name: String,
-    component: ComPtr<IComponent>,
+    // Fields drop in order: the interfaces cast from the component go before it (DPF counts
+    // references to its audio processor separately and warns when the component goes first).
     processor: ComPtr<IAudioProcessor>,
     pub controller: Option<ComPtr<IEditController>>,
+    component: ComPtr<IComponent>,
     /// Component and controller are separate objects (both initialised and terminated).
     pub split: bool,
     connected: Option<(ComPtr<IConnectionPoint>, ComPtr<IConnectionPoint>)>,
