@@ -134,7 +134,10 @@ fn vst3_chain_matches_in_the_daemon_on_a_real_jack_server() {
     assert_ne!(before, after, "the match moved the plugins' parameters");
     let all_finite = rec.0[..frames()].iter().chain(&rec.1[..frames()]).all(|x| x.is_finite());
     assert!(all_finite, "the hosted plugins' output stays finite");
-    assert!(rms_before > 1e-3 && rms_after > 1e-3, "the sine comes through the plugins: {rms_before} / {rms_after}");
+    assert!(
+        rms_before > 1e-3 && rms_after > 1e-3,
+        "the sine comes through the plugins: {rms_before} / {rms_after}"
+    );
     assert!(
         (rms_after / rms_before - 1.0).abs() > 0.01,
         "the output carries the new settings: rms {rms_before} -> {rms_after}"

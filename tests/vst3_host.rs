@@ -91,7 +91,10 @@ fn bad_vst3_input_names_the_plugin_and_the_reason() {
     std::fs::write(bundle.join("Contents").join(&arch).join("Broken.so"), b"not an ELF file").unwrap();
     let (o, _d) = show(&format!("[[effect]]\ntype = \"vst3\"\nplugin = \"{}\"\n", bundle.display()));
     let e = stderr(&o);
-    assert!(!o.status.success() && e.contains("Broken.vst3") && e.contains("not a usable VST3 module"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("Broken.vst3") && e.contains("not a usable VST3 module"),
+        "{e}"
+    );
 
     // A shared library that is not a VST3 module (no GetPluginFactory).
     let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"]
@@ -107,7 +110,10 @@ fn bad_vst3_input_names_the_plugin_and_the_reason() {
     // An unknown plugin name, an unknown parameter, a missing `plugin`.
     let (o, _d) = show("[[effect]]\ntype = \"vst3\"\nplugin = \"ZamNope\"\n");
     let e = stderr(&o);
-    assert!(!o.status.success() && e.contains("no VST3 plugin `ZamNope`") && e.contains("/usr/lib/vst3"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("no VST3 plugin `ZamNope`") && e.contains("/usr/lib/vst3"),
+        "{e}"
+    );
     let (o, _d) = show("[[effect]]\ntype = \"vst3\"\nplugin = \"ZamEQ2\"\n[effect.free]\nboost1 = true\n");
     let e = stderr(&o);
     assert!(
@@ -122,7 +128,8 @@ fn bad_vst3_input_names_the_plugin_and_the_reason() {
     let (o, _d) = show("[[effect]]\ntype = \"eq\"\nplugin = \"ZamEQ2\"\n");
     assert!(!o.status.success() && stderr(&o).contains("`plugin` is for `vst3` effects"), "{}", stderr(&o));
     // A normalised value outside 0..1.
-    let (o, _d) = show("[[effect]]\ntype = \"vst3\"\nplugin = \"ZamEQ2\"\n[effect.fixed]\nmaster_gain = 3.0\n");
+    let (o, _d) =
+        show("[[effect]]\ntype = \"vst3\"\nplugin = \"ZamEQ2\"\n[effect.fixed]\nmaster_gain = 3.0\n");
     assert!(!o.status.success() && stderr(&o).contains("outside 0..1"), "{}", stderr(&o));
 }
 

@@ -67,7 +67,10 @@ fn pedalboard_and_fxmatch_render_the_zam_vst3_plugins_alike() {
     let dir = tempfile::tempdir().unwrap();
     // (plugin, settings by symbol in fxmatch's normalised units)
     let cases: [(&str, &[(&str, f32)]); 3] = [
-        ("ZamEQ2", &[("boost_cut_1", 0.8), ("frequency_1", 0.05), ("boost_cut_h", 0.6), ("bandwidth_1", 0.3)]),
+        (
+            "ZamEQ2",
+            &[("boost_cut_1", 0.8), ("frequency_1", 0.05), ("boost_cut_h", 0.6), ("bandwidth_1", 0.3)],
+        ),
         ("ZamCompX2", &[("threshold", 0.6), ("ratio", 0.4), ("attack", 0.02), ("makeup", 0.2)]),
         ("ZamDelay", &[("time", 0.03), ("feedback", 0.4), ("dry_wet", 0.4)]),
     ];
@@ -104,7 +107,8 @@ fn pedalboard_and_fxmatch_render_the_zam_vst3_plugins_alike() {
             .unwrap();
         assert!(o.status.success(), "pedalboard failed: {}", String::from_utf8_lossy(&o.stderr));
         let bytes = std::fs::read(&dst).unwrap();
-        let theirs: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let theirs: Vec<f32> =
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let ours: Vec<f32> = if stereo { ol.iter().chain(&or).copied().collect() } else { ol.clone() };
         assert_eq!(theirs.len(), ours.len(), "{name}: pedalboard returned {} samples", theirs.len());
         let max = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

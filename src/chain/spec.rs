@@ -221,7 +221,9 @@ impl ChainSpec {
                         "add `plugin = \"NAME\"` with a name from `fxmatch plugins`, or `plugin = \"/path/NAME.vst3\"`",
                     )
                 })?;
-                if let Some(field) = entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span())) {
+                if let Some(field) =
+                    entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span()))
+                {
                     return Err(Error::config(
                         path,
                         at(field.start),
@@ -335,7 +337,9 @@ impl ChainSpec {
                         at(name.span().start),
                         format!(
                             "effect `{id}` ({}) has no parameter `{}`",
-                            vst3_desc.as_ref().map_or(kind.clone(), |d| format!("VST3 plugin `{}`", d.name())),
+                            vst3_desc
+                                .as_ref()
+                                .map_or(kind.clone(), |d| format!("VST3 plugin `{}`", d.name())),
                             name.get_ref()
                         ),
                         format!("use one of: {}", known.join(", ")),

@@ -282,10 +282,17 @@ fn vst3_detail(d: &fxmatch::vst3::PluginDesc, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&vst3_json(d))?);
         return Ok(());
     }
-    println!("{} (VST3)
-  bundle:   {}", d.name(), d.module.bundle.display());
-    println!("  vendor:   {}
-  category: {}", d.class.vendor, d.class.sub_categories);
+    println!(
+        "{} (VST3)
+  bundle:   {}",
+        d.name(),
+        d.module.bundle.display()
+    );
+    println!(
+        "  vendor:   {}
+  category: {}",
+        d.class.vendor, d.class.sub_categories
+    );
     println!("  hostable: {}", vst3_layout(d));
     println!(
         "  controller: {}",
@@ -428,7 +435,12 @@ pub fn run(args: PluginsArgs) -> Result<()> {
     for d in &vst3 {
         match d {
             Ok(d) => {
-                println!("\n{}  (VST3, {})\n  hostable: {}", d.name(), d.module.bundle.display(), vst3_layout(d));
+                println!(
+                    "\n{}  (VST3, {})\n  hostable: {}",
+                    d.name(),
+                    d.module.bundle.display(),
+                    vst3_layout(d)
+                );
                 print_vst3_params(d);
             }
             Err(_) if args.hostable => {}

@@ -146,7 +146,9 @@ impl Vst3Effect {
         let controller = &state[12 + len..];
         let Some(rt) = &mut self.runtime else { return Err(self.not_prepared()) };
         for h in &mut rt.hosts {
-            h.inst.load_state(component, controller).map_err(|e| Vst3Error::new(e, "check the saved state"))?;
+            h.inst
+                .load_state(component, controller)
+                .map_err(|e| Vst3Error::new(e, "check the saved state"))?;
         }
         // The controller now holds the restored values: they become the targets.
         for (i, p) in self.desc.params.iter().enumerate() {
@@ -169,7 +171,10 @@ impl Vst3Effect {
 
     fn not_prepared(&self) -> Vst3Error {
         Vst3Error::new(
-            format!("VST3 plugin `{}` is not running (not prepared, or its preparation failed)", self.desc.name()),
+            format!(
+                "VST3 plugin `{}` is not running (not prepared, or its preparation failed)",
+                self.desc.name()
+            ),
             "prepare the effect first",
         )
     }
@@ -178,11 +183,17 @@ impl Vst3Effect {
         let n = self.desc.specs.len();
         (0..self.desc.layout.instances())
             .map(|_| {
-                Instance::new(&self.desc.module, &self.desc.class, sample_rate, max_block, self.desc.layout.arrangement())
-                    .map(|inst| Host { inst, sent: vec![f32::NAN; n] })
-                    .map_err(|e| {
-                        format!("VST3 plugin `{}` ({}): {e}", self.desc.name(), self.desc.module.bundle.display())
-                    })
+                Instance::new(
+                    &self.desc.module,
+                    &self.desc.class,
+                    sample_rate,
+                    max_block,
+                    self.desc.layout.arrangement(),
+                )
+                .map(|inst| Host { inst, sent: vec![f32::NAN; n] })
+                .map_err(|e| {
+                    format!("VST3 plugin `{}` ({}): {e}", self.desc.name(), self.desc.module.bundle.display())
+                })
             })
             .collect()
     }
@@ -423,10 +434,26 @@ pub(crate) mod tests {
         (
             "ZamEQ2",
             "urn:zamaudio:ZamEQ2",
-            &[("boostl", -3.0), ("boost1", 6.0), ("f1", 800.0), ("bw1", 1.2), ("boost2", -5.0), ("f2", 5000.0), ("boosth", 4.0)],
+            &[
+                ("boostl", -3.0),
+                ("boost1", 6.0),
+                ("f1", 800.0),
+                ("bw1", 1.2),
+                ("boost2", -5.0),
+                ("f2", 5000.0),
+                ("boosth", 4.0),
+            ],
         ),
-        ("ZamCompX2", "urn:zamaudio:ZamCompX2", &[("thr", -25.0), ("rat", 4.0), ("att", 5.0), ("rel", 120.0), ("mak", 6.0)]),
-        ("ZamDelay", "urn:zamaudio:ZamDelay", &[("time", 250.0), ("feedb", 0.4), ("drywet", 0.4), ("sync", 0.0)]),
+        (
+            "ZamCompX2",
+            "urn:zamaudio:ZamCompX2",
+            &[("thr", -25.0), ("rat", 4.0), ("att", 5.0), ("rel", 120.0), ("mak", 6.0)],
+        ),
+        (
+            "ZamDelay",
+            "urn:zamaudio:ZamDelay",
+            &[("time", 250.0), ("feedb", 0.4), ("drywet", 0.4), ("sync", 0.0)],
+        ),
     ];
 
     /// The same plugin as LV2 and as VST3 (zam-plugins builds both from one DSP source), at the
@@ -456,10 +483,17 @@ pub(crate) mod tests {
             vst.snap();
             let (ll, lr) = process_in_blocks(&mut lv2, &x, &y, 256);
             let (vl, vr) = process_in_blocks(&mut vst, &x, &y, 256);
-            let max = ll.iter().chain(&lr).zip(vl.iter().chain(&vr)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let max = ll
+                .iter()
+                .chain(&lr)
+                .zip(vl.iter().chain(&vr))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             let peak = ll.iter().chain(&lr).fold(0.0f32, |m, v| m.max(v.abs()));
             let dry = ll.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            eprintln!("{name}: LV2 vs VST3 max abs difference {max:e} (output peak {peak}, change from dry {dry})");
+            eprintln!(
+                "{name}: LV2 vs VST3 max abs difference {max:e} (output peak {peak}, change from dry {dry})"
+            );
             assert!(dry > 0.05, "{name}: the settings change the sound (max change {dry})");
             assert!(max < 1e-4, "{name}: LV2 and VST3 differ by up to {max}");
         }
@@ -482,7 +516,10 @@ pub(crate) mod tests {
                 d.class.sub_categories
             );
             for (p, why) in &d.all_params {
-                eprintln!("  {:>3} {:<20} steps {} default {:.3} plain {}..{} {} {:?}", p.id, p.title, p.step_count, p.default_normalized, p.plain_min, p.plain_max, p.units, why);
+                eprintln!(
+                    "  {:>3} {:<20} steps {} default {:.3} plain {}..{} {} {:?}",
+                    p.id, p.title, p.step_count, p.default_normalized, p.plain_min, p.plain_max, p.units, why
+                );
             }
         }
         // By symbol, exact title and VST3 id, all the same parameter.
@@ -549,7 +586,10 @@ pub(crate) mod tests {
     fn a_refused_bus_arrangement_names_the_plugin_and_the_arrangement() {
         // ZamEQ2 has mono buses: asked for stereo only, it refuses, and the error says so.
         let e = crate::vst3::describe_with_layout("ZamEQ2", Layout::Stereo).err().unwrap();
-        assert!(e.message.contains("ZamEQ2") && e.message.contains("refused the bus arrangement stereo"), "{e}");
+        assert!(
+            e.message.contains("ZamEQ2") && e.message.contains("refused the bus arrangement stereo"),
+            "{e}"
+        );
         assert!(e.message.contains("1 channels") || e.message.contains("mono"), "{e}");
         assert!(crate::vst3::describe_with_layout("ZamEQ2", Layout::DualMono).is_ok());
     }
@@ -561,7 +601,10 @@ pub(crate) mod tests {
         assert!(e.prepare_error().is_some_and(|m| m.contains("ZamEQ2") && m.contains("sample rate")));
         let (mut l, mut r) = (vec![0.25f32; 64], vec![0.5f32; 64]);
         e.process(&mut l, &mut r);
-        assert!(l.iter().all(|&v| v == 0.25) && r.iter().all(|&v| v == 0.5), "a failed effect passes audio through");
+        assert!(
+            l.iter().all(|&v| v == 0.25) && r.iter().all(|&v| v == 0.5),
+            "a failed effect passes audio through"
+        );
     }
 
     /// The live engine runs the VST3 Zam chain without allocating on the audio thread (this test

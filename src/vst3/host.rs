@@ -13,12 +13,12 @@ use std::ffi::{c_void, CStr, CString};
 
 use vst3::Steinberg::Vst::{
     IAttributeList, IAttributeListTrait, IComponentHandler, IComponentHandlerTrait, IHostApplication,
-    IHostApplicationTrait, IMessage, IMessageTrait, IParamValueQueue, IParamValueQueueTrait, IParameterChanges,
-    IParameterChangesTrait, ParamID, ParamValue, String128, TChar,
+    IHostApplicationTrait, IMessage, IMessageTrait, IParamValueQueue, IParamValueQueueTrait,
+    IParameterChanges, IParameterChangesTrait, ParamID, ParamValue, String128, TChar,
 };
 use vst3::Steinberg::{
-    int32, int64, kInvalidArgument, kResultFalse, kResultOk, tresult, uint32, FIDString, IBStream, IBStreamTrait,
-    TUID,
+    int32, int64, kInvalidArgument, kResultFalse, kResultOk, tresult, uint32, FIDString, IBStream,
+    IBStreamTrait, TUID,
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
 
@@ -271,7 +271,12 @@ impl IAttributeListTrait for AttributeList {
         self.set(id, Attr::Binary(bytes))
     }
 
-    unsafe fn getBinary(&self, id: FIDString, data: *mut *const c_void, size_in_bytes: *mut uint32) -> tresult {
+    unsafe fn getBinary(
+        &self,
+        id: FIDString,
+        data: *mut *const c_void,
+        size_in_bytes: *mut uint32,
+    ) -> tresult {
         let Some(k) = Self::key(id) else { return kInvalidArgument };
         match self.values.borrow().get(&k) {
             Some(Attr::Binary(b)) if !data.is_null() && !size_in_bytes.is_null() => {
@@ -395,7 +400,8 @@ impl ParamChanges {
     }
 
     fn queue_ptr(q: &ComWrapper<ParamQueue>) -> *mut IParamValueQueue {
-        q.as_com_ref::<IParamValueQueue>().map_or(std::ptr::null_mut(), |r: ComRef<'_, IParamValueQueue>| r.as_ptr())
+        q.as_com_ref::<IParamValueQueue>()
+            .map_or(std::ptr::null_mut(), |r: ComRef<'_, IParamValueQueue>| r.as_ptr())
     }
 }
 
@@ -495,7 +501,9 @@ impl IBStreamTrait for MemStream {
             data.resize(end, 0);
         }
         // SAFETY: the plugin's buffer holds `num_bytes` bytes; ours was resized to hold them.
-        unsafe { std::ptr::copy_nonoverlapping(buffer as *const u8, data.as_mut_ptr().add(pos), num_bytes as usize) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(buffer as *const u8, data.as_mut_ptr().add(pos), num_bytes as usize)
+        };
         self.pos.set(end);
         if !num_written.is_null() {
             // SAFETY: non-null out-pointer from the plugin.

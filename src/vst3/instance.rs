@@ -10,7 +10,9 @@ use vst3::Steinberg::Vst::{
     IEditControllerTrait, IParameterChanges, ParameterInfo, ProcessContext, ProcessData, ProcessSetup,
     SpeakerArrangement,
 };
-use vst3::Steinberg::{kResultOk, kResultTrue, tresult, FUnknown, IBStream, IPluginBaseTrait, IPluginFactoryTrait, TUID};
+use vst3::Steinberg::{
+    kResultOk, kResultTrue, tresult, FUnknown, IBStream, IPluginBaseTrait, IPluginFactoryTrait, TUID,
+};
 use vst3::{ComPtr, ComWrapper, Interface};
 
 use super::host::{read_utf16, ComponentHandler, HostApp, MemStream, ParamChanges};
@@ -161,7 +163,8 @@ impl Instance {
         main: SpeakerArrangement,
     ) -> Result<Self, String> {
         let host = ComWrapper::new(HostApp);
-        let context = host.as_com_ref::<vst3::Steinberg::Vst::IHostApplication>().map(|r| r.as_ptr() as *mut FUnknown);
+        let context =
+            host.as_com_ref::<vst3::Steinberg::Vst::IHostApplication>().map(|r| r.as_ptr() as *mut FUnknown);
         let context = context.ok_or("the host context has no IHostApplication")?;
         let mut obj: *mut std::ffi::c_void = std::ptr::null_mut();
         // SAFETY: `cid` comes from this factory's class list; the out-pointer is ours; the
@@ -250,7 +253,8 @@ impl Instance {
                             &mut obj,
                         ),
                     )?;
-                    ComPtr::from_raw(obj as *mut IEditController).ok_or("the factory returned no edit controller")?
+                    ComPtr::from_raw(obj as *mut IEditController)
+                        .ok_or("the factory returned no edit controller")?
                 };
                 // SAFETY: the host context outlives the controller.
                 check("initialize (edit controller)", unsafe { c.initialize(context) })?;
@@ -273,7 +277,8 @@ impl Instance {
             inst.sync_controller_to_component()?;
         }
         if let Some(c) = &inst.controller {
-            let h = inst._handler.as_com_ref::<IComponentHandler>().map_or(std::ptr::null_mut(), |r| r.as_ptr());
+            let h =
+                inst._handler.as_com_ref::<IComponentHandler>().map_or(std::ptr::null_mut(), |r| r.as_ptr());
             // SAFETY: the handler lives as long as the instance.
             unsafe { c.setComponentHandler(h) };
         }
@@ -282,8 +287,10 @@ impl Instance {
         inst.out_changes = ComWrapper::new(ParamChanges::new(params));
         inst.arrange(main)?;
         // SAFETY: kSample32 is a plain query.
-        check("canProcessSampleSize(32-bit float)", unsafe { inst.processor.canProcessSampleSize(K_SAMPLE32) })
-            .map_err(|_| "it cannot process 32-bit float samples".to_string())?;
+        check("canProcessSampleSize(32-bit float)", unsafe {
+            inst.processor.canProcessSampleSize(K_SAMPLE32)
+        })
+        .map_err(|_| "it cannot process 32-bit float samples".to_string())?;
         let mut setup = ProcessSetup {
             processMode: K_REALTIME,
             symbolicSampleSize: K_SAMPLE32,
@@ -374,17 +381,21 @@ impl Instance {
             }
         }
         let keep = |s: &Self, dir: i32, i: i32| s.arrangement(dir, i).unwrap_or(STEREO);
-        let mut ins: Vec<SpeakerArrangement> = (0..n_in).map(|i| if i == 0 { main } else { keep(self, K_INPUT, i) }).collect();
+        let mut ins: Vec<SpeakerArrangement> =
+            (0..n_in).map(|i| if i == 0 { main } else { keep(self, K_INPUT, i) }).collect();
         let mut outs: Vec<SpeakerArrangement> =
             (0..n_out).map(|i| if i == 0 { main } else { keep(self, K_OUTPUT, i) }).collect();
         // SAFETY: arrays of our own, with their lengths.
-        let r = unsafe { self.processor.setBusArrangements(ins.as_mut_ptr(), n_in, outs.as_mut_ptr(), n_out) };
+        let r =
+            unsafe { self.processor.setBusArrangements(ins.as_mut_ptr(), n_in, outs.as_mut_ptr(), n_out) };
         let name = |a: SpeakerArrangement| match a {
             STEREO => "stereo".to_string(),
             MONO => "mono".to_string(),
             other => format!("{} channels", other.count_ones()),
         };
-        if r != kResultOk || self.arrangement(K_INPUT, 0) != Some(main) || self.arrangement(K_OUTPUT, 0) != Some(main)
+        if r != kResultOk
+            || self.arrangement(K_INPUT, 0) != Some(main)
+            || self.arrangement(K_OUTPUT, 0) != Some(main)
         {
             return Err(format!(
                 "it refused the bus arrangement {} main input and output (setBusArrangements returned {r}; it has {} in, {} out)",
@@ -495,7 +506,8 @@ impl Instance {
     /// plugin's result code.
     pub fn process(&mut self, n: usize) -> tresult {
         self.out_changes.clear();
-        let in_changes = self.in_changes.as_com_ref::<IParameterChanges>().map_or(std::ptr::null_mut(), |r| r.as_ptr());
+        let in_changes =
+            self.in_changes.as_com_ref::<IParameterChanges>().map_or(std::ptr::null_mut(), |r| r.as_ptr());
         let out_changes =
             self.out_changes.as_com_ref::<IParameterChanges>().map_or(std::ptr::null_mut(), |r| r.as_ptr());
         let mut data = ProcessData {

@@ -8,8 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use vst3::Steinberg::{IPluginFactory, IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID};
 use vst3::ComPtr;
+use vst3::Steinberg::{
+    IPluginFactory, IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID,
+};
 
 use super::host::read_c;
 use super::Vst3Error;
@@ -146,21 +148,30 @@ fn open(bundle: &Path, binary: &Path) -> Result<Module, Vst3Error> {
     let lib = unsafe { Library::from_raw(handle) };
     // Linux modules export ModuleEntry(handle), which must succeed before the factory is used.
     // SAFETY: the symbol's type is the one the VST3 SDK declares for Linux modules.
-    if let Ok(entry) = unsafe { lib.get::<unsafe extern "C" fn(*mut std::ffi::c_void) -> bool>(b"ModuleEntry\0") } {
+    if let Ok(entry) =
+        unsafe { lib.get::<unsafe extern "C" fn(*mut std::ffi::c_void) -> bool>(b"ModuleEntry\0") }
+    {
         // SAFETY: called once per load with the library's own handle, as the SDK requires.
         if !unsafe { entry(handle) } {
             return Err(not_module("its ModuleEntry returned false".into()));
         }
     }
     // SAFETY: the symbol's type is the one the VST3 SDK declares (`GetPluginFactory`).
-    let get_factory = unsafe { lib.get::<unsafe extern "system" fn() -> *mut IPluginFactory>(b"GetPluginFactory\0") }
-        .map_err(|_| not_module("it exports no `GetPluginFactory`".into()))?;
+    let get_factory =
+        unsafe { lib.get::<unsafe extern "system" fn() -> *mut IPluginFactory>(b"GetPluginFactory\0") }
+            .map_err(|_| not_module("it exports no `GetPluginFactory`".into()))?;
     // SAFETY: GetPluginFactory returns an owned reference (the SDK's hosts take it with
     // `owned`), or null.
     let factory = unsafe { ComPtr::from_raw(get_factory()) }
         .ok_or_else(|| not_module("its GetPluginFactory returned no factory".into()))?;
     let classes = classes(&factory);
-    Ok(Module { bundle: bundle.to_path_buf(), binary: binary.to_path_buf(), classes, factory, _library: lib.into() })
+    Ok(Module {
+        bundle: bundle.to_path_buf(),
+        binary: binary.to_path_buf(),
+        classes,
+        factory,
+        _library: lib.into(),
+    })
 }
 
 fn classes(factory: &ComPtr<IPluginFactory>) -> Vec<ClassInfo> {
@@ -208,18 +219,27 @@ pub fn find(reference: &str) -> Result<(Arc<Module>, ClassInfo), Vst3Error> {
         let class = match (module.classes.as_slice(), name) {
             ([], _) => {
                 return Err(Vst3Error::new(
-                    format!("VST3 bundle `{}` offers no audio effect (its factory has no `{AUDIO_EFFECT_CLASS}`)", module.bundle.display()),
+                    format!(
+                        "VST3 bundle `{}` offers no audio effect (its factory has no `{AUDIO_EFFECT_CLASS}`)",
+                        module.bundle.display()
+                    ),
                     "choose an effect plugin: `fxmatch plugins` lists them",
                 ))
             }
             ([only], _) => only.clone(),
-            (many, Some(n)) if many.iter().any(|c| c.name.eq_ignore_ascii_case(n)) => {
-                many.iter().find(|c| c.name.eq_ignore_ascii_case(n)).cloned().unwrap_or_else(|| many[0].clone())
-            }
+            (many, Some(n)) if many.iter().any(|c| c.name.eq_ignore_ascii_case(n)) => many
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(n))
+                .cloned()
+                .unwrap_or_else(|| many[0].clone()),
             (many, _) => {
                 let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
                 return Err(Vst3Error::new(
-                    format!("VST3 bundle `{}` holds several plugins: {}", module.bundle.display(), names.join(", ")),
+                    format!(
+                        "VST3 bundle `{}` holds several plugins: {}",
+                        module.bundle.display(),
+                        names.join(", ")
+                    ),
                     "name one of them: `plugin = \"NAME\"`",
                 ));
             }

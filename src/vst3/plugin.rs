@@ -127,11 +127,19 @@ pub fn param_spec(p: &ParamInfo, id: &str) -> ParamSpec {
     } else {
         let default = (p.default_normalized as f32).clamp(0.0, 1.0);
         let dry = (words.contains("mix") || words.contains("wet")) && p.plain_min <= p.plain_max;
-        ParamSpec::new(id, &p.title, "", 0.0, 1.0, default, Mapping::Linear).with_neutral(if dry { 0.0 } else { default })
+        ParamSpec::new(id, &p.title, "", 0.0, 1.0, default, Mapping::Linear).with_neutral(if dry {
+            0.0
+        } else {
+            default
+        })
     }
 }
 
-fn describe(module: &Arc<Module>, class: &ClassInfo, require: Option<Layout>) -> Result<PluginDesc, Vst3Error> {
+fn describe(
+    module: &Arc<Module>,
+    class: &ClassInfo,
+    require: Option<Layout>,
+) -> Result<PluginDesc, Vst3Error> {
     let tries: Vec<Layout> = match require {
         Some(l) => vec![l],
         None => vec![Layout::Stereo, Layout::DualMono],
