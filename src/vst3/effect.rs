@@ -430,7 +430,10 @@ pub(crate) mod tests {
 
     /// Settings in the plugins' plain units, by LV2 symbol (ST-ITO's Zam chain, away from the
     /// defaults).
-    pub(crate) const ZAM_SETTINGS: [(&str, &str, &[(&str, f64)]); 3] = [
+    /// (VST3 name, LV2 URI, plain settings by LV2 symbol)
+    type Case = (&'static str, &'static str, &'static [(&'static str, f64)]);
+
+    pub(crate) const ZAM_SETTINGS: [Case; 3] = [
         (
             "ZamEQ2",
             "urn:zamaudio:ZamEQ2",

@@ -127,7 +127,10 @@ fn check(what: &str, r: tresult) -> Result<(), String> {
     }
 }
 
-fn buffers(channels: &[usize], max: usize) -> (Vec<Vec<Vec<f32>>>, Vec<Vec<*mut f32>>, Vec<AudioBusBuffers>) {
+/// Per bus: the channel buffers, the channel pointer arrays, and the bus structs pointing at them.
+type BusBuffers = (Vec<Vec<Vec<f32>>>, Vec<Vec<*mut f32>>, Vec<AudioBusBuffers>);
+
+fn buffers(channels: &[usize], max: usize) -> BusBuffers {
     let mut bufs: Vec<Vec<Vec<f32>>> = channels.iter().map(|&c| vec![vec![0.0f32; max]; c]).collect();
     let mut ptrs: Vec<Vec<*mut f32>> =
         bufs.iter_mut().map(|bus| bus.iter_mut().map(|ch| ch.as_mut_ptr()).collect()).collect();

@@ -195,7 +195,9 @@ fn describe(
     })
 }
 
-static DESCS: Mutex<Vec<(PathBuf, [std::ffi::c_char; 16], Arc<PluginDesc>)>> = Mutex::new(Vec::new());
+/// Described plugins by module binary and class id.
+type DescCache = Vec<(PathBuf, [std::ffi::c_char; 16], Arc<PluginDesc>)>;
+static DESCS: Mutex<DescCache> = Mutex::new(Vec::new());
 
 /// The plugin a chain file names (bundle path or name, see [`module::find`]), described once
 /// per process and cached.
