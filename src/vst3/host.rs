@@ -41,7 +41,7 @@ pub(crate) fn write_utf16(text: &str, dst: &mut [TChar]) {
 /// A VST3 UTF-16 string buffer (NUL-terminated or full) as a Rust string.
 pub(crate) fn read_utf16(src: &[TChar]) -> String {
     let len = src.iter().position(|&c| c == 0).unwrap_or(src.len());
-    String::from_utf16_lossy(&src[..len].iter().copied().collect::<Vec<u16>>())
+    String::from_utf16_lossy(&src[..len])
 }
 
 /// A NUL-terminated `char8` array as a Rust string.
