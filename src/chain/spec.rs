@@ -69,7 +69,7 @@ pub struct EffectSpec {
     pub kind: String,
     /// The plugin URI of an `lv2` effect; the plugin (bundle path or name) of a `vst3` effect.
     pub uri: Option<String>,
-    /// Tail override in seconds (`lv2` effects).
+    /// Tail override in seconds (`lv2` and `vst3` effects).
     pub tail: Option<f32>,
     /// Start bypassed.
     pub bypass: bool,
