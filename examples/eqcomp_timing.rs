@@ -3,7 +3,7 @@
 //! `cargo run --release --example eqcomp_timing`
 
 use fxmatch::audio::white_noise;
-use fxmatch::chain::Effect;
+use fxmatch::effect::Effect;
 use fxmatch::dsp::{compressor_param as cp, eq_param as ep, Compressor, DenormalGuard, ParametricEq};
 use std::time::Instant;
 

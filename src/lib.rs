@@ -11,9 +11,11 @@
 //! - [`audio`]: audio buffers and WAV files (read and written whole or block by block);
 //!   [`audio::spectrum`] is the multi-resolution log-spectral distance that tells which effects a
 //!   match's result uses.
-//! - [`chain`]: effect chains: the [`chain::Effect`] trait and its real-time contract, parameter
-//!   specs and their `[0, 1]` mapping, chain files, params files, and the [`chain::Chain`] that
-//!   runs them.
+//! - [`effect`]: what an effect is, below every effect: the [`effect::Effect`] trait and its
+//!   real-time contract, parameter specs and their `[0, 1]` mapping, the shared parameter ramp
+//!   time. [`dsp`] and [`lv2`] depend on it, not on [`chain`].
+//! - [`chain`]: effect chains: chain files, params files, the factory that instantiates a chain
+//!   file's effects, and the [`chain::Chain`] that runs them in series.
 //! - [`dsp`]: the built-in effects (EQ, compressor, distortion, delay, reverb, gain) and the
 //!   real-time parts they share (biquads, delay lines, oversampling, smoothing, denormal guard,
 //!   fast math).
@@ -56,6 +58,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataset;
 pub mod dsp;
+pub mod effect;
 pub mod engine;
 pub mod error;
 pub mod eval;

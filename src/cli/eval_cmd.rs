@@ -453,7 +453,7 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
 /// The crash probe (`fxmatch::lv2::probe`) for a chain the eval tasks render offline: the
 /// default rate, offline renders' block size.
 fn probe_offline(spec: &ChainSpec) -> fxmatch::Result<()> {
-    fxmatch::lv2::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
+    fxmatch::chain::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
 }
 
 fn param_est_markdown(result: &ParamEstResult, config: &ParamEstConfig, profile: &str) -> String {

@@ -174,7 +174,7 @@ impl<T: Copy + PartialEq> TapFade<T> {
 
 #[cfg(test)]
 pub(crate) mod checks {
-    use crate::chain::Effect;
+    use crate::effect::Effect;
     use crate::dsp::DenormalGuard;
 
     /// Print and return the cost in ns per stereo frame at 48 kHz in 512-frame blocks with
