@@ -119,7 +119,10 @@ impl Error {
     /// What to do about it.
     pub fn fix(&self) -> &str {
         match self {
-            Error::Io { fix, .. } | Error::Config { fix, .. } | Error::Audio { fix, .. } | Error::Invalid { fix, .. } => fix,
+            Error::Io { fix, .. }
+            | Error::Config { fix, .. }
+            | Error::Audio { fix, .. }
+            | Error::Invalid { fix, .. } => fix,
         }
     }
 

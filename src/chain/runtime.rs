@@ -1,8 +1,8 @@
 //! [`Chain`]: the effects of a [`ChainSpec`] instantiated and wired in series.
 
 use super::{instantiate_spec, ChainSpec, Params};
-use crate::effect::{Effect, ParamRange};
 use crate::dsp::{blend_dry, DenormalGuard, Smoothed};
+use crate::effect::{Effect, ParamRange};
 use crate::error::{Error, Result};
 
 /// Crossfade time for switching an effect's bypass.

@@ -321,7 +321,10 @@ impl Params<'_> {
                     "choose min < max within the parameter's range (see `fxmatch chain types`)",
                 ));
             }
-            free.push((index, ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range }));
+            free.push((
+                index,
+                ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range },
+            ));
         }
         free.sort_by_key(|(i, _)| *i);
         Ok(free)
@@ -344,7 +347,10 @@ impl Params<'_> {
             if !v.is_finite() || !spec.range().contains(v) {
                 return Err(self.src.error(
                     value.span().start,
-                    format!("`{}.{}` = {v} is outside {}..{} {}", self.id, spec.id, spec.min, spec.max, spec.unit),
+                    format!(
+                        "`{}.{}` = {v} is outside {}..{} {}",
+                        self.id, spec.id, spec.min, spec.max, spec.unit
+                    ),
                     "choose a value inside the parameter's range",
                 ));
             }
@@ -355,7 +361,12 @@ impl Params<'_> {
 
     /// An LV2 preset (read by lilv) sets every other parameter it has a value for;
     /// [effect.fixed] overrides it and free parameters are searched anyway.
-    fn preset(&self, entry: &EffectEntry, free: &[(usize, ParamRange)], fixed: &mut Vec<(String, f32)>) -> Result<()> {
+    fn preset(
+        &self,
+        entry: &EffectEntry,
+        free: &[(usize, ParamRange)],
+        fixed: &mut Vec<(String, f32)>,
+    ) -> Result<()> {
         let (Some(preset), Some(uri)) = (&entry.preset, &entry.uri) else { return Ok(()) };
         let loaded = crate::lv2::load_preset(uri.get_ref(), preset.get_ref()).map_err(|e| {
             self.src.error(
@@ -366,8 +377,8 @@ impl Params<'_> {
         })?;
         for (symbol, value) in loaded.values {
             let Some(index) = self.specs.iter().position(|s| s.id == symbol) else { continue };
-            let taken =
-                free.iter().any(|(i, _)| *i == index) || fixed.iter().any(|(id, _)| *id == self.specs[index].id);
+            let taken = free.iter().any(|(i, _)| *i == index)
+                || fixed.iter().any(|(id, _)| *id == self.specs[index].id);
             if !taken {
                 fixed.push((symbol, self.specs[index].clamp(value)));
             }

@@ -7,7 +7,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use fxmatch::chain::{Chain, ChainSpec, Params};
-use fxmatch::lv2::export::{write_plugin_ttl, write_preset_bundle, PresetSource, BINARY_NAME, PLUGIN_URI_BASE};
+use fxmatch::lv2::export::{
+    write_plugin_ttl, write_preset_bundle, PresetSource, BINARY_NAME, PLUGIN_URI_BASE,
+};
 
 /// fxmatch's built-in effects as LV2 plugins (see `scripts/install_lv2.sh`).
 #[derive(Subcommand)]

@@ -1,9 +1,9 @@
 //! Feed-forward log-domain compressor after Giannoulis, Massberg & Reiss, "Digital Dynamic
 //! Range Compressor Design — A Tutorial and Analysis", JAES 60(6), 2012.
 
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::fastmath::{fast_exp2, fast_log2};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Compressor`].
 pub mod param {

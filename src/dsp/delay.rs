@@ -14,8 +14,8 @@
 //! - **Feedback**, **mix** and the damping pole ramp linearly over 20 ms, per sample.
 
 use super::delayline::{DelayLine, FracTap, TapFade};
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Delay`].
 pub mod param {

@@ -44,8 +44,8 @@
 //! linearly over 20 ms, per sample.
 
 use super::oversample::{self, HalfBand};
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Distortion`].
 pub mod param {

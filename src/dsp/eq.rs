@@ -1,8 +1,8 @@
 //! Five-band parametric EQ: low shelf, three peaking bands, high shelf (cookbook biquads).
 
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::biquad::{high_shelf, low_shelf, peaking, Biquad, Coeffs};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`ParametricEq`]: band `b` (0 = low shelf, 1–3 = peaking, 4 = high
 /// shelf) has gain at `3b`, frequency at `3b + 1` and Q at `3b + 2`.

@@ -1,7 +1,7 @@
 //! Gain: the simplest effect, and the template for the others.
 
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Gain`].
 pub mod param {

@@ -22,8 +22,8 @@
 //! No delay-length modulation: very long decays on sustained tones can sound slightly metallic.
 
 use super::delayline::{DelayLine, TapFade};
-use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Reverb`].
 pub mod param {

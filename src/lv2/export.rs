@@ -17,8 +17,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::effect::{Effect, Mapping, ParamSpec};
 use crate::dsp::{builtin, BUILTIN_KINDS};
+use crate::effect::{Effect, Mapping, ParamSpec};
 use crate::error::{Error, Result};
 
 /// Base of the plugin URIs: the plugin for effect type `eq` is `https://fxmatch.dev/plugins/eq`.

@@ -193,8 +193,9 @@ impl Lv2Effect {
     /// hosted: not installed (with the package to install), an unsupported required feature
     /// (named), or an audio layout other than stereo or mono.
     pub fn new(uri: &str) -> crate::Result<Self> {
-        let info = plugin_info(uri)
-            .ok_or_else(|| Error::invalid(format!("no LV2 plugin `{uri}` is installed"), unknown_uri_fix(uri)))?;
+        let info = plugin_info(uri).ok_or_else(|| {
+            Error::invalid(format!("no LV2 plugin `{uri}` is installed"), unknown_uri_fix(uri))
+        })?;
         let layout = info.layout.clone().map_err(|why| {
             Error::invalid(
                 format!("LV2 plugin `{uri}` ({}) cannot be hosted: it {why}", info.name),
@@ -635,6 +636,9 @@ mod tests {
     fn unknown_uri_names_the_uri_and_the_package() {
         let err = Lv2Effect::new("http://drobilla.net/plugins/mda/NoSuchThing").err().unwrap();
         assert!(err.message().contains("http://drobilla.net/plugins/mda/NoSuchThing"), "{err:?}");
-        assert!(err.fix().contains("apt install mda-lv2") && err.fix().contains("fxmatch plugins"), "{err:?}");
+        assert!(
+            err.fix().contains("apt install mda-lv2") && err.fix().contains("fxmatch plugins"),
+            "{err:?}"
+        );
     }
 }

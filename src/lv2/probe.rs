@@ -132,12 +132,7 @@ fn noise(frames: usize, seed: u64) -> Vec<f32> {
 /// (see the module docs). `stage` is told what is about to happen, so that a crash can be
 /// pinned to a stage. A plugin that crashes takes this process with it: call this in a child
 /// process ([`probe_in_child`]) unless that is the point.
-pub fn run_probe(
-    uri: &str,
-    rate: u32,
-    block: usize,
-    stage: &mut dyn FnMut(&str),
-) -> Result<ProbeSummary> {
+pub fn run_probe(uri: &str, rate: u32, block: usize, stage: &mut dyn FnMut(&str)) -> Result<ProbeSummary> {
     let start = Instant::now();
     let block = block.max(1);
     stage("load");
@@ -430,8 +425,9 @@ mod tests {
     #[test]
     fn overdrive_passes_the_probe_in_process_through_every_stage() {
         let mut stages = Vec::new();
-        let s = run_probe(OVERDRIVE, 48_000, 256, &mut |s| stages.push(s.to_string()))
-            .unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs mda-lv2)", e.message(), e.fix()));
+        let s = run_probe(OVERDRIVE, 48_000, 256, &mut |s| stages.push(s.to_string())).unwrap_or_else(|e| {
+            panic!("{} (fix: {}; scripts/setup.sh installs mda-lv2)", e.message(), e.fix())
+        });
         // drive, muffle, output: defaults, all at min, all at max, each alone at min and max.
         assert_eq!((s.continuous_controls, s.passes), (3, 3 + 6));
         assert_eq!(s.frames, 3 * 48_000 + 6 * 4_800);
