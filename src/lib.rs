@@ -31,7 +31,8 @@
 //! - [`optimize`]: the parameter search: [`optimize::cmaes`] (with [`optimize::linalg`] for its
 //!   eigendecomposition) and [`optimize::matcher`], the match itself.
 //! - [`eval`]: the benchmark tasks of `shared/BENCHMARK.md` (zero-shot classification, retrieval,
-//!   parameter estimation, synthetic match cases, style transfer), the fidelity distance
+//!   parameter estimation, synthetic match cases, style transfer), their reports' tables and
+//!   plots ([`eval::report`]), the fidelity distance
 //!   ([`eval::fidelity`]), references made outside fxmatch ([`eval::external`]), the rule-based
 //!   baseline ([`eval::baseline`]) and the results' plots.
 //! - [`dataset`]: `fxmatch dataset`, the style encoder's pretext-task training pairs rendered by
