@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audio::AudioBuffer;
-use crate::chain::{Chain, ChainSpec};
 use crate::config::{CaptureMode, DaemonConfig};
 use crate::engine::{AudioControl, MidiEvent};
 use crate::error::{Error, Result};
@@ -204,10 +203,8 @@ enum WorkerMsg {
 /// The daemon's control side. Build with [`Daemon::new`], drive with [`Daemon::run`].
 pub struct Daemon {
     config: DaemonConfig,
+    /// The engine's control side: also the one owner of the chain's settings.
     audio: Box<dyn AudioControl>,
-    /// The chain as the control side believes it runs (the engine's copy is on the audio
-    /// thread): source of params files and state.
-    mirror: Chain,
     refs: ReferenceLibrary,
     presets: PresetStore,
     state: DaemonState,
@@ -257,21 +254,18 @@ fn next_backoff(backoff: Duration) -> Duration {
 }
 
 impl Daemon {
-    /// Load the chain, references, presets and last state named by `config`; build the
-    /// matcher and start its worker thread. `audio` must run the same chain file. Returns the
+    /// Load the references, presets and last state named by `config`; build the matcher for
+    /// the chain `audio` runs and start its worker thread. Returns the
     /// daemon, the receiver of its outgoing messages, and warnings (skipped references, a
     /// state file that no longer fits the chain) that the caller should log.
     pub fn new(
         config: DaemonConfig,
         audio: Box<dyn AudioControl>,
     ) -> Result<(Self, Receiver<Event>, Vec<String>)> {
-        let spec = ChainSpec::load(&config.chain)?;
-        let mut mirror = Chain::from_spec(&spec)?;
-        mirror.prepare(audio.sample_rate() as f32, 1024);
         let metric = load_metric(&config.metric, config.model.as_deref())?;
         let (refs, mut warnings) = ReferenceLibrary::open(&config.references, &*metric)?;
         let presets = PresetStore::open(&config.state)?;
-        let matcher = Matcher::new(&spec, &*metric, config.match_config()?)?;
+        let matcher = Matcher::new(audio.spec(), &*metric, config.match_config()?)?;
         let (jobs, job_rx) = mpsc::channel();
         let (result_tx, results) = mpsc::channel();
         std::thread::Builder::new()
@@ -281,7 +275,6 @@ impl Daemon {
         let (events, event_rx) = mpsc::channel();
         let mut daemon = Self {
             audio,
-            mirror,
             refs,
             presets,
             state: DaemonState::default(),
@@ -310,7 +303,7 @@ impl Daemon {
     /// Restore `state.toml` into the engine; warnings where it no longer fits.
     fn restore(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let saved = match self.presets.load_state(&self.mirror) {
+        let saved = match self.presets.load_state(self.audio.settings()) {
             Ok(s) => s,
             Err(e) => {
                 warnings.push(format!("last state not restored (starting from the chain's values): {e}"));
@@ -318,12 +311,14 @@ impl Daemon {
             }
         };
         let state = saved.unwrap_or_else(|| DaemonState {
-            params: self.mirror.params(),
+            params: self.audio.settings().params(),
             reference: self.config.default_reference.clone(),
             ..Default::default()
         });
-        if let Err(e) = self.apply_params(&state.params) {
+        let mut next = self.audio.settings().clone();
+        if let Err(e) = next.apply_params(&state.params) {
             warnings.push(format!("last parameters not restored: {e}"));
+            next = self.audio.settings().clone();
         }
         self.state.reference = state.reference.filter(|r| {
             let known = self.refs.get(r).is_ok();
@@ -336,18 +331,20 @@ impl Daemon {
             self.state.reference = self.refs.next_name(None);
         }
         if state.bypass {
-            if let Err(e) = self.audio.set_bypass(None, true) {
-                warnings.push(e.to_string());
-            }
+            next.set_whole_bypass(true);
             self.state.bypass = true;
         }
         for effect in &state.bypassed_effects {
-            match self.audio.set_bypass(Some(effect), true) {
-                Ok(()) => {
+            match next.slot_of(effect) {
+                Ok(slot) => {
+                    next.set_bypass(slot, true);
                     self.state.bypassed_effects.insert(effect.clone());
                 }
                 Err(e) => warnings.push(e.to_string()),
             }
+        }
+        if let Err(e) = self.audio.apply_settings(&next) {
+            warnings.push(format!("last state not restored: {e}"));
         }
         warnings
     }
@@ -396,7 +393,7 @@ impl Daemon {
             let client = *client;
             let reply = match command {
                 Command::ParamSet(effect, param, value) if overridden => {
-                    match self.mirror.check_plain(effect, param, *value) {
+                    match self.audio.settings().check_plain(effect, param, *value) {
                         Ok(_) => Reply::new(
                             "param",
                             vec![Arg::Str(effect.clone()), Arg::Str(param.clone()), Arg::Float(*value)],
@@ -555,7 +552,6 @@ impl Daemon {
                     self.send(request.client, Reply::error(e));
                     return;
                 }
-                self.mirror.set_normalized(&outcome.x);
                 self.last_similarity = Some(outcome.similarity);
                 self.save_state();
                 let latency = request.triggered.elapsed().as_secs_f32();
@@ -612,7 +608,7 @@ impl Daemon {
     /// Write the state now (at exit, before a match, when the debounce delay is over).
     fn save_state(&mut self) {
         self.state_dirty = None;
-        self.state.params = self.mirror.params();
+        self.state.params = self.audio.settings().params();
         if let Err(e) = self.presets.save_state(&self.state) {
             tracing::error!("state not saved: {e}");
         }
@@ -621,22 +617,6 @@ impl Daemon {
     /// Note a change of the state; it is written within [`STATE_WRITE_DELAY`].
     fn state_changed(&mut self) {
         self.state_dirty.get_or_insert_with(Instant::now);
-    }
-
-    /// Move the engine and the mirror to `params`; only values that differ are sent, so a
-    /// restore or preset load does not flood the engine's parameter channel.
-    fn apply_params(&mut self, params: &crate::chain::Params) -> Result<()> {
-        let current = self.mirror.params();
-        for (effect, values) in &params.values {
-            for (param, &value) in values {
-                if current.values.get(effect).and_then(|v| v.get(param)) == Some(&value) {
-                    continue;
-                }
-                self.audio.set_param(effect, param, value)?;
-                self.mirror.set_plain(effect, param, value)?;
-            }
-        }
-        Ok(())
     }
 
     /// A list's page from `offset`: the page is sent, and when more follow the returned reply is
@@ -802,21 +782,20 @@ impl Daemon {
                 Reply::new("param", vec![Arg::Str(effect), Arg::Str(param), Arg::Float(v)])
             }
             Command::ParamSet(effect, param, value) => {
-                // Check against the mirror first (its errors name the range); change it only
-                // once the engine has taken the value, so the two never disagree.
-                self.mirror.check_plain(&effect, &param, value)?;
+                // The engine checks the value (its errors name the range) and keeps it.
                 self.audio.set_param(&effect, &param, value)?;
-                self.mirror.set_plain(&effect, &param, value)?;
                 self.state_changed();
                 Reply::new("param", vec![Arg::Str(effect), Arg::Str(param), Arg::Float(value)])
             }
             Command::PresetSave(name) => {
-                let path = self.presets.save(&name, &self.mirror.params())?;
+                let path = self.presets.save(&name, &self.audio.settings().params())?;
                 Reply::ok("preset/save", &[&name, &path.display().to_string()])
             }
             Command::PresetLoad(name) => {
-                let params = self.presets.load(&name, &self.mirror)?;
-                self.apply_params(&params)?;
+                let params = self.presets.load(&name, self.audio.settings())?;
+                let mut next = self.audio.settings().clone();
+                next.apply_params(&params)?;
+                self.audio.crossfade_to(&next)?;
                 self.state_changed();
                 Reply::ok("preset/load", &[&name])
             }

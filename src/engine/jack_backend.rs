@@ -161,9 +161,7 @@ impl JackEngine {
         let reader = self.handle.capture_reader();
         let heard = (reader.frames_heard().min(reader.capacity_frames() as u64)) as usize;
         let state = State {
-            params: self.handle.params(),
-            bypass: self.handle.bypass_states(),
-            whole: self.handle.is_bypassed(),
+            settings: self.handle.settings().clone(),
             // The old ring outlives its dead writer: copy out what it holds.
             history: reader.last_frames(heard).ok().map(|h| (reader.sample_rate(), h)),
         };
@@ -281,9 +279,7 @@ impl JackEngine {
 
 /// What a reconnect carries over.
 struct State {
-    params: crate::chain::Params,
-    bypass: Vec<bool>,
-    whole: bool,
+    settings: super::ChainSettings,
     /// The capture history before the outage: (sample rate, (left, right)).
     history: Option<(u32, (Vec<f32>, Vec<f32>))>,
 }
@@ -318,7 +314,7 @@ fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Res
     let config = EngineConfig { sample_rate: Some(rate), ..config.clone() };
     let (mut handle, mut processor) = engine(spec, &config)?;
     if let Some(s) = state {
-        handle.restore(&mut processor, &s.params, &s.bypass, s.whole)?;
+        handle.restore(&mut processor, &s.settings)?;
         if let Some((history_rate, (l, r))) = s.history {
             if history_rate == rate {
                 processor.prefill_capture(&l, &r);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::capture::{capture_ring, CaptureWriter};
 use super::handle::EngineHandle;
 use super::swap::{Crossfade, Glides};
-use super::{EngineConfig, EngineStats};
+use super::{ChainSettings, EngineConfig, EngineStats};
 use crate::chain::{Chain, ChainSpec};
 use crate::dsp::{DenormalGuard, Smoothed};
 use crate::error::{Error, Result};
@@ -29,8 +29,9 @@ pub(crate) const WHOLE_CHAIN: u16 = u16::MAX;
 /// What the control side asks of the audio thread. Nothing in here is dropped on the audio
 /// thread: a [`Command::Swap`]'s chain is kept, and the chain it replaces is sent back.
 pub(crate) enum Command {
-    /// Glide a parameter (plain units) to a new value over the ramp time, in every live chain.
-    SetParam { slot: u16, index: u16, value: f32 },
+    /// Glide a parameter to a new value (normalised in the parameter's full range) over the
+    /// ramp time, in every live chain.
+    SetParam { slot: u16, index: u16, normalized: f64 },
     /// Bypass an effect (or the whole chain: [`WHOLE_CHAIN`]).
     Bypass { slot: u16, bypass: bool },
     /// Crossfade to this chain (built and prepared off the audio thread).
@@ -102,8 +103,8 @@ pub struct AudioProcessor {
 pub fn engine(spec: &ChainSpec, config: &EngineConfig) -> Result<(EngineHandle, AudioProcessor)> {
     config.validate()?;
     let sample_rate = config.sample_rate.unwrap_or(48_000);
-    let mirror = Chain::from_spec(spec)?;
     let mut chain = Box::new(Chain::from_spec(spec)?);
+    let settings = ChainSettings::of(&chain);
     chain.prepare(sample_rate as f32, config.max_block);
     chain.snap();
     let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_CAPACITY);
@@ -127,7 +128,7 @@ pub fn engine(spec: &ChainSpec, config: &EngineConfig) -> Result<(EngineHandle, 
         mono_r: vec![0.0; config.max_block],
     };
     let handle =
-        EngineHandle::new(spec.clone(), config.clone(), sample_rate, mirror, cmd_tx, ret_rx, reader, stats);
+        EngineHandle::new(spec.clone(), config.clone(), sample_rate, settings, cmd_tx, ret_rx, reader, stats);
     Ok((handle, processor))
 }
 
@@ -197,20 +198,11 @@ impl AudioProcessor {
     }
 
     /// Set parameters and bypasses directly, before the processor runs (reconnect).
-    pub(crate) fn restore(
-        &mut self,
-        params: &crate::chain::Params,
-        bypass: &[bool],
-        whole: bool,
-    ) -> Result<()> {
-        self.chain.apply_params(params)?;
-        for (slot, &b) in bypass.iter().enumerate() {
-            self.chain.set_bypass(slot, b);
-        }
+    pub(crate) fn restore(&mut self, settings: &ChainSettings) {
+        settings.write_to(&mut self.chain);
         self.chain.snap();
-        self.wet.set_target(if whole { 0.0 } else { 1.0 });
+        self.wet.set_target(if settings.whole_bypass() { 0.0 } else { 1.0 });
         self.wet.snap();
-        Ok(())
     }
 
     /// Write audio into the capture history before the processor runs (a reconnect carries
@@ -244,11 +236,13 @@ impl AudioProcessor {
             }
             let Ok(cmd) = self.commands.pop() else { return };
             match cmd {
-                Command::SetParam { slot, index, value } => {
+                Command::SetParam { slot, index, normalized } => {
                     let (slot, index) = (slot as usize, index as usize);
-                    self.glides.start(&self.chain, slot, index, value);
+                    self.glides.start(&self.chain, slot, index, normalized);
                     if self.glides.is_instant() {
-                        self.for_each_chain(|c| c.set_param(slot, index, value));
+                        if let Some(value) = self.glides.to_plain(slot, index, normalized) {
+                            self.for_each_chain(|c| c.set_param(slot, index, value));
+                        }
                     }
                 }
                 Command::Bypass { slot, bypass } => {
@@ -409,7 +403,7 @@ mod tests {
             let e = r.unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("fix"), "{e}");
         }
-        // Nothing invalid reached the mirror.
-        assert_eq!(h.param("distortion", "drive").unwrap(), h.params().values["distortion"]["drive"]);
+        // Nothing invalid reached the settings.
+        assert_eq!(h.param("distortion", "drive").unwrap(), h.settings().params().values["distortion"]["drive"]);
     }
 }

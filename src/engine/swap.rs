@@ -198,21 +198,32 @@ impl Glides {
         self.len == 0
     }
 
-    /// Start a glide of `(slot, index)` to `value` from where it is now.
-    pub fn start(&mut self, chain: &Chain, slot: usize, index: usize, value: f32) {
+    fn entry(&mut self, slot: usize, index: usize) -> Option<&mut Glide> {
+        let g = self.offsets.get(slot).and_then(|&o| self.table.get_mut(o + index))?;
+        // An index past this effect's parameters lands on another effect's entry.
+        (g.slot == slot && g.index == index).then_some(g)
+    }
+
+    /// The plain value of `(slot, index)` at `normalized` (in the parameter's full range);
+    /// `None` for a parameter the chain does not have.
+    pub fn to_plain(&mut self, slot: usize, index: usize, normalized: f64) -> Option<f32> {
+        self.entry(slot, index).map(|g| g.range.to_plain(normalized))
+    }
+
+    /// Start a glide of `(slot, index)` to `to` (normalised in the parameter's full range)
+    /// from where it is now.
+    pub fn start(&mut self, chain: &Chain, slot: usize, index: usize, to: f64) {
         if self.len == 0 {
             return;
         }
-        let Some(g) = self.offsets.get(slot).and_then(|&o| self.table.get_mut(o + index)) else { return };
-        if g.slot != slot || g.index != index {
-            return; // index past this effect's parameters
-        }
+        let len = self.len;
+        let Some(g) = self.entry(slot, index) else { return };
         let from = if g.active {
-            g.from + (g.to - g.from) * ease(g.pos as f64 / self.len as f64)
+            g.from + (g.to - g.from) * ease(g.pos as f64 / len as f64)
         } else {
             g.range.to_normalized(chain.effect(slot).param(index))
         };
-        let to = g.range.to_normalized(value);
+        let to = to.clamp(0.0, 1.0);
         // Discrete values cannot glide: jump (the control side crossfades those instead).
         g.from = if g.range.mapping == Mapping::Discrete { to } else { from };
         g.to = to;
