@@ -36,7 +36,9 @@
 //!   fxmatch's own effects (content excerpts, effect presets by k-means clustering, shards).
 //! - [`engine`]: the live audio engine: the chain in an audio callback (JACK, or an offline
 //!   clock), the capture ring for matches, and click-free hot-swaps ([`engine::swap`]), behind
-//!   the [`engine::AudioControl`] trait.
+//!   the [`engine::AudioControl`] trait. What runs on the audio thread is
+//!   [`engine::realtime`], and only that; the chain's settings have one owner, the engine
+//!   handle ([`engine::ChainSettings`]).
 //! - [`daemon`]: the live box's control side, by concern: commands and typed replies
 //!   ([`daemon::protocol`]), doing them, matches (idle, capturing, matching), reconnecting a
 //!   lost audio server, its config file ([`daemon::config`], also reachable as [`config`]), the

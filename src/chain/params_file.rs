@@ -33,8 +33,9 @@ impl Params {
 
     /// Parse params TOML against `chain`; `path` is only used in messages.
     pub fn parse(text: &str, path: impl AsRef<Path>, chain: &Chain) -> Result<Self> {
-        let effects: Vec<(&str, &[ParamSpec])> =
-            (0..chain.len()).map(|s| (chain.spec().effects[s].id.as_str(), chain.effect(s).params())).collect();
+        let effects: Vec<(&str, &[ParamSpec])> = (0..chain.len())
+            .map(|s| (chain.spec().effects[s].id.as_str(), chain.effect(s).params()))
+            .collect();
         Self::parse_for(text, path, &effects)
     }
 

@@ -278,7 +278,9 @@ pub fn address_and_args(reply: &Reply) -> (&'static str, Vec<OscType>) {
         ),
         Reply::Param { effect, param, value } => ("param", vec![s(effect), s(param), OscType::Float(*value)]),
         Reply::List { list, names } => (list_address(*list), names.iter().map(|n| s(n)).collect()),
-        Reply::ListMore { list, next, total } => ("list/more", vec![s(list_address(*list)), count(*next), count(*total)]),
+        Reply::ListMore { list, next, total } => {
+            ("list/more", vec![s(list_address(*list)), count(*next), count(*total)])
+        }
         Reply::Progress { progress, best_similarity, generation, max_generations } => (
             "progress",
             vec![
@@ -501,9 +503,7 @@ impl OscServer {
                     }
                     Err(TrySendError::Disconnected(_)) => return Err(()),
                 },
-                Ok(Request::Ping) => {
-                    self.deliver(Some(from), &Reply::Pong)
-                }
+                Ok(Request::Ping) => self.deliver(Some(from), &Reply::Pong),
                 Ok(Request::Auth(_)) => unreachable!("handled above"),
                 Ok(Request::Subscribe(to)) => {
                     let reply = self.subscribe(resolve(to, from));

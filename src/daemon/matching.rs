@@ -132,10 +132,8 @@ impl Daemon {
             self.start(request, segment);
             return Ok(());
         }
-        let capture = Capture {
-            until: Instant::now() + Duration::from_secs_f32(self.config.capture_seconds),
-            request,
-        };
+        let capture =
+            Capture { until: Instant::now() + Duration::from_secs_f32(self.config.capture_seconds), request };
         let client = capture.request.client;
         let old = match std::mem::take(&mut self.activity) {
             Activity::Idle => {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::capture::CaptureReader;
-use super::processor::{Command, SharedStats, RETURN_CAPACITY, WHOLE_CHAIN};
-use super::settings::{Change, ChainSettings};
+use super::realtime::{Command, RtChain, SharedStats, RETURN_CAPACITY, WHOLE_CHAIN};
+use super::settings::{ChainSettings, Change};
 use super::{AudioControl, EngineConfig, EngineStats, MidiEvent};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// How long a call waits for the audio thread to make room in a queue before giving up.
 const QUEUE_WAIT: Duration = Duration::from_millis(500);
 
-/// The control side of an engine (see [`super::engine`]). Implements [`AudioControl`]; the
+/// The control side of an engine (built by [`super::engine`]). Implements [`AudioControl`]; the
 /// backends wrap it. Every method runs off the audio thread.
 pub struct EngineHandle {
     spec: ChainSpec,
@@ -27,7 +27,7 @@ pub struct EngineHandle {
     /// Changed only once the audio thread has the commands that make it true.
     settings: ChainSettings,
     commands: rtrb::Producer<Command>,
-    returns: rtrb::Consumer<Box<Chain>>,
+    returns: rtrb::Consumer<RtChain>,
     /// Chains sent in and not yet back.
     outstanding: usize,
     capture: CaptureReader,
@@ -43,7 +43,7 @@ impl EngineHandle {
         sample_rate: u32,
         settings: ChainSettings,
         commands: rtrb::Producer<Command>,
-        returns: rtrb::Consumer<Box<Chain>>,
+        returns: rtrb::Consumer<RtChain>,
         capture: CaptureReader,
         stats: Arc<SharedStats>,
     ) -> Self {
@@ -105,14 +105,6 @@ impl EngineHandle {
         self.settings.whole_bypass()
     }
 
-    /// Put a fresh engine (not yet running) at saved settings.
-    pub(crate) fn restore(&mut self, processor: &mut super::AudioProcessor, settings: &ChainSettings) -> Result<()> {
-        self.check_same_chain(settings)?;
-        processor.restore(settings);
-        self.settings = settings.clone();
-        Ok(())
-    }
-
     /// Drop the chains the audio thread has sent back.
     pub fn collect_garbage(&mut self) {
         while let Ok(chain) = self.returns.pop() {
@@ -171,7 +163,7 @@ impl EngineHandle {
         next.write_to(&mut chain);
         chain.prepare(self.sample_rate as f32, self.config.max_block);
         chain.snap();
-        if self.commands.push(Command::Swap(Box::new(chain))).is_err() {
+        if self.commands.push(Command::Swap(RtChain::new(Box::new(chain)))).is_err() {
             return Err(queue_full());
         }
         self.outstanding += 1;

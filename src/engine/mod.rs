@@ -1,11 +1,13 @@
 //! The live audio engine: the chain running in an audio callback (JACK, or an offline clock),
 //! input capture for matches, and click-free parameter hot-swaps.
 //!
-//! The engine is split like fundsp's front and back end: the audio-thread side owns the real-time
-//! chain and never allocates, locks or blocks; the control side ([`AudioControl`]) builds
-//! everything, sends it in through wait-free channels and drops what comes back. The daemon
-//! (`crate::daemon`) only talks to the control side, through the [`AudioControl`] trait, so the
-//! same daemon runs on JACK and on the offline clock.
+//! The engine is split like fundsp's front and back end: the audio-thread side ([`realtime`]:
+//! everything that runs in the callback, and nothing else) owns the real-time chain and never
+//! allocates, locks or blocks; the control side ([`EngineHandle`], behind [`AudioControl`])
+//! owns the chain's [`ChainSettings`], builds everything (`build`), sends it in through
+//! wait-free channels and drops what comes back. The daemon (`crate::daemon`) only talks to
+//! the control side, through the [`AudioControl`] trait, so the same daemon runs on JACK and on
+//! the offline clock.
 
 /// The [`AudioControl`] methods a backend forwards unchanged to its `handle: EngineHandle`
 /// field; backends add what differs (the JACK backend's `is_running` and `reconnect`).
@@ -56,21 +58,23 @@ macro_rules! forward_audio_control_to_handle {
     };
 }
 
+mod build;
 mod capture;
 mod config;
 mod handle;
 mod jack_backend;
 mod offline;
-mod processor;
+pub mod realtime;
 mod settings;
-pub mod swap;
 
+pub use build::engine;
 pub use capture::{capture_ring, CaptureReader, CaptureWriter};
 pub use config::EngineConfig;
 pub use handle::EngineHandle;
-pub use jack_backend::{parse_midi, JackEngine};
+pub use jack_backend::JackEngine;
 pub use offline::{OfflineEngine, OfflineOptions, Pacing};
-pub use processor::{engine, AudioProcessor};
+pub use realtime::jack_callback::parse_midi;
+pub use realtime::{swap, AudioProcessor};
 pub use settings::ChainSettings;
 
 use crate::audio::AudioBuffer;

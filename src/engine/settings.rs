@@ -53,7 +53,12 @@ impl ChainSettings {
             ids.push(chain.spec().effects[slot].id.clone());
             specs.push(effect.params().to_vec());
             values.push(
-                effect.params().iter().enumerate().map(|(i, p)| p.range().to_normalized(effect.param(i))).collect(),
+                effect
+                    .params()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| p.range().to_normalized(effect.param(i)))
+                    .collect(),
             );
         }
         let bypass = (0..chain.len()).map(|s| chain.is_bypassed(s)).collect();
@@ -119,7 +124,10 @@ impl ChainSettings {
         let spec = &self.layout.specs[slot][index];
         if !value.is_finite() || !spec.range().contains(value) {
             return Err(Error::invalid(
-                format!("`{effect_id}.{param_id}` = {value} is outside {}..{} {}", spec.min, spec.max, spec.unit),
+                format!(
+                    "`{effect_id}.{param_id}` = {value} is outside {}..{} {}",
+                    spec.min, spec.max, spec.unit
+                ),
                 "choose a value inside the parameter's range",
             ));
         }
