@@ -39,11 +39,14 @@
 //!   fxmatch's own effects (content excerpts, effect presets by k-means clustering, shards).
 //! - [`engine`]: the live audio engine: the chain in an audio callback (JACK, or an offline
 //!   clock), the capture ring for matches, and click-free hot-swaps ([`engine::swap`]), behind
-//!   the [`engine::AudioControl`] trait.
-//! - [`daemon`]: the live box's control side: the state machine (capture → match → apply), the
+//!   the [`engine::AudioControl`] trait. What runs on the audio thread is
+//!   [`engine::realtime`], and only that; the chain's settings have one owner, the engine
+//!   handle ([`engine::ChainSettings`]).
+//! - [`daemon`]: the live box's control side, by concern: commands and typed replies
+//!   ([`daemon::protocol`]), doing them, matches (idle, capturing, matching), reconnecting a
+//!   lost audio server, its config file ([`daemon::config`], also reachable as [`config`]), the
 //!   reference library ([`daemon::references`]), presets and the saved state
 //!   ([`daemon::presets`]).
-//! - [`config`]: the daemon's config file.
 //! - [`control`]: how the daemon is reached: OSC over UDP ([`control::osc`]) and GPIO
 //!   footswitches ([`control::gpio`]); MIDI footswitches arrive through the engine.
 //! - [`fsutil`]: atomic file writes that refuse non-regular outputs and clean up after a crash.
@@ -54,7 +57,7 @@
 
 pub mod audio;
 pub mod chain;
-pub mod config;
+pub use daemon::config;
 pub mod control;
 pub mod daemon;
 pub mod dataset;

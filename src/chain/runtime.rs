@@ -41,6 +41,10 @@ struct Slot {
 
 /// Effects in series, with the free parameters exposed as one normalised vector.
 ///
+/// Methods marked real-time safe may run on an audio thread; the rest allocate or read state
+/// for the control side. The live engine holds a running chain as
+/// `engine::realtime::RtChain`, which exposes only the real-time ones.
+///
 /// ```
 /// use fxmatch::chain::{Chain, ChainSpec};
 /// let spec = ChainSpec::parse("[[effect]]\ntype = \"gain\"\n[effect.free]\ngain = true\n", "inline.toml")?;
