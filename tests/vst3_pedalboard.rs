@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 
-use fxmatch::chain::Effect;
+use fxmatch::effect::Effect;
 use fxmatch::vst3::Vst3Effect;
 
 /// Renders raw f32 files through one plugin: argv = bundle, channels, input, output, settings

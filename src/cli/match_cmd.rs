@@ -158,7 +158,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
-    fxmatch::lv2::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
+    fxmatch::chain::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
     let profile = MatchConfig::profile(&args.profile)?;
     let config = MatchConfig {
         population: args.population.unwrap_or(profile.population),

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use fxmatch::chain::{Mapping, ParamSpec};
+use fxmatch::effect::{Mapping, ParamSpec};
 use fxmatch::lv2::{
     list_plugins, plugin_info, plugin_presets, supported_features, Layout, PluginInfo, PortKind, PresetInfo,
     SUPPORTED_OPTIONS,

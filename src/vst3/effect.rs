@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::instance::Instance;
 use super::plugin::{plugin_desc, Layout, PluginDesc};
 use super::Vst3Error;
-use crate::chain::{Effect, Mapping, ParamSpec};
+use crate::effect::{Effect, Mapping, ParamSpec};
 
 /// Frames per control step while a parameter ramps (as for LV2 plugins).
 pub const RAMP_CHUNK: usize = 32;

@@ -10,7 +10,7 @@
 //!   activation, the process call, state.
 //! - [`plugin`]: [`PluginDesc`], what fxmatch reads from a plugin once (layout, parameters), and
 //!   the listing for `fxmatch plugins`.
-//! - [`effect`]: [`Vst3Effect`], the [`Effect`](crate::chain::Effect) that runs a plugin.
+//! - [`effect`]: [`Vst3Effect`], the [`Effect`](crate::effect::Effect) that runs a plugin.
 //!
 //! Everything runs in fxmatch's process: unlike LV2 plugins, VST3 plugins are not first probed in
 //! a child process, so a plugin that crashes takes fxmatch down with it.

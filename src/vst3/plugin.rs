@@ -12,7 +12,7 @@ use super::instance::{
 };
 use super::module::{self, ClassInfo, Module};
 use super::Vst3Error;
-use crate::chain::{Mapping, ParamSpec};
+use crate::effect::{Mapping, ParamSpec};
 
 /// How a plugin's audio is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
