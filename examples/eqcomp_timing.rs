@@ -3,8 +3,8 @@
 //! `cargo run --release --example eqcomp_timing`
 
 use fxmatch::audio::white_noise;
-use fxmatch::chain::Effect;
 use fxmatch::dsp::{compressor_param as cp, eq_param as ep, Compressor, DenormalGuard, ParametricEq};
+use fxmatch::effect::Effect;
 use std::time::Instant;
 
 const FS: f32 = 48_000.0;

@@ -5,8 +5,10 @@
 #
 # Idempotent: only packages that are missing are installed, and `apt-get update` runs only when
 # something is missing, so the already-set-up case is a fast no-op. Extra arguments are installed
-# in addition to PACKAGES (scripts/make_clips.sh uses this for its own tools). Installs nothing
-# else: no recommends, nothing outside apt (cargo fetches crates itself). Prints one summary line.
+# in addition to PACKAGES (scripts/make_clips.sh uses this for its own tools). No recommends; outside
+# apt only one thing: pedalboard (PyPI), an independent VST3 host that tests/vst3_pedalboard.rs
+# compares fxmatch's VST3 hosting with, into the venv .venv-vst3 (when missing; without network
+# that test says it is skipped). cargo fetches crates itself. Prints a summary line.
 set -euo pipefail
 
 PACKAGES=(
@@ -21,7 +23,7 @@ PACKAGES=(
     lv2-dev             # LV2 headers and specs; lv2_validate (checks the fxmatch.lv2 bundle)
     sordi               # RDF/Turtle checks of LV2 metadata
     mda-lv2             # LV2 plugins hosted in config/chains/mda.toml and tests/lv2_host.rs
-    zam-plugins         # LV2: config/chains/zam.toml (ZamEQ2, ZamCompX2, ZamDelay)
+    zam-plugins         # LV2 and VST3: config/chains/zam.toml, zam-vst3.toml (ZamEQ2, ZamCompX2, ZamDelay)
     swh-lv2
     x42-plugins
     lv2file             # renders LV2 plugins outside fxmatch: the unseen references of `fxmatch eval transfer`
@@ -43,8 +45,23 @@ for pkg in "${PACKAGES[@]}"; do
     fi
 done
 
+# pedalboard for tests/vst3_pedalboard.rs, pinned; needs python3-venv (in PACKAGES).
+PEDALBOARD=pedalboard==0.9.26
+VENV_VST3="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv-vst3"
+setup_pedalboard() {
+    if "$VENV_VST3/bin/python" -c 'import pedalboard' >/dev/null 2>&1; then
+        return
+    fi
+    if python3 -m venv "$VENV_VST3" && "$VENV_VST3/bin/pip" install -q "$PEDALBOARD"; then
+        echo "setup: installed $PEDALBOARD into $VENV_VST3"
+    else
+        echo "setup: could not install $PEDALBOARD into $VENV_VST3 (no network?); tests/vst3_pedalboard.rs will say it is skipped" >&2
+    fi
+}
+
 if ((${#missing[@]} == 0)); then
     echo "setup: nothing to do, all ${#PACKAGES[@]} packages already installed"
+    setup_pedalboard
     exit 0
 fi
 
@@ -72,3 +89,4 @@ done
 "${as_root[@]}" apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
 "${as_root[@]}" "${apt_install[@]}"
 echo "setup: installed ${#missing[@]} missing package(s): ${missing[*]}"
+setup_pedalboard

@@ -105,6 +105,27 @@ impl Error {
         Error::Io { path: path.into(), action: "reading", source, fix: fix.into() }
     }
 
+    /// What went wrong, without the file and line an error may name (those are in its
+    /// `Display`): for passing a cause on under another location or with more context.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Io { action, source, .. } => format!("{action} failed: {source}"),
+            Error::Config { message, .. } | Error::Audio { message, .. } | Error::Invalid { message, .. } => {
+                message.clone()
+            }
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(&self) -> &str {
+        match self {
+            Error::Io { fix, .. }
+            | Error::Config { fix, .. }
+            | Error::Audio { fix, .. }
+            | Error::Invalid { fix, .. } => fix,
+        }
+    }
+
     /// An [`Error::Io`] while writing `path`.
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

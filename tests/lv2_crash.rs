@@ -308,8 +308,8 @@ fn the_library_probe_runs_in_a_child_and_caches() {
     // This process has no LV2_PATH to the bundle: the child's own error comes back, with the fix.
     let e =
         fxmatch::lv2::probe_in_child("http://drobilla.net/plugins/mda/NoSuchThing", 48_000, 512).unwrap_err();
-    assert!(e.message.contains("NoSuchThing") && e.message.contains("during `load`"), "{e}");
-    assert!(e.fix.contains("apt install mda-lv2"), "{e}");
+    assert!(e.message().contains("NoSuchThing") && e.message().contains("during `load`"), "{e}");
+    assert!(e.fix().contains("apt install mda-lv2"), "{e}");
     eprintln!("library probe of {OVERDRIVE}: {first:?} (cached: {cached:?})");
 }
 

@@ -40,8 +40,8 @@
 
 use std::ffi::{c_char, c_void, CStr};
 
-use fxmatch::chain::{Effect, ParamSpec};
 use fxmatch::dsp::{builtin, DenormalGuard, BUILTIN_KINDS};
+use fxmatch::effect::{Effect, ParamSpec};
 use fxmatch::lv2::export::{FIRST_CONTROL_PORT, PORT_IN_L, PORT_IN_R, PORT_OUT_L, PORT_OUT_R};
 use fxmatch::render::SUPPORTED_RATES;
 

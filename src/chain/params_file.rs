@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::Chain;
+use super::{Chain, ParamSpec};
 use crate::error::{line_of, Error, Result};
 
 /// Plain parameter values: effect id → parameter id → value.
@@ -33,18 +33,30 @@ impl Params {
 
     /// Parse params TOML against `chain`; `path` is only used in messages.
     pub fn parse(text: &str, path: impl AsRef<Path>, chain: &Chain) -> Result<Self> {
+        let effects: Vec<(&str, &[ParamSpec])> = (0..chain.len())
+            .map(|s| (chain.spec().effects[s].id.as_str(), chain.effect(s).params()))
+            .collect();
+        Self::parse_for(text, path, &effects)
+    }
+
+    /// Parse params TOML against a chain's effects, given as `(effect id, parameter specs)` in
+    /// chain order; `path` is only used in messages.
+    pub fn parse_for(text: &str, path: impl AsRef<Path>, effects: &[(&str, &[ParamSpec])]) -> Result<Self> {
         let path = path.as_ref();
         type Raw = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>;
         #[derive(Deserialize)]
         #[serde(transparent)]
         struct File(Raw);
         let File(raw) = toml::from_str(text).map_err(|e| super::spec::toml_error(text, path, &e))?;
-        let current = chain.params();
+        let mut current: BTreeMap<&str, BTreeMap<&str, &ParamSpec>> = BTreeMap::new();
+        for (id, specs) in effects {
+            current.entry(id).or_default().extend(specs.iter().map(|p| (p.id.as_str(), p)));
+        }
         let mut out = Params::default();
         for (effect, values) in raw {
             let line = Some(line_of(text, effect.span().start));
-            let known = current.values.get(effect.get_ref()).ok_or_else(|| {
-                let ids: Vec<&str> = current.values.keys().map(String::as_str).collect();
+            let known = current.get(effect.get_ref().as_str()).ok_or_else(|| {
+                let ids: Vec<&str> = current.keys().copied().collect();
                 Error::config(
                     path,
                     line,
@@ -55,36 +67,31 @@ impl Params {
             let table = out.values.entry(effect.get_ref().clone()).or_default();
             for (param, value) in values {
                 let line = Some(line_of(text, param.span().start));
-                if !known.contains_key(param.get_ref()) {
-                    let ids: Vec<&str> = known.keys().map(String::as_str).collect();
+                let Some(&spec) = known.get(param.get_ref().as_str()) else {
+                    let ids: Vec<&str> = known.keys().copied().collect();
                     return Err(Error::config(
                         path,
                         line,
                         format!("effect `{}` has no parameter `{}`", effect.get_ref(), param.get_ref()),
                         format!("use one of: {}", ids.join(", ")),
                     ));
-                }
-                let slot =
-                    (0..chain.len()).find(|&s| chain.spec().effects[s].id == *effect.get_ref()).unwrap_or(0);
-                let spec = chain.effect(slot).params().iter().find(|p| p.id == *param.get_ref()).cloned();
+                };
                 let v = *value.get_ref() as f32;
-                if let Some(spec) = spec {
-                    if !v.is_finite() || !spec.range().contains(v) {
-                        return Err(Error::config(
-                            path,
-                            line,
-                            format!(
-                                "`{}.{}` = {} is outside {}..{} {}",
-                                effect.get_ref(),
-                                param.get_ref(),
-                                value.get_ref(),
-                                spec.min,
-                                spec.max,
-                                spec.unit
-                            ),
-                            "choose a value inside the range shown by `fxmatch chain show`",
-                        ));
-                    }
+                if !v.is_finite() || !spec.range().contains(v) {
+                    return Err(Error::config(
+                        path,
+                        line,
+                        format!(
+                            "`{}.{}` = {} is outside {}..{} {}",
+                            effect.get_ref(),
+                            param.get_ref(),
+                            value.get_ref(),
+                            spec.min,
+                            spec.max,
+                            spec.unit
+                        ),
+                        "choose a value inside the range shown by `fxmatch chain show`",
+                    ));
                 }
                 table.insert(param.get_ref().clone(), v);
             }

@@ -1,7 +1,8 @@
 //! [`Chain`]: the effects of a [`ChainSpec`] instantiated and wired in series.
 
-use super::{instantiate_spec, ChainSpec, Effect, ParamRange, Params};
-use crate::dsp::{DenormalGuard, Smoothed};
+use super::{instantiate_spec, ChainSpec, Params};
+use crate::dsp::{blend_dry, DenormalGuard, Smoothed};
+use crate::effect::{Effect, ParamRange};
 use crate::error::{Error, Result};
 
 /// Crossfade time for switching an effect's bypass.
@@ -22,7 +23,7 @@ pub struct FreeParam {
     pub unit: String,
     /// The searched range.
     pub range: ParamRange,
-    /// The parameter's neutral value ([`ParamSpec::neutral`](super::ParamSpec::neutral)),
+    /// The parameter's neutral value ([`ParamSpec::neutral`](crate::effect::ParamSpec::neutral)),
     /// normalised into the searched range (the nearest end where the range excludes it).
     pub neutral: Option<f64>,
     /// Where a match starts: `neutral`, else the parameter's default, normalised.
@@ -39,6 +40,10 @@ struct Slot {
 }
 
 /// Effects in series, with the free parameters exposed as one normalised vector.
+///
+/// Methods marked real-time safe may run on an audio thread; the rest allocate or read state
+/// for the control side. The live engine holds a running chain as
+/// `engine::realtime::RtChain`, which exposes only the real-time ones.
 ///
 /// ```
 /// use fxmatch::chain::{Chain, ChainSpec};
@@ -376,11 +381,7 @@ impl Chain {
                 dl.copy_from_slice(left);
                 dr.copy_from_slice(right);
                 slot.effect.process(left, right);
-                for i in 0..len {
-                    let m = slot.mix.next();
-                    left[i] = dl[i] + m * (left[i] - dl[i]);
-                    right[i] = dr[i] + m * (right[i] - dr[i]);
-                }
+                blend_dry(&mut slot.mix, dl, dr, left, right);
             } else if slot.active {
                 slot.effect.process(left, right);
             }

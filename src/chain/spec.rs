@@ -23,6 +23,14 @@
 //! preset = "VocalLeveller" # optional: start from an LV2 preset (label or URI, read by lilv)
 //! [effect.free]            # parameters are the plugin's control ports, by symbol
 //! thr = { min = -40.0, max = 0.0 }
+//!
+//! [[effect]]
+//! type = "vst3"            # a VST3 plugin (`fxmatch plugins` lists them)
+//! plugin = "ZamDelay"      # a name from the VST3 search paths, or a bundle path (`/usr/lib/vst3/ZamDelay.vst3`)
+//! id = "delay"             # optional; defaults to the plugin's name, lower case
+//! tail = 1.5               # optional, as for `lv2`
+//! [effect.free]            # parameters by symbol, title or VST3 id, in normalised units (0..1;
+//! feedback = { max = 0.6 } # stepped parameters: the step, 0..N)
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,7 +39,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Effect, ParamRange};
+use super::factory::{default_lv2_id, instantiate, lv2_effect, LV2_KIND};
+use crate::effect::{Effect, ParamRange, ParamSpec};
+use crate::vst3::{PluginDesc, VST3_KIND};
 use crate::error::{line_of, Error, Result};
 
 /// Most effects in one chain. Every effect holds its state (delay lines, reverb buffers: up to
@@ -59,9 +69,9 @@ pub struct EffectSpec {
     pub id: String,
     /// Effect type (`eq`, `compressor`, …, or `lv2`).
     pub kind: String,
-    /// The plugin URI of an `lv2` effect.
+    /// The plugin URI of an `lv2` effect; the plugin (bundle path or name) of a `vst3` effect.
     pub uri: Option<String>,
-    /// Tail override in seconds (`lv2` effects).
+    /// Tail override in seconds (`lv2` and `vst3` effects).
     pub tail: Option<f32>,
     /// Start bypassed.
     pub bypass: bool,
@@ -88,6 +98,7 @@ struct EffectEntry {
     kind: Spanned<String>,
     id: Option<Spanned<String>>,
     uri: Option<Spanned<String>>,
+    plugin: Option<Spanned<String>>,
     tail: Option<Spanned<f64>>,
     preset: Option<Spanned<String>>,
     #[serde(default)]
@@ -105,52 +116,6 @@ enum FreeEntry {
     Range { min: Option<f64>, max: Option<f64> },
 }
 
-/// Builds a fresh built-in effect for a type name (`None` for unknown names and for `lv2`,
-/// which needs a URI: see [`instantiate_spec`]).
-pub fn instantiate(kind: &str) -> Option<Box<dyn Effect>> {
-    crate::dsp::builtin(kind)
-}
-
-/// Builds a fresh effect for one entry of a chain: a built-in, or an LV2 plugin by URI (with
-/// its tail override). Errors name the unknown type or the plugin that cannot be hosted.
-pub fn instantiate_spec(e: &EffectSpec) -> Result<Box<dyn Effect>> {
-    if e.kind == LV2_KIND {
-        let uri = e.uri.as_deref().ok_or_else(|| {
-            Error::invalid(
-                format!("LV2 effect `{}` has no `uri`", e.id),
-                "add `uri = \"...\"` (see `fxmatch plugins`)",
-            )
-        })?;
-        let mut effect =
-            crate::lv2::Lv2Effect::new(uri).map_err(|err| Error::invalid(err.message, err.fix))?;
-        if let Some(t) = e.tail {
-            effect.set_tail(t);
-        }
-        return Ok(Box::new(effect));
-    }
-    instantiate(&e.kind).ok_or_else(|| {
-        Error::invalid(format!("unknown effect type `{}`", e.kind), "use a type from `fxmatch chain types`")
-    })
-}
-
-/// The id an `lv2` effect gets without `id = ...`: the last part of its URI, lower case
-/// (`urn:zamaudio:ZamEQ2` → `zameq2`, `.../mda/Overdrive` → `overdrive`).
-fn default_lv2_id(uri: &str) -> String {
-    let tail = uri.trim_end_matches(['/', '#']).rsplit(['/', ':', '#']).next().unwrap_or("");
-    let id: String = tail
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
-        .collect();
-    if id.is_empty() {
-        LV2_KIND.to_string()
-    } else {
-        id
-    }
-}
-
-/// The effect type of hosted LV2 plugins in chain files.
-pub const LV2_KIND: &str = "lv2";
-
 impl ChainSpec {
     /// Read and validate a chain file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
@@ -160,14 +125,55 @@ impl ChainSpec {
     }
 
     /// Parse and validate chain TOML; `path` is only used in messages.
+    ///
+    /// In steps: the TOML into its entries, then each entry checked against the parameters of
+    /// its effect type (the factory builds one to ask), then the chain as a whole.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let file: ChainFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
-        let at = |offset: usize| Some(line_of(text, offset));
-        if let Some(extra) = file.effects.get(MAX_EFFECTS) {
+        let src = Source { text, path: path.as_ref() };
+        let file = src.chain_file()?;
+        let mut effects: Vec<EffectSpec> = Vec::new();
+        for entry in file.effects {
+            let spec = src.effect_spec(entry, &effects)?;
+            effects.push(spec);
+        }
+        if effects.is_empty() {
             return Err(Error::config(
-                path,
-                at(extra.kind.span().start),
+                src.path,
+                None,
+                "the chain has no effects",
+                "add at least one [[effect]] table with a `type`",
+            ));
+        }
+        let name = file.name.unwrap_or_else(|| {
+            src.path.file_stem().map_or("chain".into(), |s| s.to_string_lossy().into_owned())
+        });
+        Ok(ChainSpec { name, description: file.description, effects, path: Some(src.path.to_path_buf()) })
+    }
+
+    /// Number of free parameters over all effects.
+    pub fn num_free(&self) -> usize {
+        self.effects.iter().map(|e| e.free.len()).sum()
+    }
+}
+
+/// The text of a chain file and where it came from: every check's error names the file and line.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    /// An [`Error::Config`] at the line of byte `offset`.
+    fn error(&self, offset: usize, message: impl Into<String>, fix: impl Into<String>) -> Error {
+        Error::config(self.path, Some(line_of(self.text, offset)), message, fix)
+    }
+
+    /// The TOML, deserialised, with at most [`MAX_EFFECTS`] effects.
+    fn chain_file(&self) -> Result<ChainFile> {
+        let file: ChainFile = toml::from_str(self.text).map_err(|e| toml_error(self.text, self.path, &e))?;
+        if let Some(extra) = file.effects.get(MAX_EFFECTS) {
+            return Err(self.error(
+                extra.kind.span().start,
                 format!(
                     "the chain has {} effects; fxmatch takes at most {MAX_EFFECTS} per chain",
                     file.effects.len()
@@ -175,200 +181,272 @@ impl ChainSpec {
                 "split the chain or drop effects (each effect's state and every match worker's copy of it cost memory)",
             ));
         }
-        let mut effects: Vec<EffectSpec> = Vec::new();
-        for entry in file.effects {
-            let kind = entry.kind.get_ref().clone();
-            let effect: Box<dyn Effect> = if kind == LV2_KIND {
-                let uri = entry.uri.as_ref().ok_or_else(|| {
-                    Error::config(
-                        path,
-                        at(entry.kind.span().start),
-                        "an `lv2` effect needs the plugin's `uri`",
-                        "add `uri = \"...\"` with a URI from `fxmatch plugins`",
-                    )
-                })?;
-                let mut effect = crate::lv2::Lv2Effect::new(uri.get_ref())
-                    .map_err(|e| Error::config(path, at(uri.span().start), e.message, e.fix))?;
-                if let Some(t) = &entry.tail {
-                    let v = *t.get_ref();
-                    if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
-                        return Err(Error::config(
-                            path,
-                            at(t.span().start),
-                            format!("tail {v} is not between 0 and 60 seconds"),
-                            "give the tail in seconds, e.g. `tail = 2.0`",
-                        ));
-                    }
-                    effect.set_tail(v as f32);
-                }
-                Box::new(effect)
-            } else {
-                if let Some(field) = entry
-                    .uri
-                    .as_ref()
-                    .map(|u| u.span())
-                    .or(entry.tail.as_ref().map(|t| t.span()))
-                    .or(entry.preset.as_ref().map(|p| p.span()))
-                {
-                    return Err(Error::config(
-                        path,
-                        at(field.start),
-                        format!("`uri`, `tail` and `preset` are for `lv2` effects, not `{kind}`"),
-                        "remove them, or set `type = \"lv2\"`",
-                    ));
-                }
-                instantiate(&kind).ok_or_else(|| {
-                    Error::config(
-                        path,
-                        at(entry.kind.span().start),
-                        format!("unknown effect type `{kind}`"),
-                        format!("use one of: {}, {LV2_KIND}", crate::dsp::BUILTIN_KINDS.join(", ")),
-                    )
-                })?
-            };
-            let id = match &entry.id {
-                Some(id) => {
-                    if id.get_ref().is_empty() || id.get_ref().contains(['.', ' ', '"']) {
-                        return Err(Error::config(
-                            path,
-                            at(id.span().start),
-                            format!("effect id `{}` is not a plain name", id.get_ref()),
-                            "use letters, digits, `_` or `-`",
-                        ));
-                    }
-                    id.get_ref().clone()
-                }
-                None => match &entry.uri {
-                    Some(uri) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
-                    _ => kind.clone(),
-                },
-            };
-            if effects.iter().any(|e| e.id == id) {
-                let offset = entry.id.as_ref().map_or(entry.kind.span().start, |s| s.span().start);
-                return Err(Error::config(
-                    path,
-                    at(offset),
-                    format!("two effects are called `{id}`"),
-                    "give each effect of the same type its own `id = \"...\"`",
-                ));
-            }
-            let specs = effect.params();
-            let find = |name: &Spanned<String>| {
-                specs.iter().position(|s| s.id == *name.get_ref()).ok_or_else(|| {
-                    let known: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
-                    Error::config(
-                        path,
-                        at(name.span().start),
-                        format!("effect `{id}` ({kind}) has no parameter `{}`", name.get_ref()),
-                        format!("use one of: {}", known.join(", ")),
-                    )
-                })
-            };
-            let mut free: Vec<(usize, ParamRange)> = Vec::new();
-            for (name, value) in &entry.free {
-                let index = find(name)?;
-                let spec = &specs[index];
-                let line = at(value.span().start);
-                let full = spec.range();
-                let range = match value.get_ref() {
-                    FreeEntry::Full(true) => full,
-                    FreeEntry::Full(false) => continue,
-                    FreeEntry::Range { min, max } => ParamRange {
-                        min: min.map_or(full.min, |v| v as f32),
-                        max: max.map_or(full.max, |v| v as f32),
-                        mapping: full.mapping,
-                    },
-                };
-                if !(full.contains(range.min) && full.contains(range.max)) || range.min >= range.max {
-                    return Err(Error::config(
-                        path,
-                        line,
-                        format!(
-                            "free range {}..{} of `{id}.{}` is not inside {}..{} {} or is empty",
-                            range.min, range.max, spec.id, spec.min, spec.max, spec.unit
-                        ),
-                        "choose min < max within the parameter's range (see `fxmatch chain types`)",
-                    ));
-                }
-                free.push((
-                    index,
-                    ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range },
-                ));
-            }
-            free.sort_by_key(|(i, _)| *i);
-            let mut fixed = Vec::new();
-            for (name, value) in &entry.fixed {
-                let index = find(name)?;
-                let spec = &specs[index];
-                let v = *value.get_ref() as f32;
-                if free.iter().any(|(i, _)| *i == index) {
-                    return Err(Error::config(
-                        path,
-                        at(name.span().start),
-                        format!("`{id}.{}` is both free and fixed", spec.id),
-                        "remove it from one of [effect.free] and [effect.fixed]",
-                    ));
-                }
-                if !v.is_finite() || !spec.range().contains(v) {
-                    return Err(Error::config(
-                        path,
-                        at(value.span().start),
-                        format!(
-                            "`{id}.{}` = {v} is outside {}..{} {}",
-                            spec.id, spec.min, spec.max, spec.unit
-                        ),
-                        "choose a value inside the parameter's range",
-                    ));
-                }
-                fixed.push((spec.id.clone(), spec.clamp(v)));
-            }
-            // An LV2 preset (read by lilv) sets every other parameter it has a value for;
-            // [effect.fixed] overrides it and free parameters are searched anyway.
-            if let (Some(preset), Some(uri)) = (&entry.preset, &entry.uri) {
-                let loaded = crate::lv2::load_preset(uri.get_ref(), preset.get_ref()).map_err(|e| {
-                    Error::config(
-                        path,
-                        at(preset.span().start),
-                        e,
-                        format!("use a preset URI or label from `fxmatch plugins {}`", uri.get_ref()),
-                    )
-                })?;
-                for (symbol, value) in loaded.values {
-                    let Some(index) = specs.iter().position(|s| s.id == symbol) else { continue };
-                    let taken = free.iter().any(|(i, _)| *i == index)
-                        || fixed.iter().any(|(id, _)| *id == specs[index].id);
-                    if !taken {
-                        fixed.push((symbol, specs[index].clamp(value)));
-                    }
-                }
-            }
-            effects.push(EffectSpec {
-                id,
-                kind,
-                uri: entry.uri.map(|u| u.into_inner()),
-                tail: entry.tail.map(|t| *t.get_ref() as f32),
-                bypass: entry.bypass,
-                free: free.into_iter().map(|(i, r)| (specs[i].id.clone(), r)).collect(),
-                fixed,
-            });
-        }
-        if effects.is_empty() {
-            return Err(Error::config(
-                path,
-                None,
-                "the chain has no effects",
-                "add at least one [[effect]] table with a `type`",
-            ));
-        }
-        let name = file
-            .name
-            .unwrap_or_else(|| path.file_stem().map_or("chain".into(), |s| s.to_string_lossy().into_owned()));
-        Ok(ChainSpec { name, description: file.description, effects, path: Some(path.to_path_buf()) })
+        Ok(file)
     }
 
-    /// Number of free parameters over all effects.
-    pub fn num_free(&self) -> usize {
-        self.effects.iter().map(|e| e.free.len()).sum()
+    /// One `[[effect]]` entry, validated; `before` are the chain's entries above it.
+    fn effect_spec(&self, entry: EffectEntry, before: &[EffectSpec]) -> Result<EffectSpec> {
+        let kind = entry.kind.get_ref().clone();
+        let (effect, vst3) = self.effect(&entry, &kind)?;
+        let id = self.effect_id(&entry, &kind, vst3.as_ref(), before)?;
+        let specs = effect.params();
+        let params = Params { src: self, specs, id: &id, kind: &kind, vst3: vst3.as_ref() };
+        let free = params.free(&entry)?;
+        let mut fixed = params.fixed(&entry, &free)?;
+        params.preset(&entry, &free, &mut fixed)?;
+        Ok(EffectSpec {
+            kind,
+            uri: entry.uri.or(entry.plugin).map(|u| u.into_inner()),
+            tail: entry.tail.map(|t| *t.get_ref() as f32),
+            bypass: entry.bypass,
+            free: free.into_iter().map(|(i, r)| (specs[i].id.clone(), r)).collect(),
+            fixed,
+            id,
+        })
+    }
+
+    /// A fresh effect of the entry's type (from the factory), to check its parameters against,
+    /// with the plugin's description for a `vst3` effect (its parameters are also found by
+    /// title or id); `uri` and `preset` belong to `lv2` effects, `plugin` to `vst3` effects,
+    /// `tail` to both.
+    fn effect(&self, entry: &EffectEntry, kind: &str) -> Result<(Box<dyn Effect>, Option<PluginDesc>)> {
+        if let Some(p) = &entry.plugin {
+            if kind != VST3_KIND {
+                return Err(self.error(
+                    p.span().start,
+                    format!("`plugin` is for `vst3` effects, not `{kind}`"),
+                    "remove it, or set `type = \"vst3\"`",
+                ));
+            }
+        }
+        if kind == VST3_KIND {
+            let plugin = entry.plugin.as_ref().ok_or_else(|| {
+                self.error(
+                    entry.kind.span().start,
+                    "a `vst3` effect needs its `plugin`: a name or a bundle path",
+                    "add `plugin = \"NAME\"` with a name from `fxmatch plugins`, or `plugin = \"/path/NAME.vst3\"`",
+                )
+            })?;
+            if let Some(field) = entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span())) {
+                return Err(self.error(
+                    field.start,
+                    "`uri` and `preset` are for `lv2` effects; a `vst3` effect names its `plugin`",
+                    "remove them",
+                ));
+            }
+            let desc = crate::vst3::plugin_desc(plugin.get_ref())
+                .map_err(|e| self.error(plugin.span().start, e.message, e.fix))?;
+            let mut effect = crate::vst3::Vst3Effect::from_desc(desc.clone());
+            if let Some(t) = self.tail(entry)? {
+                effect.set_tail(t);
+            }
+            return Ok((Box::new(effect), Some(desc)));
+        }
+        if kind == LV2_KIND {
+            let uri = entry.uri.as_ref().ok_or_else(|| {
+                self.error(
+                    entry.kind.span().start,
+                    "an `lv2` effect needs the plugin's `uri`",
+                    "add `uri = \"...\"` with a URI from `fxmatch plugins`",
+                )
+            })?;
+            let mut effect =
+                lv2_effect(uri.get_ref()).map_err(|e| self.error(uri.span().start, e.message(), e.fix()))?;
+            if let Some(t) = self.tail(entry)? {
+                effect.set_tail(t);
+            }
+            return Ok((Box::new(effect), None));
+        }
+        if let Some(field) = entry
+            .uri
+            .as_ref()
+            .map(|u| u.span())
+            .or(entry.tail.as_ref().map(|t| t.span()))
+            .or(entry.preset.as_ref().map(|p| p.span()))
+        {
+            return Err(self.error(
+                field.start,
+                format!("`uri`, `tail` and `preset` are for `lv2` effects, not `{kind}`"),
+                "remove them, or set `type = \"lv2\"`",
+            ));
+        }
+        let effect = instantiate(kind).ok_or_else(|| {
+            self.error(
+                entry.kind.span().start,
+                format!("unknown effect type `{kind}`"),
+                format!("use one of: {}, {LV2_KIND}, {VST3_KIND}", crate::dsp::BUILTIN_KINDS.join(", ")),
+            )
+        })?;
+        Ok((effect, None))
+    }
+
+    /// The entry's `tail` in seconds (hosted plugins), checked to lie in 0..=60.
+    fn tail(&self, entry: &EffectEntry) -> Result<Option<f32>> {
+        let Some(t) = &entry.tail else { return Ok(None) };
+        let v = *t.get_ref();
+        if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
+            return Err(self.error(
+                t.span().start,
+                format!("tail {v} is not between 0 and 60 seconds"),
+                "give the tail in seconds, e.g. `tail = 2.0`",
+            ));
+        }
+        Ok(Some(v as f32))
+    }
+
+    /// The entry's id (given, else from its type, LV2 plugin URI or VST3 plugin name), unique in
+    /// the chain.
+    fn effect_id(
+        &self,
+        entry: &EffectEntry,
+        kind: &str,
+        vst3: Option<&PluginDesc>,
+        before: &[EffectSpec],
+    ) -> Result<String> {
+        let id = match &entry.id {
+            Some(id) => {
+                if id.get_ref().is_empty() || id.get_ref().contains(['.', ' ', '"']) {
+                    return Err(self.error(
+                        id.span().start,
+                        format!("effect id `{}` is not a plain name", id.get_ref()),
+                        "use letters, digits, `_` or `-`",
+                    ));
+                }
+                id.get_ref().clone()
+            }
+            None => match (&entry.uri, vst3) {
+                (Some(uri), _) if kind == LV2_KIND => default_lv2_id(uri.get_ref()),
+                (_, Some(desc)) => default_lv2_id(desc.name()),
+                _ => kind.to_string(),
+            },
+        };
+        if before.iter().any(|e| e.id == id) {
+            let offset = entry.id.as_ref().map_or(entry.kind.span().start, |s| s.span().start);
+            return Err(self.error(
+                offset,
+                format!("two effects are called `{id}`"),
+                "give each effect of the same type its own `id = \"...\"`",
+            ));
+        }
+        Ok(id)
+    }
+}
+
+/// One entry's parameters, as its effect declares them: checks `[effect.free]`,
+/// `[effect.fixed]` and an LV2 preset against them.
+struct Params<'a> {
+    src: &'a Source<'a>,
+    specs: &'a [ParamSpec],
+    id: &'a str,
+    kind: &'a str,
+    /// A `vst3` effect's plugin: its parameters are also found by title or VST3 id.
+    vst3: Option<&'a PluginDesc>,
+}
+
+impl Params<'_> {
+    /// The index of the parameter `name`; the error lists the effect's parameters.
+    fn index(&self, name: &Spanned<String>) -> Result<usize> {
+        let by_vst3 = || self.vst3.and_then(|d| d.find_param(name.get_ref()));
+        self.specs.iter().position(|s| s.id == *name.get_ref()).or_else(by_vst3).ok_or_else(|| {
+            let known: Vec<&str> = self.specs.iter().map(|s| s.id.as_str()).collect();
+            let what = self.vst3.map_or(self.kind.to_string(), |d| format!("VST3 plugin `{}`", d.name()));
+            self.src.error(
+                name.span().start,
+                format!("effect `{}` ({what}) has no parameter `{}`", self.id, name.get_ref()),
+                format!("use one of: {}", known.join(", ")),
+            )
+        })
+    }
+
+    /// `[effect.free]`: (parameter index, searched range), in the effect's parameter order.
+    fn free(&self, entry: &EffectEntry) -> Result<Vec<(usize, ParamRange)>> {
+        let mut free: Vec<(usize, ParamRange)> = Vec::new();
+        for (name, value) in &entry.free {
+            let index = self.index(name)?;
+            let spec = &self.specs[index];
+            let full = spec.range();
+            let range = match value.get_ref() {
+                FreeEntry::Full(true) => full,
+                FreeEntry::Full(false) => continue,
+                FreeEntry::Range { min, max } => ParamRange {
+                    min: min.map_or(full.min, |v| v as f32),
+                    max: max.map_or(full.max, |v| v as f32),
+                    mapping: full.mapping,
+                },
+            };
+            if !(full.contains(range.min) && full.contains(range.max)) || range.min >= range.max {
+                return Err(self.src.error(
+                    value.span().start,
+                    format!(
+                        "free range {}..{} of `{}.{}` is not inside {}..{} {} or is empty",
+                        range.min, range.max, self.id, spec.id, spec.min, spec.max, spec.unit
+                    ),
+                    "choose min < max within the parameter's range (see `fxmatch chain types`)",
+                ));
+            }
+            free.push((
+                index,
+                ParamRange { min: range.min.max(full.min), max: range.max.min(full.max), ..range },
+            ));
+        }
+        free.sort_by_key(|(i, _)| *i);
+        Ok(free)
+    }
+
+    /// `[effect.fixed]`: (parameter id, plain value), none of them free.
+    fn fixed(&self, entry: &EffectEntry, free: &[(usize, ParamRange)]) -> Result<Vec<(String, f32)>> {
+        let mut fixed = Vec::new();
+        for (name, value) in &entry.fixed {
+            let index = self.index(name)?;
+            let spec = &self.specs[index];
+            let v = *value.get_ref() as f32;
+            if free.iter().any(|(i, _)| *i == index) {
+                return Err(self.src.error(
+                    name.span().start,
+                    format!("`{}.{}` is both free and fixed", self.id, spec.id),
+                    "remove it from one of [effect.free] and [effect.fixed]",
+                ));
+            }
+            if !v.is_finite() || !spec.range().contains(v) {
+                return Err(self.src.error(
+                    value.span().start,
+                    format!(
+                        "`{}.{}` = {v} is outside {}..{} {}",
+                        self.id, spec.id, spec.min, spec.max, spec.unit
+                    ),
+                    "choose a value inside the parameter's range",
+                ));
+            }
+            fixed.push((spec.id.clone(), spec.clamp(v)));
+        }
+        Ok(fixed)
+    }
+
+    /// An LV2 preset (read by lilv) sets every other parameter it has a value for;
+    /// [effect.fixed] overrides it and free parameters are searched anyway.
+    fn preset(
+        &self,
+        entry: &EffectEntry,
+        free: &[(usize, ParamRange)],
+        fixed: &mut Vec<(String, f32)>,
+    ) -> Result<()> {
+        let (Some(preset), Some(uri)) = (&entry.preset, &entry.uri) else { return Ok(()) };
+        let loaded = crate::lv2::load_preset(uri.get_ref(), preset.get_ref()).map_err(|e| {
+            self.src.error(
+                preset.span().start,
+                e,
+                format!("use a preset URI or label from `fxmatch plugins {}`", uri.get_ref()),
+            )
+        })?;
+        for (symbol, value) in loaded.values {
+            let Some(index) = self.specs.iter().position(|s| s.id == symbol) else { continue };
+            let taken = free.iter().any(|(i, _)| *i == index)
+                || fixed.iter().any(|(id, _)| *id == self.specs[index].id);
+            if !taken {
+                fixed.push((symbol, self.specs[index].clamp(value)));
+            }
+        }
+        Ok(())
     }
 }
 

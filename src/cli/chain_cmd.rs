@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 
-use fxmatch::chain::{Chain, ChainSpec, Mapping};
+use fxmatch::chain::{Chain, ChainSpec};
+use fxmatch::effect::Mapping;
 
 #[derive(Subcommand)]
 pub enum ChainCommand {

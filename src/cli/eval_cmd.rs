@@ -10,13 +10,12 @@ use fxmatch::audio::{read_wav, AudioBuffer};
 use fxmatch::chain::{Chain, ChainSpec, Params};
 use fxmatch::eval::external::{probe, ExternalStyle, Processor, EXTERNAL_STYLES};
 use fxmatch::eval::param_est::{
-    param_est, single_param_spec, ParamEstCase, ParamEstConfig, ParamEstResult, PARAM_EST_CASES,
-    PARAM_EST_LV2_CASES,
+    param_est, single_param_spec, ParamEstCase, ParamEstConfig, PARAM_EST_CASES, PARAM_EST_LV2_CASES,
 };
-use fxmatch::eval::plot::{bar_chart, line_plot, Series};
+use fxmatch::eval::report;
 use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
-use fxmatch::eval::synthetic::{synthetic_match, ProfileResult, SyntheticConfig};
-use fxmatch::eval::transfer::{transfer, TransferConfig, TransferResult};
+use fxmatch::eval::synthetic::{synthetic_match, SyntheticConfig};
+use fxmatch::eval::transfer::{transfer, TransferConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::encoder::DEFAULT_MODEL;
 use fxmatch::metric::{load_metric, StyleMetric};
@@ -231,9 +230,6 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     }
 }
 
-/// Published average accuracies (ST-ITO Table 1) to print beside ours.
-const PUBLISHED: &[(&str, f64)] = &[("AFx-Rep", 0.86), ("DeepAFx-ST+", 0.78), ("MFCC", 0.74), ("CLAP", 0.56)];
-
 fn load_content(dirs: &[PathBuf]) -> Result<(Vec<AudioBuffer>, Vec<AudioBuffer>)> {
     let (mut speech, mut music) = (Vec::new(), Vec::new());
     for dir in dirs {
@@ -332,42 +328,9 @@ fn run_retrieval(args: RetrievalArgs) -> Result<()> {
             format!("retrieval ({})", metric.name()),
             |tick| Ok(retrieval(&mut *metric, &clips, &config, &mut |done, _| tick(done))?),
         )?;
-        md += &format!(
-        "## Style retrieval ({} trials per N, seed {}, metric {})\n\nAccuracy that the true match ranks first; columns: number of distractors M.\n\n| N |",
-        config.trials, config.seed, result.metric
-    );
-        let shown: Vec<usize> =
-            [1, 2, 5, 10, 15, 20, 25].into_iter().filter(|&m| m <= config.max_distractors).collect();
-        for m in &shown {
-            md += &format!(" M={m} |");
-        }
-        md += &format!("\n|---|{}\n", "---|".repeat(shown.len()));
-        for (n, row) in result.accuracy.iter().enumerate() {
-            md += &format!("| {} |", n + 1);
-            for m in &shown {
-                md += &format!(" {:.2} |", row[m - 1]);
-            }
-            md += "\n";
-        }
-        let series: Vec<Series> = result
-            .accuracy
-            .iter()
-            .enumerate()
-            .map(|(n, row)| Series {
-                label: format!("N = {}", n + 1),
-                points: row.iter().enumerate().map(|(m, &a)| ((m + 1) as f64, a)).collect(),
-            })
-            .collect();
-        let svg = line_plot(
-            &format!("Style retrieval ({})", result.metric),
-            "distractors M",
-            "accuracy",
-            &series,
-            (0.0, 1.0),
-        );
-        let svg_name = format!("retrieval-{}.svg", result.metric);
-        md += &format!("\n![retrieval accuracy vs distractors ({})]({svg_name})\n\n", result.metric);
-        svgs.push((svg_name, svg));
+        let (section, figure) = report::retrieval_section(&result, &config);
+        md += &section;
+        svgs.push(figure);
         results.push(result);
     }
     let json = serde_json::json!({
@@ -432,10 +395,9 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
             with_progress(total as u64, format!("parameter estimation ({})", metric.name()), |tick| {
                 Ok(param_est(&mut *metric, &clips, &cases, &config, &mut |done, _| tick(done))?)
             })?;
-        md += &param_est_markdown(&result, &config, &args.profile);
-        let svg_name = format!("param-est-{}.svg", result.metric);
-        md += &format!("\n![estimate vs target per effect ({})]({svg_name})\n\n", result.metric);
-        svgs.push((svg_name, param_est_plot(&result)));
+        let (section, figure) = report::param_est_section(&result, &config, &args.profile);
+        md += &section;
+        svgs.push(figure);
         results.push(result);
     }
     if !skipped.is_empty() {
@@ -458,59 +420,7 @@ fn run_param_est(args: ParamEstArgs) -> Result<()> {
 /// The crash probe (`fxmatch::lv2::probe`) for a chain the eval tasks render offline: the
 /// default rate, offline renders' block size.
 fn probe_offline(spec: &ChainSpec) -> fxmatch::Result<()> {
-    fxmatch::lv2::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
-}
-
-fn param_est_markdown(result: &ParamEstResult, config: &ParamEstConfig, profile: &str) -> String {
-    let mut md = format!(
-        "## Parameter estimation ({} targets × {} trials, profile {profile}, metric {})\n\n| effect | parameter | range | MSE | Pearson ρ |\n|---|---|---|---|---|\n",
-        config.targets.len(),
-        config.trials,
-        result.metric
-    );
-    for e in &result.effects {
-        let unseen = if e.uri.is_some() { " (LV2, unseen)" } else { "" };
-        let held: Vec<String> = e.fixed.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        let held = if held.is_empty() { String::new() } else { format!(" ({})", held.join(", ")) };
-        md += &format!(
-            "| {}{unseen} | {}{held} | {}…{} | {:.3} | {:.2} |\n",
-            e.effect, e.param, e.range.0, e.range.1, e.mse, e.pearson
-        );
-    }
-    for (label, m) in [("built-in effects", result.builtin), ("unseen LV2 plugins", result.unseen_lv2)] {
-        if let Some(m) = m {
-            md += &format!("| *mean, {label}* | | | {:.3} | {:.2} |\n", m.mse, m.pearson);
-        }
-    }
-    md += &format!(
-        "| **mean** | | | **{:.3}** | **{:.2}** |\n\nPublished (ST-ITO Table 2, mean over 12 effects): AFx-Rep MSE 0.048, ρ 0.86; CLAP MSE 0.10, ρ 0.64.\n",
-        result.mean_mse, result.mean_pearson
-    );
-    md
-}
-
-/// Mean estimate per target for every effect, against the ideal line.
-fn param_est_plot(result: &ParamEstResult) -> String {
-    let mut series = vec![Series { label: "ideal".into(), points: vec![(0.0, 0.0), (1.0, 1.0)] }];
-    for e in &result.effects {
-        let mut targets: Vec<f64> = e.estimates.iter().map(|p| p.0).collect();
-        targets.dedup();
-        let points = targets
-            .iter()
-            .map(|&t| {
-                let hits: Vec<f64> = e.estimates.iter().filter(|p| p.0 == t).map(|p| p.1).collect();
-                (t, hits.iter().sum::<f64>() / hits.len() as f64)
-            })
-            .collect();
-        series.push(Series { label: e.effect.clone(), points });
-    }
-    line_plot(
-        &format!("Parameter estimation ({})", result.metric),
-        "target (normalised)",
-        "mean estimate",
-        &series,
-        (0.0, 1.0),
-    )
+    fxmatch::chain::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
 }
 
 /// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.
@@ -627,18 +537,10 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
             },
         )?;
         let seconds = started.elapsed().as_secs_f64();
-        md += &transfer_markdown(&result, &args.chain, styles, config.pairs_per_preset, seconds);
-        let svg_name = format!("transfer-{}.svg", result.metric);
-        md += &format!("\n![similarity per system ({})]({svg_name})\n\n", result.metric);
-        let bars: Vec<(String, f64)> =
-            result.systems.iter().map(|s| (s.system.clone(), s.mean_similarity)).collect();
-        let svg = bar_chart(
-            &format!("Style transfer ({})", result.metric),
-            "similarity to the reference",
-            &bars,
-            (0.0, 1.0),
-        );
-        svgs.push((svg_name, svg));
+        let (section, figure) =
+            report::transfer_section(&result, &args.chain, styles, config.pairs_per_preset, seconds);
+        md += &section;
+        svgs.push(figure);
         results.push(serde_json::json!({ "seconds": seconds, "result": result }));
     }
     md += "Presets (fxmatch-chain): ";
@@ -670,74 +572,6 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
     write_results(&args.common.out, "transfer", json, &md, &svgs)
 }
 
-/// The transfer tables: per system overall, per system and source, then per case.
-fn transfer_markdown(r: &TransferResult, chain: &Path, styles: usize, pairs: usize, seconds: f64) -> String {
-    let opt = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
-    let mut md = format!(
-        "## Style transfer ({styles} reference styles × {pairs} pairs = {} cases, chain {}, metric {}, {seconds:.0} s)\n\n\
-         Fidelity: transfer gain 1 − d(output, oracle) / d(input, oracle), d the audio distance of \
-         `fxmatch::eval::fidelity` (spectral + dynamics + width, dB; not the metric); 1 = the oracle, \
-         0 = the untouched input, < 0 = worse than doing nothing. Closer: share of cases where the \
-         output is nearer the oracle than the input is.\n\n\
-         | system | similarity to the reference | median gain | closer | parameter error | seconds per match |\n\
-         |---|---|---|---|---|---|\n",
-        r.pairs.len(),
-        chain.display(),
-        r.metric
-    );
-    for sys in &r.systems {
-        md += &format!(
-            "| {} | {:.3} | {:.3} | {:.0} % | {} | {} |\n",
-            sys.system,
-            sys.mean_similarity,
-            sys.median_gain,
-            100.0 * sys.share_closer,
-            opt(sys.mean_param_error, 3),
-            opt(sys.mean_seconds, 2)
-        );
-    }
-    md += "\nParameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3), on fxmatch-chain cases.\n\n";
-    if let Some(first) = r.systems.first() {
-        md += "Per source: median gain / closer (cases).\n\n| system |";
-        for g in &first.by_source {
-            md += &format!(" {} ({}) |", g.source, g.cases);
-        }
-        md += &format!("\n|---|{}\n", "---|".repeat(first.by_source.len()));
-        for sys in &r.systems {
-            md += &format!("| {} |", sys.system);
-            for g in &sys.by_source {
-                md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
-            }
-            md += "\n";
-        }
-    }
-    md += "\nPer case: d(input, oracle) in dB (spectral + dynamics + width), then each system's gain.\n\n| # | source | style | input | reference | d(input, oracle) |";
-    for sys in &r.systems {
-        md += &format!(" {} |", sys.system);
-    }
-    md += &format!("\n|---|---|---|---|---|---|{}\n", "---|".repeat(r.systems.len()));
-    for (i, p) in r.pairs.iter().enumerate() {
-        let d = &p.input_distance;
-        md += &format!(
-            "| {} | {} | {} | {} | {} | {:.2} ({:.2} + {:.2} + {:.2}) |",
-            i + 1,
-            p.source,
-            p.preset,
-            p.input,
-            p.reference,
-            d.total,
-            d.spectral,
-            d.dynamics,
-            d.width
-        );
-        for sys in &r.systems {
-            md += &format!(" {:.2} |", sys.gains[i]);
-        }
-        md += "\n";
-    }
-    md
-}
-
 fn run_match(args: MatchEvalArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     probe_offline(&spec)?;
@@ -753,7 +587,7 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
             format!("synthetic matches ({})", metric.name()),
             |tick| Ok(synthetic_match(&spec, &mut *metric, &clips, &config, &mut |done, _| tick(done))?),
         )?;
-        md += &match_markdown(&results, &args.chain, config.cases, metric.name());
+        md += &report::match_table(&results, &args.chain, config.cases, metric.name());
         md += "\n";
         all.push(serde_json::json!({"metric": metric.name(), "profiles": results}));
     }
@@ -767,52 +601,6 @@ fn run_match(args: MatchEvalArgs) -> Result<()> {
         "results": all,
     });
     write_results(&args.common.out, "match", json, &md, &[])
-}
-
-fn match_markdown(results: &[ProfileResult], chain: &Path, cases: usize, metric: &str) -> String {
-    let mut s = format!(
-        "## Synthetic match cases ({cases} cases, chain {}, metric {metric})\n\n\
-         | profile | population × generations | evaluations | oracle − output (mean / median) | within 0.02 | similarity input → output (oracle) | parameter error | seconds (mean / max) | evaluations/s | render share |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-        chain.display()
-    );
-    for r in results {
-        s += &format!(
-            "| {} | {} × {} | {:.0} | {:.4} / {:.4} | {:.0} % | {:.3} → {:.3} ({:.3}) | {:.3} | {:.2} / {:.2} | {:.0} | {:.0} % |\n",
-            r.profile,
-            r.config.population,
-            r.config.max_generations,
-            r.mean_evaluations,
-            r.mean_gap,
-            r.median_gap,
-            100.0 * r.within_002,
-            r.mean_similarity[0],
-            r.mean_similarity[1],
-            r.mean_similarity[2],
-            r.mean_param_error,
-            r.mean_seconds,
-            r.max_seconds,
-            r.evaluations_per_second,
-            100.0 * r.render_share
-        );
-    }
-    s += "\nParameter error: mean |found − true| in normalised units (a uniform random guess scores 1/3).\n\n| parameter |";
-    for r in results {
-        s += &format!(" {} |", r.profile);
-    }
-    s += "\n|---|";
-    s += &"---|".repeat(results.len());
-    s += "\n";
-    if let Some(first) = results.first() {
-        for name in first.param_error.keys() {
-            s += &format!("| {name} |");
-            for r in results {
-                s += &format!(" {:.3} |", r.param_error[name]);
-            }
-            s += "\n";
-        }
-    }
-    s
 }
 
 fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
@@ -840,46 +628,9 @@ fn run_zero_shot(args: ZeroShotArgs) -> Result<()> {
         "content_folders": dirs,
         "results": results,
     });
-    // One bar chart per metric: accuracy per style and content type.
-    let mut md = markdown(&results, &config);
-    let mut svgs = Vec::new();
-    for metric in metrics.iter().map(|m| m.name().to_string()) {
-        let mut bars = Vec::new();
-        for r in results.iter().filter(|r| r.metric == metric) {
-            bars.extend(r.per_style.iter().map(|(style, acc)| (format!("{} {style}", r.content), *acc)));
-            bars.push((format!("{} average", r.content), r.average));
-        }
-        let name = format!("zero-shot-{metric}.svg");
-        md += &format!("\n![zero-shot accuracy per style ({metric})]({name})\n");
-        svgs.push((
-            name,
-            bar_chart(&format!("Zero-shot style classification ({metric})"), "accuracy", &bars, (0.0, 1.0)),
-        ));
-    }
+    let mut md = report::zero_shot_table(&results, &config);
+    let names: Vec<String> = metrics.iter().map(|m| m.name().to_string()).collect();
+    let (charts, svgs) = report::zero_shot_charts(&results, &names);
+    md += &charts;
     write_results(&args.common.out, "zero-shot", json, &md, &svgs)
-}
-
-fn markdown(results: &[ZeroShotResult], config: &ZeroShotConfig) -> String {
-    let mut s = format!(
-        "## Zero-shot style classification ({} trials per content type, seed {})\n\n| metric | content | NT | BC | TL | BR | WM | average |\n|---|---|---|---|---|---|---|---|\n",
-        config.trials, config.seed
-    );
-    for r in results {
-        let a = |k: &str| r.per_style.get(k).copied().unwrap_or(0.0);
-        s += &format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | **{:.2}** |\n",
-            r.metric,
-            r.content,
-            a("NT"),
-            a("BC"),
-            a("TL"),
-            a("BR"),
-            a("WM"),
-            r.average
-        );
-    }
-    s += "\nPublished averages (ST-ITO Table 1): ";
-    s += &PUBLISHED.iter().map(|(n, v)| format!("{n} {v:.2}")).collect::<Vec<_>>().join(", ");
-    s += "; AFx-Rep per style: TL 1.00, BR 1.00, WM 0.88, BC 0.85, NT 0.59.\n";
-    s
 }

@@ -7,7 +7,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use fxmatch::chain::{Chain, ChainSpec, Params};
-use fxmatch::lv2::export::{write_plugin_ttl, write_preset_bundle, BINARY_NAME, PLUGIN_URI_BASE};
+use fxmatch::lv2::export::{
+    write_plugin_ttl, write_preset_bundle, PresetSource, BINARY_NAME, PLUGIN_URI_BASE,
+};
 
 /// fxmatch's built-in effects as LV2 plugins (see `scripts/install_lv2.sh`).
 #[derive(Subcommand)]
@@ -72,7 +74,13 @@ pub fn run_preset(cmd: PresetCommand) -> Result<()> {
         let stem = file.strip_suffix(".params.toml").or_else(|| file.strip_suffix(".toml")).unwrap_or(&file);
         stem.to_string()
     });
-    let bundle = write_preset_bundle(&chain, &name, &args.out)?;
+    let sources: Vec<PresetSource> = (0..chain.len())
+        .map(|slot| {
+            let e = &spec.effects[slot];
+            PresetSource { id: &e.id, kind: &e.kind, uri: e.uri.as_deref(), effect: chain.effect(slot) }
+        })
+        .collect();
+    let bundle = write_preset_bundle(&sources, &name, &args.out)?;
     for (id, why) in &bundle.skipped {
         eprintln!("note: skipped `{id}`: {why}");
     }

@@ -186,7 +186,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
-    fxmatch::lv2::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
+    fxmatch::chain::probe_chain(&spec, input.sample_rate, fxmatch::render::OFFLINE_BLOCK)?;
     let profile = MatchConfig::profile(&args.profile)?;
     let hybrid = args.mode == Mode::Hybrid;
     let base = if hybrid { hybrid_config(&profile) } else { profile.clone() };

@@ -1,4 +1,5 @@
-//! `fxmatch plugins [URI] [--json]`: the installed LV2 plugins and what fxmatch can do with them;
+//! `fxmatch plugins [URI|VST3] [--json]`: the installed LV2 and VST3 plugins and what fxmatch can
+//! do with them;
 //! `fxmatch plugins probe URI` (hidden): the crash probe that runs in a child process (see
 //! `fxmatch::lv2::probe`).
 
@@ -6,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use fxmatch::chain::{Mapping, ParamSpec};
+use fxmatch::effect::{Mapping, ParamSpec};
 use fxmatch::lv2::{
     list_plugins, plugin_info, plugin_presets, supported_features, Layout, PluginInfo, PortKind, PresetInfo,
     SUPPORTED_OPTIONS,
@@ -15,13 +16,16 @@ use fxmatch::lv2::{
 /// List installed LV2 plugins: URI, name, audio inputs/outputs, whether fxmatch can host them
 /// and the control ports that can be free parameters (by symbol, with their ranges).
 ///
-/// Use a plugin in a chain file with `type = "lv2"` and `uri = "..."`.
+/// Use a plugin in a chain file with `type = "lv2"` and `uri = "..."`. VST3 plugins (from
+/// `$VST3_PATH`, `~/.vst3`, `/usr/lib/vst3`, `/usr/local/lib/vst3`) are listed after them: use one
+/// with `type = "vst3"` and `plugin = "NAME"` (or the bundle's path).
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct PluginsArgs {
     #[command(subcommand)]
     command: Option<PluginsCommand>,
-    /// Show one plugin in detail (every port, features, layout).
+    /// Show one plugin in detail (every port, features, layout): an LV2 URI, or a VST3 plugin's
+    /// name or bundle path.
     uri: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -174,11 +178,150 @@ fn print_params(p: &PluginInfo) {
     }
 }
 
+#[derive(Serialize)]
+struct Vst3ParamJson<'a> {
+    symbol: &'a str,
+    name: &'a str,
+    id: u32,
+    min: f32,
+    max: f32,
+    default: f32,
+    mapping: Mapping,
+    crossfade: bool,
+    /// The plugin's plain value at normalised 0 and 1, in `plain_unit`.
+    plain_min: f64,
+    plain_max: f64,
+    plain_unit: &'a str,
+}
+
+#[derive(Serialize)]
+struct Vst3Json<'a> {
+    format: &'static str,
+    name: &'a str,
+    plugin: String,
+    vendor: &'a str,
+    sub_categories: &'a str,
+    hostable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<fxmatch::vst3::Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
+    side_chain_inputs: usize,
+    split_controller: bool,
+    params: Vec<Vst3ParamJson<'a>>,
+}
+
+fn vst3_json(d: &fxmatch::vst3::PluginDesc) -> Vst3Json<'_> {
+    Vst3Json {
+        format: "vst3",
+        name: d.name(),
+        plugin: d.module.bundle.display().to_string(),
+        vendor: &d.class.vendor,
+        sub_categories: &d.class.sub_categories,
+        hostable: true,
+        layout: Some(d.layout),
+        refused: None,
+        side_chain_inputs: d.side_chain_inputs,
+        split_controller: d.split,
+        params: d
+            .specs
+            .iter()
+            .zip(&d.params)
+            .map(|(s, p)| Vst3ParamJson {
+                symbol: &s.id,
+                name: &s.name,
+                id: p.id,
+                min: s.min,
+                max: s.max,
+                default: s.default,
+                mapping: s.mapping,
+                crossfade: s.needs_crossfade,
+                plain_min: p.plain_min,
+                plain_max: p.plain_max,
+                plain_unit: &p.units,
+            })
+            .collect(),
+    }
+}
+
+fn vst3_layout(d: &fxmatch::vst3::PluginDesc) -> String {
+    let side = if d.side_chain_inputs > 0 {
+        format!(", {} side-chain input bus(es) fed silence", d.side_chain_inputs)
+    } else {
+        String::new()
+    };
+    match d.layout {
+        fxmatch::vst3::Layout::Stereo => format!("yes (stereo{side})"),
+        fxmatch::vst3::Layout::DualMono => format!("yes (dual-mono{side})"),
+    }
+}
+
+fn print_vst3_params(d: &fxmatch::vst3::PluginDesc) {
+    for (s, p) in d.specs.iter().zip(&d.params) {
+        let range = if s.mapping == Mapping::Discrete {
+            format!("steps 0..{}", fmt(s.max))
+        } else {
+            "0..1".to_string()
+        };
+        println!(
+            "    {:<16} id {:<4} {:<11} default {:<6} = plain {} .. {} {}{}",
+            s.id,
+            p.id,
+            range,
+            fmt(s.default),
+            fmt(p.plain_min as f32),
+            fmt(p.plain_max as f32),
+            p.units,
+            if s.needs_crossfade { ", crossfade" } else { "" }
+        );
+    }
+}
+
+fn vst3_detail(d: &fxmatch::vst3::PluginDesc, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&vst3_json(d))?);
+        return Ok(());
+    }
+    println!(
+        "{} (VST3)
+  bundle:   {}",
+        d.name(),
+        d.module.bundle.display()
+    );
+    println!(
+        "  vendor:   {}
+  category: {}",
+        d.class.vendor, d.class.sub_categories
+    );
+    println!("  hostable: {}", vst3_layout(d));
+    println!(
+        "  controller: {}",
+        if d.split { "separate (split component)" } else { "on the component (single component)" }
+    );
+    println!("  parameters (free or fixed by symbol, title or id in a chain file; normalised units):");
+    print_vst3_params(d);
+    let others: Vec<String> =
+        d.all_params.iter().filter_map(|(p, why)| why.map(|w| format!("{} ({w})", p.title))).collect();
+    if !others.is_empty() {
+        println!("  not parameters: {}", others.join(", "));
+    }
+    Ok(())
+}
+
+fn looks_like_vst3(reference: &str) -> bool {
+    reference.ends_with(".vst3") || (!reference.contains(':') && !reference.is_empty())
+}
+
 pub fn run(args: PluginsArgs) -> Result<()> {
     if let Some(PluginsCommand::Probe(p)) = args.command {
         return probe(p);
     }
     if let Some(uri) = &args.uri {
+        // Not a URI (lilv refuses to parse those): a VST3 name or bundle path.
+        if looks_like_vst3(uri) {
+            let d = fxmatch::vst3::plugin_desc(uri).map_err(|e| anyhow::anyhow!("{e}"))?;
+            return vst3_detail(&d, args.json);
+        }
         let Some(p) = plugin_info(uri) else {
             let hint = fxmatch::lv2::package_hint(uri)
                 .map(|pkg| format!("install it with `apt install {pkg}`, or "))
@@ -248,8 +391,20 @@ pub fn run(args: PluginsArgs) -> Result<()> {
     }
     let all: Vec<PluginInfo> =
         list_plugins().into_iter().filter(|p| !args.hostable || p.hostable()).collect();
+    let vst3 = fxmatch::vst3::list_plugins();
     if args.json {
-        let v: Vec<PluginJson> = all.iter().map(|p| to_json(p, false)).collect();
+        let mut v: Vec<serde_json::Value> =
+            all.iter().map(|p| serde_json::to_value(to_json(p, false))).collect::<Result<_, _>>()?;
+        for d in &vst3 {
+            match d {
+                Ok(d) => v.push(serde_json::to_value(vst3_json(d))?),
+                Err(_) if args.hostable => {}
+                Err((bundle, e)) => v.push(serde_json::json!({
+                    "format": "vst3", "plugin": bundle.display().to_string(), "hostable": false,
+                    "refused": e.message,
+                })),
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -269,6 +424,27 @@ pub fn run(args: PluginsArgs) -> Result<()> {
         );
         if p.hostable() {
             print_params(p);
+        }
+    }
+    let ok = vst3.iter().filter(|d| d.is_ok()).count();
+    println!(
+        "\n{} VST3 plugins found, {ok} hostable by fxmatch (`fxmatch plugins NAME` for details; searched {})",
+        vst3.len(),
+        fxmatch::vst3::search_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    for d in &vst3 {
+        match d {
+            Ok(d) => {
+                println!(
+                    "\n{}  (VST3, {})\n  hostable: {}",
+                    d.name(),
+                    d.module.bundle.display(),
+                    vst3_layout(d)
+                );
+                print_vst3_params(d);
+            }
+            Err(_) if args.hostable => {}
+            Err((bundle, e)) => println!("\n{}  (VST3)\n  hostable: no: {}", bundle.display(), e.message),
         }
     }
     Ok(())

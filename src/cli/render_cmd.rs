@@ -50,7 +50,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
     // Staged before the work, so a bad output path is refused before a long render.
     let mut out = WavWriter::create(&args.output, 2, rate, format)?;
     // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
-    fxmatch::lv2::probe_chain(&spec, rate, fxmatch::render::OFFLINE_BLOCK)?;
+    fxmatch::chain::probe_chain(&spec, rate, fxmatch::render::OFFLINE_BLOCK)?;
     let summary = render_stream(&mut chain, &mut input, args.tail, &mut out)?;
     let peak = summary.peak;
     let nonfinite = chain.nonfinite_samples();

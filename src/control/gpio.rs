@@ -4,14 +4,14 @@
 //!
 //! Reading the chip needs the `gpio` cargo feature (`cargo build --release --features gpio`,
 //! crate `gpiocdev`); without it, [`spawn`] refuses a config that enables GPIO and says how to
-//! build with it. Each accepted press sends the mapped [`Command`] to the control thread, as
-//! the MIDI footswitch does (replies go to OSC subscribers).
+//! build with it. Each accepted press sends the mapped [`Command`] (`Command::from(action)`) to
+//! the control thread, as the MIDI footswitch does (replies go to OSC subscribers).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use crate::config::{Action, DaemonConfig};
+use crate::config::DaemonConfig;
 use crate::daemon::{Client, Command};
 use crate::error::{Error, Result};
 
@@ -46,16 +46,6 @@ impl Debouncer {
 pub fn debounce(edges: &[(u64, bool)], debounce_ms: u32) -> Vec<u64> {
     let mut d = Debouncer::new(debounce_ms);
     edges.iter().filter(|&&(t, pressed)| d.edge(t, pressed)).map(|&(t, _)| t).collect()
-}
-
-/// The command a footswitch action sends.
-pub fn command_for(action: Action) -> Command {
-    match action {
-        Action::Match => Command::Match(None),
-        Action::NextReference => Command::ReferenceNext,
-        Action::Bypass => Command::BypassToggle,
-        Action::Cancel => Command::Cancel,
-    }
 }
 
 /// Start reading the configured GPIO lines on a thread that sends their commands to
@@ -105,6 +95,7 @@ mod imp {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
+    use crate::config::Action;
     use gpiocdev::line::{Bias, EdgeDetection, EdgeKind};
 
     use super::*;
@@ -160,7 +151,7 @@ mod imp {
                     if d.edge(event.timestamp_ns, pressed) {
                         let action = actions[&event.offset];
                         tracing::info!(line = event.offset, ?action, "GPIO footswitch");
-                        if commands.send((command_for(action), None)).is_err() {
+                        if commands.send((Command::from(action), None)).is_err() {
                             return;
                         }
                     }
@@ -221,14 +212,6 @@ mod tests {
     #[test]
     fn zero_debounce_takes_every_press() {
         assert_eq!(debounce(&[(0, true), (1, false), (2, true)], 0), [0, 2]);
-    }
-
-    #[test]
-    fn actions_map_to_commands() {
-        assert_eq!(command_for(Action::Match), Command::Match(None));
-        assert_eq!(command_for(Action::Bypass), Command::BypassToggle);
-        assert_eq!(command_for(Action::NextReference), Command::ReferenceNext);
-        assert_eq!(command_for(Action::Cancel), Command::Cancel);
     }
 
     #[cfg(not(feature = "gpio"))]

@@ -14,16 +14,16 @@
 //! With `[osc] secret` set, a sender must first `/fxmatch/auth SECRET`; until then it only gets
 //! a bare `/fxmatch/auth` back (never more bytes than it sent: no traffic reflection).
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rosc::{OscMessage, OscPacket, OscType};
 
-use crate::daemon::{Arg, Client, Command, Event, Reply};
+use crate::daemon::{Aborted, Client, Command, Event, List, Reply};
+pub use crate::daemon::{WarnLimiter, WARNINGS_PER_WINDOW, WARNING_WINDOW};
 use crate::error::{Error, Result};
 
 /// Address prefix of every message.
@@ -235,19 +235,90 @@ pub fn parse(msg: &OscMessage) -> Result<Request> {
     Ok(Request::Daemon(request))
 }
 
+/// The address (under `/fxmatch/`) of a list's pages.
+fn list_address(list: List) -> &'static str {
+    match list {
+        List::References => "reference/list",
+        List::Presets => "preset/list",
+    }
+}
+
+/// A reply's address (under `/fxmatch/`) and arguments: the one place the reply protocol is
+/// written out (docs/osc.md describes it).
+pub fn address_and_args(reply: &Reply) -> (&'static str, Vec<OscType>) {
+    let s = |v: &str| OscType::String(v.to_string());
+    let count = |v: usize| OscType::Int(i32::try_from(v).unwrap_or(i32::MAX));
+    let long = |v: u64| OscType::Long(v.min(i64::MAX as u64) as i64);
+    match reply {
+        Reply::Ok { command, details } => {
+            ("ok", std::iter::once(s(command)).chain(details.iter().map(|d| s(d))).collect())
+        }
+        Reply::Error(message) => ("error", vec![s(message)]),
+        Reply::Status { phase, progress, similarity, reference, bypass } => (
+            "status",
+            vec![
+                s(phase.name()),
+                OscType::Float(*progress),
+                OscType::Float(similarity.unwrap_or(f32::NAN)),
+                s(reference.as_deref().unwrap_or_default()),
+                OscType::Int(*bypass as i32),
+            ],
+        ),
+        Reply::Stats { blocks, overruns, xruns, peak_load, connected, reconnects, mean_load } => (
+            "stats",
+            vec![
+                long(*blocks),
+                long(*overruns),
+                long(*xruns),
+                OscType::Float(*peak_load),
+                OscType::Int(i32::from(*connected)),
+                OscType::Int(*reconnects as i32),
+                OscType::Float(*mean_load),
+            ],
+        ),
+        Reply::Param { effect, param, value } => ("param", vec![s(effect), s(param), OscType::Float(*value)]),
+        Reply::List { list, names } => (list_address(*list), names.iter().map(|n| s(n)).collect()),
+        Reply::ListMore { list, next, total } => {
+            ("list/more", vec![s(list_address(*list)), count(*next), count(*total)])
+        }
+        Reply::Progress { progress, best_similarity, generation, max_generations } => (
+            "progress",
+            vec![
+                OscType::Float(*progress),
+                OscType::Float(*best_similarity),
+                OscType::Int(*generation as i32),
+                OscType::Int(*max_generations as i32),
+            ],
+        ),
+        Reply::Result { similarity, reference, from, evaluations, latency } => (
+            "result",
+            vec![
+                OscType::Float(*similarity),
+                s(reference),
+                OscType::Float(*from),
+                OscType::Int(*evaluations as i32),
+                OscType::Float(*latency),
+            ],
+        ),
+        Reply::Aborted(why) => (
+            "aborted",
+            vec![s(match why {
+                Aborted::Superseded => "superseded",
+                Aborted::Cancelled => "cancelled",
+            })],
+        ),
+        Reply::Pong => ("pong", vec![]),
+        Reply::AuthRequired => ("auth", vec![]),
+        Reply::Authenticated(note) => ("authenticated", note.iter().map(|n| s(n)).collect()),
+        Reply::Subscribed(to) => ("subscribed", vec![s(&to.to_string())]),
+        Reply::Unsubscribed(to) => ("unsubscribed", vec![s(&to.to_string())]),
+    }
+}
+
 /// Encode a reply as an OSC message under `/fxmatch/`.
 pub fn encode(reply: &Reply) -> Vec<u8> {
-    let args = reply
-        .args
-        .iter()
-        .map(|a| match a {
-            Arg::Str(s) => OscType::String(s.clone()),
-            Arg::Float(f) => OscType::Float(*f),
-            Arg::Int(i) => OscType::Int(*i),
-            Arg::Long(i) => OscType::Long(*i),
-        })
-        .collect();
-    let msg = OscMessage { addr: format!("{PREFIX}{}", reply.address), args };
+    let (address, args) = address_and_args(reply);
+    let msg = OscMessage { addr: format!("{PREFIX}{address}"), args };
     rosc::encoder::encode(&OscPacket::Message(msg)).expect("a message of strings and numbers always encodes")
 }
 
@@ -268,53 +339,6 @@ pub fn decode(packet: &[u8]) -> Result<Vec<OscMessage>> {
         }
     }
     Ok(out)
-}
-
-/// At most [`WARNINGS_PER_WINDOW`] warnings are logged per [`WARNING_WINDOW`]; the rest are
-/// counted and summed up in one line when the window ends (a flood of bad packets must not fill
-/// an SD card with log).
-pub const WARNINGS_PER_WINDOW: u32 = 20;
-/// See [`WARNINGS_PER_WINDOW`].
-pub const WARNING_WINDOW: Duration = Duration::from_secs(10);
-
-/// Rate limit for repeated warnings (usable through `&self`: the daemon logs from `&self`
-/// methods).
-#[derive(Debug)]
-pub struct WarnLimiter {
-    window_start: Cell<Instant>,
-    logged: Cell<u32>,
-    suppressed: Cell<u64>,
-}
-
-impl Default for WarnLimiter {
-    fn default() -> Self {
-        Self { window_start: Cell::new(Instant::now()), logged: Cell::new(0), suppressed: Cell::new(0) }
-    }
-}
-
-impl WarnLimiter {
-    /// Whether to log one more warning now; when a window closes with warnings held back, says
-    /// how many first.
-    pub fn allow(&self) -> bool {
-        if self.window_start.get().elapsed() >= WARNING_WINDOW {
-            let suppressed = self.suppressed.replace(0);
-            if suppressed > 0 {
-                tracing::warn!(
-                    suppressed,
-                    "{suppressed} more warnings like the ones above were not logged (rate limit)"
-                );
-            }
-            self.window_start.set(Instant::now());
-            self.logged.set(0);
-        }
-        if self.logged.get() < WARNINGS_PER_WINDOW {
-            self.logged.set(self.logged.get() + 1);
-            true
-        } else {
-            self.suppressed.set(self.suppressed.get() + 1);
-            false
-        }
-    }
 }
 
 /// The OSC endpoint: one UDP socket, the subscriber list, the authenticated senders.
@@ -463,7 +487,7 @@ impl OscServer {
                 if self.warnings.allow() {
                     tracing::warn!(%from, "OSC message from a sender that has not authenticated (send /fxmatch/auth s SECRET)");
                 }
-                self.send_to(from, &Reply { address: "auth".into(), args: vec![] });
+                self.send_to(from, &Reply::AuthRequired);
                 return Ok(());
             }
             match request {
@@ -479,9 +503,7 @@ impl OscServer {
                     }
                     Err(TrySendError::Disconnected(_)) => return Err(()),
                 },
-                Ok(Request::Ping) => {
-                    self.deliver(Some(from), &Reply { address: "pong".into(), args: vec![] })
-                }
+                Ok(Request::Ping) => self.deliver(Some(from), &Reply::Pong),
                 Ok(Request::Auth(_)) => unreachable!("handled above"),
                 Ok(Request::Subscribe(to)) => {
                     let reply = self.subscribe(resolve(to, from));
@@ -489,9 +511,7 @@ impl OscServer {
                 }
                 Ok(Request::Unsubscribe(to)) => {
                     let to = resolve(to, from);
-                    let reply =
-                        Reply { address: "unsubscribed".into(), args: vec![Arg::Str(to.to_string())] };
-                    self.deliver(Some(from), &reply);
+                    self.deliver(Some(from), &Reply::Unsubscribed(to));
                     self.subscribers.retain(|s| *s != to);
                 }
                 Err(e) => {
@@ -512,9 +532,7 @@ impl OscServer {
 
     fn authenticate(&mut self, from: SocketAddr, secret: &str) {
         let Some(expected) = &self.secret else {
-            let reply =
-                Reply { address: "authenticated".into(), args: vec![Arg::Str("no secret is set".into())] };
-            self.deliver(Some(from), &reply);
+            self.deliver(Some(from), &Reply::Authenticated(Some("no secret is set")));
             return;
         };
         if constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
@@ -524,10 +542,10 @@ impl OscServer {
             }
             self.authenticated.push_back(from);
             tracing::info!(%from, "OSC sender authenticated");
-            self.deliver(Some(from), &Reply { address: "authenticated".into(), args: vec![] });
+            self.deliver(Some(from), &Reply::Authenticated(None));
         } else {
             self.warn(Some(from), "OSC authentication failed: wrong secret");
-            self.send_to(from, &Reply { address: "auth".into(), args: vec![] });
+            self.send_to(from, &Reply::AuthRequired);
         }
     }
 
@@ -550,7 +568,7 @@ impl OscServer {
                 tracing::info!(%to, "subscribed");
             }
         }
-        Reply { address: "subscribed".into(), args: vec![Arg::Str(to.to_string())] }
+        Reply::Subscribed(to)
     }
 
     /// Send to `to` and every subscriber, once each.
@@ -570,7 +588,7 @@ impl OscServer {
                 Some(to),
                 &format!(
                     "/fxmatch/{} reply of {} bytes does not fit a UDP datagram; not sent",
-                    reply.address,
+                    address_and_args(reply).0,
                     bytes.len()
                 ),
             );
@@ -664,14 +682,20 @@ mod tests {
 
     #[test]
     fn encodes_replies_and_bundles() {
-        let r = Reply {
-            address: "status".into(),
-            args: vec![Arg::Str("idle".into()), Arg::Float(0.5), Arg::Int(1)],
+        let r = Reply::Status {
+            phase: crate::daemon::Phase::Idle,
+            progress: 0.5,
+            similarity: Some(0.25),
+            reference: Some("crunch".into()),
+            bypass: true,
         };
         let bytes = encode(&r);
         let m = decode(&bytes).unwrap();
         assert_eq!(m[0].addr, "/fxmatch/status");
-        assert_eq!(m[0].args, vec![s("idle"), OscType::Float(0.5), OscType::Int(1)]);
+        assert_eq!(
+            m[0].args,
+            vec![s("idle"), OscType::Float(0.5), OscType::Float(0.25), s("crunch"), OscType::Int(1)]
+        );
         let bundle = OscPacket::Bundle(rosc::OscBundle {
             timetag: rosc::OscTime { seconds: 0, fractional: 1 },
             content: vec![
@@ -684,6 +708,29 @@ mod tests {
             m.iter().map(|m| m.addr.as_str()).collect::<Vec<_>>(),
             ["/fxmatch/status", "/fxmatch/cancel"]
         );
+    }
+
+    #[test]
+    fn list_pages_fit_a_datagram_and_cover_every_name_once() {
+        let names: Vec<String> = (0..1000).map(|i| format!("preset-{i:04}-{}", "x".repeat(i % 60))).collect();
+        let mut offset = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (page, next) = crate::daemon::protocol::list_page(&names, offset);
+            assert!(!page.is_empty());
+            let reply = Reply::List { list: List::Presets, names: page.to_vec() };
+            let size = crate::control::osc::encode(&reply).len();
+            assert!(size <= 1472, "a page of {size} bytes would be fragmented on Ethernet");
+            seen.extend_from_slice(page);
+            match next {
+                Some(n) => offset = n,
+                None => break,
+            }
+        }
+        assert_eq!(seen, names);
+        // A short list is one page; an offset past the end is an empty last page.
+        assert_eq!(crate::daemon::protocol::list_page(&names[..3], 0), (&names[..3], None));
+        assert_eq!(crate::daemon::protocol::list_page(&names[..3], 7), (&names[..0], None));
     }
 
     /// A server on a free loopback port and a client socket that reads its replies.

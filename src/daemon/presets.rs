@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::references::check_name;
-use crate::chain::{Chain, Params};
+use crate::chain::Params;
+use crate::engine::ChainSettings;
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temporaries, write_atomic};
 
@@ -77,8 +78,9 @@ impl PresetStore {
         Ok(path)
     }
 
-    /// Load preset `name`, checked against `chain` (unknown names and bad values are errors).
-    pub fn load(&self, name: &str, chain: &Chain) -> Result<Params> {
+    /// Load preset `name`, checked against the chain of `settings` (unknown names and bad
+    /// values are errors).
+    pub fn load(&self, name: &str, settings: &ChainSettings) -> Result<Params> {
         check_name(name, "preset")?;
         let path = self.preset_path(name);
         if !path.exists() {
@@ -87,7 +89,8 @@ impl PresetStore {
                 format!("use one of: {} (or save one with /fxmatch/preset/save)", self.list()?.join(", ")),
             ));
         }
-        Params::load(&path, chain)
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        settings.parse_params(&text, &path)
     }
 
     /// Preset names, sorted.
@@ -130,10 +133,10 @@ impl PresetStore {
         write_atomic(&self.state_path(), text.as_bytes())
     }
 
-    /// Read `state.toml`, checked against `chain`. `Ok(None)` when there is none yet. Params of
+    /// Read `state.toml`, checked against the chain of `settings`. `Ok(None)` when there is none yet. Params of
     /// effects or parameters the chain no longer has are errors (with the fix), so the caller
     /// can start from defaults and say why.
-    pub fn load_state(&self, chain: &Chain) -> Result<Option<DaemonState>> {
+    pub fn load_state(&self, settings: &ChainSettings) -> Result<Option<DaemonState>> {
         let path = self.state_path();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -149,7 +152,7 @@ impl PresetStore {
             )
         })?;
         let params_text = toml::to_string(&file.params).expect("a table always serialises");
-        let params = Params::parse(&params_text, &path, chain)?;
+        let params = settings.parse_params(&params_text, &path)?;
         Ok(Some(DaemonState {
             params,
             reference: file.reference,
@@ -162,7 +165,7 @@ impl PresetStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::ChainSpec;
+    use crate::chain::{Chain, ChainSpec};
 
     fn chain() -> Chain {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/chains/default.toml");
@@ -181,13 +184,13 @@ mod tests {
         store.save("bright", &p).unwrap();
         assert!(store.save("../../etc/passwd", &p).is_err());
         assert_eq!(store.list().unwrap(), ["bright", "warm"]);
-        let back = store.load("warm", &c).unwrap();
+        let back = store.load("warm", &ChainSettings::of(&c)).unwrap();
         for (effect, values) in &p.values {
             for (param, v) in values {
                 assert!((back.values[effect][param] - v).abs() <= v.abs() * 1e-6, "{effect}.{param}");
             }
         }
-        let e = store.load("cold", &c).unwrap_err().to_string();
+        let e = store.load("cold", &ChainSettings::of(&c)).unwrap_err().to_string();
         assert!(e.contains("cold") && e.contains("bright, warm"), "{e}");
         // Only the two presets: no temporary files left behind.
         assert_eq!(std::fs::read_dir(dir.path().join("presets")).unwrap().count(), 2);
@@ -200,7 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = PresetStore::open(dir.path()).unwrap();
         let mut c = chain();
-        assert_eq!(store.load_state(&c).unwrap(), None);
+        assert_eq!(store.load_state(&ChainSettings::of(&c)).unwrap(), None);
         c.set_normalized(&vec![0.25; c.num_free()]);
         let state = DaemonState {
             params: c.params(),
@@ -209,7 +212,7 @@ mod tests {
             bypassed_effects: ["reverb".to_string()].into_iter().collect(),
         };
         store.save_state(&state).unwrap();
-        let back = store.load_state(&chain()).unwrap().unwrap();
+        let back = store.load_state(&ChainSettings::of(&chain())).unwrap().unwrap();
         assert_eq!(back.reference, state.reference);
         assert!(back.bypass);
         assert_eq!(back.bypassed_effects, state.bypassed_effects);
@@ -220,7 +223,7 @@ mod tests {
         }
         // A state naming an effect the chain lacks: an error naming it, not a crash.
         std::fs::write(dir.path().join("state.toml"), "[params.flanger]\nrate = 1.0\n").unwrap();
-        let e = store.load_state(&chain()).unwrap_err().to_string();
+        let e = store.load_state(&ChainSettings::of(&chain())).unwrap_err().to_string();
         assert!(e.contains("flanger"), "{e}");
     }
 
@@ -237,7 +240,7 @@ mod tests {
         std::io::Write::write_all(f.file(), b"[params.eq]\nlow_g").unwrap();
         std::mem::forget(f); // as if killed: no commit, no cleanup
         assert_eq!(std::fs::read_to_string(dir.path().join("state.toml")).unwrap(), before);
-        assert!(store.load_state(&c).unwrap().is_some());
+        assert!(store.load_state(&ChainSettings::of(&c)).unwrap().is_some());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use rand::Rng;
 
-use crate::chain::{instantiate, Effect, ParamSpec};
+use crate::chain::instantiate;
+use crate::effect::{Effect, ParamSpec};
 use crate::error::{Error, Result};
 use crate::render::OFFLINE_BLOCK;
 

@@ -1,9 +1,9 @@
 //! Feed-forward log-domain compressor after Giannoulis, Massberg & Reiss, "Digital Dynamic
 //! Range Compressor Design — A Tutorial and Analysis", JAES 60(6), 2012.
 
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::fastmath::{fast_exp2, fast_log2};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Compressor`].
 pub mod param {
@@ -25,8 +25,6 @@ pub mod param {
 const DB_PER_LOG2: f32 = 6.020_6;
 /// log2 units per dB.
 const LOG2_PER_DB: f32 = 1.0 / DB_PER_LOG2;
-/// Threshold, ratio, knee and makeup glide over this long.
-const RAMP_SECONDS: f32 = 0.020;
 /// Gain reduction below this (dB) is flushed to zero at grid points, so the release ends in
 /// exact unity gain (and no denormals).
 const GR_FLOOR: f64 = 1e-6;
@@ -319,7 +317,7 @@ impl Effect for Compressor {
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.sample_rate = sample_rate;
         for s in [&mut self.threshold, &mut self.slope, &mut self.knee, &mut self.makeup] {
-            s.prepare(sample_rate, RAMP_SECONDS);
+            s.prepare(sample_rate, PARAM_RAMP_SECONDS);
         }
         self.ballistics = Ballistics {
             attack: pole(self.values[param::ATTACK], sample_rate),

@@ -14,8 +14,8 @@
 //! - **Feedback**, **mix** and the damping pole ramp linearly over 20 ms, per sample.
 
 use super::delayline::{DelayLine, FracTap, TapFade};
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Delay`].
 pub mod param {
@@ -31,7 +31,6 @@ pub mod param {
 
 const MAX_TIME_MS: f32 = 1000.0;
 const FADE_SECONDS: f32 = 0.025;
-const RAMP_SECONDS: f32 = 0.020;
 
 /// Damping-filter pole for `damping` at `fs` (see the module notes).
 fn damping_pole(damping: f32, fs: f32) -> f32 {
@@ -117,7 +116,7 @@ impl Effect for Delay {
             line.allocate(max_age);
         }
         for s in [&mut self.feedback, &mut self.mix, &mut self.pole] {
-            s.prepare(self.fs, RAMP_SECONDS);
+            s.prepare(self.fs, PARAM_RAMP_SECONDS);
         }
         self.pole.set_target(damping_pole(self.damping_v, self.fs));
         self.taps = TapFade::new(self.tap_for(self.time_ms));

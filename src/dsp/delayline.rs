@@ -174,8 +174,8 @@ impl<T: Copy + PartialEq> TapFade<T> {
 
 #[cfg(test)]
 pub(crate) mod checks {
-    use crate::chain::Effect;
     use crate::dsp::DenormalGuard;
+    use crate::effect::Effect;
 
     /// Print and return the cost in ns per stereo frame at 48 kHz in 512-frame blocks with
     /// settled parameters: the best of 40 runs over one second of noise (the best run is the

@@ -44,8 +44,8 @@
 //! linearly over 20 ms, per sample.
 
 use super::oversample::{self, HalfBand};
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Distortion`].
 pub mod param {
@@ -62,7 +62,6 @@ const REF_AMP: f32 = 0.25;
 const TILT_DB: f32 = 8.0;
 const PIVOT_HZ: f32 = 800.0;
 const DC_HZ: f32 = 5.0;
-const RAMP_SECONDS: f32 = 0.020;
 // Beyond this the saturator is flat to f32 precision; the clamp keeps u² finite.
 const U_MAX: f32 = 1.0e6;
 // Normalised transition bands of the two 2× stages (fractions of each stage's high rate).
@@ -334,7 +333,7 @@ impl Effect for Distortion {
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         let fs = sample_rate.max(1.0);
         for s in [&mut self.drive, &mut self.gain_low, &mut self.gain_high, &mut self.out_gain] {
-            s.prepare(fs, RAMP_SECONDS);
+            s.prepare(fs, PARAM_RAMP_SECONDS);
         }
         self.up1 = HalfBand::new(STAGE1_TBW);
         self.down1 = HalfBand::new(STAGE1_TBW);

@@ -1,8 +1,8 @@
 //! Five-band parametric EQ: low shelf, three peaking bands, high shelf (cookbook biquads).
 
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::biquad::{high_shelf, low_shelf, peaking, Biquad, Coeffs};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`ParametricEq`]: band `b` (0 = low shelf, 1–3 = peaking, 4 = high
 /// shelf) has gain at `3b`, frequency at `3b + 1` and Q at `3b + 2`.
@@ -42,8 +42,6 @@ pub mod param {
 /// Coefficients are recomputed every `GRID` samples while a band's parameters ramp, and
 /// interpolated linearly per sample in between.
 const GRID: u32 = 16;
-/// Parameter ramps take this long.
-const RAMP_SECONDS: f32 = 0.020;
 /// A band returned to 0 dB is bypassed once its filter state has decayed below this
 /// (-180 dBFS): bypassing earlier would click.
 const DRAINED: f64 = 1e-9;
@@ -342,9 +340,9 @@ impl Effect for ParametricEq {
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.sample_rate = sample_rate as f64;
         for b in &mut self.bands {
-            b.gain_db.prepare(sample_rate, RAMP_SECONDS);
-            b.log2_freq.prepare(sample_rate, RAMP_SECONDS);
-            b.log2_q.prepare(sample_rate, RAMP_SECONDS);
+            b.gain_db.prepare(sample_rate, PARAM_RAMP_SECONDS);
+            b.log2_freq.prepare(sample_rate, PARAM_RAMP_SECONDS);
+            b.log2_q.prepare(sample_rate, PARAM_RAMP_SECONDS);
         }
         self.reset();
     }

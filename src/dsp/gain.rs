@@ -1,7 +1,7 @@
 //! Gain: the simplest effect, and the template for the others.
 
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::{db_to_gain, Smoothed};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Gain`].
 pub mod param {
@@ -42,7 +42,7 @@ impl Effect for Gain {
     }
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
-        self.gain.prepare(sample_rate, 0.020);
+        self.gain.prepare(sample_rate, PARAM_RAMP_SECONDS);
     }
 
     fn reset(&mut self) {

@@ -27,9 +27,9 @@ pub use eq::{param as eq_param, ParametricEq};
 pub use fastmath::{fast_exp2, fast_log2};
 pub use gain::Gain;
 pub use reverb::Reverb;
-pub use smooth::Smoothed;
+pub use smooth::{blend_dry, Smoothed};
 
-use crate::chain::Effect;
+use crate::effect::Effect;
 
 /// The type names of the built-in effects, as written in chain files.
 pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor", "distortion", "delay", "reverb"];

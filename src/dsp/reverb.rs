@@ -22,8 +22,8 @@
 //! No delay-length modulation: very long decays on sustained tones can sound slightly metallic.
 
 use super::delayline::{DelayLine, TapFade};
-use crate::chain::{Effect, Mapping, ParamSpec};
 use crate::dsp::Smoothed;
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
 /// Parameter indices of [`Reverb`].
 pub mod param {
@@ -243,7 +243,7 @@ impl Effect for Reverb {
             s.prepare(self.fs, 0.050);
         }
         for s in [&mut self.width, &mut self.mix] {
-            s.prepare(self.fs, 0.020);
+            s.prepare(self.fs, PARAM_RAMP_SECONDS);
         }
         let max_pre = self.ms_to_samples(MAX_PREDELAY_MS) + 1;
         for line in &mut self.pre {

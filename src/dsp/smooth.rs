@@ -112,6 +112,19 @@ impl Smoothed {
     }
 }
 
+/// Blend a processed signal with the signal it was made from, sample by sample:
+/// `wet = dry + m·(wet − dry)` with `m` the next value of `amount` (1 = all processed, 0 = all
+/// dry). A bypass switch or a wet/dry control that fades. `wet_*` is the processed signal,
+/// replaced by the blend; the four slices are equally long. Real-time safe.
+#[inline]
+pub fn blend_dry(amount: &mut Smoothed, dry_l: &[f32], dry_r: &[f32], wet_l: &mut [f32], wet_r: &mut [f32]) {
+    for i in 0..wet_l.len() {
+        let m = amount.next();
+        wet_l[i] = dry_l[i] + m * (wet_l[i] - dry_l[i]);
+        wet_r[i] = dry_r[i] + m * (wet_r[i] - dry_r[i]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Checks every built-in effect must pass: block-size invariance, no allocation in `process`,
 //! finite output for any finite input at any setting. Used by each effect's unit tests.
 
-use crate::chain::Effect;
+use crate::effect::Effect;
 
 /// Deterministic white noise in `[-amp, amp]` ([`crate::audio::white_noise`]).
 pub fn noise(frames: usize, amp: f32, seed: u64) -> Vec<f32> {

@@ -1,13 +1,14 @@
-//! [`EngineHandle`]: the control side of an engine. It keeps a mirror of the running chain's
-//! state (for validation and read-back), builds crossfade chains, sends commands to the audio
-//! thread and drops what comes back.
+//! [`EngineHandle`]: the control side of an engine. It owns the one copy of the running chain's
+//! [`ChainSettings`] (for validation and read-back), builds crossfade chains, sends commands to
+//! the audio thread and drops what comes back.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::capture::CaptureReader;
-use super::processor::{Command, SharedStats, RETURN_CAPACITY, WHOLE_CHAIN};
+use super::realtime::{Command, RtChain, SharedStats, RETURN_CAPACITY, WHOLE_CHAIN};
+use super::settings::{ChainSettings, Change};
 use super::{AudioControl, EngineConfig, EngineStats, MidiEvent};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
@@ -16,17 +17,17 @@ use crate::error::{Error, Result};
 /// How long a call waits for the audio thread to make room in a queue before giving up.
 const QUEUE_WAIT: Duration = Duration::from_millis(500);
 
-/// The control side of an engine (see [`super::engine`]). Implements [`AudioControl`]; the
+/// The control side of an engine (built by [`super::engine`]). Implements [`AudioControl`]; the
 /// backends wrap it. Every method runs off the audio thread.
 pub struct EngineHandle {
     spec: ChainSpec,
     config: EngineConfig,
     sample_rate: u32,
     /// The state the audio thread is at or heading to: targets of every parameter and bypass.
-    mirror: Chain,
-    bypassed: bool,
+    /// Changed only once the audio thread has the commands that make it true.
+    settings: ChainSettings,
     commands: rtrb::Producer<Command>,
-    returns: rtrb::Consumer<Box<Chain>>,
+    returns: rtrb::Consumer<RtChain>,
     /// Chains sent in and not yet back.
     outstanding: usize,
     capture: CaptureReader,
@@ -40,9 +41,9 @@ impl EngineHandle {
         spec: ChainSpec,
         config: EngineConfig,
         sample_rate: u32,
-        mirror: Chain,
+        settings: ChainSettings,
         commands: rtrb::Producer<Command>,
-        returns: rtrb::Consumer<Box<Chain>>,
+        returns: rtrb::Consumer<RtChain>,
         capture: CaptureReader,
         stats: Arc<SharedStats>,
     ) -> Self {
@@ -50,8 +51,7 @@ impl EngineHandle {
             spec,
             config,
             sample_rate,
-            mirror,
-            bypassed: false,
+            settings,
             commands,
             returns,
             outstanding: 0,
@@ -102,33 +102,7 @@ impl EngineHandle {
 
     /// Whether the whole chain is (heading to) bypassed.
     pub fn is_bypassed(&self) -> bool {
-        self.bypassed
-    }
-
-    /// A copy of the control-side chain state (unprepared): every parameter's target.
-    pub fn params(&self) -> crate::chain::Params {
-        self.mirror.params()
-    }
-
-    /// Per-effect bypass targets, in chain order.
-    pub fn bypass_states(&self) -> Vec<bool> {
-        (0..self.mirror.len()).map(|s| self.mirror.is_bypassed(s)).collect()
-    }
-
-    /// Put a fresh engine (not yet running) into a saved state: parameters, bypasses.
-    pub(crate) fn restore(
-        &mut self,
-        processor: &mut super::AudioProcessor,
-        params: &crate::chain::Params,
-        bypass: &[bool],
-        whole: bool,
-    ) -> Result<()> {
-        self.mirror.apply_params(params)?;
-        for (slot, &b) in bypass.iter().enumerate() {
-            self.mirror.set_bypass(slot, b);
-        }
-        self.bypassed = whole;
-        processor.restore(params, bypass, whole)
+        self.settings.whole_bypass()
     }
 
     /// Drop the chains the audio thread has sent back.
@@ -142,61 +116,62 @@ impl EngineHandle {
     /// Like [`AudioControl::apply_normalized`], but always by crossfading two chain states,
     /// whatever the parameters (e.g. to load a preset that changes everything at once).
     pub fn apply_normalized_crossfade(&mut self, x: &[f64]) -> Result<()> {
-        self.check_vector(x)?;
-        let mut next = self.mirror_clone()?;
+        self.settings.check_vector(x)?;
+        let mut next = self.settings.clone();
         next.set_normalized(x);
-        self.send_chain(next)
+        self.crossfade(next)
     }
 
-    fn check_vector(&self, x: &[f64]) -> Result<()> {
-        if x.len() != self.mirror.num_free() {
-            return Err(Error::invalid(
-                format!(
-                    "the parameter vector has {} values but the chain has {} free parameters",
-                    x.len(),
-                    self.mirror.num_free()
-                ),
-                "pass one value in [0, 1] per free parameter, in the order of `fxmatch chain show`",
-            ));
+    fn check_same_chain(&self, settings: &ChainSettings) -> Result<()> {
+        if self.settings.same_chain(settings) {
+            return Ok(());
         }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(
-                format!("value {i} of the parameter vector is {}", x[i]),
-                "pass finite values in [0, 1]",
-            ));
+        Err(Error::invalid(
+            "the settings are for another chain than the engine runs",
+            "take the settings from this engine (`AudioControl::settings`) and change them",
+        ))
+    }
+
+    /// Move to `next` in one go: glides where every changed parameter can glide, else one
+    /// crossfade to a chain at `next`; bypass switches fade. Nothing is sent when nothing
+    /// changes; on an error (queue full) nothing changes.
+    fn apply(&mut self, next: ChainSettings) -> Result<()> {
+        self.check_same_chain(&next)?;
+        let changes = self.settings.changes(&next);
+        if changes.is_empty() {
+            return Ok(());
         }
+        if changes.iter().any(|c| matches!(c, Change::Param { needs_crossfade: true, .. })) {
+            return self.crossfade(next);
+        }
+        let cmds = changes.iter().map(|&c| command(c)).collect();
+        self.send(cmds)?;
+        self.settings = next;
         Ok(())
     }
 
-    /// A fresh chain at the mirror's state (parameters and per-effect bypass), unprepared.
-    fn mirror_clone(&self) -> Result<Chain> {
-        let mut c = Chain::from_spec(&self.spec)?;
-        c.apply_params(&self.mirror.params())?;
-        for slot in 0..c.len() {
-            c.set_bypass(slot, self.mirror.is_bypassed(slot));
-        }
-        Ok(c)
-    }
-
-    /// Prepare `chain` (mirror state plus changes) and send it in for a crossfade; on success
-    /// it becomes the mirror.
-    fn send_chain(&mut self, mut chain: Chain) -> Result<()> {
+    /// Crossfade to a chain at `next` (a whole-chain bypass switch fades alongside).
+    fn crossfade(&mut self, next: ChainSettings) -> Result<()> {
+        self.check_same_chain(&next)?;
+        let whole = (next.whole_bypass() != self.settings.whole_bypass())
+            .then(|| command(Change::WholeBypass(next.whole_bypass())));
         self.wait_for(|h| {
             h.collect_garbage();
-            h.outstanding + 1 < RETURN_CAPACITY && h.commands.slots() > 0
+            h.outstanding + 1 < RETURN_CAPACITY && h.commands.slots() > whole.iter().len()
         })?;
-        let mut mirror = Chain::from_spec(&self.spec)?;
-        mirror.apply_params(&chain.params())?;
-        for slot in 0..chain.len() {
-            mirror.set_bypass(slot, chain.is_bypassed(slot));
-        }
+        let mut chain = Chain::from_spec(&self.spec)?;
+        next.write_to(&mut chain);
         chain.prepare(self.sample_rate as f32, self.config.max_block);
         chain.snap();
-        if self.commands.push(Command::Swap(Box::new(chain))).is_err() {
+        if self.commands.push(Command::Swap(RtChain::new(Box::new(chain)))).is_err() {
             return Err(queue_full());
         }
         self.outstanding += 1;
-        self.mirror = mirror;
+        if let Some(cmd) = whole {
+            // Room checked above: this push cannot fail.
+            let _ = self.commands.push(cmd);
+        }
+        self.settings = next;
         Ok(())
     }
 
@@ -225,6 +200,17 @@ impl EngineHandle {
     }
 }
 
+/// The audio thread's command for one change.
+fn command(change: Change) -> Command {
+    match change {
+        Change::Param { slot, index, normalized, .. } => {
+            Command::SetParam { slot: slot as u16, index: index as u16, normalized }
+        }
+        Change::Bypass { slot, bypass } => Command::Bypass { slot: slot as u16, bypass },
+        Change::WholeBypass(bypass) => Command::Bypass { slot: WHOLE_CHAIN, bypass },
+    }
+}
+
 fn queue_full() -> Error {
     Error::invalid(
         "the audio thread is not taking commands (its queue stayed full for 0.5 s)",
@@ -237,68 +223,55 @@ impl AudioControl for EngineHandle {
         self.sample_rate
     }
 
+    fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    fn settings(&self) -> &ChainSettings {
+        &self.settings
+    }
+
+    fn apply_settings(&mut self, next: &ChainSettings) -> Result<()> {
+        self.apply(next.clone())
+    }
+
+    fn crossfade_to(&mut self, next: &ChainSettings) -> Result<()> {
+        if self.settings.changes(next).is_empty() {
+            return self.check_same_chain(next);
+        }
+        self.crossfade(next.clone())
+    }
+
     fn apply_normalized(&mut self, x: &[f64]) -> Result<()> {
-        self.check_vector(x)?;
-        let new = self.mirror.to_plain(x);
-        let mut changed = Vec::new();
-        let mut crossfade = false;
-        for (p, &v) in self.mirror.free_params().iter().zip(&new) {
-            if self.mirror.effect(p.slot).param(p.index) != v {
-                crossfade |= self.mirror.effect(p.slot).params()[p.index].needs_crossfade;
-                changed.push((p.slot, p.index, v));
-            }
-        }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        if crossfade {
-            return self.apply_normalized_crossfade(x);
-        }
-        let cmds = changed
-            .iter()
-            .map(|&(slot, index, value)| Command::SetParam { slot: slot as u16, index: index as u16, value })
-            .collect();
-        self.send(cmds)?;
-        self.mirror.set_normalized(x);
-        Ok(())
+        self.settings.check_vector(x)?;
+        let mut next = self.settings.clone();
+        next.set_normalized(x);
+        self.apply(next)
     }
 
     fn normalized(&self) -> Vec<f64> {
-        self.mirror.normalized()
+        self.settings.normalized()
     }
 
     fn set_param(&mut self, effect_id: &str, param_id: &str, value: f32) -> Result<()> {
-        let (slot, index) = self.mirror.locate(effect_id, param_id)?;
-        // Validate (unknown ids, range) without changing anything: the mirror changes only once
-        // the audio thread has the command.
-        let value = self.mirror.check_plain(effect_id, param_id, value)?;
-        if self.mirror.effect(slot).params()[index].needs_crossfade {
-            // Only a parameter that cannot be ramped needs a second, prepared chain.
-            let mut next = self.mirror_clone()?;
-            next.set_plain(effect_id, param_id, value)?;
-            return self.send_chain(next);
-        }
-        self.send(vec![Command::SetParam { slot: slot as u16, index: index as u16, value }])?;
-        self.mirror.set_param(slot, index, value);
-        Ok(())
+        // Validate (unknown ids, range) on a copy: the settings change only once the audio
+        // thread has the command.
+        let mut next = self.settings.clone();
+        next.set(effect_id, param_id, value)?;
+        self.apply(next)
     }
 
     fn param(&self, effect_id: &str, param_id: &str) -> Result<f32> {
-        let (slot, index) = self.mirror.locate(effect_id, param_id)?;
-        Ok(self.mirror.effect(slot).param(index))
+        self.settings.get(effect_id, param_id)
     }
 
     fn set_bypass(&mut self, effect_id: Option<&str>, bypass: bool) -> Result<()> {
-        let slot = match effect_id {
-            Some(id) => self.mirror.slot_of(id)?,
-            None => WHOLE_CHAIN as usize,
-        };
-        self.send(vec![Command::Bypass { slot: slot as u16, bypass }])?;
+        let mut next = self.settings.clone();
         match effect_id {
-            Some(_) => self.mirror.set_bypass(slot, bypass),
-            None => self.bypassed = bypass,
+            Some(id) => next.set_bypass(self.settings.slot_of(id)?, bypass),
+            None => next.set_whole_bypass(bypass),
         }
-        Ok(())
+        self.apply(next)
     }
 
     fn capture_last(&mut self, seconds: f32) -> Result<AudioBuffer> {

@@ -1,20 +1,19 @@
 //! [`JackEngine`]: the engine as a JACK client. Ports `in_l in_r out_l out_r` (mono: `in out`)
-//! and a MIDI input `midi_in`; the process callback runs the [`AudioProcessor`] and forwards
-//! note-on and control-change events to the control side through a wait-free ring.
-//!
-//! In debug builds the callback runs inside `assert_no_alloc::assert_no_alloc`: where the
-//! binary installs `assert_no_alloc::AllocDisabler` as its global allocator (the JACK
-//! integration test does), any allocation or free on the audio thread aborts the process with
-//! a message; elsewhere the wrapper only costs a thread-local counter.
+//! and a MIDI input `midi_in`; the process callback (`realtime::jack_callback`, on the audio
+//! thread) runs the [`AudioProcessor`](super::AudioProcessor) and forwards note-on and
+//! control-change events to the control side through a wait-free ring. This module is the
+//! control side: connecting, noticing a lost server, reconnecting, re-making connections.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jack::{AudioIn, AudioOut, Client, ClientOptions, Control, MidiIn, Port, PortFlags, ProcessScope};
+use jack::{AudioIn, AudioOut, Client, ClientOptions, Control, MidiIn, PortFlags};
 
-use super::processor::SharedStats;
-use super::{engine, AudioControl, AudioProcessor, EngineConfig, EngineHandle, EngineStats, MidiEvent};
+use super::build::{engine_from, Carried};
+use super::realtime::jack_callback::{Ports, Process};
+use super::realtime::SharedStats;
+use super::{AudioControl, EngineConfig, EngineHandle, EngineStats, MidiEvent};
 use crate::audio::AudioBuffer;
 use crate::chain::ChainSpec;
 use crate::error::{Error, Result};
@@ -26,66 +25,6 @@ const NOTE_CONNECTIONS_EVERY: Duration = Duration::from_secs(1);
 /// How long after a reconnect the noted connections are retried (the other clients come back
 /// on their own schedule, e.g. restarted by systemd after jackd).
 const RESTORE_CONNECTIONS_FOR: Duration = Duration::from_secs(120);
-
-enum Ports {
-    Stereo { in_l: Port<AudioIn>, in_r: Port<AudioIn>, out_l: Port<AudioOut>, out_r: Port<AudioOut> },
-    Mono { input: Port<AudioIn>, output: Port<AudioOut> },
-}
-
-/// The process callback's state.
-struct Process {
-    processor: AudioProcessor,
-    ports: Ports,
-    midi_in: Port<MidiIn>,
-    midi_tx: rtrb::Producer<MidiEvent>,
-}
-
-impl jack::ProcessHandler for Process {
-    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
-        #[cfg(debug_assertions)]
-        assert_no_alloc::assert_no_alloc(|| self.run(ps));
-        #[cfg(not(debug_assertions))]
-        self.run(ps);
-        Control::Continue
-    }
-}
-
-impl Process {
-    fn run(&mut self, ps: &ProcessScope) {
-        for raw in self.midi_in.iter(ps) {
-            if let Some(e) = parse_midi(raw.bytes) {
-                // A full ring means nobody polls: dropping the event is the only RT-safe choice.
-                let _ = self.midi_tx.push(e);
-            }
-        }
-        match &mut self.ports {
-            Ports::Stereo { in_l, in_r, out_l, out_r } => self.processor.process(
-                in_l.as_slice(ps),
-                in_r.as_slice(ps),
-                out_l.as_mut_slice(ps),
-                out_r.as_mut_slice(ps),
-            ),
-            Ports::Mono { input, output } => {
-                self.processor.process_mono(input.as_slice(ps), output.as_mut_slice(ps))
-            }
-        }
-    }
-}
-
-/// Note-on (velocity > 0) and control change; everything else is ignored.
-pub fn parse_midi(bytes: &[u8]) -> Option<MidiEvent> {
-    let (&status, data) = bytes.split_first()?;
-    let channel = status & 0x0F;
-    match (status & 0xF0, data) {
-        (0x90, &[note, velocity, ..]) if velocity > 0 => {
-            Some(MidiEvent::NoteOn { channel, note: note & 0x7F })
-        }
-        (0xB0, &[controller, value, ..]) => {
-            Some(MidiEvent::ControlChange { channel, controller: controller & 0x7F, value: value & 0x7F })
-        }
-        _ => None,
-    }
-}
 
 /// Server notifications: xruns and shutdown.
 struct Notifications {
@@ -160,10 +99,8 @@ impl JackEngine {
         }
         let reader = self.handle.capture_reader();
         let heard = (reader.frames_heard().min(reader.capacity_frames() as u64)) as usize;
-        let state = State {
-            params: self.handle.params(),
-            bypass: self.handle.bypass_states(),
-            whole: self.handle.is_bypassed(),
+        let state = Carried {
+            settings: self.handle.settings().clone(),
             // The old ring outlives its dead writer: copy out what it holds.
             history: reader.last_frames(heard).ok().map(|h| (reader.sample_rate(), h)),
         };
@@ -280,13 +217,6 @@ impl JackEngine {
 }
 
 /// What a reconnect carries over.
-struct State {
-    params: crate::chain::Params,
-    bypass: Vec<bool>,
-    whole: bool,
-    /// The capture history before the outage: (sample rate, (left, right)).
-    history: Option<(u32, (Vec<f32>, Vec<f32>))>,
-}
 
 fn jack_error(what: &str, e: jack::Error) -> Error {
     Error::invalid(
@@ -297,7 +227,7 @@ fn jack_error(what: &str, e: jack::Error) -> Error {
 
 type Connected = (EngineHandle, jack::AsyncClient<Notifications, Process>, Arc<AtomicBool>);
 
-fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Result<Connected> {
+fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<Carried>) -> Result<Connected> {
     let (client, _status) =
         Client::new(&config.client_name, ClientOptions::NO_START_SERVER).map_err(|e| {
             Error::invalid(
@@ -312,19 +242,11 @@ fn connect(spec: &ChainSpec, config: &EngineConfig, state: Option<State>) -> Res
     let rate = client.sample_rate();
     if let Some(want) = config.sample_rate {
         if want != rate {
-            return Err(super::processor::rate_mismatch(want, rate));
+            return Err(super::build::rate_mismatch(want, rate));
         }
     }
     let config = EngineConfig { sample_rate: Some(rate), ..config.clone() };
-    let (mut handle, mut processor) = engine(spec, &config)?;
-    if let Some(s) = state {
-        handle.restore(&mut processor, &s.params, &s.bypass, s.whole)?;
-        if let Some((history_rate, (l, r))) = s.history {
-            if history_rate == rate {
-                processor.prefill_capture(&l, &r);
-            }
-        }
-    }
+    let (mut handle, processor) = engine_from(spec, &config, state)?;
     let reg = |e| jack_error("registering a port", e);
     let ports = if config.mono {
         Ports::Mono {
@@ -401,23 +323,5 @@ impl AudioControl for JackEngine {
     }
     fn reconnect(&mut self) -> Result<()> {
         JackEngine::reconnect(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn midi_parsing() {
-        assert_eq!(parse_midi(&[0x93, 60, 100]), Some(MidiEvent::NoteOn { channel: 3, note: 60 }));
-        assert_eq!(parse_midi(&[0x90, 60, 0]), None, "velocity 0 is a note-off");
-        assert_eq!(
-            parse_midi(&[0xB0, 64, 127]),
-            Some(MidiEvent::ControlChange { channel: 0, controller: 64, value: 127 })
-        );
-        assert_eq!(parse_midi(&[0x80, 60, 0]), None);
-        assert_eq!(parse_midi(&[0x90, 60]), None);
-        assert_eq!(parse_midi(&[]), None);
     }
 }

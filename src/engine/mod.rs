@@ -1,11 +1,13 @@
 //! The live audio engine: the chain running in an audio callback (JACK, or an offline clock),
 //! input capture for matches, and click-free parameter hot-swaps.
 //!
-//! The engine is split like fundsp's front and back end: the audio-thread side owns the real-time
-//! chain and never allocates, locks or blocks; the control side ([`AudioControl`]) builds
-//! everything, sends it in through wait-free channels and drops what comes back. The daemon
-//! (`crate::daemon`) only talks to the control side, through the [`AudioControl`] trait, so the
-//! same daemon runs on JACK and on the offline clock.
+//! The engine is split like fundsp's front and back end: the audio-thread side ([`realtime`]:
+//! everything that runs in the callback, and nothing else) owns the real-time chain and never
+//! allocates, locks or blocks; the control side ([`EngineHandle`], behind [`AudioControl`])
+//! owns the chain's [`ChainSettings`], builds everything (`build`), sends it in through
+//! wait-free channels and drops what comes back. The daemon (`crate::daemon`) only talks to
+//! the control side, through the [`AudioControl`] trait, so the same daemon runs on JACK and on
+//! the offline clock.
 
 /// The [`AudioControl`] methods a backend forwards unchanged to its `handle: EngineHandle`
 /// field; backends add what differs (the JACK backend's `is_running` and `reconnect`).
@@ -13,6 +15,18 @@ macro_rules! forward_audio_control_to_handle {
     () => {
         fn sample_rate(&self) -> u32 {
             self.handle.sample_rate()
+        }
+        fn spec(&self) -> &$crate::chain::ChainSpec {
+            AudioControl::spec(&self.handle)
+        }
+        fn settings(&self) -> &$crate::engine::ChainSettings {
+            self.handle.settings()
+        }
+        fn apply_settings(&mut self, next: &$crate::engine::ChainSettings) -> Result<()> {
+            self.handle.apply_settings(next)
+        }
+        fn crossfade_to(&mut self, next: &$crate::engine::ChainSettings) -> Result<()> {
+            self.handle.crossfade_to(next)
         }
         fn apply_normalized(&mut self, x: &[f64]) -> Result<()> {
             self.handle.apply_normalized(x)
@@ -44,22 +58,27 @@ macro_rules! forward_audio_control_to_handle {
     };
 }
 
+mod build;
 mod capture;
 mod config;
 mod handle;
 mod jack_backend;
 mod offline;
-mod processor;
-pub mod swap;
+pub mod realtime;
+mod settings;
 
+pub use build::engine;
 pub use capture::{capture_ring, CaptureReader, CaptureWriter};
 pub use config::EngineConfig;
 pub use handle::EngineHandle;
-pub use jack_backend::{parse_midi, JackEngine};
+pub use jack_backend::JackEngine;
 pub use offline::{OfflineEngine, OfflineOptions, Pacing};
-pub use processor::{engine, AudioProcessor};
+pub use realtime::jack_callback::parse_midi;
+pub use realtime::{swap, AudioProcessor};
+pub use settings::ChainSettings;
 
 use crate::audio::AudioBuffer;
+use crate::chain::ChainSpec;
 use crate::error::Result;
 
 /// A footswitch or controller event seen by the engine's MIDI input, forwarded to the daemon.
@@ -104,6 +123,21 @@ pub struct EngineStats {
 pub trait AudioControl: Send {
     /// The engine's sample rate (Hz).
     fn sample_rate(&self) -> u32;
+
+    /// The chain spec the engine runs (loaded once, by whoever started the engine).
+    fn spec(&self) -> &ChainSpec;
+
+    /// What the running chain is at (or heading to): every parameter, every bypass. The one
+    /// copy; change a clone and hand it to [`AudioControl::apply_settings`].
+    fn settings(&self) -> &ChainSettings;
+
+    /// Move the running chain to `next` (settings of this engine's chain) in one call:
+    /// parameter glides where every changed parameter can glide, else one crossfade.
+    fn apply_settings(&mut self, next: &ChainSettings) -> Result<()>;
+
+    /// Like [`AudioControl::apply_settings`], but always by one crossfade between two chain
+    /// states (a preset load that changes everything at once). Nothing when nothing changes.
+    fn crossfade_to(&mut self, next: &ChainSettings) -> Result<()>;
 
     /// Move the running chain to the normalised vector `x` (the chain's free parameters, in
     /// search order), click-free: per-parameter ramps, or a crossfade between two chain states

@@ -68,7 +68,7 @@ impl OfflineEngine {
         }
         if let Some(rate) = config.sample_rate {
             if rate != input.sample_rate {
-                return Err(super::processor::rate_mismatch(rate, input.sample_rate));
+                return Err(super::build::rate_mismatch(rate, input.sample_rate));
             }
         }
         if options.block == 0 {

@@ -6,6 +6,7 @@ pub mod external;
 pub mod fidelity;
 pub mod param_est;
 pub mod plot;
+pub mod report;
 pub mod retrieval;
 pub mod styles;
 pub mod synthetic;

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use super::content::{excerpt, other_index, require_two};
 use crate::audio::AudioBuffer;
-use crate::chain::{instantiate_spec, Chain, ChainSpec, EffectSpec, ParamRange, LV2_KIND};
+use crate::chain::{instantiate_spec, Chain, ChainSpec, EffectSpec, LV2_KIND};
+use crate::effect::ParamRange;
 use crate::error::{Error, Result};
 use crate::metric::StyleMetric;
 use crate::optimize::{MatchConfig, Matcher};

@@ -17,8 +17,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::chain::{Chain, Mapping, ParamSpec};
 use crate::dsp::{builtin, BUILTIN_KINDS};
+use crate::effect::{Effect, Mapping, ParamSpec};
 use crate::error::{Error, Result};
 
 /// Base of the plugin URIs: the plugin for effect type `eq` is `https://fxmatch.dev/plugins/eq`.
@@ -227,28 +227,40 @@ pub struct PresetBundle {
     pub skipped: Vec<(String, String)>,
 }
 
+/// One effect of a chain, as [`write_preset_bundle`] exports it.
+pub struct PresetSource<'a> {
+    /// Effect id in the chain.
+    pub id: &'a str,
+    /// Effect type as written in chain files (`eq`, …, `lv2`).
+    pub kind: &'a str,
+    /// The plugin URI of a hosted (`lv2`) effect.
+    pub uri: Option<&'a str>,
+    /// The effect, at the values to export.
+    pub effect: &'a dyn Effect,
+}
+
 /// Write an LV2 preset bundle into `dir` (created if missing): `manifest.ttl` and one
-/// `ID.ttl` per built-in effect of `chain`, holding every parameter's current target value
-/// (so fixed values, params-file values and defaults alike), for the fxmatch plugins.
-/// `name` labels the presets (`NAME: ID`). Effects hosted from other LV2 plugins are skipped.
-pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<PresetBundle> {
+/// `ID.ttl` per built-in effect of `effects` (a chain's, in order), holding every parameter's
+/// current target value (so fixed values, params-file values and defaults alike), for the
+/// fxmatch plugins. `name` labels the presets (`NAME: ID`). Effects hosted from other LV2
+/// plugins are skipped.
+pub fn write_preset_bundle(effects: &[PresetSource<'_>], name: &str, dir: &Path) -> Result<PresetBundle> {
     crate::fsutil::check_output_dir(dir)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let abs = dir.canonicalize().map_err(|e| Error::read(dir, e))?;
     let mut bundle = PresetBundle::default();
     let mut manifest = String::from(PREFIXES);
-    for slot in 0..chain.len() {
-        let spec = &chain.spec().effects[slot];
-        if !BUILTIN_KINDS.contains(&spec.kind.as_str()) {
-            let what = spec.uri.as_deref().unwrap_or(&spec.kind);
+    for spec in effects {
+        if !BUILTIN_KINDS.contains(&spec.kind) {
+            let what = spec.uri.unwrap_or(spec.kind);
             bundle.skipped.push((
-                spec.id.clone(),
+                spec.id.to_string(),
                 format!("`{what}` is not a built-in effect; only fxmatch's own plugins get presets"),
             ));
             continue;
         }
-        let effect = chain.effect(slot);
-        let uri = plugin_uri(&spec.kind);
+        let effect = spec.effect;
+        let uri = plugin_uri(spec.kind);
         let file = format!("{}.ttl", spec.id);
         let values: Vec<(String, f32)> =
             effect.params().iter().enumerate().map(|(i, p)| (p.id.clone(), effect.param(i))).collect();
@@ -267,7 +279,7 @@ pub fn write_preset_bundle(chain: &Chain, name: &str, dir: &Path) -> Result<Pres
             "\n<{file}>\n    a pset:Preset ;\n    lv2:appliesTo <{uri}> ;\n    rdfs:label \"{label}\" ;\n    rdfs:seeAlso <{file}> .\n"
         );
         bundle.presets.push(PresetFile {
-            effect_id: spec.id.clone(),
+            effect_id: spec.id.to_string(),
             plugin_uri: uri,
             uri: file_uri(&p),
             file,

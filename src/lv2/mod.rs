@@ -3,7 +3,7 @@
 //!
 //! - [`world`]: the process-wide lilv world, plugin lookup and listing (`fxmatch plugins`).
 //! - [`ports`]: port descriptions from the TTL and how control inputs become parameters.
-//! - [`plugin`]: [`Lv2Effect`], the [`Effect`](crate::chain::Effect) that runs a plugin
+//! - [`plugin`]: [`Lv2Effect`], the [`Effect`](crate::effect::Effect) that runs a plugin
 //!   (stereo, or dual-mono for mono plugins).
 //! - [`presets`]: a plugin's LV2 presets and their port values, read by lilv
 //!   (`preset = "..."` in chain files).
@@ -24,10 +24,13 @@ pub mod presets;
 pub mod probe;
 pub mod world;
 
-pub use plugin::{Lv2Effect, Lv2Error};
+/// Old path of [`crate::chain::probe_chain`], still used by `cli/daemon_cmd.rs`; remove once
+/// that file calls `chain::probe_chain`.
+pub use crate::chain::probe_chain;
+pub use plugin::Lv2Effect;
 pub use ports::{control_param, PortInfo, PortKind};
 pub use presets::{load_preset, plugin_presets, PresetInfo, PresetValues};
-pub use probe::{probe_chain, probe_in_child};
+pub use probe::probe_in_child;
 pub use world::{
     list_plugins, package_hint, plugin_info, supported_features, Layout, PluginInfo, SUPPORTED_OPTIONS,
 };

@@ -7,31 +7,13 @@ use livi::event::LV2AtomSequence;
 use livi::{PortIndex, PortType};
 
 use super::world::{plugin_info, unknown_uri_fix, with_world, Layout, PluginInfo};
-use crate::chain::{Effect, Mapping, ParamSpec};
+use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
+use crate::error::Error;
 
 /// Frames per control step while a parameter ramps.
 pub const RAMP_CHUNK: usize = 32;
-/// How long a parameter ramp lasts.
-pub const RAMP_SECONDS: f32 = 0.020;
 /// Bytes of room in each atom output buffer.
 const ATOM_CAPACITY: usize = 8192;
-
-/// Why an LV2 effect cannot be built.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lv2Error {
-    /// What is wrong.
-    pub message: String,
-    /// What to do about it.
-    pub fix: String,
-}
-
-impl std::fmt::Display for Lv2Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}\n  fix: {}", self.message, self.fix)
-    }
-}
-
-impl std::error::Error for Lv2Error {}
 
 /// One plugin instance with every port connected to a buffer of its own.
 struct Host {
@@ -210,14 +192,15 @@ impl Lv2Effect {
     /// The installed plugin `uri`, ready for [`Effect::prepare`]. Errors say why it cannot be
     /// hosted: not installed (with the package to install), an unsupported required feature
     /// (named), or an audio layout other than stereo or mono.
-    pub fn new(uri: &str) -> Result<Self, Lv2Error> {
-        let info = plugin_info(uri).ok_or_else(|| Lv2Error {
-            message: format!("no LV2 plugin `{uri}` is installed"),
-            fix: unknown_uri_fix(uri),
+    pub fn new(uri: &str) -> crate::Result<Self> {
+        let info = plugin_info(uri).ok_or_else(|| {
+            Error::invalid(format!("no LV2 plugin `{uri}` is installed"), unknown_uri_fix(uri))
         })?;
-        let layout = info.layout.clone().map_err(|why| Lv2Error {
-            message: format!("LV2 plugin `{uri}` ({}) cannot be hosted: it {why}", info.name),
-            fix: "choose another plugin: `fxmatch plugins` says which ones fxmatch can host".into(),
+        let layout = info.layout.clone().map_err(|why| {
+            Error::invalid(
+                format!("LV2 plugin `{uri}` ({}) cannot be hosted: it {why}", info.name),
+                "choose another plugin: `fxmatch plugins` says which ones fxmatch can host",
+            )
         })?;
         let specs = info.param_specs();
         let ports = info.params.iter().map(|(i, _)| *i).collect();
@@ -375,7 +358,7 @@ impl Effect for Lv2Effect {
                 Ok::<_, String>((plugin, features))
             })?;
             let hosts = self.make_hosts(&plugin, &features, sample_rate)?;
-            let ramp_steps = ((RAMP_SECONDS * sample_rate / RAMP_CHUNK as f32).round() as u32).max(1);
+            let ramp_steps = ((PARAM_RAMP_SECONDS * sample_rate / RAMP_CHUNK as f32).round() as u32).max(1);
             Ok(Runtime { hosts, plugin, sample_rate, max_block, ramp_steps, features })
         })();
         match result {
@@ -500,7 +483,7 @@ mod tests {
     /// The installed plugin, or a failure that names the package to install.
     fn effect(uri: &str) -> Lv2Effect {
         Lv2Effect::new(uri)
-            .unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs it)", e.message, e.fix))
+            .unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs it)", e.message(), e.fix()))
     }
 
     fn index(e: &Lv2Effect, symbol: &str) -> usize {
@@ -652,7 +635,10 @@ mod tests {
     #[test]
     fn unknown_uri_names_the_uri_and_the_package() {
         let err = Lv2Effect::new("http://drobilla.net/plugins/mda/NoSuchThing").err().unwrap();
-        assert!(err.message.contains("http://drobilla.net/plugins/mda/NoSuchThing"), "{err:?}");
-        assert!(err.fix.contains("apt install mda-lv2") && err.fix.contains("fxmatch plugins"), "{err:?}");
+        assert!(err.message().contains("http://drobilla.net/plugins/mda/NoSuchThing"), "{err:?}");
+        assert!(
+            err.fix().contains("apt install mda-lv2") && err.fix().contains("fxmatch plugins"),
+            "{err:?}"
+        );
     }
 }

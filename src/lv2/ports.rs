@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::chain::{Mapping, ParamSpec};
+use crate::effect::{Mapping, ParamSpec};
 
 /// The URIs the port description needs, created once per lookup.
 pub(crate) struct Uris {

@@ -15,13 +15,14 @@
 //!   exits 1.
 //! - [`probe_in_child`] runs that subcommand in a child process of the fxmatch binary with a
 //!   timeout ([`PROBE_TIMEOUT`], or `FXMATCH_PROBE_TIMEOUT` seconds) and turns a death by signal
-//!   (named: SIGSEGV, SIGABRT, SIGFPE, …), a timeout or a failure into an [`Lv2Error`] that
+//!   (named: SIGSEGV, SIGABRT, SIGFPE, …), a timeout or a failure into an error that
 //!   names the plugin, what happened and at which stage, and the fix. Results are cached per
 //!   URI for the life of the process, so the daemon's reconnects and the matcher's workers do
 //!   not probe again.
-//! - [`probe_chain`] probes every LV2 effect of a chain; `fxmatch render`, `fxmatch match`,
-//!   `fxmatch eval transfer|match` and `fxmatch daemon` call it right after loading the chain
-//!   file, before anything instantiates a plugin, and never on the audio thread.
+//! - [`crate::chain::probe_chain`] probes every LV2 effect of a chain with it; `fxmatch render`,
+//!   `fxmatch match`, `fxmatch eval transfer|match` and `fxmatch daemon` call it right after
+//!   loading the chain file, before anything instantiates a plugin, and never on the audio
+//!   thread.
 //!
 //! # Finding the binary
 //! The child is the binary given to [`set_probe_binary`], else this very executable when it is
@@ -50,9 +51,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::plugin::{Lv2Effect, Lv2Error};
+use super::plugin::Lv2Effect;
 use super::world::{package_hint, Layout};
-use crate::chain::{ChainSpec, Effect, Mapping, LV2_KIND};
+use crate::effect::{Effect, Mapping};
+use crate::error::{Error, Result};
 
 /// How long the child may take before it is killed and the plugin refused.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -108,9 +110,15 @@ pub struct ProbeFailure {
     pub fix: String,
 }
 
-impl From<&Lv2Error> for ProbeFailure {
-    fn from(e: &Lv2Error) -> Self {
-        Self { ok: false, message: e.message.clone(), fix: e.fix.clone() }
+impl From<&Error> for ProbeFailure {
+    fn from(e: &Error) -> Self {
+        Self { ok: false, message: e.message(), fix: e.fix().to_string() }
+    }
+}
+
+impl From<&ProbeFailure> for Error {
+    fn from(f: &ProbeFailure) -> Self {
+        Error::invalid(f.message.clone(), f.fix.clone())
     }
 }
 
@@ -124,12 +132,7 @@ fn noise(frames: usize, seed: u64) -> Vec<f32> {
 /// (see the module docs). `stage` is told what is about to happen, so that a crash can be
 /// pinned to a stage. A plugin that crashes takes this process with it: call this in a child
 /// process ([`probe_in_child`]) unless that is the point.
-pub fn run_probe(
-    uri: &str,
-    rate: u32,
-    block: usize,
-    stage: &mut dyn FnMut(&str),
-) -> Result<ProbeSummary, Lv2Error> {
+pub fn run_probe(uri: &str, rate: u32, block: usize, stage: &mut dyn FnMut(&str)) -> Result<ProbeSummary> {
     let start = Instant::now();
     let block = block.max(1);
     stage("load");
@@ -137,7 +140,7 @@ pub fn run_probe(
     stage("instantiate");
     effect.prepare(rate as f32, block);
     if let Some(e) = effect.prepare_error() {
-        return Err(Lv2Error {
+        return Err(Error::Invalid {
             message: format!("LV2 plugin `{uri}` could not be instantiated: {e}"),
             fix: "remove it from the chain, or check it with `fxmatch plugins URI`".into(),
         });
@@ -170,7 +173,7 @@ pub fn run_probe(
     stage("re-instantiate");
     effect.reinitialize();
     if let Some(e) = effect.prepare_error() {
-        return Err(Lv2Error {
+        return Err(Error::Invalid {
             message: format!("LV2 plugin `{uri}` could not be instantiated a second time: {e}"),
             fix: "remove it from the chain (offline renders instantiate each plugin anew)".into(),
         });
@@ -298,14 +301,15 @@ fn crash_fix(uri: &str, what: &str) -> String {
 /// `Ok` when it passed, was passed before in this process, is switched off
 /// (`FXMATCH_NO_PROBE=1`) or no fxmatch binary is known (a warning is logged); otherwise why
 /// the plugin is refused: the signal that killed the child, a timeout, or the child's error.
-pub fn probe_in_child(uri: &str, rate: u32, block: usize) -> Result<(), Lv2Error> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Result<(), Lv2Error>>>> = OnceLock::new();
+pub fn probe_in_child(uri: &str, rate: u32, block: usize) -> Result<()> {
+    // A failure is kept as its message and fix: the crate's error is not `Clone`.
+    static CACHE: OnceLock<Mutex<HashMap<String, Result<(), ProbeFailure>>>> = OnceLock::new();
     if disabled() {
         return Ok(());
     }
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(r) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(uri) {
-        return r.clone();
+        return r.as_ref().map_err(Error::from).copied();
     }
     let Some(bin) = probe_binary() else {
         tracing::warn!(
@@ -316,12 +320,13 @@ pub fn probe_in_child(uri: &str, rate: u32, block: usize) -> Result<(), Lv2Error
         return Ok(());
     };
     let result = run_child(&bin, uri, rate, block);
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(uri.to_string(), result.clone());
+    let kept = result.as_ref().map_err(ProbeFailure::from).copied();
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(uri.to_string(), kept);
     result
 }
 
 /// Spawn `bin plugins probe URI`, wait for it (killing it after the timeout) and judge it.
-fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Result<(), Lv2Error> {
+fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Result<()> {
     let start = Instant::now();
     let limit = timeout();
     let mut child = Command::new(bin)
@@ -331,7 +336,7 @@ fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Resul
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Lv2Error {
+        .map_err(|e| Error::Invalid {
             message: format!(
                 "cannot start the crash probe of LV2 plugin `{uri}` ({} plugins probe): {e}",
                 bin.display()
@@ -376,7 +381,7 @@ fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Resul
     let printed =
         if printed.is_empty() { String::new() } else { format!("; it printed: {}", printed.join(" | ")) };
     let Some(status) = status else {
-        return Err(Lv2Error {
+        return Err(Error::Invalid {
             message: format!(
                 "LV2 plugin `{uri}` did not finish the crash probe in {:.0} s (stuck during `{stage}`{printed}): \
                  it hangs, or is far too slow for real time",
@@ -386,7 +391,7 @@ fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Resul
         });
     };
     if let Some(signal) = status.signal() {
-        return Err(Lv2Error {
+        return Err(Error::Invalid {
             message: format!(
                 "LV2 plugin `{uri}` crashed the probe process with {} during `{stage}`{printed}; fxmatch \
                  refuses to load it, as it would take the whole process down",
@@ -402,37 +407,12 @@ fn run_child(bin: &std::path::Path, uri: &str, rate: u32, block: usize) -> Resul
             Some(f) => (format!(": {}", f.message), f.fix),
             None => (printed, crash_fix(uri, "failure")),
         };
-        return Err(Lv2Error {
+        return Err(Error::Invalid {
             message: format!("LV2 plugin `{uri}` failed the crash probe ({status}) during `{stage}`{why}"),
             fix,
         });
     }
     tracing::info!(uri, seconds, summary = stdout.trim(), "LV2 plugin passed the crash probe");
-    Ok(())
-}
-
-/// The URIs of `spec`'s LV2 effects, each once, in chain order.
-pub fn chain_uris(spec: &ChainSpec) -> Vec<&str> {
-    let mut uris: Vec<&str> = Vec::new();
-    for e in &spec.effects {
-        if let Some(uri) = e.uri.as_deref().filter(|_| e.kind == LV2_KIND) {
-            if !uris.contains(&uri) {
-                uris.push(uri);
-            }
-        }
-    }
-    uris
-}
-
-/// Probe every LV2 plugin of `spec` in a child process ([`probe_in_child`]) at `rate` Hz and
-/// `block` frames; the first failure is an error naming the chain file, the plugin and the fix.
-pub fn probe_chain(spec: &ChainSpec, rate: u32, block: usize) -> crate::Result<()> {
-    for uri in chain_uris(spec) {
-        probe_in_child(uri, rate, block).map_err(|e| {
-            let chain = spec.path.as_ref().map(|p| format!("chain {}: ", p.display())).unwrap_or_default();
-            crate::Error::invalid(format!("{chain}{}", e.message), e.fix)
-        })?;
-    }
     Ok(())
 }
 
@@ -445,8 +425,9 @@ mod tests {
     #[test]
     fn overdrive_passes_the_probe_in_process_through_every_stage() {
         let mut stages = Vec::new();
-        let s = run_probe(OVERDRIVE, 48_000, 256, &mut |s| stages.push(s.to_string()))
-            .unwrap_or_else(|e| panic!("{} (fix: {}; scripts/setup.sh installs mda-lv2)", e.message, e.fix));
+        let s = run_probe(OVERDRIVE, 48_000, 256, &mut |s| stages.push(s.to_string())).unwrap_or_else(|e| {
+            panic!("{} (fix: {}; scripts/setup.sh installs mda-lv2)", e.message(), e.fix())
+        });
         // drive, muffle, output: defaults, all at min, all at max, each alone at min and max.
         assert_eq!((s.continuous_controls, s.passes), (3, 3 + 6));
         assert_eq!(s.frames, 3 * 48_000 + 6 * 4_800);
@@ -460,7 +441,7 @@ mod tests {
     fn an_unknown_uri_fails_the_probe_with_the_package() {
         let e =
             run_probe("http://drobilla.net/plugins/mda/NoSuchThing", 48_000, 256, &mut |_| {}).unwrap_err();
-        assert!(e.message.contains("NoSuchThing") && e.fix.contains("mda-lv2"), "{e:?}");
+        assert!(e.message().contains("NoSuchThing") && e.fix().contains("mda-lv2"), "{e:?}");
     }
 
     #[test]
@@ -468,18 +449,5 @@ mod tests {
         assert!(signal_name(libc::SIGSEGV).starts_with("SIGSEGV (segmentation fault"));
         assert!(signal_name(libc::SIGFPE).starts_with("SIGFPE"));
         assert_eq!(signal_name(1000), "signal 1000");
-    }
-
-    #[test]
-    fn chain_uris_lists_each_lv2_plugin_once() {
-        let spec = ChainSpec::parse(
-            &format!(
-                "[[effect]]\ntype = \"eq\"\n[[effect]]\ntype = \"lv2\"\nuri = \"{OVERDRIVE}\"\nid = \"a\"\n\
-                 [[effect]]\ntype = \"lv2\"\nuri = \"{OVERDRIVE}\"\nid = \"b\"\n"
-            ),
-            "t.toml",
-        )
-        .unwrap();
-        assert_eq!(chain_uris(&spec), vec![OVERDRIVE]);
     }
 }

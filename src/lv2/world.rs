@@ -7,7 +7,7 @@
 //! per process and shared behind a [`Mutex`]. The `lilv` crate already serialises its own calls
 //! on a per-world lock, and lilv itself is not documented as thread-safe, so the extra mutex
 //! costs nothing and makes the rule explicit: the world is only touched off the audio thread
-//! (chain parsing and [`crate::chain::Effect::prepare`]). Running instances never call into the
+//! (chain parsing and [`crate::effect::Effect::prepare`]). Running instances never call into the
 //! world, so worker threads process in parallel without contention.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Serialize;
 
 use super::ports::{control_param, read_ports, PortInfo, PortKind, Uris};
-use crate::chain::ParamSpec;
+use crate::effect::ParamSpec;
 
 /// How fxmatch runs a plugin's audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@
 //! register), which a free search reaches by overshooting: heavy drive, deep EQ cuts, a
 //! threshold at the bottom. Three things hold the search to the reference's processing:
 //! - it **starts neutral** ([`Start::Neutral`]): every effect as close to transparent as its
-//!   ranges allow ([`ParamSpec::neutral`](crate::chain::ParamSpec::neutral));
+//!   ranges allow ([`ParamSpec::neutral`](crate::effect::ParamSpec::neutral));
 //! - a **prior** pulls toward neutral: CMA-ES maximises
 //!   `similarity − prior · Σ (x_i − neutral_i)²` over the parameters that have a neutral value
 //!   (normalised units, so a parameter moved across its whole range costs `prior`);

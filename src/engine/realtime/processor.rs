@@ -1,5 +1,6 @@
-//! [`AudioProcessor`]: the audio-thread side of the engine. It owns the real-time [`Chain`],
-//! writes the capture history, applies commands from the control side and runs the chain.
+//! [`AudioProcessor`]: the audio-thread side of the engine. It owns the running chain
+//! ([`RtChain`]), writes the capture history, applies commands from the control side and runs
+//! the chain. Built by `engine::build`; every method here is for the audio thread.
 //!
 //! `process` never allocates, frees, locks, blocks or panics (checked under `assert_no_alloc`
 //! in the unit tests and, in debug builds, in the JACK callback).
@@ -8,33 +9,30 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::capture::{capture_ring, CaptureWriter};
-use super::handle::EngineHandle;
 use super::swap::{Crossfade, Glides};
-use super::{EngineConfig, EngineStats};
-use crate::chain::{Chain, ChainSpec};
+use super::RtChain;
 use crate::dsp::{DenormalGuard, Smoothed};
-use crate::error::{Error, Result};
+use crate::engine::capture::CaptureWriter;
+use crate::engine::EngineStats;
 
 /// Capacity of the command queue (control → audio).
 pub(crate) const COMMAND_CAPACITY: usize = 4096;
 /// Capacity of the return queue (audio → control) for replaced chains: also the most chain
 /// swaps in flight at once (the control side never sends more than fit back).
 pub(crate) const RETURN_CAPACITY: usize = 8;
-/// Fade time of the whole-chain bypass.
-const BYPASS_FADE_SECONDS: f32 = 0.010;
 /// Slot number meaning "the whole chain" in [`Command::Bypass`].
 pub(crate) const WHOLE_CHAIN: u16 = u16::MAX;
 
 /// What the control side asks of the audio thread. Nothing in here is dropped on the audio
 /// thread: a [`Command::Swap`]'s chain is kept, and the chain it replaces is sent back.
 pub(crate) enum Command {
-    /// Glide a parameter (plain units) to a new value over the ramp time, in every live chain.
-    SetParam { slot: u16, index: u16, value: f32 },
+    /// Glide a parameter to a new value (normalised in the parameter's full range) over the
+    /// ramp time, in every live chain.
+    SetParam { slot: u16, index: u16, normalized: f64 },
     /// Bypass an effect (or the whole chain: [`WHOLE_CHAIN`]).
     Bypass { slot: u16, bypass: bool },
     /// Crossfade to this chain (built and prepared off the audio thread).
-    Swap(Box<Chain>),
+    Swap(RtChain),
 }
 
 /// Counters shared between the audio thread and the control side.
@@ -80,55 +78,24 @@ impl SharedStats {
     }
 }
 
-/// The audio-thread side of an engine; move it into the audio callback.
+/// The audio-thread side of an engine; move it into the audio callback. Built by
+/// [`engine`](crate::engine::engine).
 pub struct AudioProcessor {
-    chain: Box<Chain>,
-    fade: Crossfade,
-    glides: Glides,
-    commands: rtrb::Consumer<Command>,
-    returns: rtrb::Producer<Box<Chain>>,
-    capture: CaptureWriter,
-    stats: Arc<SharedStats>,
+    pub(in crate::engine) chain: RtChain,
+    pub(in crate::engine) fade: Crossfade,
+    pub(in crate::engine) glides: Glides,
+    /// A replaced chain the return queue had no room for: kept here (a slot in this struct,
+    /// nothing allocated) and sent back as soon as there is room, never dropped on this thread.
+    pub(in crate::engine) retired: Option<RtChain>,
+    pub(in crate::engine) commands: rtrb::Consumer<Command>,
+    pub(in crate::engine) returns: rtrb::Producer<RtChain>,
+    pub(in crate::engine) capture: CaptureWriter,
+    pub(in crate::engine) stats: Arc<SharedStats>,
     /// 1 = chain output, 0 = dry input (whole-chain bypass).
-    wet: Smoothed,
-    max_block: usize,
-    sample_rate: u32,
-    mono_r: Vec<f32>,
-}
-
-/// Build an engine for `spec`: the control side and the audio-thread side, connected by
-/// wait-free queues. The chain is prepared at `config.sample_rate` (48 kHz when unset; the
-/// backends fill in their own rate) and `config.max_block`, with the spec's values, settled.
-pub fn engine(spec: &ChainSpec, config: &EngineConfig) -> Result<(EngineHandle, AudioProcessor)> {
-    config.validate()?;
-    let sample_rate = config.sample_rate.unwrap_or(48_000);
-    let mirror = Chain::from_spec(spec)?;
-    let mut chain = Box::new(Chain::from_spec(spec)?);
-    chain.prepare(sample_rate as f32, config.max_block);
-    chain.snap();
-    let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_CAPACITY);
-    let (ret_tx, ret_rx) = rtrb::RingBuffer::new(RETURN_CAPACITY);
-    let (writer, reader) = capture_ring(sample_rate, config.capture_seconds);
-    let stats = Arc::new(SharedStats::default());
-    let mut wet = Smoothed::new(1.0);
-    wet.prepare(sample_rate as f32, BYPASS_FADE_SECONDS);
-    let glide_ms = super::swap::glide_ms(config.ramp_ms);
-    let processor = AudioProcessor {
-        glides: Glides::new(&chain, sample_rate, glide_ms),
-        fade: Crossfade::new(sample_rate, config.crossfade_ms, config.crossfade_warmup_ms, config.max_block),
-        chain,
-        commands: cmd_rx,
-        returns: ret_tx,
-        capture: writer,
-        stats: stats.clone(),
-        wet,
-        max_block: config.max_block,
-        sample_rate,
-        mono_r: vec![0.0; config.max_block],
-    };
-    let handle =
-        EngineHandle::new(spec.clone(), config.clone(), sample_rate, mirror, cmd_tx, ret_rx, reader, stats);
-    Ok((handle, processor))
+    pub(in crate::engine) wet: Smoothed,
+    pub(in crate::engine) max_block: usize,
+    pub(in crate::engine) sample_rate: u32,
+    pub(in crate::engine) mono_r: Vec<f32>,
 }
 
 impl AudioProcessor {
@@ -196,29 +163,6 @@ impl AudioProcessor {
         self.account(n, started);
     }
 
-    /// Set parameters and bypasses directly, before the processor runs (reconnect).
-    pub(crate) fn restore(
-        &mut self,
-        params: &crate::chain::Params,
-        bypass: &[bool],
-        whole: bool,
-    ) -> Result<()> {
-        self.chain.apply_params(params)?;
-        for (slot, &b) in bypass.iter().enumerate() {
-            self.chain.set_bypass(slot, b);
-        }
-        self.chain.snap();
-        self.wet.set_target(if whole { 0.0 } else { 1.0 });
-        self.wet.snap();
-        Ok(())
-    }
-
-    /// Write audio into the capture history before the processor runs (a reconnect carries
-    /// the history heard before the outage over). Not for the audio thread: it may be long.
-    pub(crate) fn prefill_capture(&mut self, left: &[f32], right: &[f32]) {
-        self.capture.write(left, right);
-    }
-
     fn account(&mut self, frames: usize, started: Instant) {
         let s = &self.stats;
         s.blocks.fetch_add(1, Ordering::Relaxed);
@@ -236,19 +180,46 @@ impl AudioProcessor {
         s.peak_load.fetch_max(load.max(0.0).to_bits(), Ordering::Relaxed);
     }
 
+    /// Where a replaced chain can go: the return queue's free places, plus the retired slot
+    /// if empty.
+    fn room_to_retire(&self) -> usize {
+        self.returns.slots() + usize::from(self.retired.is_none())
+    }
+
+    /// Send a replaced chain back to the control side, or keep it in the retired slot when
+    /// the queue is full (callers check [`AudioProcessor::room_to_retire`] first).
+    fn retire(&mut self, chain: RtChain) {
+        if let Err(rtrb::PushError::Full(chain)) = self.returns.push(chain) {
+            debug_assert!(self.retired.is_none(), "room_to_retire checked by the caller");
+            self.retired = Some(chain);
+        }
+    }
+
+    /// Send the chain in the retired slot back, once the queue has room.
+    fn flush_retired(&mut self) {
+        if self.returns.slots() > 0 {
+            if let Some(chain) = self.retired.take() {
+                self.retire(chain);
+            }
+        }
+    }
+
     fn drain_commands(&mut self) {
+        self.flush_retired();
         loop {
             // A swap needs room to send a chain back; leave it queued until there is.
-            if matches!(self.commands.peek(), Ok(Command::Swap(_))) && self.returns.slots() < 2 {
+            if matches!(self.commands.peek(), Ok(Command::Swap(_))) && self.room_to_retire() < 2 {
                 return;
             }
             let Ok(cmd) = self.commands.pop() else { return };
             match cmd {
-                Command::SetParam { slot, index, value } => {
+                Command::SetParam { slot, index, normalized } => {
                     let (slot, index) = (slot as usize, index as usize);
-                    self.glides.start(&self.chain, slot, index, value);
+                    self.glides.start(&self.chain, slot, index, normalized);
                     if self.glides.is_instant() {
-                        self.for_each_chain(|c| c.set_param(slot, index, value));
+                        if let Some(value) = self.glides.to_plain(slot, index, normalized) {
+                            self.for_each_chain(|c| c.set_param(slot, index, value));
+                        }
                     }
                 }
                 Command::Bypass { slot, bypass } => {
@@ -260,15 +231,14 @@ impl AudioProcessor {
                 }
                 Command::Swap(chain) => {
                     if let Some(replaced) = self.fade.push(chain) {
-                        // Room checked above.
-                        let _ = self.returns.push(replaced);
+                        self.retire(replaced); // room checked above
                     }
                 }
             }
         }
     }
 
-    fn for_each_chain(&mut self, mut f: impl FnMut(&mut Chain)) {
+    fn for_each_chain(&mut self, mut f: impl FnMut(&mut RtChain)) {
         f(&mut self.chain);
         self.fade.for_each_chain(&mut f);
     }
@@ -280,17 +250,17 @@ impl AudioProcessor {
         let samples = len as u32;
         self.glides.advance(len, |slot, index, v| {
             chain.set_param_over(slot, index, v, samples);
-            fade.for_each_chain(&mut |c: &mut Chain| c.set_param_over(slot, index, v, samples));
+            fade.for_each_chain(&mut |c: &mut RtChain| c.set_param_over(slot, index, v, samples));
         });
         out_l.copy_from_slice(in_l);
         out_r.copy_from_slice(in_r);
         self.chain.process(out_l, out_r);
         if self.fade.is_active() {
             let finished = self.fade.process(in_l, in_r, out_l, out_r);
-            if finished && self.returns.slots() > 0 {
+            if finished && self.room_to_retire() > 0 {
                 if let Some(new) = self.fade.take_finished() {
                     let old = std::mem::replace(&mut self.chain, new);
-                    let _ = self.returns.push(old);
+                    self.retire(old);
                     self.stats.swaps_done.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -305,19 +275,12 @@ impl AudioProcessor {
     }
 }
 
-/// Errors for a processor fed at the wrong rate (used by the backends).
-pub(crate) fn rate_mismatch(configured: u32, backend: u32) -> Error {
-    Error::invalid(
-        format!("engine.sample_rate = {configured} Hz but the audio backend runs at {backend} Hz"),
-        "leave engine.sample_rate out of the config to follow the backend, or restart the backend at that rate",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::{Chain, ChainSpec};
     use crate::dsp::testutil;
-    use crate::engine::AudioControl;
+    use crate::engine::{engine, AudioControl, EngineConfig};
 
     pub(crate) fn spec(name: &str) -> ChainSpec {
         ChainSpec::load(format!("{}/config/chains/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -409,7 +372,38 @@ mod tests {
             let e = r.unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("fix"), "{e}");
         }
-        // Nothing invalid reached the mirror.
-        assert_eq!(h.param("distortion", "drive").unwrap(), h.params().values["distortion"]["drive"]);
+        // Nothing invalid reached the settings.
+        assert_eq!(
+            h.param("distortion", "drive").unwrap(),
+            h.settings().params().values["distortion"]["drive"]
+        );
+    }
+
+    #[test]
+    fn a_retired_chain_the_queue_cannot_take_waits_in_its_slot() {
+        let spec = spec("eq-comp.toml");
+        let (_h, mut p) = engine(&spec, &EngineConfig::default()).unwrap();
+        let chain = || {
+            let mut c = Chain::from_spec(&spec).unwrap();
+            c.prepare(48_000.0, 128);
+            RtChain::new(Box::new(c))
+        };
+        let (tx, mut rx) = rtrb::RingBuffer::new(2);
+        p.returns = tx;
+        assert!(p.returns.push(chain()).is_ok() && p.returns.push(chain()).is_ok());
+        assert_eq!(p.room_to_retire(), 1, "the queue is full; the slot is free");
+        let extra = chain();
+        assert_no_alloc::assert_no_alloc(|| p.retire(extra));
+        assert!(p.retired.is_some(), "kept, not dropped on the audio thread");
+        assert_eq!(p.room_to_retire(), 0);
+        // While the queue stays full, the chain stays in its slot.
+        let x = testutil::noise(256, 0.3, 4);
+        run(&mut p, &x, &x, 128);
+        assert!(p.retired.is_some());
+        // Once the control side takes one back, the next callback sends the kept chain on.
+        drop(rx.pop().unwrap());
+        run(&mut p, &x, &x, 128);
+        assert!(p.retired.is_none());
+        assert_eq!(rx.slots(), 2);
     }
 }

@@ -1,6 +1,20 @@
-//! The trait every effect in a chain implements: built-in DSP and, later, hosted plugins.
+//! What an effect is, below every effect that implements it: the [`Effect`] trait and its
+//! real-time contract, parameter specs ([`ParamSpec`]) with their `[0, 1]` mapping
+//! ([`ParamRange`]), and the parameter ramp time that the effects and the engine's glides share
+//! ([`PARAM_RAMP_SECONDS`]).
+//!
+//! The built-in effects ([`crate::dsp`]) and hosted plugins ([`crate::lv2`]) depend on this
+//! module only; chains ([`crate::chain`]) build on top of them.
 
-use super::ParamSpec;
+mod param;
+
+pub use param::{Mapping, ParamRange, ParamSpec};
+
+/// How long an effect takes to move a continuous parameter to a new value
+/// ([`Effect::set_param`]): 20 ms. Every built-in effect ramps its parameters over this time
+/// (the reverb's size and damping excepted, which move slower), and so do hosted plugins; the
+/// engine's glides are this much shorter than the configured ramp so that a move ends on time.
+pub const PARAM_RAMP_SECONDS: f32 = 0.020;
 
 /// One stereo effect.
 ///
@@ -75,5 +89,14 @@ pub trait Effect: Send {
     /// [`Effect::prepare`]. Hosted plugins sanitise their output; built-ins stay finite.
     fn nonfinite_samples(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_glides_assume_the_effects_ramp() {
+        // The engine shortens its glides by the effects' ramp so that a move ends on time.
+        assert!((crate::engine::swap::EFFECT_RAMP_MS - super::PARAM_RAMP_SECONDS * 1000.0).abs() < 1e-4);
     }
 }

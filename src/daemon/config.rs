@@ -224,146 +224,20 @@ impl DaemonConfig {
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file: File = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
-        let at = |offset: usize| Some(line_of(text, offset));
-        let base = path.parent().unwrap_or(Path::new("."));
-        let resolve = |v: &Option<Spanned<String>>, default: &str| {
-            let p = PathBuf::from(v.as_ref().map_or(default, |s| s.get_ref().as_str()));
-            if p.is_absolute() {
-                p
-            } else {
-                base.join(p)
-            }
-        };
-
-        let capture_seconds = match &file.capture.seconds {
-            None => 3.0,
-            Some(s) => {
-                let v = *s.get_ref();
-                if !(0.5..=30.0).contains(&v) {
-                    return Err(Error::config(
-                        path,
-                        at(s.span().start),
-                        format!("capture.seconds = {v} is outside 0.5..30"),
-                        "capture 0.5 to 30 seconds (3 is the default; the live profile is sized for 3)",
-                    ));
-                }
-                v as f32
-            }
-        };
-
-        let profile = file.matching.profile.as_ref().map_or("live".to_string(), |p| p.get_ref().clone());
-        if let Err(e) = MatchConfig::profile(&profile) {
-            let span = file.matching.profile.as_ref().map(|p| p.span().start).unwrap_or(0);
-            let fix = match e {
-                Error::Invalid { fix, .. } => fix,
-                other => other.to_string(),
-            };
-            return Err(Error::config(path, at(span), format!("unknown match profile `{profile}`"), fix));
-        }
-        let metric = file.matching.metric.as_ref().map_or("mfcc".to_string(), |m| m.get_ref().clone());
-        if !crate::metric::METRIC_NAMES.contains(&metric.as_str()) {
-            let span = file.matching.metric.as_ref().map(|m| m.span().start).unwrap_or(0);
-            return Err(Error::config(
-                path,
-                at(span),
-                format!("unknown metric `{metric}`"),
-                "use metric = \"encoder\" (the trained model) or \"mfcc\" (no model needed)",
-            ));
-        }
-        let model = match (&file.matching.model, metric.as_str()) {
-            (Some(m), "mfcc") => {
-                return Err(Error::config(
-                    path,
-                    at(m.span().start),
-                    "`model` is set but metric = \"mfcc\" uses no model",
-                    "remove `model`, or set metric = \"encoder\"",
-                ))
-            }
-            // Without `model`, the default model built into the binary: found wherever the
-            // daemon runs (an installed binary under systemd has no models/ folder beside it).
-            (Some(_), "encoder") => Some(resolve(&file.matching.model, "")),
-            _ => None,
-        };
-
-        let bind = match &file.osc.bind {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(b) => b.get_ref().parse::<IpAddr>().map_err(|_| {
-                Error::config(
-                    path,
-                    at(b.span().start),
-                    format!("osc.bind `{}` is not an IP address", b.get_ref()),
-                    "use \"127.0.0.1\" (this box only) or \"0.0.0.0\" (every interface)",
-                )
-            })?,
-        };
-        let osc = SocketAddr::new(bind, file.osc.port.unwrap_or(9000));
-        let osc_secret = match &file.osc.secret {
-            None => None,
-            Some(s) if s.get_ref().len() < 8 || s.get_ref().len() > 256 => {
-                return Err(Error::config(
-                    path,
-                    at(s.span().start),
-                    format!("osc.secret is {} characters long", s.get_ref().len()),
-                    "use 8 to 256 characters (e.g. the output of `openssl rand -hex 16`), or remove it",
-                ))
-            }
-            Some(s) => Some(s.get_ref().clone()),
-        };
-
-        let jack_client =
-            file.jack.client_name.as_ref().map_or("fxmatch".to_string(), |c| c.get_ref().clone());
-        if jack_client.is_empty() || jack_client.len() > 63 || jack_client.contains(':') {
-            let span = file.jack.client_name.as_ref().map(|c| c.span().start).unwrap_or(0);
-            return Err(Error::config(
-                path,
-                at(span),
-                format!("JACK client name `{jack_client}` is not usable"),
-                "use 1 to 63 characters without `:` (default \"fxmatch\")",
-            ));
-        }
-
-        let mut midi = Vec::new();
-        for entry in &file.midi.map {
-            let line = at(entry.span().start);
-            let e = entry.get_ref();
-            if e.note.is_some() == e.cc.is_some() {
-                return Err(Error::config(
-                    path,
-                    line,
-                    "a [[midi.map]] entry needs exactly one of `note` or `cc`",
-                    "write e.g. `{ note = 60, action = \"match\" }` or `{ cc = 64, action = \"bypass\" }`",
-                ));
-            }
-            let bad7 = [e.note, e.cc].into_iter().flatten().any(|v| v > 127);
-            if bad7 || e.channel.is_some_and(|c| c > 15) {
-                return Err(Error::config(
-                    path,
-                    line,
-                    "MIDI note and cc numbers lie in 0..127, channels in 0..15",
-                    "use a value in range (channels are 0-based: MIDI channel 1 is 0)",
-                ));
-            }
-            midi.push(MidiMapping { channel: e.channel, note: e.note, cc: e.cc, action: e.action });
-        }
-
-        let engine_line = file.engine.as_ref().and_then(|e| at(e.span().start));
-        let mut engine = file.engine.map(Spanned::into_inner).unwrap_or_default();
-        engine.client_name = jack_client.clone();
-        engine.mono = file.jack.mono.unwrap_or(false);
-        engine.autoconnect = file.jack.autoconnect.unwrap_or(true);
-        // The history must hold at least one capture.
-        engine.capture_seconds = engine.capture_seconds.max(capture_seconds + 1.0);
-        engine.validate().map_err(|e| match e {
-            Error::Invalid { message, fix } => Error::config(path, engine_line, message, fix),
-            other => other,
-        })?;
-
+        let src = Source { text, path, base: path.parent().unwrap_or(Path::new(".")) };
+        let capture_seconds = file.capture.checked_seconds(&src)?;
+        let (profile, metric, model) = file.matching.checked(&src)?;
+        let osc = file.osc.address(&src)?;
+        let osc_secret = file.osc.checked_secret(&src)?;
+        let jack_client = file.jack.checked_client_name(&src)?;
+        let midi = file.midi.mappings(&src)?;
+        let engine = src.engine(file.engine, &file.jack, &jack_client, capture_seconds)?;
         Ok(Self {
             engine,
             path: path.to_path_buf(),
-            chain: resolve(&file.chain, "chains/default.toml"),
-            references: resolve(&file.references, "references"),
-            state: resolve(&file.state, "state"),
+            chain: src.resolve(&file.chain, "chains/default.toml"),
+            references: src.resolve(&file.references, "references"),
+            state: src.resolve(&file.state, "state"),
             default_reference: file.default_reference,
             capture_seconds,
             capture_mode: file.capture.mode.unwrap_or(CaptureMode::Last),
@@ -417,6 +291,189 @@ impl DaemonConfig {
             };
             hit.then_some(m.action)
         })
+    }
+}
+
+/// The config file's text and place: errors name the file and line; relative paths start
+/// from its folder.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+    base: &'a Path,
+}
+
+impl Source<'_> {
+    /// The line of byte `offset`.
+    fn at(&self, offset: usize) -> Option<usize> {
+        Some(line_of(self.text, offset))
+    }
+
+    /// An [`Error::Config`] at the line of byte `offset`.
+    fn error(&self, offset: usize, message: impl Into<String>, fix: impl Into<String>) -> Error {
+        Error::config(self.path, self.at(offset), message, fix)
+    }
+
+    /// A path from the file (else `default`), relative ones from the file's folder.
+    fn resolve(&self, v: &Option<Spanned<String>>, default: &str) -> PathBuf {
+        let p = PathBuf::from(v.as_ref().map_or(default, |s| s.get_ref().as_str()));
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// `[engine]` with the `[jack]` values folded in and a history that holds a capture.
+    fn engine(
+        &self,
+        engine: Option<Spanned<crate::engine::EngineConfig>>,
+        jack: &JackFile,
+        jack_client: &str,
+        capture_seconds: f32,
+    ) -> Result<crate::engine::EngineConfig> {
+        let engine_line = engine.as_ref().and_then(|e| self.at(e.span().start));
+        let mut engine = engine.map(Spanned::into_inner).unwrap_or_default();
+        engine.client_name = jack_client.to_string();
+        engine.mono = jack.mono.unwrap_or(false);
+        engine.autoconnect = jack.autoconnect.unwrap_or(true);
+        // The history must hold at least one capture.
+        engine.capture_seconds = engine.capture_seconds.max(capture_seconds + 1.0);
+        engine.validate().map_err(|e| match e {
+            Error::Invalid { message, fix } => Error::config(self.path, engine_line, message, fix),
+            other => other,
+        })?;
+        Ok(engine)
+    }
+}
+
+impl CaptureFile {
+    /// `capture.seconds`, default 3.
+    fn checked_seconds(&self, src: &Source) -> Result<f32> {
+        let Some(s) = &self.seconds else { return Ok(3.0) };
+        let v = *s.get_ref();
+        if !(0.5..=30.0).contains(&v) {
+            return Err(src.error(
+                s.span().start,
+                format!("capture.seconds = {v} is outside 0.5..30"),
+                "capture 0.5 to 30 seconds (3 is the default; the live profile is sized for 3)",
+            ));
+        }
+        Ok(v as f32)
+    }
+}
+
+impl MatchFile {
+    /// The match profile (default `live`), metric (default `mfcc`) and model (`None`: the
+    /// built-in default), each checked.
+    fn checked(&self, src: &Source) -> Result<(String, String, Option<PathBuf>)> {
+        let profile = self.profile.as_ref().map_or("live".to_string(), |p| p.get_ref().clone());
+        if let Err(e) = MatchConfig::profile(&profile) {
+            let span = self.profile.as_ref().map(|p| p.span().start).unwrap_or(0);
+            let fix = match e {
+                Error::Invalid { fix, .. } => fix,
+                other => other.to_string(),
+            };
+            return Err(src.error(span, format!("unknown match profile `{profile}`"), fix));
+        }
+        let metric = self.metric.as_ref().map_or("mfcc".to_string(), |m| m.get_ref().clone());
+        if !crate::metric::METRIC_NAMES.contains(&metric.as_str()) {
+            let span = self.metric.as_ref().map(|m| m.span().start).unwrap_or(0);
+            return Err(src.error(
+                span,
+                format!("unknown metric `{metric}`"),
+                "use metric = \"encoder\" (the trained model) or \"mfcc\" (no model needed)",
+            ));
+        }
+        let model = match (&self.model, metric.as_str()) {
+            (Some(m), "mfcc") => {
+                return Err(src.error(
+                    m.span().start,
+                    "`model` is set but metric = \"mfcc\" uses no model",
+                    "remove `model`, or set metric = \"encoder\"",
+                ))
+            }
+            // Without `model`, the default model built into the binary: found wherever the
+            // daemon runs (an installed binary under systemd has no models/ folder beside it).
+            (Some(_), "encoder") => Some(src.resolve(&self.model, "")),
+            _ => None,
+        };
+        Ok((profile, metric, model))
+    }
+}
+
+impl OscFile {
+    /// Where the OSC server listens (default 127.0.0.1:9000).
+    fn address(&self, src: &Source) -> Result<SocketAddr> {
+        let bind = match &self.bind {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(b) => b.get_ref().parse::<IpAddr>().map_err(|_| {
+                src.error(
+                    b.span().start,
+                    format!("osc.bind `{}` is not an IP address", b.get_ref()),
+                    "use \"127.0.0.1\" (this box only) or \"0.0.0.0\" (every interface)",
+                )
+            })?,
+        };
+        Ok(SocketAddr::new(bind, self.port.unwrap_or(9000)))
+    }
+
+    /// The shared secret, 8 to 256 characters (`None`: open).
+    fn checked_secret(&self, src: &Source) -> Result<Option<String>> {
+        match &self.secret {
+            None => Ok(None),
+            Some(s) if s.get_ref().len() < 8 || s.get_ref().len() > 256 => Err(src.error(
+                s.span().start,
+                format!("osc.secret is {} characters long", s.get_ref().len()),
+                "use 8 to 256 characters (e.g. the output of `openssl rand -hex 16`), or remove it",
+            )),
+            Some(s) => Ok(Some(s.get_ref().clone())),
+        }
+    }
+}
+
+impl JackFile {
+    /// The JACK client name (default `fxmatch`), as JACK takes it.
+    fn checked_client_name(&self, src: &Source) -> Result<String> {
+        let jack_client = self.client_name.as_ref().map_or("fxmatch".to_string(), |c| c.get_ref().clone());
+        if jack_client.is_empty() || jack_client.len() > 63 || jack_client.contains(':') {
+            let span = self.client_name.as_ref().map(|c| c.span().start).unwrap_or(0);
+            return Err(src.error(
+                span,
+                format!("JACK client name `{jack_client}` is not usable"),
+                "use 1 to 63 characters without `:` (default \"fxmatch\")",
+            ));
+        }
+        Ok(jack_client)
+    }
+}
+
+impl MidiFile {
+    /// The `[[midi.map]]` entries, each with one of note or cc and values in MIDI's ranges.
+    fn mappings(&self, src: &Source) -> Result<Vec<MidiMapping>> {
+        let mut midi = Vec::new();
+        for entry in &self.map {
+            let line = src.at(entry.span().start);
+            let e = entry.get_ref();
+            if e.note.is_some() == e.cc.is_some() {
+                return Err(Error::config(
+                    src.path,
+                    line,
+                    "a [[midi.map]] entry needs exactly one of `note` or `cc`",
+                    "write e.g. `{ note = 60, action = \"match\" }` or `{ cc = 64, action = \"bypass\" }`",
+                ));
+            }
+            let bad7 = [e.note, e.cc].into_iter().flatten().any(|v| v > 127);
+            if bad7 || e.channel.is_some_and(|c| c > 15) {
+                return Err(Error::config(
+                    src.path,
+                    line,
+                    "MIDI note and cc numbers lie in 0..127, channels in 0..15",
+                    "use a value in range (channels are 0-based: MIDI channel 1 is 0)",
+                ));
+            }
+            midi.push(MidiMapping { channel: e.channel, note: e.note, cc: e.cc, action: e.action });
+        }
+        Ok(midi)
     }
 }
 

@@ -103,7 +103,7 @@ impl ParamSpec {
 /// A (possibly narrowed) searchable range of one parameter.
 ///
 /// ```
-/// use fxmatch::chain::{Mapping, ParamRange};
+/// use fxmatch::effect::{Mapping, ParamRange};
 /// let freq = ParamRange { min: 20.0, max: 20_000.0, mapping: Mapping::Log };
 /// assert!((freq.to_plain(0.5) - 632.456).abs() < 0.01); // geometric middle
 /// assert!((freq.to_normalized(632.456) - 0.5).abs() < 1e-4);

@@ -1,4 +1,4 @@
-//! Click-free hot-swaps on the audio thread.
+//! Click-free hot-swaps on the audio thread (the control side only builds the chains).
 //!
 //! Two ways to move the running chain to new values:
 //! - **Glide** (the default): each changed parameter moves from its current value to the new one
@@ -28,6 +28,7 @@
 //!
 //! [`ParamSpec`]: crate::chain::ParamSpec
 
+use super::RtChain;
 use crate::chain::{Chain, Mapping, ParamRange};
 
 /// The built-in effects' own parameter ramp, in ms.
@@ -43,9 +44,9 @@ pub(crate) fn glide_ms(ramp_ms: f32) -> f32 {
 
 /// A crossfade between the running chain and an incoming one (audio-thread state).
 pub(crate) struct Crossfade {
-    incoming: Option<Box<Chain>>,
+    incoming: Option<RtChain>,
     /// A chain that arrived during a fade: it starts when the fade ends.
-    pending: Option<Box<Chain>>,
+    pending: Option<RtChain>,
     pos: usize,
     len: usize,
     /// Frames the incoming chain runs muted before the fade (fills its delay lines, settles
@@ -76,7 +77,7 @@ impl Crossfade {
 
     /// Take in a new chain. Returns a chain that it displaces (an older pending one), which the
     /// caller must send back.
-    pub fn push(&mut self, chain: Box<Chain>) -> Option<Box<Chain>> {
+    pub fn push(&mut self, chain: RtChain) -> Option<RtChain> {
         if self.incoming.is_none() {
             self.incoming = Some(chain);
             self.pos = 0;
@@ -92,11 +93,11 @@ impl Crossfade {
     }
 
     /// Every chain waiting or fading in (not the running one).
-    pub fn for_each_chain(&mut self, f: &mut impl FnMut(&mut Chain)) {
-        if let Some(c) = self.incoming.as_deref_mut() {
+    pub fn for_each_chain(&mut self, f: &mut impl FnMut(&mut RtChain)) {
+        if let Some(c) = self.incoming.as_mut() {
             f(c);
         }
-        if let Some(c) = self.pending.as_deref_mut() {
+        if let Some(c) = self.pending.as_mut() {
             f(c);
         }
     }
@@ -104,7 +105,7 @@ impl Crossfade {
     /// Run the incoming chain on the input and fade `out` (the running chain's output) towards
     /// it. Returns whether the fade has reached the new chain.
     pub fn process(&mut self, in_l: &[f32], in_r: &[f32], out_l: &mut [f32], out_r: &mut [f32]) -> bool {
-        let Some(chain) = self.incoming.as_deref_mut() else { return false };
+        let Some(chain) = self.incoming.as_mut() else { return false };
         let n = in_l.len();
         let (sl, sr) = (&mut self.scratch_l[..n], &mut self.scratch_r[..n]);
         sl.copy_from_slice(in_l);
@@ -132,7 +133,7 @@ impl Crossfade {
     }
 
     /// After a finished fade: the chain that now runs alone; a pending chain starts fading in.
-    pub fn take_finished(&mut self) -> Option<Box<Chain>> {
+    pub fn take_finished(&mut self) -> Option<RtChain> {
         if self.pos < self.len {
             return None;
         }
@@ -198,21 +199,32 @@ impl Glides {
         self.len == 0
     }
 
-    /// Start a glide of `(slot, index)` to `value` from where it is now.
-    pub fn start(&mut self, chain: &Chain, slot: usize, index: usize, value: f32) {
+    fn entry(&mut self, slot: usize, index: usize) -> Option<&mut Glide> {
+        let g = self.offsets.get(slot).and_then(|&o| self.table.get_mut(o + index))?;
+        // An index past this effect's parameters lands on another effect's entry.
+        (g.slot == slot && g.index == index).then_some(g)
+    }
+
+    /// The plain value of `(slot, index)` at `normalized` (in the parameter's full range);
+    /// `None` for a parameter the chain does not have.
+    pub fn to_plain(&mut self, slot: usize, index: usize, normalized: f64) -> Option<f32> {
+        self.entry(slot, index).map(|g| g.range.to_plain(normalized))
+    }
+
+    /// Start a glide of `(slot, index)` to `to` (normalised in the parameter's full range)
+    /// from where it is now.
+    pub fn start(&mut self, chain: &RtChain, slot: usize, index: usize, to: f64) {
         if self.len == 0 {
             return;
         }
-        let Some(g) = self.offsets.get(slot).and_then(|&o| self.table.get_mut(o + index)) else { return };
-        if g.slot != slot || g.index != index {
-            return; // index past this effect's parameters
-        }
+        let len = self.len;
+        let Some(g) = self.entry(slot, index) else { return };
         let from = if g.active {
-            g.from + (g.to - g.from) * ease(g.pos as f64 / self.len as f64)
+            g.from + (g.to - g.from) * ease(g.pos as f64 / len as f64)
         } else {
-            g.range.to_normalized(chain.effect(slot).param(index))
+            g.range.to_normalized(chain.param(slot, index))
         };
-        let to = g.range.to_normalized(value);
+        let to = to.clamp(0.0, 1.0);
         // Discrete values cannot glide: jump (the control side crossfades those instead).
         g.from = if g.range.mapping == Mapping::Discrete { to } else { from };
         g.to = to;
