@@ -38,7 +38,8 @@ fn golden_predictions_match_the_training_code() {
     assert_eq!(golden.len(), 2);
     for g in &golden {
         let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
-        let x = p.predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) }).unwrap();
+        let x =
+            p.predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) }).unwrap();
         assert_eq!(x.len(), g.p.len());
         for (ours, theirs) in x.iter().zip(&g.p) {
             assert!((ours - *theirs as f64).abs() < 1e-4, "{ours} vs {theirs}");
@@ -61,7 +62,8 @@ fn other_chains_and_vaes_are_refused_with_a_fix() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(model_path(), dir.path().join("p.onnx")).unwrap();
     let mut meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap())
+            .unwrap();
     meta["vae_sha256"] = "00".repeat(32).into();
     std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
     let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
@@ -107,10 +109,15 @@ fn dataset_rows_hold_latents_and_settings() {
         let mut i = 0;
         while i < n_params {
             let slot = chain.free_params()[i].slot;
-            let members: Vec<usize> = (i..n_params).take_while(|&j| chain.free_params()[j].slot == slot).collect();
+            let members: Vec<usize> =
+                (i..n_params).take_while(|&j| chain.free_params()[j].slot == slot).collect();
             let off = members.iter().all(|&j| (p[j] as f64 - start[j]).abs() < 1e-6);
             let on = members.iter().all(|&j| (0.01..=0.99).contains(&p[j]));
-            assert!(off || on, "effect at slot {slot}: {:?}", members.iter().map(|&j| p[j]).collect::<Vec<_>>());
+            assert!(
+                off || on,
+                "effect at slot {slot}: {:?}",
+                members.iter().map(|&j| p[j]).collect::<Vec<_>>()
+            );
             i += members.len();
         }
     }

@@ -40,7 +40,8 @@ struct GoldenSignal {
 #[test]
 fn golden_latents_match_the_training_code() {
     let golden: Golden =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/vae/golden.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/vae/golden.json")).unwrap())
+            .unwrap();
     let mut vae = Vae::load(model_path()).unwrap();
     assert_eq!(golden.signals.len(), 3);
     for g in &golden.signals {
@@ -48,7 +49,9 @@ fn golden_latents_match_the_training_code() {
         let (spec, frames) = vae.spectrogram(&l, &r, golden.sample_rate).unwrap();
         assert_eq!(frames, g.frames, "{}", g.name);
         let half = spec.len() / 2;
-        for (what, part, theirs) in [("mid", &spec[..half], g.spec_sum_mid), ("side", &spec[half..], g.spec_sum_side)] {
+        for (what, part, theirs) in
+            [("mid", &spec[..half], g.spec_sum_mid), ("side", &spec[half..], g.spec_sum_side)]
+        {
             let ours: f64 = part.iter().map(|&v| v as f64).sum();
             let rel = (ours - theirs).abs() / theirs.abs().max(1e-9);
             eprintln!("{} spectrogram {what}: sum {ours:.4} vs {theirs:.4} ({rel:.2e})", g.name);
@@ -83,7 +86,9 @@ fn noise(seconds: f32, sample_rate: u32, seed: u32) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn input_policy_edge_cases() {
     let mut vae = Vae::load(model_path()).unwrap();
-    let finite = |e: &fxmatch::metric::Embedding| e.mid.len() == 128 && e.mid.iter().chain(&e.side).all(|v| v.is_finite());
+    let finite = |e: &fxmatch::metric::Embedding| {
+        e.mid.len() == 128 && e.mid.iter().chain(&e.side).all(|v| v.is_finite())
+    };
     assert!(finite(&vae.embed(&[], &[], 48_000).unwrap()));
     assert!(finite(&vae.embed(&vec![0.0; 48_000], &vec![0.0; 48_000], 48_000).unwrap()));
     let (l, r) = noise(0.01, 48_000, 1);
@@ -97,7 +102,8 @@ fn input_policy_edge_cases() {
 
     // Peak normalisation: the level does not change the embedding.
     let (l, r) = noise(3.0, 48_000, 2);
-    let quiet: (Vec<f32>, Vec<f32>) = (l.iter().map(|v| v * 0.05).collect(), r.iter().map(|v| v * 0.05).collect());
+    let quiet: (Vec<f32>, Vec<f32>) =
+        (l.iter().map(|v| v * 0.05).collect(), r.iter().map(|v| v * 0.05).collect());
     let (a, b) = (vae.embed(&l, &r, 48_000).unwrap(), vae.embed(&quiet.0, &quiet.1, 48_000).unwrap());
     assert!(similarity(&a, &b) > 0.9999, "{}", similarity(&a, &b));
     // 44.1 kHz noise embeds like 48 kHz noise (window and hop in seconds, bins in Hz).
@@ -111,7 +117,10 @@ fn input_policy_edge_cases() {
     assert_eq!(streamed, vae.embed(&l, &r, 44_100).unwrap());
     let one_chunk = vae.embed(&l[..l.len() / 3], &r[..r.len() / 3], 44_100).unwrap();
     let sim = similarity(&streamed, &one_chunk);
-    eprintln!("25 s of noise vs its first third: {sim}; vs 3 s of other noise: {}", similarity(&streamed, &c));
+    eprintln!(
+        "25 s of noise vs its first third: {sim}; vs 3 s of other noise: {}",
+        similarity(&streamed, &c)
+    );
     assert!(sim > 0.98, "stationary noise: chunks agree ({sim})");
 
     let mut builtin = Vae::builtin().unwrap();

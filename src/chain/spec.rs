@@ -35,14 +35,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::factory::{default_lv2_id, instantiate, lv2_effect, LV2_KIND};
 use crate::effect::{Effect, ParamRange, ParamSpec};
-use crate::vst3::{PluginDesc, VST3_KIND};
 use crate::error::{line_of, Error, Result};
+use crate::vst3::{PluginDesc, VST3_KIND};
 
 /// Most effects in one chain. Every effect holds its state (delay lines, reverb buffers: up to
 /// a few MB at 192 kHz) and a match keeps one copy of the chain per worker thread, so a chain
@@ -188,9 +189,9 @@ impl Source<'_> {
     fn effect_spec(&self, entry: EffectEntry, before: &[EffectSpec]) -> Result<EffectSpec> {
         let kind = entry.kind.get_ref().clone();
         let (effect, vst3) = self.effect(&entry, &kind)?;
-        let id = self.effect_id(&entry, &kind, vst3.as_ref(), before)?;
+        let id = self.effect_id(&entry, &kind, vst3.as_deref(), before)?;
         let specs = effect.params();
-        let params = Params { src: self, specs, id: &id, kind: &kind, vst3: vst3.as_ref() };
+        let params = Params { src: self, specs, id: &id, kind: &kind, vst3: vst3.as_deref() };
         let free = params.free(&entry)?;
         let mut fixed = params.fixed(&entry, &free)?;
         params.preset(&entry, &free, &mut fixed)?;
@@ -209,7 +210,7 @@ impl Source<'_> {
     /// with the plugin's description for a `vst3` effect (its parameters are also found by
     /// title or id); `uri` and `preset` belong to `lv2` effects, `plugin` to `vst3` effects,
     /// `tail` to both.
-    fn effect(&self, entry: &EffectEntry, kind: &str) -> Result<(Box<dyn Effect>, Option<PluginDesc>)> {
+    fn effect(&self, entry: &EffectEntry, kind: &str) -> Result<(Box<dyn Effect>, Option<Arc<PluginDesc>>)> {
         if let Some(p) = &entry.plugin {
             if kind != VST3_KIND {
                 return Err(self.error(
@@ -227,7 +228,9 @@ impl Source<'_> {
                     "add `plugin = \"NAME\"` with a name from `fxmatch plugins`, or `plugin = \"/path/NAME.vst3\"`",
                 )
             })?;
-            if let Some(field) = entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span())) {
+            if let Some(field) =
+                entry.uri.as_ref().map(|u| u.span()).or(entry.preset.as_ref().map(|p| p.span()))
+            {
                 return Err(self.error(
                     field.start,
                     "`uri` and `preset` are for `lv2` effects; a `vst3` effect names its `plugin`",

@@ -522,7 +522,12 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         )),
         None => None,
     };
-    let config = TransferConfig { pairs_per_preset: if quick { 1 } else { args.pairs }, seed: args.seed, profiles, predictor };
+    let config = TransferConfig {
+        pairs_per_preset: if quick { 1 } else { args.pairs },
+        seed: args.seed,
+        profiles,
+        predictor,
+    };
     let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
     for mut metric in args.common.load_metrics()? {

@@ -231,10 +231,22 @@ pub fn run(args: MatchArgs) -> Result<()> {
     }
     let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
     let outcome = match (args.mode, &prediction) {
-        (Mode::Predict, Some(x)) => {
-            predicted_outcome(&spec, &mut *metric, x, (&il[start..start + len], &ir[start..start + len]), input.sample_rate, &z_ref)?
-        }
-        _ => search(&spec, &*metric, &config, (&il[start..start + len], &ir[start..start + len]), input.sample_rate, &z_ref)?,
+        (Mode::Predict, Some(x)) => predicted_outcome(
+            &spec,
+            &mut *metric,
+            x,
+            (&il[start..start + len], &ir[start..start + len]),
+            input.sample_rate,
+            &z_ref,
+        )?,
+        _ => search(
+            &spec,
+            &*metric,
+            &config,
+            (&il[start..start + len], &ir[start..start + len]),
+            input.sample_rate,
+            &z_ref,
+        )?,
     };
     let seconds = t0.elapsed().as_secs_f64();
 
@@ -369,7 +381,12 @@ fn predicted_outcome(
             let back = render(&mut chain, &y);
             fxmatch::audio::log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
         };
-        effects.push(fxmatch::optimize::EffectUse { effect: id, distance_db, used: distance_db > USED_DB, deselected: false });
+        effects.push(fxmatch::optimize::EffectUse {
+            effect: id,
+            distance_db,
+            used: distance_db > USED_DB,
+            deselected: false,
+        });
     }
     let params = free
         .iter()

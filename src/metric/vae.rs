@@ -231,7 +231,9 @@ impl VaeModel {
             path: sidecar.clone(),
             action: "reading the VAE's sidecar (front-end settings and checksum)",
             source,
-            fix: format!("keep NAME.json beside NAME.onnx as training/vae.py export writes them; {TRAIN_FIX}"),
+            fix: format!(
+                "keep NAME.json beside NAME.onnx as training/vae.py export writes them; {TRAIN_FIX}"
+            ),
         })?;
         Self::from_parts(path, &onnx, &meta_text, &sidecar)
     }
@@ -306,7 +308,10 @@ impl VaeModel {
         let n_bins = self.inner.meta.frontend.n_bins;
         if frames == 0 || spec.len() != 2 * n_bins * frames {
             return Err(Error::invalid(
-                format!("VAE input of {} values for {frames} frames of {n_bins} bins (mid and side)", spec.len()),
+                format!(
+                    "VAE input of {} values for {frames} frames of {n_bins} bins (mid and side)",
+                    spec.len()
+                ),
                 "pass 2 × bins × frames values, at least one frame",
             ));
         }
@@ -316,7 +321,12 @@ impl VaeModel {
         let dim = self.inner.meta.dim;
         if mu.len() != 2 * dim || !mu.iter().all(|x| x.is_finite()) {
             return Err(Error::invalid(
-                format!("the VAE returned {} values (expected {}), finite: {}", mu.len(), 2 * dim, mu.iter().all(|x| x.is_finite())),
+                format!(
+                    "the VAE returned {} values (expected {}), finite: {}",
+                    mu.len(),
+                    2 * dim,
+                    mu.iter().all(|x| x.is_finite())
+                ),
                 "the model file does not match its sidecar or is broken; re-export it",
             ));
         }
@@ -402,7 +412,12 @@ impl Vae {
 
     /// The spectrograms of one chunk's normalised mid and side, as the network takes them
     /// (for the parity test); returns (values, frames).
-    pub fn spectrogram(&mut self, left: &[f32], right: &[f32], sample_rate: u32) -> Result<(Vec<f32>, usize)> {
+    pub fn spectrogram(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        sample_rate: u32,
+    ) -> Result<(Vec<f32>, usize)> {
         self.prepare(left, right, sample_rate)?;
         let frames = self.spec.len() / (2 * self.model.inner.meta.frontend.n_bins);
         Ok((self.spec.clone(), frames))
@@ -523,7 +538,14 @@ mod tests {
     use super::*;
 
     fn settings() -> VaeFrontEndSettings {
-        VaeFrontEndSettings { window_48k: 8192, hop_48k: 2048, n_bins: 2049, power: 0.3, peak_dbfs: -12.0, peak_floor: 1e-4 }
+        VaeFrontEndSettings {
+            window_48k: 8192,
+            hop_48k: 2048,
+            n_bins: 2049,
+            power: 0.3,
+            peak_dbfs: -12.0,
+            peak_floor: 1e-4,
+        }
     }
 
     /// A sine at a bin centre lands in that bin; 44.1 kHz gives the same bins and values as
@@ -533,12 +555,15 @@ mod tests {
         let f0 = 48_000.0 / 8192.0 * 300.0; // bin 300 at 48 kHz, 1757.8 Hz
         let peak_bin = |sr: u32| {
             let mut fe = VaeSpectrogram::new(&settings(), sr).unwrap();
-            let x: Vec<f32> = (0..sr as usize).map(|i| (std::f64::consts::TAU * f0 * i as f64 / sr as f64).sin() as f32 * 0.25).collect();
+            let x: Vec<f32> = (0..sr as usize)
+                .map(|i| (std::f64::consts::TAU * f0 * i as f64 / sr as f64).sin() as f32 * 0.25)
+                .collect();
             let mut out = Vec::new();
             let frames = fe.compute(&x, &mut out).unwrap();
             assert_eq!(out.len(), 2049 * frames);
             let col: Vec<f32> = (0..2049).map(|k| out[k * frames]).collect();
-            let (k, v) = col.iter().enumerate().fold((0, 0.0f32), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+            let (k, v) =
+                col.iter().enumerate().fold((0, 0.0f32), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
             (k, v, col)
         };
         let (k48, v48, _) = peak_bin(48_000);

@@ -394,7 +394,10 @@ impl Matcher {
             let n = self.workers[0].chain.num_free();
             if x.len() != n || !x.iter().all(|v| (0.0..=1.0).contains(v)) {
                 return Err(Error::invalid(
-                    format!("a start point of {} values for {n} free parameters (each must lie in [0, 1])", x.len()),
+                    format!(
+                        "a start point of {} values for {n} free parameters (each must lie in [0, 1])",
+                        x.len()
+                    ),
                     "give one normalised value per free parameter",
                 ));
             }

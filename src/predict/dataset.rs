@@ -95,9 +95,15 @@ pub fn build(
                         if i >= config.n || first_error.lock().map_or(true, |e| e.is_some()) {
                             return Ok(());
                         }
-                        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64));
+                        let mut rng = ChaCha8Rng::seed_from_u64(
+                            config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64),
+                        );
                         let a = content.excerpt(frames, 0, &mut rng);
-                        let b = if rng.random_bool(config.same_content) { a.clone() } else { content.excerpt(frames, 0, &mut rng) };
+                        let b = if rng.random_bool(config.same_content) {
+                            a.clone()
+                        } else {
+                            content.excerpt(frames, 0, &mut rng)
+                        };
                         let p = random_setting(&chain, config.p_active, &mut rng);
                         chain.set_normalized(&p);
                         render_into(&mut chain, &b.left, &b.right, &mut out_l, &mut out_r);
@@ -108,7 +114,8 @@ pub fn build(
                             values.extend_from_slice(v);
                         }
                         values.extend(p.iter().map(|&x| x as f32));
-                        rows.lock().expect("no worker panics holding it")[i] = Some(Row { values, content: (a.content, b.content) });
+                        rows.lock().expect("no worker panics holding it")[i] =
+                            Some(Row { values, content: (a.content, b.content) });
                         progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                     }
                 };
@@ -121,7 +128,8 @@ pub fn build(
     if let Some(e) = first_error.into_inner().expect("workers done") {
         return Err(e);
     }
-    let rows: Vec<Row> = rows.into_inner().expect("workers done").into_iter().map(|r| r.expect("every row made")).collect();
+    let rows: Vec<Row> =
+        rows.into_inner().expect("workers done").into_iter().map(|r| r.expect("every row made")).collect();
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let mut bytes = Vec::with_capacity(rows.len() * rows[0].values.len() * 4);
     for r in &rows {

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::chain::Chain;
-use crate::optimize::MatchConfig;
 use crate::metric::{Embedding, Vae, VaeModel};
+use crate::optimize::MatchConfig;
 use crate::{Error, Result};
 
 /// The sidecar format this build understands.
@@ -114,7 +114,10 @@ impl Predictor {
         let digest: String = Sha256::digest(&onnx).iter().map(|b| format!("{b:02x}")).collect();
         if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
             return Err(bad(
-                format!("checksum mismatch: the file's sha256 is {digest}, its sidecar expects {}", meta.onnx_sha256),
+                format!(
+                    "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {}",
+                    meta.onnx_sha256
+                ),
                 "copy the .onnx and .json of one export together, or re-export",
             ));
         }
@@ -134,13 +137,21 @@ impl Predictor {
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, 4 * meta.dim]))?;
             model.into_optimized()?.into_runnable()
         })()
-        .map_err(|e| bad(format!("tract cannot load this predictor: {e:#}"), "re-export it with training/predictor.py"))?;
+        .map_err(|e| {
+            bad(format!("tract cannot load this predictor: {e:#}"), "re-export it with training/predictor.py")
+        })?;
         let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae };
         let zero = Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] };
-        let x = p.predict(&zero, &zero).map_err(|e| bad(format!("fails on a test input: {e}"), "re-export it"))?;
+        let x = p
+            .predict(&zero, &zero)
+            .map_err(|e| bad(format!("fails on a test input: {e}"), "re-export it"))?;
         if x.len() != p.meta.params.len() {
             return Err(bad(
-                format!("returns {} values for the {} parameters its sidecar lists", x.len(), p.meta.params.len()),
+                format!(
+                    "returns {} values for the {} parameters its sidecar lists",
+                    x.len(),
+                    p.meta.params.len()
+                ),
                 "re-export it with training/predictor.py",
             ));
         }
