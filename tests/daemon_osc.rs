@@ -207,6 +207,75 @@ fn broken_config_is_reported_with_its_line() {
     assert!(err.contains("bad.toml:3") && err.contains("bnid") && err.contains("fix:"), "{err}");
 }
 
+/// `[match] mode` on the default chain (its predictor is built in): `auto` runs hybrid, `predict`
+/// answers without a search, `hybrid` with fewer evaluations than `search`; every mode applies a
+/// result over OSC. On a chain the predictor was not trained for, `auto` searches and `hybrid`
+/// refuses to start, naming the predictor, the chain and the fix.
+#[test]
+fn match_modes_search_predict_hybrid_and_auto() {
+    let _one = one_at_a_time();
+    require_tools();
+    let mut evaluations = std::collections::BTreeMap::new();
+    for mode in ["auto", "search", "predict", "hybrid"] {
+        let s = setup_with_chain("config/chains/default.toml");
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        std::fs::write(&s.config, text.replace("[match]\n", &format!("[match]\nmode = \"{mode}\"\n")))
+            .unwrap();
+        let log = s.dir.path().join("daemon.log");
+        let listen = free_udp_port();
+        let mut dump = Dump::start(listen);
+        let mut daemon = start_daemon_logged(&s, &log);
+        subscribe(&mut dump, s.port, listen);
+        std::thread::sleep(Duration::from_millis(2500));
+        oscsend(s.port, &["/fxmatch/match", "s", "acoustic"]);
+        let result = dump.expect("/fxmatch/result", Duration::from_secs(120));
+        let similarity: f32 = result[0].parse().unwrap();
+        assert!(similarity > 0.0 && similarity <= 1.0, "{mode}: {result:?}");
+        evaluations.insert(mode, result[3].parse::<usize>().expect("evaluations"));
+        assert!(daemon.0.try_wait().unwrap().is_none(), "{mode}: the daemon died");
+        drop(daemon);
+        let log = std::fs::read_to_string(&log).unwrap();
+        let expected =
+            if mode == "auto" { "match mode hybrid (auto" } else { &*format!("match mode {mode}") };
+        assert!(log.contains(expected), "{mode}: {log}");
+    }
+    eprintln!("evaluations per mode: {evaluations:?}");
+    assert_eq!(evaluations["predict"], 0, "{evaluations:?}");
+    assert!(evaluations["hybrid"] < evaluations["search"], "{evaluations:?}");
+
+    // eq-comp: the built-in predictor is the default chain's.
+    let s = setup();
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace("[match]\n", "[match]\nmode = \"hybrid\"\n")).unwrap();
+    let out = common::fxmatch()
+        .args(["daemon", "--backend", "offline", "--config"])
+        .arg(&s.config)
+        .arg("--input")
+        .arg(&s.input)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("mode = \"hybrid\"")
+            && err.contains("trained for chain `default`")
+            && err.contains("mode = \"search\""),
+        "{err}"
+    );
+    let log = s.dir.path().join("auto.log");
+    std::fs::write(&s.config, text).unwrap();
+    let daemon = start_daemon_logged(&s, &log);
+    let t = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("match mode")
+        && t.elapsed().as_secs() < 30
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(daemon);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("match mode search (no predictor for chain `eq-comp`"), "{log}");
+}
+
 /// A build without the `gpio` feature refuses a config that enables GPIO, naming the feature.
 #[cfg(not(feature = "gpio"))]
 #[test]

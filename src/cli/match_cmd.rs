@@ -19,7 +19,7 @@ use super::metric_args::{MetricArgs, MetricChoice};
 use fxmatch::optimize::{
     check_audio, loudest_window, FoundParam, MatchConfig, MatchOutcome, Matcher, Start, USED_DB,
 };
-use fxmatch::render::{render_into, render_stream, tail_frames};
+use fxmatch::render::{render_stream, tail_frames};
 
 /// How `fxmatch match` finds the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -231,14 +231,15 @@ pub fn run(args: MatchArgs) -> Result<()> {
     }
     let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
     let outcome = match (args.mode, &prediction) {
-        (Mode::Predict, Some(x)) => predicted_outcome(
-            &spec,
-            &mut *metric,
-            x,
-            (&il[start..start + len], &ir[start..start + len]),
-            input.sample_rate,
-            &z_ref,
-        )?,
+        (Mode::Predict, Some(x)) => {
+            Matcher::new(&spec, &*metric, MatchConfig { threads: 1, ..config.clone() })?.evaluate_at(
+                &il[start..start + len],
+                &ir[start..start + len],
+                input.sample_rate,
+                &z_ref,
+                x,
+            )?
+        }
         _ => search(
             &spec,
             &*metric,
@@ -339,85 +340,6 @@ fn search(
         b.finish_and_clear();
     }
     Ok(outcome)
-}
-
-/// The predictor's parameters as an outcome: scored once with the metric for the report (the
-/// prediction itself evaluates no candidate: `evaluations` is 0), and each effect's use measured
-/// as the search measures it (set back to rest, the log-spectral distance of the segment).
-fn predicted_outcome(
-    spec: &ChainSpec,
-    metric: &mut dyn StyleMetric,
-    x: &[f64],
-    segment: (&[f32], &[f32]),
-    sample_rate: u32,
-    z_ref: &fxmatch::metric::Embedding,
-) -> Result<MatchOutcome> {
-    let t0 = Instant::now();
-    let mut chain = Chain::from_spec(spec)?;
-    chain.prepare(sample_rate as f32, fxmatch::render::OFFLINE_BLOCK);
-    fxmatch::render::check_prepared(&chain)?;
-    let n = segment.0.len();
-    let render = |chain: &mut Chain, x: &[f64]| {
-        let (mut l, mut r) = (vec![0.0f32; n], vec![0.0f32; n]);
-        chain.set_normalized(x);
-        render_into(chain, segment.0, segment.1, &mut l, &mut r);
-        (l, r)
-    };
-    let found = render(&mut chain, x);
-    let s = similarity(&metric.embed(&found.0, &found.1, sample_rate)?, z_ref);
-    let s_input = similarity(&metric.embed(segment.0, segment.1, sample_rate)?, z_ref);
-    let rest = chain.start_point();
-    let mut effects = Vec::new();
-    let free = chain.free_params().to_vec();
-    let mut ids: Vec<String> = free.iter().map(|p| p.effect_id.clone()).collect();
-    ids.dedup();
-    for id in ids {
-        let members: Vec<usize> = (0..free.len()).filter(|&i| free[i].effect_id == id).collect();
-        let distance_db = if members.iter().all(|&i| x[i] == rest[i]) {
-            0.0
-        } else {
-            let mut y = x.to_vec();
-            members.iter().for_each(|&i| y[i] = rest[i]);
-            let back = render(&mut chain, &y);
-            fxmatch::audio::log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
-        };
-        effects.push(fxmatch::optimize::EffectUse {
-            effect: id,
-            distance_db,
-            used: distance_db > USED_DB,
-            deselected: false,
-        });
-    }
-    let params = free
-        .iter()
-        .zip(x)
-        .map(|(p, &v)| FoundParam {
-            effect: p.effect_id.clone(),
-            param: p.param_id.clone(),
-            value: p.range.to_plain(v),
-            unit: p.unit.clone(),
-            normalized: v,
-        })
-        .collect();
-    Ok(MatchOutcome {
-        x: x.to_vec(),
-        params,
-        similarity: s,
-        similarity_input: s_input,
-        similarity_start: s,
-        similarity_search: s,
-        penalty: 0.0,
-        history: Vec::new(),
-        effects,
-        evaluations: 0,
-        selection_evaluations: 0,
-        generations: 0,
-        stop_reason: "predicted".into(),
-        seconds: t0.elapsed().as_secs_f64(),
-        render_seconds: 0.0,
-        embed_seconds: 0.0,
-        threads: 1,
-    })
 }
 
 /// Stage a temporary for each output given (checked by [`AtomicFile::create`]); two outputs

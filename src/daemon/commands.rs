@@ -1,6 +1,7 @@
 //! Commands: each [`Command`] done and answered with a typed [`Reply`]; a batch of queued
 //! commands with parameter changes coalesced; the saved state written debounced.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::matching::Request;
@@ -50,7 +51,7 @@ impl Daemon {
     fn try_handle(&mut self, command: Command, client: Client) -> Result<Reply> {
         Ok(match command {
             Command::Match(name) => {
-                let (reference, embedding) = self.selected(name)?;
+                let (reference, embedding, wav) = self.selected(name)?;
                 if self.state.reference.as_deref() != Some(&reference) {
                     self.state.reference = Some(reference.clone());
                     self.state_changed();
@@ -58,8 +59,13 @@ impl Daemon {
                 if self.state_dirty.is_some() {
                     self.save_state(); // a match may take long: what was set before it is kept
                 }
-                let request =
-                    Request { client, reference: reference.clone(), embedding, triggered: Instant::now() };
+                let request = Request {
+                    client,
+                    reference: reference.clone(),
+                    embedding,
+                    wav,
+                    triggered: Instant::now(),
+                };
                 self.trigger(request, self.config.capture_mode == CaptureMode::Next)?;
                 Reply::ok("match", &[&reference])
             }
@@ -179,7 +185,7 @@ impl Daemon {
         Reply::ListMore { list, next, total: names.len() }
     }
 
-    fn selected(&self, name: Option<String>) -> Result<(String, Embedding)> {
+    fn selected(&self, name: Option<String>) -> Result<(String, Embedding, PathBuf)> {
         let name = name.or_else(|| self.state.reference.clone()).ok_or_else(|| {
             Error::invalid(
                 format!("no reference to match: {} holds no WAV", self.refs.dir().display()),
@@ -187,7 +193,7 @@ impl Daemon {
             )
         })?;
         let r = self.refs.get(&name)?;
-        Ok((r.name.clone(), r.embedding.clone()))
+        Ok((r.name.clone(), r.embedding.clone(), r.path.clone()))
     }
 
     /// Write the state now (at exit, before a match, when the debounce delay is over).

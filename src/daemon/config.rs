@@ -25,6 +25,21 @@ pub enum CaptureMode {
     Next,
 }
 
+/// How a match finds the chain's parameters (`[match] mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    /// `hybrid` when a parameter predictor for the chain is at hand (the config's `predictor`,
+    /// else the one built in for the default chain), `search` otherwise.
+    Auto,
+    /// CMA-ES alone, from the chain's neutral start.
+    Search,
+    /// The parameter predictor alone: one pass, no search.
+    Predict,
+    /// CMA-ES started at the prediction, with a smaller step size and a third of the generations.
+    Hybrid,
+}
+
 /// What a footswitch (MIDI note/CC or GPIO line) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,6 +122,11 @@ pub struct DaemonConfig {
     /// The encoder model (`NAME.onnx` beside `NAME.json`) when `metric` is `encoder` and the
     /// config names one; `None`: the built-in default model.
     pub model: Option<PathBuf>,
+    /// How a match finds the parameters.
+    pub mode: MatchMode,
+    /// The parameter predictor (`NAME.onnx` beside `NAME.json`) the config names; `None`: the
+    /// one built in for the default chain.
+    pub predictor: Option<PathBuf>,
     /// Matcher worker threads (0: all cores).
     pub threads: usize,
     /// Random seed of the search.
@@ -165,6 +185,8 @@ struct MatchFile {
     profile: Option<Spanned<String>>,
     metric: Option<Spanned<String>>,
     model: Option<Spanned<String>>,
+    mode: Option<MatchMode>,
+    predictor: Option<Spanned<String>>,
     threads: Option<usize>,
     seed: Option<u64>,
 }
@@ -244,6 +266,8 @@ impl DaemonConfig {
             profile,
             metric,
             model,
+            mode: file.matching.mode.unwrap_or(MatchMode::Auto),
+            predictor: file.matching.checked_predictor(&src)?,
             threads: file.matching.threads.unwrap_or(0),
             seed: file.matching.seed.unwrap_or(0),
             osc,
@@ -399,6 +423,19 @@ impl MatchFile {
         };
         Ok((profile, metric, model))
     }
+
+    /// The predictor the config names, unless `mode = "search"` (which uses none).
+    fn checked_predictor(&self, src: &Source) -> Result<Option<PathBuf>> {
+        match (&self.predictor, self.mode) {
+            (Some(p), Some(MatchMode::Search)) => Err(src.error(
+                p.span().start,
+                "`predictor` is set but mode = \"search\" uses no predictor",
+                "remove `predictor`, or set mode = \"hybrid\", \"predict\" or \"auto\"",
+            )),
+            (Some(_), _) => Ok(Some(src.resolve(&self.predictor, ""))),
+            (None, _) => Ok(None),
+        }
+    }
 }
 
 impl OscFile {
@@ -549,6 +586,23 @@ mod tests {
         assert!(e.contains("test.toml:3") && e.contains("next_reference"), "{e}");
         let e = err("chain = 3\n");
         assert!(e.contains("test.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn match_mode_and_predictor() {
+        let c = DaemonConfig::parse("", "/etc/fxmatch/fx.toml").unwrap();
+        assert_eq!((c.mode, c.predictor), (MatchMode::Auto, None));
+        let c = DaemonConfig::parse(
+            "[match]\nmode = \"hybrid\"\npredictor = \"p/chain.onnx\"\n",
+            "/etc/fxmatch/fx.toml",
+        )
+        .unwrap();
+        assert_eq!(c.mode, MatchMode::Hybrid);
+        assert_eq!(c.predictor, Some(PathBuf::from("/etc/fxmatch/p/chain.onnx")));
+        let e = err("[match]\nmode = \"guess\"\n");
+        assert!(e.contains("test.toml:2") && e.contains("guess") && e.contains("hybrid"), "{e}");
+        let e = err("[match]\nmode = \"search\"\npredictor = \"p.onnx\"\n");
+        assert!(e.contains("test.toml:3") && e.contains("uses no predictor"), "{e}");
     }
 
     #[test]

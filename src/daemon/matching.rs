@@ -5,12 +5,14 @@
 //! one; further triggers only replace the queued request, so a storm of triggers costs one
 //! aborted generation and one new match, not a pile of work.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{Aborted, Client, Phase, Reply};
+use super::strategy::Strategy;
 use super::Daemon;
 use crate::audio::AudioBuffer;
 use crate::error::Result;
@@ -23,6 +25,8 @@ pub(super) struct Request {
     pub client: Client,
     pub reference: String,
     pub embedding: Embedding,
+    /// The reference's WAV (the predictor reads it with its own encoder).
+    pub wav: PathBuf,
     pub triggered: Instant,
 }
 
@@ -115,6 +119,7 @@ pub(super) struct Job {
     id: u64,
     segment: AudioBuffer,
     reference: Embedding,
+    reference_wav: PathBuf,
     abort: Arc<AtomicBool>,
 }
 
@@ -188,8 +193,13 @@ impl Daemon {
         }
         self.next_id += 1;
         let abort = Arc::new(AtomicBool::new(false));
-        let job =
-            Job { id: self.next_id, segment, reference: request.embedding.clone(), abort: abort.clone() };
+        let job = Job {
+            id: self.next_id,
+            segment,
+            reference: request.embedding.clone(),
+            reference_wav: request.wav.clone(),
+            abort: abort.clone(),
+        };
         if self.jobs.send(job).is_err() {
             self.send(request.client, Reply::error("the match thread has stopped; restart the daemon"));
             return;
@@ -283,7 +293,12 @@ impl Daemon {
 
 /// The match thread: one matcher, reused for every job; below normal priority so the control
 /// thread and the rest of the system stay responsive (the audio thread is real-time anyway).
-pub(super) fn worker(mut matcher: Matcher, jobs: Receiver<Job>, results: Sender<WorkerMsg>) {
+pub(super) fn worker(
+    mut matcher: Matcher,
+    mut strategy: Strategy,
+    jobs: Receiver<Job>,
+    results: Sender<WorkerMsg>,
+) {
     // Nice 10 for this thread; the matcher's threads inherit it. Failure only costs priority.
     // SAFETY: setpriority with who = 0 changes the calling thread on Linux; no memory involved.
     #[cfg(target_os = "linux")]
@@ -294,9 +309,17 @@ pub(super) fn worker(mut matcher: Matcher, jobs: Receiver<Job>, results: Sender<
         let (l, r) = job.segment.to_stereo();
         let id = job.id;
         let progress_tx = results.clone();
-        let outcome = matcher.run(&l, &r, job.segment.sample_rate, &job.reference, &job.abort, &mut |p| {
-            let _ = progress_tx.send(WorkerMsg::Progress(id, p.clone()));
-        });
+        let outcome = strategy.run(
+            &mut matcher,
+            (&l, &r),
+            job.segment.sample_rate,
+            &job.reference,
+            &job.reference_wav,
+            &job.abort,
+            &mut |p| {
+                let _ = progress_tx.send(WorkerMsg::Progress(id, p.clone()));
+            },
+        );
         if results.send(WorkerMsg::Done(id, outcome)).is_err() {
             return;
         }

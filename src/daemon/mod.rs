@@ -10,8 +10,9 @@
 //! is the backend's real-time thread and never waits for any of this.
 //!
 //! By concern: [`protocol`] (commands and typed replies), `commands` (doing them), `matching`
-//! (captures, searches, the worker), `reconnect` (a lost audio server), [`config`] (the
-//! daemon's config file), [`references`] and [`presets`] (what it keeps on disk).
+//! (captures, searches, the worker), `strategy` (search, predict or hybrid), `reconnect` (a lost
+//! audio server), [`config`] (the daemon's config file), [`references`] and [`presets`] (what
+//! it keeps on disk).
 
 mod commands;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod presets;
 pub mod protocol;
 mod reconnect;
 pub mod references;
+mod strategy;
 mod warnings;
 
 use std::collections::BTreeSet;
@@ -34,6 +36,7 @@ use crate::optimize::Matcher;
 use config::DaemonConfig;
 use matching::{Activity, Job, WorkerMsg};
 use reconnect::Connection;
+use strategy::Strategy;
 
 pub use presets::{DaemonState, PresetStore};
 pub use protocol::{Aborted, Client, Command, Event, List, Phase, Reply, LIST_PAGE_BYTES};
@@ -83,12 +86,14 @@ impl Daemon {
         let metric = load_metric(&config.metric, config.model.as_deref())?;
         let (refs, mut warnings) = ReferenceLibrary::open(&config.references, &*metric)?;
         let presets = PresetStore::open(&config.state)?;
-        let matcher = Matcher::new(audio.spec(), &*metric, config.match_config()?)?;
+        let (strategy, match_config, mode) = Strategy::resolve(&config, audio.spec())?;
+        tracing::info!("{mode}");
+        let matcher = Matcher::new(audio.spec(), &*metric, match_config)?;
         let (jobs, job_rx) = mpsc::channel();
         let (result_tx, results) = mpsc::channel();
         std::thread::Builder::new()
             .name("fxmatch-match".into())
-            .spawn(move || matching::worker(matcher, job_rx, result_tx))
+            .spawn(move || matching::worker(matcher, strategy, job_rx, result_tx))
             .map_err(|e| Error::invalid(format!("cannot start the match thread: {e}"), "free memory"))?;
         let (events, event_rx) = mpsc::channel();
         let mut daemon = Self {

@@ -436,20 +436,8 @@ impl Matcher {
         abort: &AtomicBool,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<MatchOutcome> {
-        check_sample_rate(sample_rate)?;
         let start_time = Instant::now();
-        let n = segment_l.len().min(segment_r.len());
-        let (seg_l, seg_r) = (&segment_l[..n], &segment_r[..n]);
-        for w in &mut self.workers {
-            if w.chain.sample_rate() != sample_rate as f32 {
-                w.chain.prepare(sample_rate as f32, crate::render::OFFLINE_BLOCK);
-            }
-            crate::render::check_prepared(&w.chain)?;
-            w.out_l.resize(n, 0.0);
-            w.out_r.resize(n, 0.0);
-            w.render = Duration::ZERO;
-            w.embed = Duration::ZERO;
-        }
+        let (seg_l, seg_r) = self.prepare(segment_l, segment_r, sample_rate)?;
         let c = self.config.clone();
         let input_embedding = self.workers[0].metric.embed(seg_l, seg_r, sample_rate)?;
         let similarity_input = similarity(&input_embedding, reference);
@@ -552,37 +540,7 @@ impl Matcher {
             }
         }
 
-        // Which effects the result uses: the audible change when each is set back to its start.
-        let found = self.workers[0].render(&best_x, seg_l, seg_r);
-        let mut effects = Vec::with_capacity(groups.len());
-        for (g, (id, members)) in groups.iter().enumerate() {
-            let distance_db = if members.iter().all(|&i| best_x[i] == rest[i]) {
-                0.0
-            } else {
-                let back = self.workers[0].render(&reset_group(&best_x, members, &rest), seg_l, seg_r);
-                log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
-            };
-            effects.push(EffectUse {
-                effect: id.clone(),
-                distance_db,
-                used: distance_db > USED_DB,
-                deselected: deselected[g],
-            });
-        }
-
-        let chain = &self.workers[0].chain;
-        let params = chain
-            .free_params()
-            .iter()
-            .zip(&best_x)
-            .map(|(p, &x)| FoundParam {
-                effect: p.effect_id.clone(),
-                param: p.param_id.clone(),
-                value: p.range.to_plain(x),
-                unit: p.unit.clone(),
-                normalized: x,
-            })
-            .collect();
+        let (effects, params) = self.usage(&best_x, &deselected, seg_l, seg_r);
         Ok(MatchOutcome {
             penalty: penalty(&best_x),
             x: best_x,
@@ -602,6 +560,118 @@ impl Matcher {
             embed_seconds: self.workers.iter().map(|w| w.embed.as_secs_f64()).sum(),
             threads: self.workers.len(),
         })
+    }
+
+    /// The outcome of the chain at `x` without a search (the one-pass predictor's answer): its
+    /// similarity, the input's, which effects it uses and its parameters; 2 + (effects used)
+    /// renders, no CMA-ES. Errors like [`Matcher::run`].
+    pub fn evaluate_at(
+        &mut self,
+        segment_l: &[f32],
+        segment_r: &[f32],
+        sample_rate: u32,
+        reference: &Embedding,
+        x: &[f64],
+    ) -> Result<MatchOutcome> {
+        let start_time = Instant::now();
+        let (seg_l, seg_r) = self.prepare(segment_l, segment_r, sample_rate)?;
+        let n = self.workers[0].chain.num_free();
+        if x.len() != n || !x.iter().all(|v| (0.0..=1.0).contains(v)) {
+            return Err(Error::invalid(
+                format!("a setting of {} values for {n} free parameters (each must lie in [0, 1])", x.len()),
+                "give one normalised value per free parameter (`fxmatch chain show` lists them)",
+            ));
+        }
+        let worker = &mut self.workers[0];
+        let similarity_input = similarity(&worker.metric.embed(seg_l, seg_r, sample_rate)?, reference);
+        let s = worker.evaluate(x, seg_l, seg_r, sample_rate, reference);
+        let groups = effect_groups(&self.workers[0].chain).len();
+        let (effects, params) = self.usage(x, &vec![false; groups], seg_l, seg_r);
+        Ok(MatchOutcome {
+            x: x.to_vec(),
+            params,
+            similarity: s,
+            similarity_input,
+            similarity_start: s,
+            similarity_search: s,
+            penalty: 0.0,
+            history: Vec::new(),
+            effects,
+            evaluations: 0,
+            selection_evaluations: 0,
+            generations: 0,
+            stop_reason: "predicted".into(),
+            seconds: start_time.elapsed().as_secs_f64(),
+            render_seconds: self.workers[0].render.as_secs_f64(),
+            embed_seconds: self.workers[0].embed.as_secs_f64(),
+            threads: 1,
+        })
+    }
+
+    /// Prepares every worker's chain for `sample_rate` and the segment's length; the segment's
+    /// two channels cut to the same length.
+    fn prepare<'s>(
+        &mut self,
+        segment_l: &'s [f32],
+        segment_r: &'s [f32],
+        sample_rate: u32,
+    ) -> Result<(&'s [f32], &'s [f32])> {
+        check_sample_rate(sample_rate)?;
+        let n = segment_l.len().min(segment_r.len());
+        for w in &mut self.workers {
+            if w.chain.sample_rate() != sample_rate as f32 {
+                w.chain.prepare(sample_rate as f32, crate::render::OFFLINE_BLOCK);
+            }
+            crate::render::check_prepared(&w.chain)?;
+            w.out_l.resize(n, 0.0);
+            w.out_r.resize(n, 0.0);
+            w.render = Duration::ZERO;
+            w.embed = Duration::ZERO;
+        }
+        Ok((&segment_l[..n], &segment_r[..n]))
+    }
+
+    /// Which effects the result `x` uses (the audible change when each is set back to rest)
+    /// and its parameters in plain units; `deselected` per effect group, as the selection left it.
+    fn usage(
+        &mut self,
+        x: &[f64],
+        deselected: &[bool],
+        seg_l: &[f32],
+        seg_r: &[f32],
+    ) -> (Vec<EffectUse>, Vec<FoundParam>) {
+        let groups = effect_groups(&self.workers[0].chain);
+        let rest = self.workers[0].chain.start_point();
+        let found = self.workers[0].render(x, seg_l, seg_r);
+        let mut effects = Vec::with_capacity(groups.len());
+        for (g, (id, members)) in groups.iter().enumerate() {
+            let distance_db = if members.iter().all(|&i| x[i] == rest[i]) {
+                0.0
+            } else {
+                let back = self.workers[0].render(&reset_group(x, members, &rest), seg_l, seg_r);
+                log_spectral_distance((&found.0, &found.1), (&back.0, &back.1))
+            };
+            effects.push(EffectUse {
+                effect: id.clone(),
+                distance_db,
+                used: distance_db > USED_DB,
+                deselected: deselected[g],
+            });
+        }
+        let params = self.workers[0]
+            .chain
+            .free_params()
+            .iter()
+            .zip(x)
+            .map(|(p, &v)| FoundParam {
+                effect: p.effect_id.clone(),
+                param: p.param_id.clone(),
+                value: p.range.to_plain(v),
+                unit: p.unit.clone(),
+                normalized: v,
+            })
+            .collect();
+        (effects, params)
     }
 
     /// Similarities of all candidates, spread over the workers (one scoped thread each).

@@ -28,6 +28,9 @@ pub const PREDICTOR_FORMAT: &str = "fxmatch-predictor/1";
 /// The predictor for `config/chains/default.toml`, relative to the repository root.
 pub const DEFAULT_PREDICTOR: &str = "models/predictor/default.onnx";
 
+const BUILTIN_ONNX: &[u8] = include_bytes!("../../models/predictor/default.onnx");
+const BUILTIN_SIDECAR: &str = include_str!("../../models/predictor/default.json");
+
 const TRAIN_FIX: &str = "train one with training/predictor.py (models/README.md), or use --mode search";
 
 /// Step size of the hybrid search: it starts at the prediction, so it searches near it.
@@ -100,8 +103,24 @@ impl Predictor {
             source,
             fix: format!("keep NAME.json beside NAME.onnx; {TRAIN_FIX}"),
         })?;
-        let meta: PredictorMeta = serde_json::from_str(&text).map_err(|e| {
-            Error::config(&sidecar, Some(e.line()), format!("not a predictor sidecar: {e}"), TRAIN_FIX)
+        Self::from_parts(path, &onnx, &text, &sidecar, vae)
+    }
+
+    /// The predictor for the default chain built into the binary (the repository's
+    /// [`DEFAULT_PREDICTOR`] at build time), on the built-in VAE: found wherever the binary runs.
+    pub fn builtin() -> Result<Self> {
+        Self::from_parts(
+            PathBuf::from(format!("{DEFAULT_PREDICTOR} (built in)")),
+            BUILTIN_ONNX,
+            BUILTIN_SIDECAR,
+            Path::new("models/predictor/default.json (built in)"),
+            VaeModel::builtin()?,
+        )
+    }
+
+    fn from_parts(path: PathBuf, onnx: &[u8], text: &str, sidecar: &Path, vae: VaeModel) -> Result<Self> {
+        let meta: PredictorMeta = serde_json::from_str(text).map_err(|e| {
+            Error::config(sidecar, Some(e.line()), format!("not a predictor sidecar: {e}"), TRAIN_FIX)
         })?;
         let err_path = path.clone();
         let bad = move |message: String, fix: &str| Error::config(&err_path, None, message, fix);
@@ -111,7 +130,7 @@ impl Predictor {
                 "re-export it with this version's training/predictor.py",
             ));
         }
-        let digest: String = Sha256::digest(&onnx).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
         if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
             return Err(bad(
                 format!(
@@ -133,7 +152,7 @@ impl Predictor {
             ));
         }
         let plan = (|| -> TractResult<_> {
-            let mut model = tract_onnx::onnx().model_for_read(&mut &onnx[..])?;
+            let mut model = tract_onnx::onnx().model_for_read(&mut &*onnx)?;
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, 4 * meta.dim]))?;
             model.into_optimized()?.into_runnable()
         })()

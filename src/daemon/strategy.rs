@@ -1,0 +1,126 @@
+//! How the daemon's matches find parameters (`[match] mode`): the CMA-ES search, the one-pass
+//! parameter predictor, or the search started at the prediction (hybrid). `auto` takes hybrid
+//! when a predictor trained for the chain is at hand and the search otherwise. Lives on the match
+//! thread with the [`Matcher`]; the predictor's VAE latents of the references are cached there.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
+
+use super::config::{DaemonConfig, MatchMode};
+use crate::audio::read_wav_capped;
+use crate::chain::{Chain, ChainSpec};
+use crate::error::{Error, Result};
+use crate::metric::{Embedding, StyleMetric, Vae};
+use crate::optimize::{MatchConfig, MatchOutcome, Matcher, Progress};
+use crate::predict::{hybrid_config, Predictor};
+
+/// The mode in force and what it needs.
+pub(super) struct Strategy {
+    mode: MatchMode,
+    predictor: Option<(Predictor, Vae)>,
+    /// The predictor's VAE latent of each reference WAV, with the file's modification time and
+    /// length when it was read (a reference replaced under the same name is read again).
+    latents: HashMap<PathBuf, (Option<SystemTime>, u64, Embedding)>,
+}
+
+impl Strategy {
+    /// The strategy `config` asks for on the chain `spec`, the matcher settings it needs, and
+    /// a line for the log saying which mode runs and why. `predict` and `hybrid` without a
+    /// predictor for this chain are errors; `auto` falls back to the search.
+    pub fn resolve(config: &DaemonConfig, spec: &ChainSpec) -> Result<(Self, MatchConfig, String)> {
+        let base = config.match_config()?;
+        let chain = Chain::from_spec(spec)?;
+        let loaded = match (config.mode, &config.predictor) {
+            (MatchMode::Search, _) => None,
+            (_, Some(path)) => Some(Predictor::load(path, crate::metric::VaeModel::builtin()?)),
+            (_, None) => Some(Predictor::builtin()),
+        };
+        let fits = loaded.map(|p| p.and_then(|p| p.check_chain(&chain).map(|()| p)));
+        let (mode, predictor, why) = match (config.mode, fits) {
+            (_, None) => (MatchMode::Search, None, "configured".to_string()),
+            (MatchMode::Auto, Some(Err(e))) if config.predictor.is_none() => {
+                (MatchMode::Search, None, format!("no predictor for chain `{}` ({})", spec.name, e.message()))
+            }
+            (mode, Some(Err(e))) => {
+                return Err(Error::invalid(
+                    format!("[match] mode = \"{}\": {}", mode_name(mode), e.message()),
+                    format!(
+                        "{}; or set mode = \"search\" (no predictor needed)",
+                        e.fix().trim_end_matches(", or use --mode search")
+                    ),
+                ))
+            }
+            (MatchMode::Auto, Some(Ok(p))) => (MatchMode::Hybrid, Some(p), "auto".to_string()),
+            (mode, Some(Ok(p))) => (mode, Some(p), "configured".to_string()),
+        };
+        let config = if mode == MatchMode::Hybrid { hybrid_config(&base) } else { base };
+        let line = match &predictor {
+            Some(p) => format!("match mode {} ({why}; predictor {})", mode_name(mode), p.path().display()),
+            None => format!("match mode search ({why})"),
+        };
+        let predictor = predictor.map(|p| {
+            let vae = p.vae();
+            (p, vae)
+        });
+        Ok((Self { mode, predictor, latents: HashMap::new() }, config, line))
+    }
+
+    /// One match of the segment against a reference (its embedding under the matcher's metric,
+    /// and its WAV for the predictor's VAE).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        matcher: &mut Matcher,
+        (l, r): (&[f32], &[f32]),
+        sample_rate: u32,
+        reference: &Embedding,
+        reference_wav: &Path,
+        abort: &AtomicBool,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<MatchOutcome> {
+        let Some(x) = self.prediction((l, r), sample_rate, reference_wav)? else {
+            return matcher.run(l, r, sample_rate, reference, abort, progress);
+        };
+        if self.mode == MatchMode::Predict {
+            return matcher.evaluate_at(l, r, sample_rate, reference, &x);
+        }
+        matcher.set_start_at(Some(x))?;
+        matcher.run(l, r, sample_rate, reference, abort, progress)
+    }
+
+    /// The predictor's parameters for the segment and the reference; `None` in search mode.
+    fn prediction(
+        &mut self,
+        (l, r): (&[f32], &[f32]),
+        sample_rate: u32,
+        wav: &Path,
+    ) -> Result<Option<Vec<f64>>> {
+        let Some((predictor, vae)) = &mut self.predictor else { return Ok(None) };
+        let z_segment = vae.embed(l, r, sample_rate)?;
+        let meta = std::fs::metadata(wav).map_err(|e| Error::read(wav, e))?;
+        let stamp = (meta.modified().ok(), meta.len());
+        let z_reference = match self.latents.get(wav) {
+            Some((modified, len, z)) if (*modified, *len) == stamp => z.clone(),
+            _ => {
+                let (audio, _) = read_wav_capped(wav, "reference")?;
+                let (rl, rr) = audio.to_stereo();
+                let z = vae.embed(&rl, &rr, audio.sample_rate)?;
+                self.latents.insert(wav.to_path_buf(), (stamp.0, stamp.1, z.clone()));
+                z
+            }
+        };
+        predictor.predict(&z_segment, &z_reference).map(Some)
+    }
+}
+
+/// The config file's word for `mode`.
+pub(super) fn mode_name(mode: MatchMode) -> &'static str {
+    match mode {
+        MatchMode::Auto => "auto",
+        MatchMode::Search => "search",
+        MatchMode::Predict => "predict",
+        MatchMode::Hybrid => "hybrid",
+    }
+}
