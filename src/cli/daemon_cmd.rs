@@ -53,13 +53,13 @@ fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn Audi
     let rate = engine.sample_rate.unwrap_or(fxmatch::lv2::probe::DEFAULT_RATE);
     Ok(match args.backend {
         Backend::Jack => {
-            fxmatch::lv2::probe_chain(&spec, rate, engine.max_block)?;
+            fxmatch::chain::probe_chain(&spec, rate, engine.max_block)?;
             Box::new(JackEngine::start(&spec, &engine)?)
         }
         Backend::Offline => {
             let path = args.input.as_ref().expect("checked in run");
             let (input, _) = read_wav(path)?;
-            fxmatch::lv2::probe_chain(&spec, input.sample_rate, engine.max_block)?;
+            fxmatch::chain::probe_chain(&spec, input.sample_rate, engine.max_block)?;
             Box::new(OfflineEngine::start(&spec, &engine, input, OfflineOptions::default())?)
         }
     })

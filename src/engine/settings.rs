@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use crate::chain::{Chain, FreeParam, ParamSpec, Params};
+use crate::chain::{Chain, FreeParam, Params};
+use crate::effect::ParamSpec;
 use crate::error::{Error, Result};
 
 /// What does not change while an engine runs: the effects' ids and parameter specs, and the

@@ -24,9 +24,6 @@ pub mod presets;
 pub mod probe;
 pub mod world;
 
-/// Old path of [`crate::chain::probe_chain`], still used by `cli/daemon_cmd.rs`; remove once
-/// that file calls `chain::probe_chain`.
-pub use crate::chain::probe_chain;
 pub use plugin::Lv2Effect;
 pub use ports::{control_param, PortInfo, PortKind};
 pub use presets::{load_preset, plugin_presets, PresetInfo, PresetValues};

@@ -266,11 +266,7 @@ impl AudioProcessor {
             }
         }
         if self.wet.is_smoothing() || self.wet.target() < 1.0 {
-            for i in 0..len {
-                let w = self.wet.next();
-                out_l[i] = in_l[i] + w * (out_l[i] - in_l[i]);
-                out_r[i] = in_r[i] + w * (out_r[i] - in_r[i]);
-            }
+            crate::dsp::blend_dry(&mut self.wet, in_l, in_r, out_l, out_r);
         }
     }
 }

@@ -26,13 +26,14 @@
 //!   the new one builds up. The old chain goes back to the control side through a return queue
 //!   and is dropped there, never on the audio thread (fundsp's `Net::backend()` model).
 //!
-//! [`ParamSpec`]: crate::chain::ParamSpec
+//! [`ParamSpec`]: crate::effect::ParamSpec
 
 use super::RtChain;
-use crate::chain::{Chain, Mapping, ParamRange};
+use crate::chain::Chain;
+use crate::effect::{Mapping, ParamRange};
 
-/// The built-in effects' own parameter ramp, in ms.
-pub const EFFECT_RAMP_MS: f32 = 20.0;
+/// The effects' own parameter ramp ([`crate::effect::PARAM_RAMP_SECONDS`]), in ms.
+pub const EFFECT_RAMP_MS: f32 = crate::effect::PARAM_RAMP_SECONDS * 1000.0;
 
 /// Fade-in of a crossfade chain's input, in ms.
 const INPUT_FADE_MS: f32 = 10.0;
