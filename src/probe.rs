@@ -129,7 +129,9 @@ fn timeout() -> Duration {
 pub fn signal_name(signal: i32) -> String {
     let (name, what) = match signal {
         libc::SIGSEGV => ("SIGSEGV", "segmentation fault: an invalid memory access"),
-        libc::SIGABRT => ("SIGABRT", "abort: a failed assertion, abort() or an uncaught C++ exception in the plugin"),
+        libc::SIGABRT => {
+            ("SIGABRT", "abort: a failed assertion, abort() or an uncaught C++ exception in the plugin")
+        }
         libc::SIGFPE => ("SIGFPE", "arithmetic exception, e.g. an integer division by zero"),
         libc::SIGBUS => ("SIGBUS", "bus error: a misaligned or unmapped memory access"),
         libc::SIGILL => ("SIGILL", "illegal instruction, e.g. code built for another CPU"),

@@ -144,11 +144,7 @@ impl Chain {
     /// Process calls that hosted plugins answered with an error code (their blocks left dry)
     /// since they were prepared, as `(effect id, count)` for the effects with any.
     pub fn process_errors(&self) -> Vec<(String, u64)> {
-        self.slots
-            .iter()
-            .map(|s| (s.id.clone(), s.effect.process_errors()))
-            .filter(|(_, n)| *n > 0)
-            .collect()
+        self.slots.iter().map(|s| (s.id.clone(), s.effect.process_errors())).filter(|(_, n)| *n > 0).collect()
     }
 
     /// Sample rate given to [`Chain::prepare`] (0 before).

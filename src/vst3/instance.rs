@@ -436,7 +436,10 @@ impl Instance {
                 // leaves it unused (still given silent buffers).
                 let r = unsafe { self.component.activateBus(K_AUDIO, dir, i, 1) };
                 if i == 0 && r != kResultOk {
-                    return Err(format!("it refused to activate its main audio bus (code {})", result_name(r)));
+                    return Err(format!(
+                        "it refused to activate its main audio bus (code {})",
+                        result_name(r)
+                    ));
                 }
             }
         }

@@ -25,8 +25,8 @@ pub mod probe;
 pub use effect::Vst3Effect;
 pub use instance::ParamInfo;
 pub use module::{installed_bundles, search_paths, ClassInfo, Module};
-pub use probe::probe_in_child;
 pub use plugin::{describe_with_layout, list_plugins, param_spec, plugin_desc, Layout, PluginDesc};
+pub use probe::probe_in_child;
 
 /// The effect type of hosted VST3 plugins in chain files.
 pub const VST3_KIND: &str = "vst3";

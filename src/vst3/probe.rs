@@ -109,20 +109,22 @@ pub fn run_probe(
     let specs = effect.params().to_vec();
     let defaults: Vec<f32> = specs.iter().map(|s| s.default).collect();
     let second = rate as usize;
-    let (left, right) = (crate::audio::white_noise(second, 0.5, 1), crate::audio::white_noise(second, 0.5, 2));
+    let (left, right) =
+        (crate::audio::white_noise(second, 0.5, 1), crate::audio::white_noise(second, 0.5, 2));
     let mut frames = 0;
-    let mut pass = |effect: &mut Vst3Effect, stage: &mut dyn FnMut(&str), label: &str, values: &[f32], len| {
-        stage(label);
-        for (i, &v) in values.iter().enumerate() {
-            effect.set_param(i, v);
-        }
-        effect.snap();
-        let (mut l, mut r) = (left[..len].to_vec(), right[..len].to_vec());
-        for (bl, br) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
-            effect.process(bl, br);
-        }
-        frames += len;
-    };
+    let mut pass =
+        |effect: &mut Vst3Effect, stage: &mut dyn FnMut(&str), label: &str, values: &[f32], len| {
+            stage(label);
+            for (i, &v) in values.iter().enumerate() {
+                effect.set_param(i, v);
+            }
+            effect.snap();
+            let (mut l, mut r) = (left[..len].to_vec(), right[..len].to_vec());
+            for (bl, br) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
+                effect.process(bl, br);
+            }
+            frames += len;
+        };
     pass(&mut effect, stage, "process at the defaults", &defaults, second);
     for (label, min) in [("minimum", true), ("maximum", false)] {
         let values: Vec<f32> = specs
@@ -134,7 +136,13 @@ pub fn run_probe(
                 (_, false) => s.max,
             })
             .collect();
-        pass(&mut effect, stage, &format!("process with every continuous parameter at its {label}"), &values, second / 4);
+        pass(
+            &mut effect,
+            stage,
+            &format!("process with every continuous parameter at its {label}"),
+            &values,
+            second / 4,
+        );
     }
     let (calls, errors) = (effect.process_calls(), effect.process_errors());
     if calls > 0 && errors == calls {

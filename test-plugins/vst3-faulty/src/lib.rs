@@ -103,7 +103,13 @@ impl IComponentTrait for Plugin {
         i32::from(media_type == MediaTypes_::kAudio as MediaType)
     }
 
-    unsafe fn getBusInfo(&self, media_type: MediaType, dir: BusDirection, index: i32, bus: *mut BusInfo) -> tresult {
+    unsafe fn getBusInfo(
+        &self,
+        media_type: MediaType,
+        dir: BusDirection,
+        index: i32,
+        bus: *mut BusInfo,
+    ) -> tresult {
         if media_type != MediaTypes_::kAudio as MediaType || index != 0 || bus.is_null() {
             return kInvalidArgument;
         }
@@ -112,7 +118,10 @@ impl IComponentTrait for Plugin {
         bus.mediaType = media_type;
         bus.direction = dir;
         bus.channelCount = self.channels.get();
-        copy_wstring(if dir == BusDirections_::kInput as BusDirection { "Input" } else { "Output" }, &mut bus.name);
+        copy_wstring(
+            if dir == BusDirections_::kInput as BusDirection { "Input" } else { "Output" },
+            &mut bus.name,
+        );
         bus.busType = BusTypes_::kMain as BusType;
         bus.flags = BusInfo_::BusFlags_::kDefaultActive as u32;
         kResultOk
@@ -122,7 +131,13 @@ impl IComponentTrait for Plugin {
         kNotImplemented
     }
 
-    unsafe fn activateBus(&self, _media_type: MediaType, _dir: BusDirection, _index: i32, _state: TBool) -> tresult {
+    unsafe fn activateBus(
+        &self,
+        _media_type: MediaType,
+        _dir: BusDirection,
+        _index: i32,
+        _state: TBool,
+    ) -> tresult {
         kResultOk
     }
 
@@ -162,7 +177,12 @@ impl IAudioProcessorTrait for Plugin {
         kResultTrue
     }
 
-    unsafe fn getBusArrangement(&self, _dir: BusDirection, index: i32, arr: *mut SpeakerArrangement) -> tresult {
+    unsafe fn getBusArrangement(
+        &self,
+        _dir: BusDirection,
+        index: i32,
+        arr: *mut SpeakerArrangement,
+    ) -> tresult {
         if index != 0 || arr.is_null() {
             return kInvalidArgument;
         }
