@@ -197,25 +197,13 @@ fn a_refused_sample_rate_is_found_at_the_rate_of_the_run() {
 }
 
 #[test]
-fn match_refuses_the_aborting_plugin_and_an_unknown_parameter() {
+fn match_refuses_the_aborting_plugin_and_render_an_unknown_parameter() {
     let f = fixture();
     let chain = chain_file("AbortOnProcess", "[effect.free]\ngain = true\n");
     let out = f.work.join("match-out.wav");
-    let o = fx(&[
-        "match",
-        "--chain",
-        s(&chain),
-        "--metric",
-        "mfcc",
-        "--budget",
-        "20",
-        s(&f.input),
-        s(&f.input),
-        "-o",
-        s(&out),
-    ])
-    .output()
-    .unwrap();
+    let o = fx(&["match", "--chain", s(&chain), "--metric", "mfcc", s(&f.input), s(&f.input), "-o", s(&out)])
+        .output()
+        .unwrap();
     assert_refused(&o, "AbortOnProcess", "SIGABRT");
     assert!(!out.exists());
     let chain = chain_file("FaultyGain", "[effect.free]\nloudness = true\n");

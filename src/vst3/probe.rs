@@ -104,7 +104,7 @@ pub fn run_probe(
     let mut effect = Vst3Effect::from_desc(desc.clone());
     effect.prepare(rate as f32, block);
     if let Some(e) = effect.prepare_error() {
-        return Err(refused(format!("{e}"), reference));
+        return Err(refused(e.to_string(), reference));
     }
     let specs = effect.params().to_vec();
     let defaults: Vec<f32> = specs.iter().map(|s| s.default).collect();
@@ -226,4 +226,18 @@ pub fn probe_in_child(reference: &str, rate: u32, block: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_and_fixes_name_what_they_mean() {
+        assert_eq!(result_name(vst3::Steinberg::kInternalError), "4 (kInternalError)");
+        assert_eq!(result_name(vst3::Steinberg::kResultFalse), "1 (kResultFalse)");
+        assert_eq!(result_name(77), "77");
+        let fix = crash_fix("/x/Y.vst3", "crash");
+        assert!(fix.contains("`plugin = \"/x/Y.vst3\"`") && fix.contains("probe --vst3 /x/Y.vst3"), "{fix}");
+    }
 }

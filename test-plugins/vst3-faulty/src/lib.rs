@@ -123,7 +123,7 @@ impl IComponentTrait for Plugin {
             &mut bus.name,
         );
         bus.busType = BusTypes_::kMain as BusType;
-        bus.flags = BusInfo_::BusFlags_::kDefaultActive as u32;
+        bus.flags = BusInfo_::BusFlags_::kDefaultActive;
         kResultOk
     }
 
@@ -294,7 +294,7 @@ impl IEditControllerTrait for Plugin {
         info.stepCount = 0;
         info.defaultNormalizedValue = 0.5;
         info.unitId = 0;
-        info.flags = ParameterInfo_::ParameterFlags_::kCanAutomate as i32;
+        info.flags = ParameterInfo_::ParameterFlags_::kCanAutomate;
         kResultOk
     }
 
