@@ -24,7 +24,10 @@
 //!   a child process first ([`lv2::probe`]), and fxmatch's own effects as LV2 plugins with preset
 //!   export ([`lv2::export`]).
 //! - [`vst3`]: VST3 plugins as chain effects: module loading, component and controller, bus
-//!   arrangement, parameter queues, state ([`vst3::Vst3Effect`]).
+//!   arrangement, parameter queues, state ([`vst3::Vst3Effect`]), and their crash probe
+//!   ([`vst3::probe`]).
+//! - [`probe`]: crash isolation shared by both plugin formats: each hosted plugin is first run in
+//!   a child process, and a crash, abort or hang there becomes an error naming the plugin.
 //! - [`render`]: offline rendering of a buffer, or of a file block by block in constant memory,
 //!   through a chain.
 //! - [`metric`]: style metrics (audio → mid and side embeddings, and their similarity): the
@@ -75,6 +78,7 @@ pub mod lv2;
 pub mod metric;
 pub mod optimize;
 pub mod predict;
+pub mod probe;
 pub mod render;
 pub mod vst3;
 

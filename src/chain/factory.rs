@@ -86,16 +86,34 @@ pub fn chain_uris(spec: &ChainSpec) -> Vec<&str> {
     uris
 }
 
-/// Probe every LV2 plugin of `spec` in a child process ([`crate::lv2::probe_in_child`]) at
-/// `rate` Hz and `block` frames; the first failure is an error naming the chain file, the
-/// plugin and the fix. Call it right after loading a chain file, before anything instantiates
-/// a plugin, never on the audio thread.
+/// The plugins (names or bundle paths) of `spec`'s VST3 effects, each once, in chain order.
+pub fn chain_vst3_plugins(spec: &ChainSpec) -> Vec<&str> {
+    let mut plugins: Vec<&str> = Vec::new();
+    for e in &spec.effects {
+        if let Some(p) = e.uri.as_deref().filter(|_| e.kind == crate::vst3::VST3_KIND) {
+            if !plugins.contains(&p) {
+                plugins.push(p);
+            }
+        }
+    }
+    plugins
+}
+
+/// Probe every LV2 and VST3 plugin of `spec` in a child process ([`crate::lv2::probe_in_child`],
+/// [`crate::vst3::probe_in_child`]) at `rate` Hz and `block` frames; the first failure is an
+/// error naming the chain file, the plugin and the fix. Call it right after loading a chain
+/// file, before anything instantiates a plugin at that rate, never on the audio thread. (A VST3
+/// plugin was already probed at 48 kHz when the chain file was parsed, as parsing describes it.)
 pub fn probe_chain(spec: &ChainSpec, rate: u32, block: usize) -> Result<()> {
+    let in_chain = |e: Error| {
+        let chain = spec.path.as_ref().map(|p| format!("chain {}: ", p.display())).unwrap_or_default();
+        Error::invalid(format!("{chain}{}", e.message()), e.fix())
+    };
     for uri in chain_uris(spec) {
-        crate::lv2::probe_in_child(uri, rate, block).map_err(|e| {
-            let chain = spec.path.as_ref().map(|p| format!("chain {}: ", p.display())).unwrap_or_default();
-            Error::invalid(format!("{chain}{}", e.message()), e.fix())
-        })?;
+        crate::lv2::probe_in_child(uri, rate, block).map_err(in_chain)?;
+    }
+    for plugin in chain_vst3_plugins(spec) {
+        crate::vst3::probe_in_child(plugin, rate, block).map_err(in_chain)?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ mod params_file;
 mod runtime;
 mod spec;
 
-pub use factory::{chain_uris, instantiate, instantiate_spec, lv2_effect, probe_chain, LV2_KIND};
+pub use factory::{
+    chain_uris, chain_vst3_plugins, instantiate, instantiate_spec, lv2_effect, probe_chain, LV2_KIND,
+};
 pub use params_file::Params;
 pub use runtime::{Chain, FreeParam};
 pub use spec::{ChainSpec, EffectSpec, MAX_EFFECTS};

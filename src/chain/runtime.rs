@@ -141,6 +141,12 @@ impl Chain {
         self.slots.iter().map(|s| s.effect.nonfinite_samples()).sum()
     }
 
+    /// Process calls that hosted plugins answered with an error code (their blocks left dry)
+    /// since they were prepared, as `(effect id, count)` for the effects with any.
+    pub fn process_errors(&self) -> Vec<(String, u64)> {
+        self.slots.iter().map(|s| (s.id.clone(), s.effect.process_errors())).filter(|(_, n)| *n > 0).collect()
+    }
+
     /// Sample rate given to [`Chain::prepare`] (0 before).
     pub fn sample_rate(&self) -> f32 {
         self.sample_rate

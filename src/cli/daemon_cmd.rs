@@ -43,8 +43,8 @@ pub struct DaemonArgs {
     osc_port: Option<u16>,
 }
 
-/// Start the audio backend on the config's chain. Every LV2 plugin of the chain is first run
-/// in a child process (`fxmatch::lv2::probe`), before the engine instantiates it: a plugin that
+/// Start the audio backend on the config's chain. Every LV2 and VST3 plugin of the chain is first
+/// run in a child process (`fxmatch::probe`), before the engine instantiates it: a plugin that
 /// crashes or hangs there is refused with its URI, the signal and the fix, instead of taking
 /// the daemon down.
 fn open_backend(args: &DaemonArgs, config: &DaemonConfig) -> Result<Box<dyn AudioControl>> {

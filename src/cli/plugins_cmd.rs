@@ -1,7 +1,7 @@
 //! `fxmatch plugins [URI|VST3] [--json]`: the installed LV2 and VST3 plugins and what fxmatch can
 //! do with them;
-//! `fxmatch plugins probe URI` (hidden): the crash probe that runs in a child process (see
-//! `fxmatch::lv2::probe`).
+//! `fxmatch plugins probe URI` and `fxmatch plugins probe --vst3 NAME|PATH` (hidden): the crash
+//! probe that runs in a child process (see `fxmatch::probe`).
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
@@ -39,15 +39,19 @@ pub struct PluginsArgs {
 enum PluginsCommand {
     /// Run one plugin in this process: instantiate it, run 1 s of stereo noise at its defaults
     /// and at the extremes of its continuous controls, free it; print a one-line JSON summary.
-    /// A crashing plugin kills this process: fxmatch runs it in a child to find out.
+    /// A crashing plugin kills this process: fxmatch runs it in a child to find out. An LV2 URI,
+    /// or with --vst3 a VST3 plugin's name or bundle path.
     #[command(hide = true)]
     Probe(ProbeArgs),
 }
 
 #[derive(Args)]
 struct ProbeArgs {
-    /// The plugin's URI.
+    /// The plugin's URI (with --vst3: a VST3 plugin's name or bundle path).
     uri: String,
+    /// Probe a VST3 plugin.
+    #[arg(long)]
+    vst3: bool,
     /// Sample rate in Hz.
     #[arg(long, default_value_t = fxmatch::lv2::probe::DEFAULT_RATE)]
     rate: u32,
@@ -57,11 +61,20 @@ struct ProbeArgs {
 }
 
 fn probe(args: ProbeArgs) -> Result<()> {
-    use fxmatch::lv2::probe::{run_probe, ProbeFailure, STAGE_PREFIX};
+    use fxmatch::probe::{ProbeFailure, PLUGIN_PREFIX, STAGE_PREFIX};
     fxmatch::render::check_sample_rate(args.rate)?;
-    match run_probe(&args.uri, args.rate, args.block, &mut |stage| eprintln!("{STAGE_PREFIX}{stage}")) {
+    let mut stage = |stage: &str| eprintln!("{STAGE_PREFIX}{stage}");
+    let summary = if args.vst3 {
+        let mut located = |bundle: &str| eprintln!("{PLUGIN_PREFIX}{bundle}");
+        fxmatch::vst3::probe::run_probe(&args.uri, args.rate, args.block, &mut stage, &mut located)
+            .map(|s| serde_json::to_string(&s).expect("a plain struct serialises"))
+    } else {
+        fxmatch::lv2::probe::run_probe(&args.uri, args.rate, args.block, &mut stage)
+            .map(|s| serde_json::to_string(&s).expect("a plain struct serialises"))
+    };
+    match summary {
         Ok(summary) => {
-            println!("{}", serde_json::to_string(&summary)?);
+            println!("{summary}");
             Ok(())
         }
         Err(e) => {

@@ -49,13 +49,19 @@ pub fn run(args: RenderArgs) -> Result<()> {
     WavWriter::check_fits(&args.output, frames, 2, format)?;
     // Staged before the work, so a bad output path is refused before a long render.
     let mut out = WavWriter::create(&args.output, 2, rate, format)?;
-    // Each LV2 plugin runs in a child process first: one that crashes is an error, not a crash.
+    // Each hosted plugin runs in a child process first: one that crashes is an error, not a crash.
     fxmatch::chain::probe_chain(&spec, rate, fxmatch::render::OFFLINE_BLOCK)?;
     let summary = render_stream(&mut chain, &mut input, args.tail, &mut out)?;
     let peak = summary.peak;
     let nonfinite = chain.nonfinite_samples();
     if nonfinite > 0 {
         eprintln!("warning: {nonfinite} non-finite samples from hosted plugins were replaced by silence");
+    }
+    for (id, errors) in chain.process_errors() {
+        eprintln!(
+            "warning: effect `{id}` (a hosted plugin) answered {errors} process calls with an error code; \
+             those blocks passed through it dry"
+        );
     }
     out.commit()?;
     eprintln!(

@@ -90,6 +90,12 @@ pub trait Effect: Send {
     fn nonfinite_samples(&self) -> u64 {
         0
     }
+
+    /// How many process calls a hosted plugin answered with an error code since
+    /// [`Effect::prepare`] (each left its block dry). Built-ins never fail.
+    fn process_errors(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ struct Runtime {
 ///   failure leaves the effect passing audio through and is reported by
 ///   [`Effect::prepare_error`]. [`Effect::reinitialize`] creates fresh instances.
 /// - **Errors** from `process` (a result other than `kResultOk`) leave that block dry and are
-///   counted ([`Vst3Effect::process_errors`]); non-finite output is replaced by 0 and counted.
+///   counted ([`Effect::process_errors`]); non-finite output is replaced by 0 and counted.
 pub struct Vst3Effect {
     desc: Arc<PluginDesc>,
     target: Vec<f32>,
@@ -58,6 +58,8 @@ pub struct Vst3Effect {
     prepare_error: Option<String>,
     nonfinite: u64,
     process_errors: u64,
+    process_calls: u64,
+    last_error: vst3::Steinberg::tresult,
 }
 
 impl Vst3Effect {
@@ -84,6 +86,8 @@ impl Vst3Effect {
             prepare_error: None,
             nonfinite: 0,
             process_errors: 0,
+            process_calls: 0,
+            last_error: vst3::Steinberg::kResultOk,
         }
     }
 
@@ -102,9 +106,15 @@ impl Vst3Effect {
         self.runtime.as_ref().map_or(0, |r| r.hosts.len())
     }
 
-    /// Process calls the plugin answered with an error code since [`Effect::prepare`].
-    pub fn process_errors(&self) -> u64 {
-        self.process_errors
+    /// Process calls made to the plugin's instances since [`Effect::prepare`] (errors included;
+    /// see [`Effect::process_errors`]).
+    pub fn process_calls(&self) -> u64 {
+        self.process_calls
+    }
+
+    /// The error code of the last process call that failed (`kResultOk` while none has).
+    pub fn last_process_error(&self) -> vst3::Steinberg::tresult {
+        self.last_error
     }
 
     /// The value of parameter `index` (spec units) for a plain value of the plugin
@@ -235,8 +245,11 @@ impl Vst3Effect {
             } else {
                 h.inst.input(0)[..n].copy_from_slice(if k == 0 { left } else { right });
             }
-            if h.inst.process(n) != vst3::Steinberg::kResultOk {
+            self.process_calls += 1;
+            let r = h.inst.process(n);
+            if r != vst3::Steinberg::kResultOk {
                 self.process_errors += 1;
+                self.last_error = r;
                 continue;
             }
             if stereo {
@@ -293,6 +306,8 @@ impl Effect for Vst3Effect {
     fn prepare(&mut self, sample_rate: f32, max_block: usize) {
         self.runtime = None;
         self.prepare_error = None;
+        (self.nonfinite, self.process_errors, self.process_calls) = (0, 0, 0);
+        self.last_error = vst3::Steinberg::kResultOk;
         let max_block = max_block.max(1);
         let result = if !(sample_rate.is_finite() && sample_rate > 0.0) {
             Err(format!("VST3 plugin `{}`: invalid sample rate {sample_rate}", self.desc.name()))
@@ -407,6 +422,10 @@ impl Effect for Vst3Effect {
 
     fn nonfinite_samples(&self) -> u64 {
         self.nonfinite
+    }
+
+    fn process_errors(&self) -> u64 {
+        self.process_errors
     }
 }
 

@@ -119,11 +119,31 @@ pub(crate) fn with_lock<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// A VST3 result code with its SDK name (`4 (kInternalError)`).
+pub fn result_name(r: tresult) -> String {
+    use vst3::Steinberg::{
+        kInternalError, kInvalidArgument, kNoInterface, kNotImplemented, kNotInitialized, kOutOfMemory,
+        kResultFalse,
+    };
+    let names = [
+        (kResultOk, "kResultOk"),
+        (kResultFalse, "kResultFalse"),
+        (kNoInterface, "kNoInterface"),
+        (kInvalidArgument, "kInvalidArgument"),
+        (kNotImplemented, "kNotImplemented"),
+        (kInternalError, "kInternalError"),
+        (kNotInitialized, "kNotInitialized"),
+        (kOutOfMemory, "kOutOfMemory"),
+    ];
+    let Some((_, name)) = names.iter().find(|(code, _)| *code == r) else { return r.to_string() };
+    format!("{r} ({name})")
+}
+
 fn check(what: &str, r: tresult) -> Result<(), String> {
     if r == kResultOk || r == kResultTrue {
         Ok(())
     } else {
-        Err(format!("{what} returned error code {r}"))
+        Err(format!("{what} returned error code {}", result_name(r)))
     }
 }
 
@@ -401,8 +421,9 @@ impl Instance {
             || self.arrangement(K_OUTPUT, 0) != Some(main)
         {
             return Err(format!(
-                "it refused the bus arrangement {} main input and output (setBusArrangements returned {r}; it has {} in, {} out)",
+                "it refused the bus arrangement {} main input and output (setBusArrangements returned {}; it has {} in, {} out)",
                 name(main),
+                result_name(r),
                 self.arrangement(K_INPUT, 0).map_or("?".into(), name),
                 self.arrangement(K_OUTPUT, 0).map_or("?".into(), name),
             ));
@@ -415,7 +436,10 @@ impl Instance {
                 // leaves it unused (still given silent buffers).
                 let r = unsafe { self.component.activateBus(K_AUDIO, dir, i, 1) };
                 if i == 0 && r != kResultOk {
-                    return Err(format!("it refused to activate its main audio bus (code {r})"));
+                    return Err(format!(
+                        "it refused to activate its main audio bus (code {})",
+                        result_name(r)
+                    ));
                 }
             }
         }

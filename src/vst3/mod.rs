@@ -11,20 +11,22 @@
 //! - [`plugin`]: [`PluginDesc`], what fxmatch reads from a plugin once (layout, parameters), and
 //!   the listing for `fxmatch plugins`.
 //! - [`effect`]: [`Vst3Effect`], the [`Effect`](crate::effect::Effect) that runs a plugin.
-//!
-//! Everything runs in fxmatch's process: unlike LV2 plugins, VST3 plugins are not first probed in
-//! a child process, so a plugin that crashes takes fxmatch down with it.
+//! - [`probe`]: crash isolation: each plugin is first loaded, instantiated and run in a child
+//!   process, so that one that crashes, aborts or hangs is refused with a clear error instead of
+//!   taking fxmatch down.
 
 pub mod effect;
 pub mod host;
 pub mod instance;
 pub mod module;
 pub mod plugin;
+pub mod probe;
 
 pub use effect::Vst3Effect;
 pub use instance::ParamInfo;
 pub use module::{installed_bundles, search_paths, ClassInfo, Module};
 pub use plugin::{describe_with_layout, list_plugins, param_spec, plugin_desc, Layout, PluginDesc};
+pub use probe::probe_in_child;
 
 /// The effect type of hosted VST3 plugins in chain files.
 pub const VST3_KIND: &str = "vst3";

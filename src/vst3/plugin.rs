@@ -15,7 +15,7 @@ use super::Vst3Error;
 use crate::effect::{Mapping, ParamSpec};
 
 /// How a plugin's audio is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// One instance with stereo main buses.
@@ -147,7 +147,7 @@ fn describe(
     let mut why = Vec::new();
     let mut found = None;
     for layout in tries {
-        match Instance::new(module, class, 48_000.0, 512, layout.arrangement()) {
+        match Instance::new(module, class, DESCRIBE_RATE, DESCRIBE_BLOCK, layout.arrangement()) {
             Ok(inst) => {
                 found = Some((layout, inst));
                 break;
@@ -156,6 +156,14 @@ fn describe(
         }
     }
     let Some((layout, inst)) = found else {
+        // Both layouts fail alike when the plugin fails before its buses are arranged.
+        why.dedup();
+        let fix = if why.iter().all(|w| w.contains("refused the bus arrangement")) {
+            "choose another plugin: fxmatch runs effects with stereo or mono main buses (`fxmatch plugins` lists them)"
+        } else {
+            "remove the effect from the chain file (or use another plugin), or update the plugin: it fails \
+             before it processes any audio"
+        };
         return Err(Vst3Error::new(
             format!(
                 "VST3 plugin `{}` ({}) cannot be hosted: {}",
@@ -163,7 +171,7 @@ fn describe(
                 module.bundle.display(),
                 why.join("; and ")
             ),
-            "choose another plugin: fxmatch runs effects with stereo or mono main buses (`fxmatch plugins` lists them)",
+            fix,
         ));
     };
     let all = inst.params();
@@ -200,13 +208,23 @@ type DescCache = Vec<(PathBuf, [std::ffi::c_char; 16], Arc<PluginDesc>)>;
 static DESCS: Mutex<DescCache> = Mutex::new(Vec::new());
 
 /// The plugin a chain file names (bundle path or name, see [`module::find`]), described once
-/// per process and cached.
+/// per process and cached. Describing loads and instantiates the plugin in this process, so it
+/// is first run by the crash probe in a child process ([`super::probe::probe_in_child`], at
+/// the rate and block size of the description): a plugin that crashes there is an error here.
 pub fn plugin_desc(reference: &str) -> Result<Arc<PluginDesc>, Vst3Error> {
+    super::probe::probe_in_child(reference, DESCRIBE_RATE as u32, DESCRIBE_BLOCK)
+        .map_err(|e| Vst3Error::new(e.message(), e.fix()))?;
     let (module, class) = module::find(reference)?;
     desc_of(&module, &class)
 }
 
-fn desc_of(module: &Arc<Module>, class: &ClassInfo) -> Result<Arc<PluginDesc>, Vst3Error> {
+/// Sample rate of the instance a plugin is described with.
+pub const DESCRIBE_RATE: f32 = 48_000.0;
+/// Block size of the instance a plugin is described with.
+pub const DESCRIBE_BLOCK: usize = 512;
+
+/// Describe a found plugin in this process (no crash probe), cached.
+pub(crate) fn desc_of(module: &Arc<Module>, class: &ClassInfo) -> Result<Arc<PluginDesc>, Vst3Error> {
     let mut cache = DESCS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, _, d)) = cache.iter().find(|(b, c, _)| *b == module.binary && *c == class.cid) {
         return Ok(d.clone());
