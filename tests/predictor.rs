@@ -26,26 +26,51 @@ struct Golden {
 }
 
 /// `training/predictor.py export` wrote outputs for fixed inputs; tract reproduces them (1e-4),
-/// and every output lies in the sigmoid's [0.01, 0.99].
+/// and every output lies in the sigmoid's [0.01, 0.99]. For each shipped predictor (the default
+/// chain's and the mda-lv2 chain's), loaded from its file and as built into the binary.
 #[test]
 fn golden_predictions_match_the_training_code() {
-    let golden: Vec<Golden> = serde_json::from_str(
-        &std::fs::read_to_string(root().join("models/predictor/default.golden.json")).unwrap(),
-    )
-    .unwrap();
-    let p = Predictor::load(model_path(), VaeModel::builtin().unwrap()).unwrap();
-    let dim = p.meta().dim;
-    assert_eq!(golden.len(), 2);
-    for g in &golden {
-        let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
-        let x =
-            p.predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) }).unwrap();
-        assert_eq!(x.len(), g.p.len());
-        for (ours, theirs) in x.iter().zip(&g.p) {
-            assert!((ours - *theirs as f64).abs() < 1e-4, "{ours} vs {theirs}");
-            assert!((0.0099..=0.9901).contains(ours), "{ours}");
+    for name in ["default", "mda"] {
+        let golden: Vec<Golden> = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("models/predictor/{name}.golden.json"))).unwrap(),
+        )
+        .unwrap();
+        let file = Predictor::load(
+            root().join(format!("models/predictor/{name}.onnx")),
+            VaeModel::builtin().unwrap(),
+        )
+        .unwrap();
+        let builtin = Predictor::builtin_for(name).unwrap();
+        assert_eq!(builtin.meta().onnx_sha256, file.meta().onnx_sha256, "{name}: rebuild after re-exporting");
+        for p in [file, builtin] {
+            let dim = p.meta().dim;
+            assert_eq!(golden.len(), 2);
+            for g in &golden {
+                let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
+                let x = p
+                    .predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) })
+                    .unwrap();
+                assert_eq!(x.len(), g.p.len());
+                for (ours, theirs) in x.iter().zip(&g.p) {
+                    assert!((ours - *theirs as f64).abs() < 1e-4, "{name}: {ours} vs {theirs}");
+                    assert!((0.0099..=0.9901).contains(ours), "{ours}");
+                }
+            }
         }
     }
+}
+
+/// Each built-in predictor fits its shipped chain file; a chain without one is a clear error.
+#[test]
+fn builtin_predictors_fit_their_chains() {
+    for name in ["default", "mda"] {
+        let spec = ChainSpec::load(chain(&format!("{name}.toml"))).unwrap();
+        assert_eq!(spec.name, name);
+        let p = Predictor::builtin_for(&spec.name).unwrap();
+        p.check_chain(&Chain::from_spec(&spec).unwrap()).unwrap();
+    }
+    let e = Predictor::builtin_for("eq-comp").unwrap_err().to_string();
+    assert!(e.contains("no predictor is built in for chain `eq-comp`") && e.contains("default, mda"), "{e}");
 }
 
 /// A predictor drives only the chain and reads only the VAE it was trained for.
@@ -182,6 +207,41 @@ fn match_modes_predict_and_hybrid() {
         s(&model_path()),
     ]);
     assert!(!o.status.success() && stderr(&o).contains("trained for chain"), "{}", stderr(&o));
+
+    // Without --predictor, the one built in for the chain's name: mda-lv2's for config/chains/mda.toml
+    // (real LV2 plugins), and none for eq-comp.
+    let report = dir.path().join("mda.json");
+    let o = run(&[
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("mda.toml"),
+        "-o",
+        s(&dir.path().join("mda.wav")),
+        "--report",
+        s(&report),
+        "--mode",
+        "predict",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mda: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let names: Vec<&str> =
+        mda["parameters"].as_array().unwrap().iter().map(|p| p["param"].as_str().unwrap()).collect();
+    assert_eq!(mda["prediction"].as_array().unwrap().len(), names.len());
+    assert!(names.iter().any(|n| n.contains("feedback")), "{names:?}");
+    let o = run(&[
+        "match",
+        s(&input),
+        s(&reference),
+        "--chain",
+        &chain("eq-comp.toml"),
+        "-o",
+        s(&dir.path().join("y.wav")),
+        "--mode",
+        "hybrid",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("no predictor is built in"), "{}", stderr(&o));
 }
 
 /// `fxmatch eval transfer --predictor`: the systems `predict` and `hybrid:PROFILE` join the

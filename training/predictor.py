@@ -3,6 +3,7 @@
 Usage:
   fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
   python training/predictor.py train --data DATA_DIR --out RUN_DIR [--epochs 150]
+  python training/predictor.py spsa --data DATA_DIR --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
@@ -11,6 +12,15 @@ LeakyReLU, sigmoid outputs scaled into [0.01, 0.99]: one normalised value per fr
 the chain. Trained with a parameter loss (L1 to the known settings that rendered each reference,
 `fxmatch predictor dataset`: the references are made by fxmatch's own chain). Validation holds
 the examples whose input excerpt comes from a content file with id % 10 == 0.
+
+`spsa` then trains through the chain itself, as the seed did: the chain is not differentiable, so
+the gradient of the seed's audio loss (multi-resolution STFT + 100 x L1 between the input excerpt
+rendered at the predicted setting and the oracle, the same excerpt at the true setting) with
+respect to the predicted parameters is estimated by SPSA: one Rademacher vector D per example,
+two renders at theta +/- eps*D (eps 0.01), g = (L+ - L-) / (2 eps) * D. The renders and the loss
+run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is the audio term plus
+`--param-weight` x the parameter L1 (the targets are known here). The epoch with the lowest
+validation audio loss is kept.
 
 `export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
@@ -159,6 +169,108 @@ def export(a: argparse.Namespace) -> None:
     print(json.dumps(side, indent=2))
 
 
+class RenderServer:
+    """`fxmatch predictor spsa-serve` as a child: losses of (example, setting) requests."""
+
+    def __init__(self, cmd: list[str]):
+        import subprocess
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready = self.proc.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise SystemExit(f"spsa-serve did not start ({' '.join(cmd)}): see its error above")
+        self.n, self.n_params = int(ready[1]), int(ready[2])
+
+    def losses(self, idx: np.ndarray, settings: np.ndarray) -> np.ndarray:
+        lines = [f"{i} " + " ".join(f"{v:.7f}" for v in row) for i, row in zip(idx, settings)]
+        self.proc.stdin.write("\n".join(lines) + "\ngo\n")
+        self.proc.stdin.flush()
+        answers = [self.proc.stdout.readline().strip() for _ in lines]
+        bad = [a for a in answers if not a or a.startswith("error")]
+        if bad:
+            raise SystemExit(f"spsa-serve: {bad[0] or 'exited'}")
+        return np.array([float(a) for a in answers])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def spsa(a: argparse.Namespace) -> None:
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    torch.set_num_threads(a.threads)
+    meta, z, p, val = load(a.data)
+    ck = torch.load(a.init / "checkpoint.pt", map_location="cpu", weights_only=False)
+    n_in, n_out = ck["n_in"], ck["n_out"]
+    if ck["meta"]["params"] != meta["params"] or ck["meta"]["vae_sha256"] != meta["vae_sha256"]:
+        raise SystemExit(f"{a.init} was trained for another chain or VAE than {a.data}")
+    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out))
+    model.load_state_dict(ck["model"])
+    server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(a.data),
+                           "--chain", str(a.chain), "--threads", str(a.render_threads)])
+    if server.n != meta["n"] or server.n_params != n_out:
+        raise SystemExit("spsa-serve describes another dataset")
+    z, p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
+    train_idx, val_idx = np.where(~val)[0], np.where(val)[0]
+    if a.val_examples:
+        val_idx = val_idx[:a.val_examples]
+
+    def validate() -> dict:
+        model.eval()
+        with torch.no_grad():
+            theta = model(z[val_idx]).numpy()
+        audio = server.losses(val_idx, theta)
+        truth = server.losses(val_idx, p[val_idx].numpy())
+        return {"val_audio": float(audio.mean()), "val_audio_truth": float(truth.mean()),
+                "val_mae": float(np.abs(theta - p[val_idx].numpy()).mean())}
+
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    a.out.mkdir(parents=True, exist_ok=True)
+    log = (a.out / "log.jsonl").open("w")
+    first = validate()
+    row = {"epoch": 0, **first}
+    print(json.dumps(row), flush=True)
+    log.write(json.dumps(row) + "\n")
+    best = (first["val_audio"], {k: v.clone() for k, v in model.state_dict().items()}, 0, first)
+    for epoch in range(1, a.epochs + 1):
+        model.train()
+        perm = rng.permutation(train_idx)
+        audio_sum, count = 0.0, 0
+        for b in range(0, len(perm), a.batch):
+            idx = perm[b:b + a.batch]
+            theta = model(z[idx])
+            delta = torch.from_numpy(rng.choice([-1.0, 1.0], size=theta.shape).astype(np.float32))
+            t = theta.detach()
+            plus, minus = (t + a.eps * delta).clamp(0, 1), (t - a.eps * delta).clamp(0, 1)
+            losses = server.losses(np.concatenate([idx, idx]), torch.cat([plus, minus]).numpy())
+            l_plus, l_minus = torch.from_numpy(losses[:len(idx)]), torch.from_numpy(losses[len(idx):])
+            span = ((plus - minus) * delta).clamp_min(1e-6)  # 2 eps, less where a bound clipped
+            grad = (l_plus - l_minus).float()[:, None] / span * delta
+            # d(sum(theta * g)) / d(theta) = g: the SPSA estimate drives the network's gradient.
+            audio_term = (theta * grad).sum(1).mean()
+            param_term = (theta - p[idx]).abs().mean()
+            opt.zero_grad()
+            (audio_term + a.param_weight * param_term).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+            opt.step()
+            audio_sum += float(0.5 * (l_plus + l_minus).sum())
+            count += len(idx)
+        v = validate()
+        row = {"epoch": epoch, "train_audio": audio_sum / count, **v}
+        print(json.dumps(row), flush=True)
+        log.write(json.dumps(row) + "\n")
+        if v["val_audio"] < best[0]:
+            best = (v["val_audio"], {k: t.clone() for k, t in model.state_dict().items()}, epoch, v)
+    server.close()
+    model.load_state_dict(best[1])
+    figures = {**ck["figures"], "spsa": {"best_epoch": best[2], "start": first, "best": best[3],
+                                         "eps": a.eps, "param_weight": a.param_weight, "epochs": a.epochs}}
+    figures["val_mae"] = best[3]["val_mae"]
+    print(json.dumps(figures["spsa"]), flush=True)
+    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out, "meta": meta, "figures": figures,
+                "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -170,12 +282,29 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
+    sp = sub.add_parser("spsa")
+    sp.add_argument("--data", type=Path, required=True)
+    sp.add_argument("--content", type=Path, required=True, help="the content folder the dataset was made from")
+    sp.add_argument("--chain", type=Path, required=True)
+    sp.add_argument("--init", type=Path, required=True, help="a `train` run to start from")
+    sp.add_argument("--out", type=Path, required=True)
+    sp.add_argument("--epochs", type=int, default=6)
+    sp.add_argument("--batch", type=int, default=32)
+    sp.add_argument("--lr", type=float, default=2e-4)
+    sp.add_argument("--eps", type=float, default=0.01)
+    sp.add_argument("--param-weight", type=float, default=1.0)
+    sp.add_argument("--clip", type=float, default=1.0)
+    sp.add_argument("--val-examples", type=int, default=0, help="0: all validation examples")
+    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--render-threads", type=int, default=2)
+    sp.add_argument("--fxmatch", default="target/release/fxmatch")
+    sp.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("export")
     e.add_argument("--run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--name", default="default")
     a = ap.parse_args()
-    train(a) if a.cmd == "train" else export(a)
+    {"train": train, "spsa": spsa, "export": export}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ use fxmatch::audio::{read_wav_capped, SampleFormat, WavReader, WavWriter};
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::fsutil::{commit_all, AtomicFile};
 use fxmatch::metric::{similarity, similarity_parts, StyleMetric, VaeModel};
-use fxmatch::predict::{hybrid_config, Predictor, DEFAULT_PREDICTOR};
+use fxmatch::predict::{hybrid_config, Predictor};
 
 use super::metric_args::{MetricArgs, MetricChoice};
 use fxmatch::optimize::{
@@ -115,9 +115,10 @@ pub struct MatchArgs {
     #[arg(long, value_enum, default_value_t = Mode::Search)]
     mode: Mode,
     /// Parameter predictor for --mode predict|hybrid (trained for this chain and the built-in
-    /// VAE; NAME.onnx beside NAME.json).
-    #[arg(long, default_value = DEFAULT_PREDICTOR)]
-    predictor: PathBuf,
+    /// VAE; NAME.onnx beside NAME.json). Default: the one built in for the chain's name
+    /// (`default` and `mda` have one).
+    #[arg(long, value_name = "PATH")]
+    predictor: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -193,7 +194,10 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let predictor = match args.mode {
         Mode::Search => None,
         Mode::Predict | Mode::Hybrid => {
-            let p = Predictor::load(&args.predictor, VaeModel::builtin()?)?;
+            let p = match &args.predictor {
+                Some(path) => Predictor::load(path, VaeModel::builtin()?)?,
+                None => Predictor::builtin_for(&spec.name)?,
+            };
             p.check_chain(&Chain::from_spec(&spec)?)?;
             Some(p)
         }

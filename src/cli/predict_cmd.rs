@@ -24,6 +24,25 @@ pub enum PredictorCommand {
     /// Time one prediction (VAE embeddings of a segment and a reference, then the MLP) on one
     /// thread, and print the predicted parameters.
     Bench(BenchArgs),
+    /// Render server for training through the chain (`training/predictor.py spsa`): replays a
+    /// dataset's examples, renders them at the settings read from stdin and writes the audio
+    /// loss against each example's oracle to stdout (src/predict/spsa.rs has the protocol).
+    SpsaServe(SpsaServeArgs),
+}
+
+/// `fxmatch predictor spsa-serve`.
+#[derive(Args)]
+pub struct SpsaServeArgs {
+    /// The content folder the dataset was made from.
+    content: PathBuf,
+    /// The dataset folder (`fxmatch predictor dataset`).
+    data: PathBuf,
+    /// The chain the dataset was made with.
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// Render threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// `fxmatch predictor dataset`.
@@ -84,6 +103,7 @@ pub fn run(cmd: PredictorCommand) -> Result<()> {
     match cmd {
         PredictorCommand::Dataset(a) => dataset(a),
         PredictorCommand::Bench(a) => bench(a),
+        PredictorCommand::SpsaServe(a) => spsa_serve(a),
     }
 }
 
@@ -123,6 +143,15 @@ fn dataset(a: DatasetArgs) -> Result<()> {
         eprintln!();
     }
     eprintln!("wrote {} examples to {} in {:.1} s", n, a.out.display(), t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn spsa_serve(a: SpsaServeArgs) -> Result<()> {
+    let spec = ChainSpec::load(&a.chain)?;
+    let content = Content::load(&a.content, 48_000)?;
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let server = fxmatch::predict::spsa::SpsaServer::open(&spec, content, &a.data, threads)?;
+    server.serve(std::io::stdin().lock(), std::io::stdout().lock())?;
     Ok(())
 }
 

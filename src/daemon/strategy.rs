@@ -35,7 +35,7 @@ impl Strategy {
         let loaded = match (config.mode, &config.predictor) {
             (MatchMode::Search, _) => None,
             (_, Some(path)) => Some(Predictor::load(path, crate::metric::VaeModel::builtin()?)),
-            (_, None) => Some(Predictor::builtin()),
+            (_, None) => Some(Predictor::builtin_for(&spec.name)),
         };
         let fits = loaded.map(|p| p.and_then(|p| p.check_chain(&chain).map(|()| p)));
         let (mode, predictor, why) = match (config.mode, fits) {

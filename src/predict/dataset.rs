@@ -20,13 +20,13 @@ use serde::Serialize;
 
 use super::param_names;
 use crate::chain::{Chain, ChainSpec};
-use crate::dataset::content::Content;
+use crate::dataset::content::{Content, Excerpt};
 use crate::error::{Error, Result};
 use crate::metric::{StyleMetric, Vae, VaeModel};
 use crate::render::render_into;
 
 /// Settings of a predictor dataset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PredictDatasetConfig {
     /// Examples.
     pub n: usize,
@@ -40,6 +40,36 @@ pub struct PredictDatasetConfig {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
+}
+
+/// Example `i`'s excerpts and setting, before rendering.
+pub struct Example {
+    /// The input excerpt A.
+    pub input: Excerpt,
+    /// The excerpt B that, rendered at `setting`, is the reference.
+    pub reference: Excerpt,
+    /// The chain's normalised free parameters that make the reference.
+    pub setting: Vec<f64>,
+}
+
+/// Draws example `i` of a dataset made with `config` (deterministic from the seed and `i`), so
+/// that a trainer can replay it: the same content folder gives the same excerpts.
+pub fn draw_example(
+    chain: &Chain,
+    content: &Content,
+    frames: usize,
+    config: &PredictDatasetConfig,
+    i: usize,
+) -> Example {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64));
+    let input = content.excerpt(frames, 0, &mut rng);
+    let reference = if rng.random_bool(config.same_content) {
+        input.clone()
+    } else {
+        content.excerpt(frames, 0, &mut rng)
+    };
+    let setting = random_setting(chain, config.p_active, &mut rng);
+    Example { input, reference, setting }
 }
 
 /// One example's values and the content ids of its excerpts.
@@ -95,16 +125,8 @@ pub fn build(
                         if i >= config.n || first_error.lock().map_or(true, |e| e.is_some()) {
                             return Ok(());
                         }
-                        let mut rng = ChaCha8Rng::seed_from_u64(
-                            config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64),
-                        );
-                        let a = content.excerpt(frames, 0, &mut rng);
-                        let b = if rng.random_bool(config.same_content) {
-                            a.clone()
-                        } else {
-                            content.excerpt(frames, 0, &mut rng)
-                        };
-                        let p = random_setting(&chain, config.p_active, &mut rng);
+                        let Example { input: a, reference: b, setting: p } =
+                            draw_example(&chain, content, frames, config, i);
                         chain.set_normalized(&p);
                         render_into(&mut chain, &b.left, &b.right, &mut out_l, &mut out_r);
                         let z_a = metric.embed(&a.left, &a.right, SR)?;

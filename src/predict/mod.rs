@@ -10,6 +10,7 @@
 //! chain and the VAE in use, so a predictor never drives parameters it was not trained for.
 
 pub mod dataset;
+pub mod spsa;
 
 use std::path::{Path, PathBuf};
 
@@ -28,8 +29,19 @@ pub const PREDICTOR_FORMAT: &str = "fxmatch-predictor/1";
 /// The predictor for `config/chains/default.toml`, relative to the repository root.
 pub const DEFAULT_PREDICTOR: &str = "models/predictor/default.onnx";
 
-const BUILTIN_ONNX: &[u8] = include_bytes!("../../models/predictor/default.onnx");
-const BUILTIN_SIDECAR: &str = include_str!("../../models/predictor/default.json");
+/// The predictors built into the binary, one per shipped chain: (chain name, ONNX, sidecar).
+const BUILTINS: &[(&str, &[u8], &str)] = &[
+    (
+        "default",
+        include_bytes!("../../models/predictor/default.onnx"),
+        include_str!("../../models/predictor/default.json"),
+    ),
+    (
+        "mda",
+        include_bytes!("../../models/predictor/mda.onnx"),
+        include_str!("../../models/predictor/mda.json"),
+    ),
+];
 
 const TRAIN_FIX: &str = "train one with training/predictor.py (models/README.md), or use --mode search";
 
@@ -109,11 +121,25 @@ impl Predictor {
     /// The predictor for the default chain built into the binary (the repository's
     /// [`DEFAULT_PREDICTOR`] at build time), on the built-in VAE: found wherever the binary runs.
     pub fn builtin() -> Result<Self> {
+        Self::builtin_for("default")
+    }
+
+    /// The built-in predictor for the chain named `chain` (its file's `name`): the repository's
+    /// `models/predictor/NAME.onnx` at build time, for `default` and `mda`. An error names the
+    /// chains that have one. The caller still checks the chain's parameters ([`Self::check_chain`]).
+    pub fn builtin_for(chain: &str) -> Result<Self> {
+        let Some((name, onnx, sidecar)) = BUILTINS.iter().find(|(name, ..)| *name == chain) else {
+            let have: Vec<&str> = BUILTINS.iter().map(|(name, ..)| *name).collect();
+            return Err(Error::invalid(
+                format!("no predictor is built in for chain `{chain}` (built in: {})", have.join(", ")),
+                TRAIN_FIX,
+            ));
+        };
         Self::from_parts(
-            PathBuf::from(format!("{DEFAULT_PREDICTOR} (built in)")),
-            BUILTIN_ONNX,
-            BUILTIN_SIDECAR,
-            Path::new("models/predictor/default.json (built in)"),
+            PathBuf::from(format!("models/predictor/{name}.onnx (built in)")),
+            onnx,
+            sidecar,
+            Path::new(&format!("models/predictor/{name}.json (built in)")),
             VaeModel::builtin()?,
         )
     }

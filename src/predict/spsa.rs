@@ -1,0 +1,436 @@
+//! Training the predictor through the chain itself, as the second seed did: the chain is not
+//! differentiable, so `training/predictor.py spsa` estimates the gradient of an audio loss with
+//! respect to the predicted parameters by SPSA (two renders per example, at `θ ± εΔ` with a
+//! random ±1 vector Δ). This module is the render side of that loop: [`SpsaServer`] replays a
+//! predictor dataset's examples ([`super::dataset::draw_example`]), renders the input excerpt
+//! through the chain at the settings the trainer sends, and answers the seed's audio loss
+//! ([`AudioLoss`]) against the oracle: the same input excerpt through the example's true
+//! setting. `fxmatch predictor spsa-serve` speaks its line protocol on stdin/stdout
+//! ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+use serde::Deserialize;
+
+use super::dataset::{draw_example, PredictDatasetConfig};
+use super::param_names;
+use crate::chain::{Chain, ChainSpec};
+use crate::dataset::content::Content;
+use crate::error::{Error, Result};
+use crate::render::render_into;
+
+/// FFT sizes of the multi-resolution STFT term (hop a quarter of each, Hann window).
+pub const LOSS_FFT_SIZES: [usize; 3] = [512, 1024, 2048];
+
+/// Weight of the time-domain L1 term, as in the seed (loss = MR-STFT + 100 × L1).
+pub const LOSS_L1_WEIGHT: f64 = 100.0;
+
+const LOG_EPS: f32 = 1e-7;
+
+/// The seed's audio loss: a multi-resolution STFT loss (spectral convergence plus mean absolute
+/// log-magnitude difference, averaged over [`LOSS_FFT_SIZES`]) plus [`LOSS_L1_WEIGHT`] × the
+/// mean absolute sample difference, each averaged over the left and right channels.
+pub struct AudioLoss {
+    resolutions: Vec<Resolution>,
+}
+
+struct Resolution {
+    size: usize,
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+    frame: Vec<f32>,
+    spectrum_out: Vec<Complex<f32>>,
+    spectrum_target: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+}
+
+impl Default for AudioLoss {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AudioLoss {
+    /// Plans the FFTs (allocates; reuse one per thread).
+    pub fn new() -> Self {
+        let mut planner = RealFftPlanner::<f32>::new();
+        let resolutions = LOSS_FFT_SIZES
+            .iter()
+            .map(|&size| {
+                let fft = planner.plan_fft_forward(size);
+                let window = (0..size)
+                    .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / size as f32).cos())
+                    .collect();
+                Resolution {
+                    size,
+                    window,
+                    frame: fft.make_input_vec(),
+                    spectrum_out: fft.make_output_vec(),
+                    spectrum_target: fft.make_output_vec(),
+                    scratch: fft.make_scratch_vec(),
+                    fft,
+                }
+            })
+            .collect();
+        AudioLoss { resolutions }
+    }
+
+    /// The loss of the stereo rendering `out` against `target` (equal lengths).
+    pub fn stereo(&mut self, out: (&[f32], &[f32]), target: (&[f32], &[f32])) -> f64 {
+        0.5 * (self.mono(out.0, target.0) + self.mono(out.1, target.1))
+    }
+
+    /// The loss of one channel.
+    pub fn mono(&mut self, out: &[f32], target: &[f32]) -> f64 {
+        assert_eq!(out.len(), target.len(), "the loss compares equal lengths");
+        let n = out.len().max(1);
+        let l1 = out.iter().zip(target).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / n as f64;
+        let stft = self.resolutions.iter_mut().map(|r| r.loss(out, target)).sum::<f64>()
+            / self.resolutions.len() as f64;
+        stft + LOSS_L1_WEIGHT * l1
+    }
+}
+
+impl Resolution {
+    /// Spectral convergence + mean |log |Y| − log |X||, over frames hopping by a quarter size.
+    fn loss(&mut self, out: &[f32], target: &[f32]) -> f64 {
+        let hop = self.size / 4;
+        let (mut diff2, mut target2, mut log_sum, mut bins) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+        let mut start = 0;
+        while start + self.size <= out.len().max(self.size) {
+            for (signal, spectrum) in [(out, &mut self.spectrum_out), (target, &mut self.spectrum_target)] {
+                for (k, f) in self.frame.iter_mut().enumerate() {
+                    *f = signal.get(start + k).copied().unwrap_or(0.0) * self.window[k];
+                }
+                self.fft
+                    .process_with_scratch(&mut self.frame, spectrum, &mut self.scratch)
+                    .expect("buffers planned for this FFT");
+            }
+            for (x, y) in self.spectrum_out.iter().zip(&self.spectrum_target) {
+                let (mx, my) = (x.norm(), y.norm());
+                diff2 += ((my - mx) as f64).powi(2);
+                target2 += (my as f64).powi(2);
+                log_sum += ((my + LOG_EPS).ln() - (mx + LOG_EPS).ln()).abs() as f64;
+                bins += 1;
+            }
+            start += hop;
+        }
+        diff2.sqrt() / target2.sqrt().max(1e-9) + log_sum / bins.max(1) as f64
+    }
+}
+
+/// What `predict-dataset.json` says that the server needs.
+#[derive(Deserialize)]
+struct DatasetManifest {
+    chain: String,
+    params: Vec<String>,
+    n: usize,
+    content_input: Vec<usize>,
+    content_reference: Vec<usize>,
+    config: PredictDatasetConfig,
+}
+
+/// Renders a predictor dataset's examples at requested settings and scores them against the
+/// oracle (module docs).
+pub struct SpsaServer {
+    spec: ChainSpec,
+    content: Content,
+    config: PredictDatasetConfig,
+    n: usize,
+    n_params: usize,
+    frames: usize,
+    workers: Vec<Mutex<Worker>>,
+    /// The oracle of each example asked about so far (left, right).
+    targets: Mutex<HashMap<usize, Arc<(Vec<f32>, Vec<f32>)>>>,
+}
+
+struct Worker {
+    chain: Chain,
+    loss: AudioLoss,
+    out: (Vec<f32>, Vec<f32>),
+}
+
+const SR: u32 = 48_000;
+
+impl SpsaServer {
+    /// Opens the dataset `dir` (written by `fxmatch predictor dataset` from `content` on the
+    /// chain `spec`), with `threads` render workers. Errors if the dataset was made for another
+    /// chain or from another content folder (its first examples do not replay).
+    pub fn open(spec: &ChainSpec, content: Content, dir: &Path, threads: usize) -> Result<Self> {
+        let path = dir.join("predict-dataset.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let manifest: DatasetManifest = serde_json::from_str(&text).map_err(|e| {
+            Error::config(
+                &path,
+                Some(e.line()),
+                format!("not a predictor dataset manifest: {e}"),
+                "make the dataset with `fxmatch predictor dataset`",
+            )
+        })?;
+        let chain = Chain::from_spec(spec)?;
+        let names = param_names(&chain);
+        if manifest.chain != spec.name || manifest.params != names {
+            return Err(Error::config(
+                &path,
+                None,
+                format!(
+                    "made for chain `{}` with parameters [{}]; this chain `{}` has [{}]",
+                    manifest.chain,
+                    manifest.params.join(", "),
+                    spec.name,
+                    names.join(", ")
+                ),
+                "pass the chain the dataset was made with (--chain)",
+            ));
+        }
+        let frames = (manifest.config.seconds * SR as f32) as usize;
+        for i in 0..manifest.n.min(8) {
+            let e = draw_example(&chain, &content, frames, &manifest.config, i);
+            if (e.input.content, e.reference.content)
+                != (manifest.content_input[i], manifest.content_reference[i])
+            {
+                return Err(Error::config(
+                    &path,
+                    None,
+                    format!("example {i} does not replay from this content folder"),
+                    "pass the content folder the dataset was made from",
+                ));
+            }
+        }
+        let workers = (0..threads.max(1))
+            .map(|_| {
+                let mut chain = Chain::from_spec(spec)?;
+                chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
+                crate::render::check_prepared(&chain)?;
+                Ok(Mutex::new(Worker {
+                    chain,
+                    loss: AudioLoss::new(),
+                    out: (vec![0.0; frames], vec![0.0; frames]),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SpsaServer {
+            spec: spec.clone(),
+            content,
+            config: manifest.config,
+            n: manifest.n,
+            n_params: names.len(),
+            frames,
+            workers,
+            targets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Examples in the dataset.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the dataset has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The audio loss of each request `(example, normalised setting)`, rendered in parallel.
+    pub fn losses(&self, requests: &[(usize, Vec<f64>)]) -> Result<Vec<f64>> {
+        for (i, setting) in requests {
+            if *i >= self.n {
+                return Err(Error::invalid(
+                    format!("example {i} asked for; the dataset has {}", self.n),
+                    "send example indices below the dataset's n",
+                ));
+            }
+            if setting.len() != self.n_params || !setting.iter().all(|v| v.is_finite()) {
+                return Err(Error::invalid(
+                    format!(
+                        "a setting of {} values (finite: {}); chain `{}` has {} free parameters",
+                        setting.len(),
+                        setting.iter().all(|v| v.is_finite()),
+                        self.spec.name,
+                        self.n_params
+                    ),
+                    "send one finite normalised value per free parameter",
+                ));
+            }
+        }
+        let results: Vec<Mutex<Option<Result<f64>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for worker in &self.workers {
+                let (next, results) = (&next, &results);
+                scope.spawn(move || {
+                    let mut worker = worker.lock().expect("no worker panics holding it");
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((i, setting)) = requests.get(k) else { return };
+                        let loss = self.loss_of(&mut worker, *i, setting);
+                        *results[k].lock().expect("not poisoned") = Some(loss);
+                    }
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.into_inner().expect("not poisoned").expect("every request done"))
+            .collect()
+    }
+
+    fn loss_of(&self, worker: &mut Worker, i: usize, setting: &[f64]) -> Result<f64> {
+        let example = draw_example(&worker.chain, &self.content, self.frames, &self.config, i);
+        let cached = self.targets.lock().expect("not poisoned").get(&i).cloned();
+        let target = match cached {
+            Some(t) => t,
+            None => {
+                let mut t = (vec![0.0; self.frames], vec![0.0; self.frames]);
+                worker.chain.set_normalized(&example.setting);
+                render_into(&mut worker.chain, &example.input.left, &example.input.right, &mut t.0, &mut t.1);
+                let t = Arc::new(t);
+                self.targets.lock().expect("not poisoned").insert(i, t.clone());
+                t
+            }
+        };
+        worker.chain.set_normalized(setting);
+        let (out_l, out_r) = &mut worker.out;
+        render_into(&mut worker.chain, &example.input.left, &example.input.right, out_l, out_r);
+        let loss = worker.loss.stereo((out_l, out_r), (&target.0, &target.1));
+        if !loss.is_finite() {
+            return Err(Error::invalid(
+                format!("example {i}: the chain's output at this setting is not finite"),
+                "check the chain's plugins (fxmatch render)",
+            ));
+        }
+        Ok(loss)
+    }
+
+    /// The line protocol of `fxmatch predictor spsa-serve`. The server first writes `ready N P`
+    /// (examples, free parameters). Each request line is `EXAMPLE V1 … VP`; a line `go` answers
+    /// every request since the last `go`, one line each in order (the loss, or `error MESSAGE`
+    /// for the whole batch when one is malformed). Ends at end of input.
+    pub fn serve(&self, input: impl BufRead, mut output: impl Write) -> Result<()> {
+        let io = |e: std::io::Error| Error::invalid(format!("spsa-serve: {e}"), "restart the trainer");
+        writeln!(output, "ready {} {}", self.n, self.n_params).map_err(io)?;
+        output.flush().map_err(io)?;
+        let mut batch: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut malformed: Option<String> = None;
+        for line in input.lines() {
+            let line = line.map_err(io)?;
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line == "go" {
+                let answer = match malformed.take() {
+                    Some(m) => Err(m),
+                    None => self.losses(&batch).map_err(|e| e.to_string().replace('\n', " ")),
+                };
+                match answer {
+                    Ok(losses) => {
+                        for l in losses {
+                            writeln!(output, "{l:.9e}").map_err(io)?;
+                        }
+                    }
+                    Err(m) => {
+                        for _ in 0..batch.len().max(1) {
+                            writeln!(output, "error {m}").map_err(io)?;
+                        }
+                    }
+                }
+                output.flush().map_err(io)?;
+                batch.clear();
+                continue;
+            }
+            let mut fields = line.split_ascii_whitespace();
+            let example = fields.next().and_then(|f| f.parse::<usize>().ok());
+            let setting: std::result::Result<Vec<f64>, _> = fields.map(str::parse::<f64>).collect();
+            match (example, setting) {
+                (Some(i), Ok(s)) => batch.push((i, s)),
+                _ => {
+                    malformed.get_or_insert_with(|| format!("malformed request line `{line}`"));
+                    batch.push((0, Vec::new()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(freq: f32, n: usize) -> Vec<f32> {
+        (0..n).map(|i| 0.5 * (2.0 * std::f32::consts::PI * freq * i as f32 / 48_000.0).sin()).collect()
+    }
+
+    #[test]
+    fn loss_is_zero_for_identical_audio_and_grows_with_difference() {
+        let mut loss = AudioLoss::new();
+        let x = tone(440.0, 24_000);
+        assert!(loss.mono(&x, &x).abs() < 1e-9);
+        let quieter: Vec<f32> = x.iter().map(|v| v * 0.9).collect();
+        let much_quieter: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
+        let a = loss.mono(&quieter, &x);
+        let b = loss.mono(&much_quieter, &x);
+        assert!(a > 0.0 && b > a, "{a} {b}");
+        // A 10 % gain error: L1 term 100 × 0.1 × mean|x| (mean |sin| × 0.5 = 1/π), log term ln(1/0.9).
+        let l1 = 100.0 * 0.1 * 0.5 * 2.0 / std::f64::consts::PI;
+        let log_term = (1.0f64 / 0.9).ln();
+        assert!((a - (l1 + log_term + 0.1)).abs() < 0.05 * a, "{a} vs {}", l1 + log_term + 0.1);
+        // Another pitch at the same level is far in the spectrum.
+        let other = tone(660.0, 24_000);
+        assert!(loss.mono(&other, &x) > a);
+    }
+
+    #[test]
+    fn malformed_requests_answer_errors_and_the_server_goes_on() {
+        // A real (tiny) dataset made here: two seconds of tones, three examples on eq-comp.
+        let dir = tempfile::tempdir().unwrap();
+        let content_dir = dir.path().join("content");
+        std::fs::create_dir_all(&content_dir).unwrap();
+        let audio = crate::audio::AudioBuffer::stereo(48_000, tone(220.0, 96_000), tone(330.0, 96_000));
+        crate::audio::write_wav(content_dir.join("a.wav"), &audio, crate::audio::SampleFormat::F32).unwrap();
+        let spec =
+            ChainSpec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/config/chains/eq-comp.toml")).unwrap();
+        let content = Content::load(&content_dir, 48_000).unwrap();
+        let vae = crate::metric::VaeModel::builtin().unwrap();
+        let config = PredictDatasetConfig {
+            n: 3,
+            seconds: 0.5,
+            p_active: 1.0,
+            same_content: 0.5,
+            seed: 7,
+            threads: 1,
+        };
+        let data = dir.path().join("data");
+        super::super::dataset::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
+        let server = SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2).unwrap();
+        let chain = Chain::from_spec(&spec).unwrap();
+        let p = chain.free_params().len();
+        // The example's own setting scores 0 (the render is deterministic); another does not.
+        let truth = draw_example(&chain, &content, 24_000, &config, 1).setting;
+        let other: Vec<f64> = truth.iter().map(|v| 1.0 - v).collect();
+        let line = |i: usize, s: &[f64]| {
+            format!("{i} {}\n", s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
+        };
+        let truth_2 = draw_example(&chain, &content, 24_000, &config, 2).setting;
+        let input = format!("{}{}go\n1 0.5\ngo\n{}go\n", line(1, &truth), line(1, &other), line(2, &truth_2));
+        let mut out = Vec::new();
+        server.serve(input.as_bytes(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("ready 3 {p}"));
+        let own: f64 = lines[1].parse().unwrap();
+        let wrong: f64 = lines[2].parse().unwrap();
+        assert!(own.abs() < 1e-9 && wrong > 0.1, "{own} {wrong}");
+        assert!(lines[3].starts_with("error ") && lines[3].contains("free parameters"), "{}", lines[3]);
+        let again: f64 = lines[4].parse().unwrap();
+        assert!(again.abs() < 1e-9, "{again}");
+        assert_eq!(lines.len(), 5);
+    }
+}
