@@ -124,3 +124,36 @@ pub(super) fn mode_name(mode: MatchMode) -> &'static str {
         MatchMode::Hybrid => "hybrid",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(mode: &str, chain: &str) -> Result<(MatchMode, MatchConfig, String)> {
+        let config = DaemonConfig::parse(&format!("[match]\nmode = \"{mode}\"\n"), "fx.toml")?;
+        let spec = ChainSpec::load(format!("{}/config/chains/{chain}", env!("CARGO_MANIFEST_DIR")))?;
+        Strategy::resolve(&config, &spec).map(|(s, c, line)| (s.mode, c, line))
+    }
+
+    /// `auto` finds the built-in predictor by the chain's name: hybrid on the default and the
+    /// mda-lv2 chains (with the hybrid search's smaller σ), the search on a chain without one;
+    /// asking for `predict` on such a chain is an error that says what to do.
+    #[test]
+    fn auto_takes_the_builtin_predictor_for_the_chain() {
+        for chain in ["default.toml", "mda.toml"] {
+            let (mode, config, line) = resolve("auto", chain).unwrap();
+            assert_eq!(mode, MatchMode::Hybrid, "{chain}: {line}");
+            assert_eq!(config.sigma0, crate::predict::HYBRID_SIGMA);
+            let name = chain.trim_end_matches(".toml");
+            assert!(line.contains(&format!("models/predictor/{name}.onnx (built in)")), "{line}");
+        }
+        let (mode, config, line) = resolve("auto", "eq-comp.toml").unwrap();
+        assert_eq!(mode, MatchMode::Search);
+        assert!(config.sigma0 > crate::predict::HYBRID_SIGMA);
+        assert!(line.contains("no predictor for chain `eq-comp`"), "{line}");
+        let (mode, ..) = resolve("search", "mda.toml").unwrap();
+        assert_eq!(mode, MatchMode::Search);
+        let e = resolve("predict", "eq-comp.toml").err().expect("no predictor for eq-comp").to_string();
+        assert!(e.contains("mode = \"predict\"") && e.contains("mode = \"search\""), "{e}");
+    }
+}
