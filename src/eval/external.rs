@@ -180,6 +180,55 @@ pub const EXTERNAL_STYLES: &[ExternalStyle] = &[
     },
 ];
 
+/// Effect classes of the external chains, for the per-class figures of `eval transfer` (the
+/// second seed reported per effect: it beat "do nothing" on drive, not on ambience, delay or
+/// dynamics).
+pub const EFFECT_CLASSES: [&str; 6] = ["eq", "dynamics", "distortion", "delay", "ambience", "modulation"];
+
+/// Which class a sox effect or an LV2 plugin belongs to, by the effect's name or the plugin URI.
+const CLASS_OF: &[(&str, &str)] = &[
+    ("highpass", "eq"),
+    ("lowpass", "eq"),
+    ("equalizer", "eq"),
+    ("bass", "eq"),
+    ("treble", "eq"),
+    ("fil4", "eq"),
+    ("ZamEQ2", "eq"),
+    ("compand", "dynamics"),
+    ("sc4", "dynamics"),
+    ("mda/Dynamics", "dynamics"),
+    ("overdrive", "distortion"),
+    ("ZamTube", "distortion"),
+    ("valve", "distortion"),
+    ("mda/Combo", "distortion"),
+    ("echo", "delay"),
+    ("tapeDelay", "delay"),
+    ("reverb", "ambience"),
+    ("plate", "ambience"),
+    ("mda/Ambience", "ambience"),
+    ("ZamVerb", "ambience"),
+    ("chorus", "modulation"),
+    ("Chorus", "modulation"),
+    ("phaser", "modulation"),
+    ("flanger", "modulation"),
+    ("tremolo", "modulation"),
+    ("mda/Leslie", "modulation"),
+];
+
+/// The class of one step (its sox effect or LV2 plugin URI); `None` for a plain gain.
+fn step_class(step: &str) -> Option<&'static str> {
+    let effect = step.split_whitespace().next().unwrap_or("");
+    CLASS_OF.iter().find(|(key, _)| effect.contains(key)).map(|(_, class)| *class)
+}
+
+impl ExternalStyle {
+    /// The effect classes ([`EFFECT_CLASSES`]) its steps contain, in that order.
+    pub fn classes(&self) -> Vec<&'static str> {
+        let mine: Vec<&str> = self.steps.iter().filter_map(|s| step_class(s)).collect();
+        EFFECT_CLASSES.into_iter().filter(|c| mine.contains(c)).collect()
+    }
+}
+
 /// A fresh path for a temporary file under the system's temporary folder.
 fn temp_path(tag: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -390,6 +439,23 @@ mod tests {
     }
 
     /// Needs sox, lv2file and the plugins that `scripts/setup.sh` installs.
+    /// Every external chain has a class per step that is not a plain gain; the classes the
+    /// second seed could not beat "do nothing" on (ambience, delay, dynamics) each have cases.
+    #[test]
+    fn every_step_has_an_effect_class() {
+        for style in EXTERNAL_STYLES {
+            for step in style.steps.iter().filter(|s| !s.starts_with("gain ")) {
+                assert!(step_class(step).is_some(), "{}: `{step}` has no class", style.name);
+            }
+        }
+        let count = |c: &str| EXTERNAL_STYLES.iter().filter(|s| s.classes().contains(&c)).count();
+        for c in ["ambience", "delay", "dynamics"] {
+            assert!(count(c) >= 3, "{c}: {}", count(c));
+        }
+        let slap = EXTERNAL_STYLES.iter().find(|s| s.name == "sox-crunch-slap").unwrap();
+        assert_eq!(slap.classes(), ["eq", "distortion", "delay"]);
+    }
+
     #[test]
     fn every_style_keeps_length_and_rate_and_changes_the_sound() {
         let x = clip();

@@ -212,6 +212,20 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
             md += "\n";
         }
     }
+    if let Some(first) = r.systems.first().filter(|s| !s.by_class.is_empty()) {
+        md += "\nPer effect class: external cases whose chain contains one (a case counts in each of its classes): median gain / closer (cases).\n\n| system |";
+        for g in &first.by_class {
+            md += &format!(" {} ({}) |", g.source, g.cases);
+        }
+        md += &format!("\n|---|{}\n", "---|".repeat(first.by_class.len()));
+        for sys in &r.systems {
+            md += &format!("| {} |", sys.system);
+            for g in &sys.by_class {
+                md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
+            }
+            md += "\n";
+        }
+    }
     md += "\nPer case: d(input, oracle) in dB (spectral + dynamics + width), then each system's gain.\n\n| # | source | style | input | reference | d(input, oracle) |";
     for sys in &r.systems {
         md += &format!(" {} |", sys.system);
@@ -433,6 +447,14 @@ mod tests {
                 share_closer: 1.0,
                 mean_param_error: None,
             }],
+            by_class: vec![SourceScore {
+                source: "dynamics".into(),
+                cases: 1,
+                mean_similarity: 0.9,
+                median_gain: gain,
+                share_closer: 1.0,
+                mean_param_error: None,
+            }],
         }
     }
 
@@ -446,6 +468,7 @@ mod tests {
                 input: 3,
                 reference: 4,
                 input_distance: distance(8.0),
+                classes: vec!["dynamics".into()],
             }],
             systems: vec![system("input", 0.0, None), system("match:live", 0.25, Some(1.5))],
         };
@@ -457,6 +480,7 @@ mod tests {
         assert!(md.contains("| input | 0.900 | 0.000 | 100 % |  |  |\n"), "{md}");
         assert!(md.contains("| match:live | 0.900 | 0.250 | 100 % | 0.200 | 1.50 |\n"), "{md}");
         assert!(md.contains("| system | sox (1) |\n|---|---|\n| input | 0.000 / 100 % |\n"), "{md}");
+        assert!(md.contains("| system | dynamics (1) |\n|---|---|\n| input | 0.000 / 100 % |\n| match:live | 0.250 / 100 % |\n"), "{md}");
         assert!(
             md.contains("| 1 | sox | radio | 3 | 4 | 8.00 (4.00 + 2.00 + 2.00) | 0.00 | 0.25 |\n"),
             "{md}"

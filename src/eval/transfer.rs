@@ -90,6 +90,9 @@ pub struct SystemScore {
     pub share_closer: f64,
     /// The same figures per source, then over the external sources together.
     pub by_source: Vec<SourceScore>,
+    /// The same figures per effect class over the external cases whose chain contains that
+    /// class (`source` holds the class; a case counts in each of its classes).
+    pub by_class: Vec<SourceScore>,
 }
 
 /// One case.
@@ -105,6 +108,9 @@ pub struct TransferPair {
     pub reference: usize,
     /// `d(input, oracle)`: how much the reference's processing changes the input.
     pub input_distance: Distance,
+    /// The effect classes in the reference's processing (external chains only; empty for the
+    /// chain's presets).
+    pub classes: Vec<String>,
 }
 
 /// The whole run.
@@ -283,6 +289,10 @@ pub fn transfer(
                 input: a,
                 reference: b,
                 input_distance,
+                classes: match style {
+                    Style::Chain(..) => Vec::new(),
+                    Style::External(s) => s.classes().into_iter().map(String::from).collect(),
+                },
             });
             progress(pairs.len(), total);
         }
@@ -327,6 +337,11 @@ pub fn transfer(
             if has_external {
                 by_source.push(summary(EXTERNAL_SOURCE, &|p: &TransferPair| p.source != CHAIN_SOURCE));
             }
+            let by_class = super::external::EFFECT_CLASSES
+                .iter()
+                .filter(|c| pairs.iter().any(|p| p.classes.iter().any(|pc| pc == *c)))
+                .map(|c| summary(c, &|p: &TransferPair| p.classes.iter().any(|pc| pc == c)))
+                .collect();
             SystemScore {
                 system,
                 mean_similarity: all.mean_similarity,
@@ -338,6 +353,7 @@ pub fn transfer(
                 median_gain: all.median_gain,
                 share_closer: all.share_closer,
                 by_source,
+                by_class,
             }
         })
         .collect();
