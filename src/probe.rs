@@ -305,3 +305,22 @@ mod tests {
         assert_eq!(signal_name(1000), "signal 1000");
     }
 }
+
+/// One pass of a probe: `effect` set to `values` (snapped), then the first `len` frames of the
+/// noise `input` processed in `block`-frame calls. Shared by the LV2 and VST3 probes.
+pub(crate) fn exercise(
+    effect: &mut dyn crate::effect::Effect,
+    values: &[f32],
+    input: (&[f32], &[f32]),
+    len: usize,
+    block: usize,
+) {
+    for (i, &v) in values.iter().enumerate() {
+        effect.set_param(i, v);
+    }
+    effect.snap();
+    let (mut l, mut r) = (input.0[..len].to_vec(), input.1[..len].to_vec());
+    for (bl, br) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
+        effect.process(bl, br);
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::{instantiate_spec, ChainSpec, Params};
 use crate::dsp::{blend_dry, DenormalGuard, Smoothed};
-use crate::effect::{Effect, ParamRange};
+use crate::effect::{unknown_param, Effect, ParamRange};
 use crate::error::{Error, Result};
 
 /// Crossfade time for switching an effect's bypass.
@@ -236,16 +236,7 @@ impl Chain {
             .enumerate()
             .find(|(_, p)| p.id == param_id)
             .ok_or_else(|| unknown_param(effect_id, param_id))?;
-        if !value.is_finite() || !spec.range().contains(value) {
-            return Err(Error::invalid(
-                format!(
-                    "`{effect_id}.{param_id}` = {value} is outside {}..{} {}",
-                    spec.min, spec.max, spec.unit
-                ),
-                "choose a value inside the parameter's range",
-            ));
-        }
-        Ok((slot, index, spec.clamp(value)))
+        Ok((slot, index, spec.check_plain(effect_id, value)?))
     }
 
     /// Check that [`Chain::set_plain`] would take this value, without setting it; returns the
@@ -393,11 +384,4 @@ impl Chain {
             }
         }
     }
-}
-
-fn unknown_param(effect: &str, param: &str) -> Error {
-    Error::invalid(
-        format!("effect `{effect}` has no parameter `{param}`"),
-        "use a parameter id from `fxmatch chain show CHAIN.toml`",
-    )
 }

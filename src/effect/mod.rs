@@ -8,7 +8,7 @@
 
 mod param;
 
-pub use param::{Mapping, ParamRange, ParamSpec};
+pub use param::{unknown_param, Mapping, ParamRange, ParamSpec};
 
 /// How long an effect takes to move a continuous parameter to a new value
 /// ([`Effect::set_param`]): 20 ms. Every built-in effect ramps its parameters over this time

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::error::{Error, Result};
+
 /// How a parameter's normalised value `[0, 1]` maps onto its plain range.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,6 +100,29 @@ impl ParamSpec {
     pub fn clamp(&self, plain: f32) -> f32 {
         self.range().clamp(plain)
     }
+
+    /// `plain` as it would be set (clamped, discrete values rounded) when it lies inside the
+    /// range; otherwise an error naming `effect_id.id`, the value and the range.
+    pub fn check_plain(&self, effect_id: &str, plain: f32) -> Result<f32> {
+        if !plain.is_finite() || !self.range().contains(plain) {
+            return Err(Error::invalid(
+                format!(
+                    "`{effect_id}.{}` = {plain} is outside {}..{} {}",
+                    self.id, self.min, self.max, self.unit
+                ),
+                "choose a value inside the parameter's range",
+            ));
+        }
+        Ok(self.clamp(plain))
+    }
+}
+
+/// The error for a parameter id that effect `effect` does not have.
+pub fn unknown_param(effect: &str, param: &str) -> Error {
+    Error::invalid(
+        format!("effect `{effect}` has no parameter `{param}`"),
+        "use a parameter id from `fxmatch chain show CHAIN.toml`",
+    )
 }
 
 /// A (possibly narrowed) searchable range of one parameter.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::chain::{Chain, FreeParam, Params};
-use crate::effect::ParamSpec;
+use crate::effect::{unknown_param, ParamSpec};
 use crate::error::{Error, Result};
 
 /// What does not change while an engine runs: the effects' ids and parameter specs, and the
@@ -122,17 +122,7 @@ impl ChainSettings {
     /// nothing.
     pub fn check_plain(&self, effect_id: &str, param_id: &str, value: f32) -> Result<(usize, usize, f32)> {
         let (slot, index) = self.locate(effect_id, param_id)?;
-        let spec = &self.layout.specs[slot][index];
-        if !value.is_finite() || !spec.range().contains(value) {
-            return Err(Error::invalid(
-                format!(
-                    "`{effect_id}.{param_id}` = {value} is outside {}..{} {}",
-                    spec.min, spec.max, spec.unit
-                ),
-                "choose a value inside the parameter's range",
-            ));
-        }
-        Ok((slot, index, spec.clamp(value)))
+        Ok((slot, index, self.layout.specs[slot][index].check_plain(effect_id, value)?))
     }
 
     /// Set one parameter by ids, in plain units (see [`ChainSettings::check_plain`]).
@@ -274,13 +264,6 @@ impl ChainSettings {
         }
         out
     }
-}
-
-fn unknown_param(effect: &str, param: &str) -> Error {
-    Error::invalid(
-        format!("effect `{effect}` has no parameter `{param}`"),
-        "use a parameter id from `fxmatch chain show CHAIN.toml`",
-    )
 }
 
 #[cfg(test)]

@@ -96,14 +96,7 @@ pub fn run_probe(uri: &str, rate: u32, block: usize, stage: &mut dyn FnMut(&str)
     let mut pass =
         |effect: &mut Lv2Effect, stage: &mut dyn FnMut(&str), label: &str, values: &[f32], len: usize| {
             stage(label);
-            for (i, &v) in values.iter().enumerate() {
-                effect.set_param(i, v);
-            }
-            effect.snap();
-            let (mut l, mut r) = (left[..len].to_vec(), right[..len].to_vec());
-            for (bl, br) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
-                effect.process(bl, br);
-            }
+            crate::probe::exercise(effect, values, (&left, &right), len, block);
             frames += len;
             passes += 1;
         };

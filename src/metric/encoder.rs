@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use super::frontend::{FrontEnd, FrontEndSettings};
@@ -164,16 +163,9 @@ impl EncoderModel {
             ));
         }
         meta.frontend.validate()?;
-        let digest = hex(&Sha256::digest(onnx));
-        if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
-            return Err(bad(
-                format!(
-                    "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {} (corrupt, truncated or from another export)",
-                    meta.onnx_sha256
-                ),
-                "copy the .onnx and .json of one export together, or re-export (training/README.md)",
-            ));
-        }
+        crate::metric::verify_sha256(onnx, &meta.onnx_sha256).map_err(|m| {
+            bad(m, "copy the .onnx and .json of one export together, or re-export (training/README.md)")
+        })?;
         let (graph, frames) = load_graph(onnx, &meta)
             .map_err(|e| bad(format!("tract cannot load this model: {e:#}"), "re-export with training/export.py (ONNX opset 17, input `logmel` (batch, 2, frames, n_mels))"))?;
         let model = EncoderModel {
@@ -284,10 +276,6 @@ fn tract_err(e: anyhow::Error) -> Error {
         format!("style encoder: {e:#}"),
         "re-export the model (training/README.md); report it if it persists",
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The style encoder as a [`StyleMetric`]: one per thread, sharing one [`EncoderModel`].

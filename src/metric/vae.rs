@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use super::frontend::{check_sample_rate, check_samples};
@@ -266,16 +265,9 @@ impl VaeModel {
             ));
         }
         meta.frontend.validate()?;
-        let digest: String = Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
-        if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
-            return Err(bad(
-                format!(
-                    "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {}",
-                    meta.onnx_sha256
-                ),
-                "copy the .onnx and .json of one export together, or re-export (models/README.md)",
-            ));
-        }
+        crate::metric::verify_sha256(onnx, &meta.onnx_sha256).map_err(|m| {
+            bad(m, "copy the .onnx and .json of one export together, or re-export (models/README.md)")
+        })?;
         let (graph, frames) = load_graph(onnx, &meta).map_err(|e| {
             bad(
                 format!("tract cannot load this VAE: {e:#}"),

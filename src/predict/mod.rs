@@ -15,7 +15,6 @@ pub mod spsa;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::chain::Chain;
@@ -156,16 +155,8 @@ impl Predictor {
                 "re-export it with this version's training/predictor.py",
             ));
         }
-        let digest: String = Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
-        if !digest.eq_ignore_ascii_case(&meta.onnx_sha256) {
-            return Err(bad(
-                format!(
-                    "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {}",
-                    meta.onnx_sha256
-                ),
-                "copy the .onnx and .json of one export together, or re-export",
-            ));
-        }
+        crate::metric::verify_sha256(onnx, &meta.onnx_sha256)
+            .map_err(|m| bad(m, "copy the .onnx and .json of one export together, or re-export"))?;
         let vae_sha = &vae.meta().onnx_sha256;
         if !vae_sha.eq_ignore_ascii_case(&meta.vae_sha256) || vae.meta().dim != meta.dim {
             return Err(bad(
