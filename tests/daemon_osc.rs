@@ -243,7 +243,7 @@ fn match_modes_search_predict_hybrid_and_auto() {
     assert_eq!(evaluations["predict"], 0, "{evaluations:?}");
     assert!(evaluations["hybrid"] < evaluations["search"], "{evaluations:?}");
 
-    // eq-comp: the built-in predictor is the default chain's.
+    // eq-comp: no predictor is built in for it, so hybrid is refused with the way out.
     let s = setup();
     let text = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, text.replace("[match]\n", "[match]\nmode = \"hybrid\"\n")).unwrap();
@@ -258,7 +258,7 @@ fn match_modes_search_predict_hybrid_and_auto() {
     let err = common::stderr(&out);
     assert!(
         err.contains("mode = \"hybrid\"")
-            && err.contains("trained for chain `default`")
+            && err.contains("no predictor is built in for chain `eq-comp`")
             && err.contains("mode = \"search\""),
         "{err}"
     );
