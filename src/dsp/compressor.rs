@@ -299,20 +299,8 @@ impl<'a> Iterator for ChunksOnGrid<'a> {
     }
 }
 
-impl Default for Compressor {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for Compressor {
-    fn kind(&self) -> &str {
-        "compressor"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("compressor");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.sample_rate = sample_rate;

@@ -94,20 +94,8 @@ impl Delay {
     }
 }
 
-impl Default for Delay {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for Delay {
-    fn kind(&self) -> &str {
-        "delay"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("delay");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.fs = sample_rate.max(1.0);

@@ -315,20 +315,8 @@ impl Distortion {
     }
 }
 
-impl Default for Distortion {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for Distortion {
-    fn kind(&self) -> &str {
-        "distortion"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("distortion");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         let fs = sample_rate.max(1.0);

@@ -322,20 +322,8 @@ fn run_cascade<const N: usize>(
     }
 }
 
-impl Default for ParametricEq {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for ParametricEq {
-    fn kind(&self) -> &str {
-        "eq"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("eq");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.sample_rate = sample_rate as f64;

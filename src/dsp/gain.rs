@@ -26,20 +26,8 @@ impl Gain {
     }
 }
 
-impl Default for Gain {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for Gain {
-    fn kind(&self) -> &str {
-        "gain"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("gain");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.gain.prepare(sample_rate, PARAM_RAMP_SECONDS);

@@ -31,6 +31,18 @@ pub use smooth::{blend_dry, Smoothed};
 
 use crate::effect::Effect;
 
+/// `Default` for the built-in effects: each is built by its `new()`, which takes no arguments.
+macro_rules! default_by_new {
+    ($($effect:ty),+) => {
+        $(impl Default for $effect {
+            fn default() -> Self {
+                Self::new()
+            }
+        })+
+    };
+}
+default_by_new!(Gain, ParametricEq, Compressor, Distortion, Delay, Reverb);
+
 /// The type names of the built-in effects, as written in chain files.
 pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor", "distortion", "delay", "reverb"];
 

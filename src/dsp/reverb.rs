@@ -222,20 +222,8 @@ impl Reverb {
     }
 }
 
-impl Default for Reverb {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Effect for Reverb {
-    fn kind(&self) -> &str {
-        "reverb"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("reverb");
 
     fn prepare(&mut self, sample_rate: f32, _max_block: usize) {
         self.fs = sample_rate.max(1.0);

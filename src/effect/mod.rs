@@ -98,6 +98,23 @@ pub trait Effect: Send {
     }
 }
 
+/// Writes an [`Effect`] impl's two identity methods: `kind()` returning `$kind`, and `params()`
+/// returning the field path that holds the effect's specs (`specs` unless named).
+macro_rules! effect_identity {
+    ($kind:expr) => {
+        $crate::effect::effect_identity!($kind, specs);
+    };
+    ($kind:expr, $($field:ident).+) => {
+        fn kind(&self) -> &str {
+            $kind
+        }
+        fn params(&self) -> &[$crate::effect::ParamSpec] {
+            &self.$($field).+
+        }
+    };
+}
+pub(crate) use effect_identity;
+
 #[cfg(test)]
 mod tests {
     #[test]

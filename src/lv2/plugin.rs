@@ -325,13 +325,7 @@ fn copy_sanitized(from: &[f32], to: &mut [f32]) -> u64 {
 }
 
 impl Effect for Lv2Effect {
-    fn kind(&self) -> &str {
-        "lv2"
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.specs
-    }
+    crate::effect::effect_identity!("lv2");
 
     fn prepare(&mut self, sample_rate: f32, max_block: usize) {
         self.runtime = None;

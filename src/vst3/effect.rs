@@ -295,13 +295,7 @@ fn copy_sanitized(from: &[f32], to: &mut [f32]) -> u64 {
 }
 
 impl Effect for Vst3Effect {
-    fn kind(&self) -> &str {
-        super::VST3_KIND
-    }
-
-    fn params(&self) -> &[ParamSpec] {
-        &self.desc.specs
-    }
+    crate::effect::effect_identity!(super::VST3_KIND, desc.specs);
 
     fn prepare(&mut self, sample_rate: f32, max_block: usize) {
         self.runtime = None;
