@@ -97,6 +97,60 @@ fn same_seed_same_result_and_abort_returns_the_start() {
     assert_eq!(aborted.used_effects(), Vec::<&str>::new(), "at the neutral start no effect is used");
 }
 
+/// The hybrid match's pull toward its start point (the prediction): with a heavy weight the
+/// search stays near the start, without it the similarity drags it away; a negative weight is
+/// refused with the fix.
+#[test]
+fn start_prior_holds_the_search_near_its_start() {
+    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
+    let input = clip("dry/piano_chords.wav");
+    let reference = clip("content/synth_lead.wav");
+    let mut metric = MfccMetric::new();
+    let (rl, rr) = reference.to_stereo();
+    let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
+    let (l, r) = input.to_stereo();
+    let (l, r) = (&l[..72_000], &r[..72_000]);
+    let start = vec![0.5; 12];
+    let config = MatchConfig {
+        population: 12,
+        max_generations: 6,
+        seed: 5,
+        patience: None,
+        prior: 0.0,
+        selection_margin: None,
+        start_at: Some(start.clone()),
+        ..MatchConfig::default()
+    };
+    let distance = |x: &[f64]| x.iter().zip(&start).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+    let run = |start_prior: f64| {
+        let mut m = Matcher::new(&spec, &metric, MatchConfig { start_prior, ..config.clone() }).unwrap();
+        m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap()
+    };
+    let (free, held) = (run(0.0), run(10.0));
+    assert!(distance(&free.x) > 0.05, "without the pull the search moves: {}", distance(&free.x));
+    assert!(
+        distance(&held.x) < distance(&free.x) / 4.0,
+        "held {:.4} vs free {:.4}",
+        distance(&held.x),
+        distance(&free.x)
+    );
+    assert!((held.penalty - 10.0 * distance(&held.x)).abs() < 1e-9, "the report's penalty counts it");
+    // The effect selection counts the pull too: it does not set the prediction's effects back
+    // to neutral for a similarity that barely moves.
+    let mut m = Matcher::new(
+        &spec,
+        &metric,
+        MatchConfig { start_prior: 10.0, selection_margin: Some(0.05), ..config.clone() },
+    )
+    .unwrap();
+    let selected = m.run(l, r, 48_000, &z_ref, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(selected.effects.iter().all(|e| !e.deselected), "{:?}", selected.effects);
+    assert!(distance(&selected.x) < distance(&free.x) / 4.0);
+
+    let e = Matcher::new(&spec, &metric, MatchConfig { start_prior: -1.0, ..config }).err().unwrap();
+    assert!(e.to_string().contains("start prior"), "{e}");
+}
+
 /// The neutral start is transparent: matching a clip to itself leaves every effect unused. From
 /// mid-range without prior or selection (ST-ITO's search) the same match processes audibly,
 /// and the usage report says so.

@@ -41,10 +41,11 @@ from torch import nn
 
 FORMAT = "fxmatch-predictor/1"
 LO, HI = 0.01, 0.99
+DEFAULT_HIDDEN = (128, 128, 64, 32)  # the seed's controller
 
 
 class Predictor(nn.Module):
-    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...] = (128, 128, 64, 32)):
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...] = DEFAULT_HIDDEN):
         super().__init__()
         layers: list[nn.Module] = []
         width = n_in
@@ -75,7 +76,8 @@ def train(a: argparse.Namespace) -> None:
     zt, pt, zv, pv = z[~torch.from_numpy(val)], p[~torch.from_numpy(val)], z[torch.from_numpy(val)], p[torch.from_numpy(val)]
     # Latent scale: standardise inputs inside the network (kept in the exported graph).
     mean, std = zt.mean(0), zt.std(0).clamp_min(1e-3)
-    net = Predictor(z.shape[1], p.shape[1])
+    hidden = tuple(int(h) for h in a.hidden.split(","))
+    net = Predictor(z.shape[1], p.shape[1], hidden)
     model = nn.Sequential(Standardise(mean, std), net)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs)
@@ -114,7 +116,7 @@ def train(a: argparse.Namespace) -> None:
             "n_val": len(zv),
         }
     print(json.dumps(baselines), flush=True)
-    torch.save({"model": model.state_dict(), "n_in": z.shape[1], "n_out": p.shape[1], "meta": meta,
+    torch.save({"model": model.state_dict(), "n_in": z.shape[1], "n_out": p.shape[1], "hidden": hidden, "meta": meta,
                 "figures": baselines, "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
 
@@ -134,7 +136,7 @@ def export(a: argparse.Namespace) -> None:
 
     ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     n_in, n_out, meta = ck["n_in"], ck["n_out"], ck["meta"]
-    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out))
+    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out, tuple(ck.get("hidden", DEFAULT_HIDDEN))))
     model.load_state_dict(ck["model"])
     model.eval()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +206,7 @@ def spsa(a: argparse.Namespace) -> None:
     n_in, n_out = ck["n_in"], ck["n_out"]
     if ck["meta"]["params"] != meta["params"] or ck["meta"]["vae_sha256"] != meta["vae_sha256"]:
         raise SystemExit(f"{a.init} was trained for another chain or VAE than {a.data}")
-    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out))
+    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out, tuple(ck.get("hidden", DEFAULT_HIDDEN))))
     model.load_state_dict(ck["model"])
     server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(a.data),
                            "--chain", str(a.chain), "--threads", str(a.render_threads)])
@@ -235,6 +237,8 @@ def spsa(a: argparse.Namespace) -> None:
     for epoch in range(1, a.epochs + 1):
         model.train()
         perm = rng.permutation(train_idx)
+        if a.epoch_examples:
+            perm = perm[:a.epoch_examples]
         audio_sum, count = 0.0, 0
         for b in range(0, len(perm), a.batch):
             idx = perm[b:b + a.batch]
@@ -267,7 +271,8 @@ def spsa(a: argparse.Namespace) -> None:
                                          "eps": a.eps, "param_weight": a.param_weight, "epochs": a.epochs}}
     figures["val_mae"] = best[3]["val_mae"]
     print(json.dumps(figures["spsa"]), flush=True)
-    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out, "meta": meta, "figures": figures,
+    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out,
+                "hidden": tuple(ck.get("hidden", DEFAULT_HIDDEN)), "meta": meta, "figures": figures,
                 "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
 
@@ -282,6 +287,7 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hidden", default="128,128,64,32", help="hidden layer widths (the seed's: 128,128,64,32)")
     sp = sub.add_parser("spsa")
     sp.add_argument("--data", type=Path, required=True)
     sp.add_argument("--content", type=Path, required=True, help="the content folder the dataset was made from")
@@ -295,6 +301,8 @@ def main() -> None:
     sp.add_argument("--param-weight", type=float, default=1.0)
     sp.add_argument("--clip", type=float, default=1.0)
     sp.add_argument("--val-examples", type=int, default=0, help="0: all validation examples")
+    sp.add_argument("--epoch-examples", type=int, default=0,
+                    help="training examples per epoch, a fresh random draw each epoch (0: all)")
     sp.add_argument("--threads", type=int, default=1)
     sp.add_argument("--render-threads", type=int, default=2)
     sp.add_argument("--fxmatch", default="target/release/fxmatch")

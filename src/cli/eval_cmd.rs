@@ -67,7 +67,7 @@ pub struct TransferArgs {
     sources: Vec<ReferenceSource>,
     /// Parameter predictor for the chain (NAME.onnx beside NAME.json): adds the systems
     /// `predict` (the prediction alone) and `hybrid:PROFILE` (each profile's search started at
-    /// the prediction, σ 0.1, a third of the generations).
+    /// the prediction, σ 0.1, a third of the generations, held near it by a pull toward it).
     #[arg(long, value_name = "PATH")]
     predictor: Option<PathBuf>,
     #[command(flatten)]

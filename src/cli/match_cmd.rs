@@ -93,6 +93,10 @@ pub struct MatchArgs {
     /// normalised parameters that have a neutral value; 0 turns it off.
     #[arg(long, default_value_t = fxmatch::optimize::DEFAULT_PRIOR)]
     prior: f64,
+    /// Pull toward the prediction in --mode hybrid: the search also subtracts START_PRIOR · Σ
+    /// (x − prediction)² over every parameter (default 3: it only refines the prediction).
+    #[arg(long)]
+    start_prior: Option<f64>,
     /// Effect selection: after the search, set effects back to neutral while the similarity
     /// stays within this of the best found.
     #[arg(long, default_value_t = fxmatch::optimize::DEFAULT_SELECTION_MARGIN, conflicts_with = "no_selection")]
@@ -110,8 +114,8 @@ pub struct MatchArgs {
     #[arg(long, default_value_t = 0.0)]
     tail: f32,
     /// `search` (CMA-ES), `predict` (the parameter predictor alone, one pass) or `hybrid`
-    /// (CMA-ES started at the prediction, σ 0.1, a third of the generations; --sigma and
-    /// --generations override).
+    /// (CMA-ES started at the prediction, σ 0.1, a third of the generations, held near the
+    /// prediction by --start-prior; --sigma and --generations override).
     #[arg(long, value_enum, default_value_t = Mode::Search)]
     mode: Mode,
     /// Parameter predictor for --mode predict|hybrid (trained for this chain and the built-in
@@ -212,6 +216,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
         segment_seconds: args.segment,
         start: Start::parse(&args.start)?,
         prior: args.prior,
+        start_prior: args.start_prior.unwrap_or(base.start_prior),
         selection_margin: (!args.no_selection).then_some(args.selection_margin),
         ..base
     };

@@ -36,7 +36,8 @@ pub enum MatchMode {
     Search,
     /// The parameter predictor alone: one pass, no search.
     Predict,
-    /// CMA-ES started at the prediction, with a smaller step size and a third of the generations.
+    /// CMA-ES started at the prediction, with a smaller step size, a third of the generations and
+    /// a pull toward the prediction ([`crate::predict::hybrid_config`]).
     Hybrid,
 }
 

@@ -89,6 +89,10 @@ pub struct MatchConfig {
     /// Weight of the pull toward neutral: the search maximises `similarity − prior · Σ (x_i −
     /// neutral_i)²` over parameters with a neutral value (normalised units). 0: no prior.
     pub prior: f64,
+    /// Weight of the pull toward [`MatchConfig::start_at`] (the prediction in hybrid mode): the
+    /// search also subtracts `start_prior · Σ (x_i − start_i)²` over every free parameter, so it
+    /// leaves the prediction only for a clear gain in similarity. 0 (or no `start_at`): none.
+    pub start_prior: f64,
     /// Effect selection after the search: set effects back to their start while the similarity
     /// stays within this of the best found (`None`: keep the search's result as it is).
     pub selection_margin: Option<f64>,
@@ -114,6 +118,7 @@ impl Default for MatchConfig {
             start: Start::Neutral,
             start_at: None,
             prior: DEFAULT_PRIOR,
+            start_prior: 0.0,
             selection_margin: Some(DEFAULT_SELECTION_MARGIN),
             seed: 0,
             patience: Some(10),
@@ -174,6 +179,12 @@ impl MatchConfig {
             return Err(Error::invalid(
                 format!("prior {} is not a weight of 0 or more", self.prior),
                 format!("use --prior 0 (none) up to about 0.1; the default is {DEFAULT_PRIOR}"),
+            ));
+        }
+        if !(self.start_prior.is_finite() && self.start_prior >= 0.0) {
+            return Err(Error::invalid(
+                format!("start prior {} is not a weight of 0 or more", self.start_prior),
+                "use 0 (none) up to about 1",
             ));
         }
         if let Some(m) = self.selection_margin {
@@ -252,7 +263,8 @@ pub struct MatchOutcome {
     pub similarity_start: f32,
     /// Best similarity the search found, before the effect selection.
     pub similarity_search: f32,
-    /// The prior's penalty at `x` (`prior · Σ (x_i − neutral_i)²`).
+    /// The priors' penalty at `x` (`prior · Σ (x_i − neutral_i)²`, plus `start_prior · Σ (x_i −
+    /// start_i)²` in hybrid mode).
     pub penalty: f64,
     /// Best objective (similarity minus the prior's penalty) after each generation.
     pub history: Vec<f32>,
@@ -445,8 +457,17 @@ impl Matcher {
         // The prior's anchor: the neutral value where a parameter has one; others are free.
         let anchor: Vec<Option<f64>> =
             self.workers[0].chain.free_params().iter().map(|p| p.neutral).collect();
+        // In hybrid mode, a second anchor: the prediction, over every parameter.
+        let start_anchor: Option<&[f64]> = c.start_at.as_deref().filter(|_| c.start_prior > 0.0);
+        let start_penalty = |x: &[f64]| -> f64 {
+            start_anchor.map_or(0.0, |s| {
+                c.start_prior * x.iter().zip(s).map(|(v, a)| (v - a) * (v - a)).sum::<f64>()
+            })
+        };
         let penalty = |x: &[f64]| -> f64 {
-            c.prior * x.iter().zip(&anchor).filter_map(|(v, a)| a.map(|a| (v - a) * (v - a))).sum::<f64>()
+            let neutral =
+                x.iter().zip(&anchor).filter_map(|(v, a)| a.map(|a| (v - a) * (v - a))).sum::<f64>();
+            c.prior * neutral + start_penalty(x)
         };
         let objective = |s: f32, x: &[f64]| s as f64 - penalty(x);
         let similarity_start = self.workers[0].evaluate(&x0, seg_l, seg_r, sample_rate, reference);
@@ -509,19 +530,23 @@ impl Matcher {
         let rest = self.workers[0].chain.start_point();
 
         // Effect selection: try each effect back at its start (all at once, in parallel), then
-        // set them back least missed first while the similarity stays within the margin.
+        // set them back least missed first while the similarity stays within the margin. In
+        // hybrid mode the similarity is counted less the pull toward the prediction, so that the
+        // selection does not undo the prediction for a metric that cannot tell it apart.
+        let kept = |s: f32, x: &[f64]| s - start_penalty(x) as f32;
         let mut deselected = vec![false; groups.len()];
         let mut selection_evaluations = 0;
         if let (Some(margin), false) = (c.selection_margin, abort.load(Ordering::Relaxed)) {
-            let floor = similarity_search - margin as f32;
+            let floor = kept(similarity_search, &best_x) - margin as f32;
             let changed: Vec<usize> =
                 (0..groups.len()).filter(|&g| groups[g].1.iter().any(|&i| best_x[i] != rest[i])).collect();
             let trials: Vec<Vec<f64>> =
                 changed.iter().map(|&g| reset_group(&best_x, &groups[g].1, &rest)).collect();
             let alone = self.evaluate_all(&trials, seg_l, seg_r, sample_rate, reference);
+            let alone_kept: Vec<f32> = alone.iter().zip(&trials).map(|(&s, x)| kept(s, x)).collect();
             selection_evaluations += trials.len();
-            let mut order: Vec<usize> = (0..changed.len()).filter(|&k| alone[k] >= floor).collect();
-            order.sort_by(|&a, &b| alone[b].total_cmp(&alone[a]).then(a.cmp(&b)));
+            let mut order: Vec<usize> = (0..changed.len()).filter(|&k| alone_kept[k] >= floor).collect();
+            order.sort_by(|&a, &b| alone_kept[b].total_cmp(&alone_kept[a]).then(a.cmp(&b)));
             for (rank, &k) in order.iter().enumerate() {
                 let g = changed[k];
                 let (x, s) = if rank == 0 {
@@ -532,7 +557,7 @@ impl Matcher {
                     let s = self.workers[0].evaluate(&x, seg_l, seg_r, sample_rate, reference);
                     (x, s)
                 };
-                if s >= floor {
+                if kept(s, &x) >= floor {
                     best_x = x;
                     best_s = s;
                     deselected[g] = true;

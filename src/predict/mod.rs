@@ -47,12 +47,18 @@ const TRAIN_FIX: &str = "train one with training/predictor.py (models/README.md)
 /// Step size of the hybrid search: it starts at the prediction, so it searches near it.
 pub const HYBRID_SIGMA: f64 = 0.1;
 
+/// Weight of the hybrid search's pull toward the prediction ([`MatchConfig::start_prior`]).
+/// The similarity metric rewards copying the reference's content and the prediction does not,
+/// so the search may only refine it: chosen by `eval transfer` (docs/experiments.md, issue 19).
+pub const HYBRID_START_PRIOR: f64 = 3.0;
+
 /// The hybrid search's settings from a search profile's: σ [`HYBRID_SIGMA`], a third of the
-/// generations and half the patience (rounded up); the start point is set per match
-/// ([`MatchConfig::start_at`]).
+/// generations and half the patience (rounded up), a pull toward the prediction
+/// ([`HYBRID_START_PRIOR`]); the start point is set per match ([`MatchConfig::start_at`]).
 pub fn hybrid_config(base: &MatchConfig) -> MatchConfig {
     MatchConfig {
         sigma0: HYBRID_SIGMA,
+        start_prior: HYBRID_START_PRIOR,
         max_generations: base.max_generations.div_ceil(3),
         patience: base.patience.map(|p| p.div_ceil(2)),
         ..base.clone()
