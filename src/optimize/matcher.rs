@@ -184,7 +184,7 @@ impl MatchConfig {
         if !(self.start_prior.is_finite() && self.start_prior >= 0.0) {
             return Err(Error::invalid(
                 format!("start prior {} is not a weight of 0 or more", self.start_prior),
-                "use 0 (none) up to about 1",
+                "use --start-prior 0 (none) up to about 10; hybrid mode's default is 3",
             ));
         }
         if let Some(m) = self.selection_margin {
