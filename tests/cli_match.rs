@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use common::*;
 use fxmatch::audio::read_wav;
 use fxmatch::chain::{Chain, ChainSpec};
-use fxmatch::metric::{similarity, MfccMetric, StyleMetric};
+use fxmatch::metric::{similarity, Embedding, MfccMetric, StyleMetric};
 use fxmatch::optimize::{MatchConfig, Matcher, Start};
 use fxmatch::render::render;
 
@@ -63,16 +63,23 @@ fn match_recovers_most_of_the_oracle_similarity_on_a_synthetic_case() {
     assert!(out.history.windows(2).all(|w| w[1] >= w[0]), "best-so-far never drops");
 }
 
+/// The eq-comp chain, the MFCC metric, synth_lead's embedding and the first `frames` of the
+/// piano clip: a case where the search moves.
+fn piano_to_synth_lead(frames: usize) -> (ChainSpec, MfccMetric, Embedding, Vec<f32>, Vec<f32>) {
+    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
+    let mut metric = MfccMetric::new();
+    let (rl, rr) = clip("content/synth_lead.wav").to_stereo();
+    let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
+    let (mut l, mut r) = clip("dry/piano_chords.wav").to_stereo();
+    l.truncate(frames);
+    r.truncate(frames);
+    (spec, metric, z_ref, l, r)
+}
+
 #[test]
 fn same_seed_same_result_and_abort_returns_the_start() {
-    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
-    let input = clip("dry/piano_chords.wav");
-    let reference = clip("content/synth_lead.wav");
-    let mut metric = MfccMetric::new();
-    let (rl, rr) = reference.to_stereo();
-    let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
-    let (l, r) = input.to_stereo();
-    let (l, r) = (&l[..48_000], &r[..48_000]);
+    let (spec, metric, z_ref, l, r) = piano_to_synth_lead(48_000);
+    let (l, r) = (&l[..], &r[..]);
     let config =
         MatchConfig { population: 8, max_generations: 3, seed: 11, threads: 2, ..MatchConfig::default() };
     let run = |threads: usize| {
@@ -102,14 +109,8 @@ fn same_seed_same_result_and_abort_returns_the_start() {
 /// refused with the fix.
 #[test]
 fn start_prior_holds_the_search_near_its_start() {
-    let spec = ChainSpec::load(chain("eq-comp.toml")).unwrap();
-    let input = clip("dry/piano_chords.wav");
-    let reference = clip("content/synth_lead.wav");
-    let mut metric = MfccMetric::new();
-    let (rl, rr) = reference.to_stereo();
-    let z_ref = metric.embed(&rl, &rr, 48_000).unwrap();
-    let (l, r) = input.to_stereo();
-    let (l, r) = (&l[..72_000], &r[..72_000]);
+    let (spec, metric, z_ref, l, r) = piano_to_synth_lead(72_000);
+    let (l, r) = (&l[..], &r[..]);
     let start = vec![0.5; 12];
     let config = MatchConfig {
         population: 12,

@@ -460,9 +460,8 @@ impl Matcher {
         // In hybrid mode, a second anchor: the prediction, over every parameter.
         let start_anchor: Option<&[f64]> = c.start_at.as_deref().filter(|_| c.start_prior > 0.0);
         let start_penalty = |x: &[f64]| -> f64 {
-            start_anchor.map_or(0.0, |s| {
-                c.start_prior * x.iter().zip(s).map(|(v, a)| (v - a) * (v - a)).sum::<f64>()
-            })
+            start_anchor
+                .map_or(0.0, |s| c.start_prior * x.iter().zip(s).map(|(v, a)| (v - a) * (v - a)).sum::<f64>())
         };
         let penalty = |x: &[f64]| -> f64 {
             let neutral =
