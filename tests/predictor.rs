@@ -155,27 +155,34 @@ fn match_modes_predict_and_hybrid() {
     let dir = tempfile::tempdir().unwrap();
     let input = root().join("assets/audio/dry/guitar_clean.wav");
     let reference = root().join("assets/audio/content/synth_lead.wav");
+    // `fxmatch match` of the input to the reference on a bundled chain, output NAME.wav.
+    let match_on = |chain_file: &str, name: &str, more: &[&str]| {
+        let out = dir.path().join(format!("{name}.wav"));
+        let mut args = vec!["match", s(&input), s(&reference), "--chain"];
+        let chain_path = chain(chain_file);
+        args.extend([chain_path.as_str(), "-o", s(&out)]);
+        args.extend_from_slice(more);
+        run(&args)
+    };
+    let model = model_path();
     let go = |mode: &str| -> serde_json::Value {
         let report = dir.path().join(format!("{mode}.json"));
-        let o = run(&[
-            "match",
-            s(&input),
-            s(&reference),
-            "--chain",
-            &chain("default.toml"),
-            "-o",
-            s(&dir.path().join(format!("{mode}.wav"))),
-            "--report",
-            s(&report),
-            "--mode",
+        let o = match_on(
+            "default.toml",
             mode,
-            "--predictor",
-            s(&model_path()),
-            "--population",
-            "6",
-            "--generations",
-            "2",
-        ]);
+            &[
+                "--report",
+                s(&report),
+                "--mode",
+                mode,
+                "--predictor",
+                s(&model),
+                "--population",
+                "6",
+                "--generations",
+                "2",
+            ],
+        );
         assert!(o.status.success(), "{mode}: {}", stderr(&o));
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
     };
@@ -193,54 +200,20 @@ fn match_modes_predict_and_hybrid() {
     assert!(hybrid["evaluations"].as_u64().unwrap() > 0);
 
     // A chain the predictor was not trained for is refused before any work.
-    let o = run(&[
-        "match",
-        s(&input),
-        s(&reference),
-        "--chain",
-        &chain("eq-comp.toml"),
-        "-o",
-        s(&dir.path().join("x.wav")),
-        "--mode",
-        "predict",
-        "--predictor",
-        s(&model_path()),
-    ]);
+    let o = match_on("eq-comp.toml", "x", &["--mode", "predict", "--predictor", s(&model)]);
     assert!(!o.status.success() && stderr(&o).contains("trained for chain"), "{}", stderr(&o));
 
     // Without --predictor, the one built in for the chain's name: mda-lv2's for config/chains/mda.toml
     // (real LV2 plugins), and none for eq-comp.
     let report = dir.path().join("mda.json");
-    let o = run(&[
-        "match",
-        s(&input),
-        s(&reference),
-        "--chain",
-        &chain("mda.toml"),
-        "-o",
-        s(&dir.path().join("mda.wav")),
-        "--report",
-        s(&report),
-        "--mode",
-        "predict",
-    ]);
+    let o = match_on("mda.toml", "mda", &["--report", s(&report), "--mode", "predict"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mda: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let names: Vec<&str> =
         mda["parameters"].as_array().unwrap().iter().map(|p| p["param"].as_str().unwrap()).collect();
     assert_eq!(mda["prediction"].as_array().unwrap().len(), names.len());
     assert!(names.iter().any(|n| n.contains("feedback")), "{names:?}");
-    let o = run(&[
-        "match",
-        s(&input),
-        s(&reference),
-        "--chain",
-        &chain("eq-comp.toml"),
-        "-o",
-        s(&dir.path().join("y.wav")),
-        "--mode",
-        "hybrid",
-    ]);
+    let o = match_on("eq-comp.toml", "y", &["--mode", "hybrid"]);
     assert!(!o.status.success() && stderr(&o).contains("no predictor is built in"), "{}", stderr(&o));
 }
 

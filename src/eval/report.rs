@@ -8,7 +8,7 @@ use super::param_est::{ParamEstConfig, ParamEstResult};
 use super::plot::{bar_chart, line_plot, Series};
 use super::retrieval::{RetrievalConfig, RetrievalResult};
 use super::synthetic::ProfileResult;
-use super::transfer::TransferResult;
+use super::transfer::{SourceScore, SystemScore, TransferResult};
 use super::zero_shot::{ZeroShotConfig, ZeroShotResult};
 
 /// A plot: its file name in the results folder and its SVG text.
@@ -198,33 +198,16 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
         );
     }
     md += "\nParameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3), on fxmatch-chain cases.\n\n";
-    if let Some(first) = r.systems.first() {
-        md += "Per source: median gain / closer (cases).\n\n| system |";
-        for g in &first.by_source {
-            md += &format!(" {} ({}) |", g.source, g.cases);
-        }
-        md += &format!("\n|---|{}\n", "---|".repeat(first.by_source.len()));
-        for sys in &r.systems {
-            md += &format!("| {} |", sys.system);
-            for g in &sys.by_source {
-                md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
-            }
-            md += "\n";
-        }
+    if !r.systems.is_empty() {
+        md += &group_table(&r.systems, "Per source: median gain / closer (cases).", |s| &s.by_source);
     }
-    if let Some(first) = r.systems.first().filter(|s| !s.by_class.is_empty()) {
-        md += "\nPer effect class: external cases whose chain contains one (a case counts in each of its classes): median gain / closer (cases).\n\n| system |";
-        for g in &first.by_class {
-            md += &format!(" {} ({}) |", g.source, g.cases);
-        }
-        md += &format!("\n|---|{}\n", "---|".repeat(first.by_class.len()));
-        for sys in &r.systems {
-            md += &format!("| {} |", sys.system);
-            for g in &sys.by_class {
-                md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
-            }
-            md += "\n";
-        }
+    if r.systems.first().is_some_and(|s| !s.by_class.is_empty()) {
+        md += "\n";
+        md += &group_table(
+            &r.systems,
+            "Per effect class: external cases whose chain contains one (a case counts in each of its classes): median gain / closer (cases).",
+            |s| &s.by_class,
+        );
     }
     md += "\nPer case: d(input, oracle) in dB (spectral + dynamics + width), then each system's gain.\n\n| # | source | style | input | reference | d(input, oracle) |";
     for sys in &r.systems {
@@ -247,6 +230,24 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
         );
         for sys in &r.systems {
             md += &format!(" {:.2} |", sys.gains[i]);
+        }
+        md += "\n";
+    }
+    md
+}
+
+/// One row per system of median gain / share closer per group (the groups of the first system
+/// head the columns): `groups` picks the sources or the effect classes.
+fn group_table(systems: &[SystemScore], heading: &str, groups: fn(&SystemScore) -> &[SourceScore]) -> String {
+    let mut md = format!("{heading}\n\n| system |");
+    for g in groups(&systems[0]) {
+        md += &format!(" {} ({}) |", g.source, g.cases);
+    }
+    md += &format!("\n|---|{}\n", "---|".repeat(groups(&systems[0]).len()));
+    for sys in systems {
+        md += &format!("| {} |", sys.system);
+        for g in groups(sys) {
+            md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
         }
         md += "\n";
     }
