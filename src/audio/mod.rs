@@ -3,7 +3,7 @@
 pub mod spectrum;
 mod wav;
 
-pub use spectrum::log_spectral_distance;
+pub use spectrum::{hann, log_spectral_distance};
 pub use wav::{
     read_wav, read_wav_capped, write_wav, SampleFormat, WavReader, WavWriter, MAX_WAV_DATA_BYTES,
     MAX_WHOLE_FILE_FRAMES,

@@ -13,6 +13,12 @@ pub const FFT_SIZES: [usize; 3] = [512, 2048, 8192];
 /// differences in the noise floor (or in digital silence) do not dominate.
 pub const FLOOR_DB: f64 = 80.0;
 
+/// The periodic Hann window of `n` samples (`0.5 − 0.5·cos(2πi/n)`), the STFT window of the
+/// metrics, the distances and the losses.
+pub fn hann(n: usize) -> Vec<f64> {
+    (0..n).map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()).collect()
+}
+
 /// Log-spectral distance in dB between `a` and `b` (each `(left, right)`, compared over the
 /// shorter length): for each FFT size in [`FFT_SIZES`] and each channel, the mean over frames
 /// of the RMS over bins of the difference of the two power spectra in dB (floored
@@ -26,8 +32,7 @@ pub fn log_spectral_distance(a: (&[f32], &[f32]), b: (&[f32], &[f32])) -> f64 {
     for &size in &FFT_SIZES {
         let fft = planner.plan_fft_forward(size);
         let hop = size / 4;
-        let window: Vec<f64> =
-            (0..size).map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / size as f64).cos()).collect();
+        let window = hann(size);
         let starts: Vec<usize> = if n <= size { vec![0] } else { (0..=n - size).step_by(hop).collect() };
         let mut input = fft.make_input_vec();
         let mut spectrum = fft.make_output_vec();

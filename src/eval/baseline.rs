@@ -32,8 +32,7 @@ fn average_spectrum(audio: &AudioBuffer) -> Vec<f64> {
     let (l, r) = audio.to_stereo();
     let mid: Vec<f64> = l.iter().zip(&r).map(|(a, b)| 0.5 * (*a as f64 + *b as f64)).collect();
     let fft = RealFftPlanner::<f64>::new().plan_fft_forward(FFT);
-    let window: Vec<f64> =
-        (0..FFT).map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / FFT as f64).cos()).collect();
+    let window = crate::audio::hann(FFT);
     let mut power = vec![0.0; FFT / 2 + 1];
     let mut frame = vec![0.0; FFT];
     let mut spectrum = fft.make_output_vec();

@@ -129,8 +129,7 @@ fn bands(base: f64, per_octave: f64, ks: std::ops::RangeInclusive<i32>) -> Vec<(
 /// Power spectrogram of `x`: Hann frames of `n`, hop `hop`, `n/2 + 1` bins per frame.
 fn spectrogram(x: &[f64], n: usize, hop: usize) -> Vec<Vec<f64>> {
     let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n);
-    let window: Vec<f64> =
-        (0..n).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()).collect();
+    let window = crate::audio::hann(n);
     let (mut frame, mut spectrum) = (vec![0.0; n], fft.make_output_vec());
     let count = if x.len() <= n { 1 } else { 1 + (x.len() - n) / hop };
     (0..count)

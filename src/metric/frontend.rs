@@ -266,9 +266,7 @@ impl FrontEnd {
         let n_fft = window_len.next_power_of_two();
         let fft = FftPlanner::<f32>::new().plan_fft_forward(n_fft);
 
-        let window: Vec<f32> = (0..window_len)
-            .map(|n| (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / window_len as f64).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = crate::audio::hann(window_len).into_iter().map(|w| w as f32).collect();
         let sum_w2: f64 = window.iter().map(|&w| w as f64 * w as f64).sum();
         // 2/(N·Σw²) for the one-sided power, and 1/4 from separating the pair.
         let power_scale = (0.25 * 2.0 / (n_fft as f64 * sum_w2)) as f32;

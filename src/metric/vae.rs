@@ -114,9 +114,7 @@ impl VaeSpectrogram {
         let scale_len = |n: usize| ((n as f64 * sample_rate as f64 / 48_000.0).round() as usize).max(1);
         let window_len = scale_len(settings.window_48k).max(16);
         let hop = scale_len(settings.hop_48k).min(window_len);
-        let window = (0..window_len)
-            .map(|n| (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / window_len as f64).cos()) as f32)
-            .collect();
+        let window = crate::audio::hann(window_len).into_iter().map(|w| w as f32).collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(window_len);
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();

@@ -64,9 +64,7 @@ impl AudioLoss {
             .iter()
             .map(|&size| {
                 let fft = planner.plan_fft_forward(size);
-                let window = (0..size)
-                    .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / size as f32).cos())
-                    .collect();
+                let window = crate::audio::hann(size).into_iter().map(|w| w as f32).collect();
                 Resolution {
                     size,
                     window,
