@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use common::*;
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::metric::{Embedding, VaeModel};
-use fxmatch::predict::Predictor;
+use fxmatch::predict::features::STYLE_STATS_LEN;
+use fxmatch::predict::{Description, Predictor};
 use serde::Deserialize;
 
 fn model_path() -> PathBuf {
@@ -44,12 +45,15 @@ fn golden_predictions_match_the_training_code() {
         assert_eq!(builtin.meta().onnx_sha256, file.meta().onnx_sha256, "{name}: rebuild after re-exporting");
         for p in [file, builtin] {
             let dim = p.meta().dim;
+            let n_stats = if p.meta().stats.is_some() { STYLE_STATS_LEN } else { 0 };
             assert_eq!(golden.len(), 2);
             for g in &golden {
+                assert_eq!(g.z.len(), 4 * dim + 2 * n_stats, "{name}: golden input width");
                 let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
-                let x = p
-                    .predict(&Embedding { mid: e(0), side: e(1) }, &Embedding { mid: e(2), side: e(3) })
-                    .unwrap();
+                let stats = |k: usize| g.z[4 * dim + k * n_stats..4 * dim + (k + 1) * n_stats].to_vec();
+                let input = Description { latent: Embedding { mid: e(0), side: e(1) }, stats: stats(0) };
+                let reference = Description { latent: Embedding { mid: e(2), side: e(3) }, stats: stats(1) };
+                let x = p.predict(&input, &reference).unwrap();
                 assert_eq!(x.len(), g.p.len());
                 for (ours, theirs) in x.iter().zip(&g.p) {
                     assert!((ours - *theirs as f64).abs() < 1e-4, "{name}: {ours} vs {theirs}");
@@ -95,8 +99,9 @@ fn other_chains_and_vaes_are_refused_with_a_fix() {
     assert!(e.contains("VAE") && e.contains("retrain"), "{e}");
 }
 
-/// `fxmatch predictor dataset`: rows of 4 latents and the chain's parameters; an effect that is
-/// off sits at the match's start point, one that is on lies in [0.01, 0.99].
+/// `fxmatch predictor dataset`: rows of 4 latents, the input's and the reference's style
+/// statistics, and the chain's parameters; an effect that is off sits at the match's start
+/// point, one that is on lies in [0.01, 0.99].
 #[test]
 fn dataset_rows_hold_latents_and_settings() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,14 +127,19 @@ fn dataset_rows_hold_latents_and_settings() {
     let n_params = chain.num_free();
     assert_eq!(meta["params"].as_array().unwrap().len(), n_params);
     let dim = meta["dim"].as_u64().unwrap() as usize;
+    assert_eq!(meta["stats"], fxmatch::predict::features::STYLE_STATS);
+    assert_eq!(meta["stats_len"].as_u64().unwrap() as usize, STYLE_STATS_LEN);
     let bytes = std::fs::read(out.join("examples.f32")).unwrap();
-    let row = 4 * dim + n_params;
+    let stats_at = 4 * dim;
+    let row = stats_at + 2 * STYLE_STATS_LEN + n_params;
     assert_eq!(bytes.len(), 6 * row * 4);
     let values: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let start = chain.start_point();
     for r in values.chunks(row) {
         assert!(r.iter().all(|v| v.is_finite()));
-        let p = &r[4 * dim..];
+        // The input's statistics are those of a dry excerpt: mean band levels in dBFS.
+        assert!(r[stats_at..stats_at + 24].iter().all(|v| (-91.0..=6.0).contains(v)));
+        let p = &r[stats_at + 2 * STYLE_STATS_LEN..];
         // Per effect: all at the start point (off) or all inside [0.01, 0.99] (on).
         let mut i = 0;
         while i < n_params {

@@ -7,7 +7,8 @@ Usage:
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
-means of the input and of the reference, 4 x 128 values), hidden 128-128-64-32 with LayerNorm and
+means of the input and of the reference, 4 x 128 values, followed, in datasets made with them, by
+the style statistics of the input and of the reference, src/predict/features.rs), hidden 128-128-64-32 with LayerNorm and
 LeakyReLU, sigmoid outputs scaled into [0.01, 0.99]: one normalised value per free parameter of
 the chain. Trained with a parameter loss (L1 to the known settings that rendered each reference,
 `fxmatch predictor dataset`: the references are made by fxmatch's own chain). Validation holds
@@ -22,7 +23,7 @@ run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is t
 `--param-weight` x the parameter L1 (the targets are known here). The epoch with the lowest
 validation audio loss is kept.
 
-`export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512), output `p` (1, free parameters)),
+`export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
 NAME.golden.json (inputs and outputs for the Rust parity test).
 """
@@ -61,7 +62,7 @@ class Predictor(nn.Module):
 
 def load(data: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     meta = json.loads((data / "predict-dataset.json").read_text())
-    n_in = 4 * meta["dim"]
+    n_in = 4 * meta["dim"] + 2 * meta.get("stats_len", 0)
     n_out = len(meta["params"])
     rows = np.fromfile(data / "examples.f32", dtype="<f4").reshape(meta["n"], n_in + n_out)
     val = np.array([c % 10 == 0 for c in meta["content_input"]])
@@ -72,6 +73,12 @@ def train(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     meta, z, p, val = load(a.data)
+    if a.other_content_only:
+        # A live match always compares the player's content with another recording's, where a
+        # level or spectrum difference is partly content; same-content pairs teach the network
+        # to read every difference as processing.
+        keep = np.array([i != r for i, r in zip(meta["content_input"], meta["content_reference"])])
+        z, p, val = z[keep], p[keep], val[keep]
     z, p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
     zt, pt, zv, pv = z[~torch.from_numpy(val)], p[~torch.from_numpy(val)], z[torch.from_numpy(val)], p[torch.from_numpy(val)]
     # Latent scale: standardise inputs inside the network (kept in the exported graph).
@@ -164,6 +171,7 @@ def export(a: argparse.Namespace) -> None:
         "params": meta["params"],
         "dim": meta["dim"],
         "vae_sha256": meta["vae_sha256"],
+        **({"stats": meta["stats"]} if meta.get("stats") else {}),
         "training": {"examples": meta["n"], "dataset_config": meta["config"], **ck["figures"]},
         "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
@@ -288,6 +296,8 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--hidden", default="128,128,64,32", help="hidden layer widths (the seed's: 128,128,64,32)")
+    t.add_argument("--other-content-only", action="store_true",
+                   help="train and validate only on examples whose reference is other content than the input")
     sp = sub.add_parser("spsa")
     sp.add_argument("--data", type=Path, required=True)
     sp.add_argument("--content", type=Path, required=True, help="the content folder the dataset was made from")

@@ -229,8 +229,9 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let prediction = match &predictor {
         Some(p) => {
             let mut vae = p.vae();
-            let z_seg = vae.embed(&il[start..start + len], &ir[start..start + len], input.sample_rate)?;
-            Some(p.predict(&z_seg, &vae.embed(rl, rr, reference.sample_rate)?)?)
+            let z_seg =
+                p.describe(&mut vae, &il[start..start + len], &ir[start..start + len], input.sample_rate)?;
+            Some(p.predict(&z_seg, &p.describe(&mut vae, rl, rr, reference.sample_rate)?)?)
         }
         None => None,
     };

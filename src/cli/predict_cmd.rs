@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use fxmatch::audio::read_wav_capped;
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::dataset::content::Content;
-use fxmatch::metric::{StyleMetric, VaeModel};
+use fxmatch::metric::VaeModel;
 use fxmatch::optimize::loudest_window;
 use fxmatch::predict::dataset::{build, PredictDatasetConfig};
 use fxmatch::predict::Predictor;
@@ -18,8 +18,8 @@ use fxmatch::predict::Predictor;
 /// The predictor's subcommands.
 #[derive(Subcommand)]
 pub enum PredictorCommand {
-    /// Write training examples for the predictor: VAE latents of input and reference, and the
-    /// chain's normalised parameters that made the reference (src/predict/dataset.rs).
+    /// Write training examples for the predictor: VAE latents and style statistics of input and
+    /// reference, and the chain's normalised parameters that made the reference (src/predict/dataset.rs).
     Dataset(DatasetArgs),
     /// Time one prediction (VAE embeddings of a segment and a reference, then the MLP) on one
     /// thread, and print the predicted parameters.
@@ -76,6 +76,9 @@ pub struct DatasetArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Leave out the style statistics (src/predict/features.rs): latents only, as the seed.
+    #[arg(long)]
+    no_stats: bool,
 }
 
 /// `fxmatch predictor bench`.
@@ -125,6 +128,7 @@ fn dataset(a: DatasetArgs) -> Result<()> {
         same_content: a.same_content,
         seed: a.seed,
         threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        stats: !a.no_stats,
     };
     let t0 = Instant::now();
     let terminal = std::io::stderr().is_terminal();
@@ -169,12 +173,12 @@ fn bench(a: BenchArgs) -> Result<()> {
     let mut vae = predictor.vae();
     // The reference's latent is computed once per reference (the daemon caches it); the
     // per-match cost is the segment's latent and the MLP.
-    let z_ref = vae.embed(rl, rr, reference.sample_rate)?;
-    let mut x = predictor.predict(&vae.embed(il, ir, input.sample_rate)?, &z_ref)?;
+    let z_ref = predictor.describe(&mut vae, rl, rr, reference.sample_rate)?;
+    let mut x = predictor.predict(&predictor.describe(&mut vae, il, ir, input.sample_rate)?, &z_ref)?;
     let mut times = Vec::with_capacity(a.repeat);
     for _ in 0..a.repeat.max(1) {
         let t = Instant::now();
-        let z = vae.embed(il, ir, input.sample_rate)?;
+        let z = predictor.describe(&mut vae, il, ir, input.sample_rate)?;
         x = predictor.predict(&z, &z_ref)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }

@@ -1,7 +1,7 @@
 //! How the daemon's matches find parameters (`[match] mode`): the CMA-ES search, the one-pass
 //! parameter predictor, or the search started at the prediction (hybrid). `auto` takes hybrid
 //! when a predictor trained for the chain is at hand and the search otherwise. Lives on the match
-//! thread with the [`Matcher`]; the predictor's VAE latents of the references are cached there.
+//! thread with the [`Matcher`]; the predictor's descriptions of the references are cached there.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,17 +12,17 @@ use super::config::{DaemonConfig, MatchMode};
 use crate::audio::read_wav_capped;
 use crate::chain::{Chain, ChainSpec};
 use crate::error::{Error, Result};
-use crate::metric::{Embedding, StyleMetric, Vae};
+use crate::metric::{Embedding, Vae};
 use crate::optimize::{MatchConfig, MatchOutcome, Matcher, Progress};
-use crate::predict::{hybrid_config, Predictor};
+use crate::predict::{hybrid_config, Description, Predictor};
 
 /// The mode in force and what it needs.
 pub(super) struct Strategy {
     mode: MatchMode,
     predictor: Option<(Predictor, Vae)>,
-    /// The predictor's VAE latent of each reference WAV, with the file's modification time and
+    /// The predictor's description of each reference WAV, with the file's modification time and
     /// length when it was read (a reference replaced under the same name is read again).
-    latents: HashMap<PathBuf, (Option<SystemTime>, u64, Embedding)>,
+    latents: HashMap<PathBuf, (Option<SystemTime>, u64, Description)>,
 }
 
 impl Strategy {
@@ -98,7 +98,7 @@ impl Strategy {
         wav: &Path,
     ) -> Result<Option<Vec<f64>>> {
         let Some((predictor, vae)) = &mut self.predictor else { return Ok(None) };
-        let z_segment = vae.embed(l, r, sample_rate)?;
+        let z_segment = predictor.describe(vae, l, r, sample_rate)?;
         let meta = std::fs::metadata(wav).map_err(|e| Error::read(wav, e))?;
         let stamp = (meta.modified().ok(), meta.len());
         let z_reference = match self.latents.get(wav) {
@@ -106,7 +106,7 @@ impl Strategy {
             _ => {
                 let (audio, _) = read_wav_capped(wav, "reference")?;
                 let (rl, rr) = audio.to_stereo();
-                let z = vae.embed(&rl, &rr, audio.sample_rate)?;
+                let z = predictor.describe(vae, &rl, &rr, audio.sample_rate)?;
                 self.latents.insert(wav.to_path_buf(), (stamp.0, stamp.1, z.clone()));
                 z
             }

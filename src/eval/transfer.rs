@@ -241,8 +241,14 @@ pub fn transfer(
                 let t = std::time::Instant::now();
                 let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
                 let (start, len) = loudest_window(input, seg);
-                let z_seg = vae.embed(&l[start..start + len], &r[start..start + len], input.sample_rate)?;
-                let z = embed(vae, &reference)?;
+                let z_seg = predictor.describe(
+                    vae,
+                    &l[start..start + len],
+                    &r[start..start + len],
+                    input.sample_rate,
+                )?;
+                let (rl, rr) = reference.stereo_slices();
+                let z = predictor.describe(vae, rl, rr, reference.sample_rate)?;
                 prediction = Some((predictor.predict(&z_seg, &z)?, t.elapsed().as_secs_f64()));
             }
             for (k, (_, matcher, predicted)) in matchers.iter_mut().enumerate() {

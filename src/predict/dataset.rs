@@ -6,9 +6,10 @@
 //! parameters: each effect is active with probability `p_active`, its free parameters then
 //! uniform in [0.01, 0.99], otherwise at the match's start point (neutral). The reference is B
 //! rendered through the chain at `p` from a reset chain, as the matcher renders candidates. Each
-//! row holds the VAE latents of A and of the reference and the target `p`:
-//! `[z_A.mid, z_A.side, z_ref.mid, z_ref.side, p]` as little-endian f32 (`examples.f32`),
-//! described by `predict-dataset.json`.
+//! row holds the VAE latents of A and of the reference, their style statistics
+//! ([`super::features`], unless left out) and the target `p`:
+//! `[z_A.mid, z_A.side, z_ref.mid, z_ref.side, stats_A, stats_ref, p]` as little-endian f32
+//! (`examples.f32`), described by `predict-dataset.json`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::features::{style_stats, STYLE_STATS, STYLE_STATS_LEN};
 use super::param_names;
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
@@ -40,6 +42,9 @@ pub struct PredictDatasetConfig {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
+    /// Whether rows carry the style statistics (absent in datasets made before them: false).
+    #[serde(default)]
+    pub stats: bool,
 }
 
 /// Example `i`'s excerpts and setting, before rendering.
@@ -131,9 +136,14 @@ pub fn build(
                         render_into(&mut chain, &b.left, &b.right, &mut out_l, &mut out_r);
                         let z_a = metric.embed(&a.left, &a.right, SR)?;
                         let z_ref = metric.embed(&out_l, &out_r, SR)?;
-                        let mut values = Vec::with_capacity(4 * z_a.mid.len() + p.len());
+                        let mut values =
+                            Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + p.len());
                         for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
                             values.extend_from_slice(v);
+                        }
+                        if config.stats {
+                            values.extend(style_stats(&a.left, &a.right, SR));
+                            values.extend(style_stats(&out_l, &out_r, SR));
                         }
                         values.extend(p.iter().map(|&x| x as f32));
                         rows.lock().expect("no worker panics holding it")[i] =
@@ -167,7 +177,9 @@ pub fn build(
         "params": names,
         "dim": vae.meta().dim,
         "vae_sha256": vae.meta().onnx_sha256,
-        "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then the normalised parameters",
+        "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then the normalised parameters",
+        "stats": config.stats.then_some(STYLE_STATS),
+        "stats_len": if config.stats { STYLE_STATS_LEN } else { 0 },
         "n": rows.len(),
         "content_input": rows.iter().map(|r| r.content.0).collect::<Vec<_>>(),
         "content_reference": rows.iter().map(|r| r.content.1).collect::<Vec<_>>(),

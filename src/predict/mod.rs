@@ -3,13 +3,16 @@
 //! normalised free parameters, each in [0.01, 0.99]. `fxmatch match --mode predict` uses it alone;
 //! `--mode hybrid` starts the CMA-ES search at its prediction with a smaller step size and budget.
 //!
-//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim): the input's
-//! mid and side latent means, then the reference's; output `p` (1, free parameters)) beside its
-//! sidecar `NAME.json` (the chain's name and its free parameters in order, the VAE's sha256, the
-//! ONNX file's sha256), written by `training/predictor.py export`. Loading checks both against the
-//! chain and the VAE in use, so a predictor never drives parameters it was not trained for.
+//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim + 2 × stats):
+//! the input's mid and side latent means, then the reference's, then, for a predictor trained
+//! with them, the input's and the reference's [`features::style_stats`]; output `p` (1, free
+//! parameters)) beside its sidecar `NAME.json` (the chain's name and its free parameters in
+//! order, the VAE's sha256, the feature set, the ONNX file's sha256), written by
+//! `training/predictor.py export`. Loading checks both against the chain and the VAE in use, so a
+//! predictor never drives parameters it was not trained for.
 
 pub mod dataset;
+pub mod features;
 pub mod spsa;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
 use crate::chain::Chain;
-use crate::metric::{Embedding, Vae, VaeModel};
+use crate::metric::{Embedding, StyleMetric, Vae, VaeModel};
 use crate::optimize::MatchConfig;
 use crate::{Error, Result};
 
@@ -78,6 +81,9 @@ pub struct PredictorMeta {
     pub dim: usize,
     /// sha256 of the VAE's ONNX file the predictor was trained on.
     pub vae_sha256: String,
+    /// The hand-made statistics it reads beside the latents ([`features::STYLE_STATS`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
     /// sha256 of the predictor's ONNX file, lowercase hex.
     pub onnx_sha256: String,
 }
@@ -85,6 +91,16 @@ pub struct PredictorMeta {
 /// The free parameters of `chain` as `effect.param`, in search-vector order.
 pub fn param_names(chain: &Chain) -> Vec<String> {
     chain.free_params().iter().map(|p| format!("{}.{}", p.effect_id, p.param_id)).collect()
+}
+
+/// What a predictor reads of one signal: its VAE latent, and its style statistics for a
+/// predictor trained with them ([`Predictor::describe`]).
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// The VAE's mid and side latent means.
+    pub latent: Embedding,
+    /// [`features::style_stats`], or empty for a predictor on latents alone.
+    pub stats: Vec<f32>,
 }
 
 /// A loaded predictor with the VAE it reads.
@@ -174,16 +190,32 @@ impl Predictor {
                 "retrain the predictor on this VAE's latents (training/predictor.py), or use --mode search",
             ));
         }
+        match meta.stats.as_deref() {
+            None | Some(features::STYLE_STATS) => {}
+            Some(other) => {
+                return Err(bad(
+                    format!(
+                        "reads the statistics `{other}`, this fxmatch computes `{}`",
+                        features::STYLE_STATS
+                    ),
+                    "retrain it with this version's `fxmatch predictor dataset` and training/predictor.py",
+                ))
+            }
+        }
+        let width = 4 * meta.dim + if meta.stats.is_some() { 2 * features::STYLE_STATS_LEN } else { 0 };
         let plan = (|| -> TractResult<_> {
             let mut model = tract_onnx::onnx().model_for_read(&mut &*onnx)?;
-            model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, 4 * meta.dim]))?;
+            model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, width]))?;
             model.into_optimized()?.into_runnable()
         })()
         .map_err(|e| {
             bad(format!("tract cannot load this predictor: {e:#}"), "re-export it with training/predictor.py")
         })?;
         let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae };
-        let zero = Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] };
+        let zero = Description {
+            latent: Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] },
+            stats: vec![0.0; if p.meta.stats.is_some() { features::STYLE_STATS_LEN } else { 0 }],
+        };
         let x = p
             .predict(&zero, &zero)
             .map_err(|e| bad(format!("fails on a test input: {e}"), "re-export it"))?;
@@ -234,21 +266,49 @@ impl Predictor {
         Ok(())
     }
 
+    /// What this predictor reads of `(left, right)`: the latent of `vae` (made by [`Self::vae`])
+    /// and, if it was trained with them, the style statistics.
+    pub fn describe(
+        &self,
+        vae: &mut Vae,
+        left: &[f32],
+        right: &[f32],
+        sample_rate: u32,
+    ) -> Result<Description> {
+        let latent = vae.embed(left, right, sample_rate)?;
+        let stats = if self.meta.stats.is_some() {
+            features::style_stats(left, right, sample_rate)
+        } else {
+            Vec::new()
+        };
+        Ok(Description { latent, stats })
+    }
+
     /// The normalised parameters, each in [0.01, 0.99], for the input's and the reference's
-    /// latents (mid and side means of this predictor's VAE).
-    pub fn predict(&self, input: &Embedding, reference: &Embedding) -> Result<Vec<f64>> {
+    /// descriptions ([`Self::describe`]).
+    pub fn predict(&self, input: &Description, reference: &Description) -> Result<Vec<f64>> {
         let dim = self.meta.dim;
-        let mut z = Vec::with_capacity(4 * dim);
-        for v in [&input.mid, &input.side, &reference.mid, &reference.side] {
+        let n_stats = if self.meta.stats.is_some() { features::STYLE_STATS_LEN } else { 0 };
+        let mut z = Vec::with_capacity(4 * dim + 2 * n_stats);
+        for v in [&input.latent.mid, &input.latent.side, &reference.latent.mid, &reference.latent.side] {
             if v.len() != dim {
                 return Err(Error::invalid(
                     format!("a latent of {} values, the predictor takes {dim}", v.len()),
-                    "embed with the predictor's own VAE (Predictor::vae)",
+                    "embed with the predictor's own VAE (Predictor::describe)",
                 ));
             }
             z.extend_from_slice(v);
         }
-        let input = Tensor::from_shape(&[1, 4 * dim], &z).map_err(tract_err)?;
+        for v in [&input.stats, &reference.stats] {
+            if v.len() != n_stats {
+                return Err(Error::invalid(
+                    format!("{} style statistics, the predictor takes {n_stats}", v.len()),
+                    "describe both signals with this predictor (Predictor::describe)",
+                ));
+            }
+            z.extend_from_slice(v);
+        }
+        let input = Tensor::from_shape(&[1, z.len()], &z).map_err(tract_err)?;
         let out = self.plan.run(tvec!(input.into())).map_err(tract_err)?;
         let p = out[0].as_slice::<f32>().map_err(tract_err)?;
         if !p.iter().all(|v| v.is_finite()) {

@@ -404,6 +404,7 @@ mod tests {
             same_content: 0.5,
             seed: 7,
             threads: 1,
+            stats: true,
         };
         let data = dir.path().join("data");
         super::super::dataset::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
