@@ -43,6 +43,9 @@ from torch import nn
 FORMAT = "fxmatch-predictor/1"
 LO, HI = 0.01, 0.99
 DEFAULT_HIDDEN = (128, 128, 64, 32)  # the seed's controller
+# The groups of `style-stats/1` (src/predict/features.rs), as column ranges of one signal's block.
+STATS_GROUPS = {"band_mean": (0, 24), "band_std": (24, 48), "width": (48, 54), "level": (54, 62),
+                "lag": (62, 78), "slope": (78, 81), "shape": (81, 85)}
 
 
 class Predictor(nn.Module):
@@ -80,12 +83,13 @@ def train(a: argparse.Namespace) -> None:
         keep = np.array([i != r for i, r in zip(meta["content_input"], meta["content_reference"])])
         z, p, val = z[keep], p[keep], val[keep]
     z, p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
+    keep = stats_mask(meta, a.drop_stats)
     zt, pt, zv, pv = z[~torch.from_numpy(val)], p[~torch.from_numpy(val)], z[torch.from_numpy(val)], p[torch.from_numpy(val)]
     # Latent scale: standardise inputs inside the network (kept in the exported graph).
     mean, std = zt.mean(0), zt.std(0).clamp_min(1e-3)
     hidden = tuple(int(h) for h in a.hidden.split(","))
     net = Predictor(z.shape[1], p.shape[1], hidden)
-    model = nn.Sequential(Standardise(mean, std), net)
+    model = nn.Sequential(Standardise(mean, std), *([Keep(keep)] if keep is not None else []), net)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,47 @@ def train(a: argparse.Namespace) -> None:
         }
     print(json.dumps(baselines), flush=True)
     torch.save({"model": model.state_dict(), "n_in": z.shape[1], "n_out": p.shape[1], "hidden": hidden, "meta": meta,
+                "keep": keep,
                 "figures": baselines, "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
+
+
+def stats_mask(meta: dict, drop: str) -> torch.Tensor | None:
+    """1 for each input the network reads, 0 for the statistics groups in `drop` (comma-separated
+    names of STATS_GROUPS), for the input's and the reference's block; None when nothing is dropped."""
+    names = [g for g in drop.split(",") if g]
+    if not names:
+        return None
+    if not meta.get("stats"):
+        raise SystemExit("--drop-stats needs a dataset with style statistics")
+    unknown = [g for g in names if g not in STATS_GROUPS]
+    if unknown:
+        raise SystemExit(f"unknown statistics groups {unknown}; known: {', '.join(STATS_GROUPS)}")
+    n_lat, n_stats = 4 * meta["dim"], meta["stats_len"]
+    keep = torch.ones(n_lat + 2 * n_stats)
+    for block in range(2):
+        for g in names:
+            lo, hi = STATS_GROUPS[g]
+            keep[n_lat + block * n_stats + lo:n_lat + block * n_stats + hi] = 0.0
+    return keep
+
+
+def build(ck: dict) -> nn.Sequential:
+    """The network of a checkpoint, in the layout `train` saved it."""
+    n_in, keep = ck["n_in"], ck.get("keep")
+    return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
+                         *([Keep(keep)] if keep is not None else []),
+                         Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+
+
+class Keep(nn.Module):
+    """Zeroes the standardised inputs the network does not read (`train --drop-stats`)."""
+
+    def __init__(self, keep: torch.Tensor):
+        super().__init__()
+        self.register_buffer("keep", keep.clone())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.keep
 
 
 class Standardise(nn.Module):
@@ -143,7 +187,7 @@ def export(a: argparse.Namespace) -> None:
 
     ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     n_in, n_out, meta = ck["n_in"], ck["n_out"], ck["meta"]
-    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out, tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+    model = build(ck)
     model.load_state_dict(ck["model"])
     model.eval()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -214,7 +258,7 @@ def spsa(a: argparse.Namespace) -> None:
     n_in, n_out = ck["n_in"], ck["n_out"]
     if ck["meta"]["params"] != meta["params"] or ck["meta"]["vae_sha256"] != meta["vae_sha256"]:
         raise SystemExit(f"{a.init} was trained for another chain or VAE than {a.data}")
-    model = nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)), Predictor(n_in, n_out, tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+    model = build(ck)
     model.load_state_dict(ck["model"])
     server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(a.data),
                            "--chain", str(a.chain), "--threads", str(a.render_threads)])
@@ -279,7 +323,7 @@ def spsa(a: argparse.Namespace) -> None:
                                          "eps": a.eps, "param_weight": a.param_weight, "epochs": a.epochs}}
     figures["val_mae"] = best[3]["val_mae"]
     print(json.dumps(figures["spsa"]), flush=True)
-    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out,
+    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out, "keep": ck.get("keep"),
                 "hidden": tuple(ck.get("hidden", DEFAULT_HIDDEN)), "meta": meta, "figures": figures,
                 "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
@@ -296,6 +340,8 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--hidden", default="128,128,64,32", help="hidden layer widths (the seed's: 128,128,64,32)")
+    t.add_argument("--drop-stats", default="",
+                   help="statistics groups the network does not read, comma-separated: " + ", ".join(STATS_GROUPS))
     t.add_argument("--other-content-only", action="store_true",
                    help="train and validate only on examples whose reference is other content than the input")
     sp = sub.add_parser("spsa")
