@@ -5,7 +5,7 @@
 //! matches (idle, capturing, matching). Commands arrive over a channel (from OSC, see
 //! `crate::control`) and from the footswitch (polled MIDI); every command is answered with a
 //! [`Reply`] addressed to its sender, and match progress and results also go to subscribers.
-//! The search runs on a worker thread that owns one [`Matcher`](crate::optimize::Matcher)
+//! The search runs on a worker thread that owns one [`Matcher`]
 //! (built once, reused) at a lower scheduling priority than normal threads; the audio thread
 //! is the backend's real-time thread and never waits for any of this.
 //!

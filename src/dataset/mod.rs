@@ -2,7 +2,7 @@
 //!
 //! `fxmatch dataset CONTENT OUT` writes, into `OUT`:
 //! - `config.json`: the [`DatasetConfig`]; a resumed run must use the same one.
-//! - `frontend.json`: the log-mel [`FrontEndSettings`](crate::metric::FrontEndSettings) the
+//! - `frontend.json`: the log-mel [`FrontEndSettings`] the
 //!   encoder is trained with (the training code reads it; the model ships it).
 //! - `presets.json`: per effect, `k` presets made by clustering random settings ([`presets`]).
 //! - `content.json`: the content files (content id = index), paths relative to `CONTENT`.

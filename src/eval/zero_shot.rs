@@ -48,7 +48,7 @@ pub struct ZeroShotResult {
     pub per_style: BTreeMap<String, f64>,
     /// Mean over styles.
     pub average: f64,
-    /// confusion[true][predicted], styles in [`Style::ALL`] order.
+    /// `confusion[true][predicted]`, styles in [`Style::ALL`] order.
     pub confusion: [[usize; 5]; 5],
 }
 

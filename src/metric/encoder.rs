@@ -12,7 +12,7 @@
 //! - **Short clips**: anything shorter than one analysis window (42.7 ms), down to an empty clip,
 //!   is one frame with the clip centred in it; the network pools over time with ceil-mode pooling,
 //!   so one frame is a valid input.
-//! - **Long clips**: audio longer than [`EncoderModel::chunk_seconds`] (10 s) is cut into equal
+//! - **Long clips**: audio longer than [`EncoderModel::CHUNK_SECONDS`] (10 s) is cut into equal
 //!   chunks of at most that length; each chunk is embedded and the mid and side vectors are
 //!   averaged, weighted by chunk length, and L2-normalised again. Cost grows linearly with length,
 //!   memory does not.

@@ -1,6 +1,6 @@
 //! **Everything in this module runs on the audio thread** (the JACK process callback, or the
 //! offline clock's thread), and nothing else does: the [`AudioProcessor`] that the callback
-//! drives, the real-time view of a prepared chain ([`RtChain`]), the glides and crossfades of
+//! drives, the real-time view of a prepared chain (`RtChain`), the glides and crossfades of
 //! [`swap`], and the JACK callback itself (`jack_callback`). The one other thing the callback
 //! calls is [`CaptureWriter::write`](super::CaptureWriter::write) (wait-free).
 //!

@@ -11,25 +11,25 @@ pub enum StopReason {
     Aborted,
     /// The covariance matrix became non-finite or could not be decomposed.
     NumericalError,
-    /// The best fitness reached [`CmaesConfig::target`].
+    /// The best fitness reached [`CmaesConfig::target`](super::CmaesConfig::target).
     TargetReached,
-    /// Another generation would exceed [`CmaesConfig::max_evaluations`].
+    /// Another generation would exceed [`CmaesConfig::max_evaluations`](super::CmaesConfig::max_evaluations).
     MaxEvaluations,
-    /// [`CmaesConfig::max_generations`] generations were done.
+    /// [`CmaesConfig::max_generations`](super::CmaesConfig::max_generations) generations were done.
     MaxGenerations,
-    /// [`CmaesConfig::early_stop`]: no sufficient improvement for `patience` generations.
+    /// [`CmaesConfig::early_stop`](super::CmaesConfig::early_stop): no sufficient improvement for `patience` generations.
     NoImprovement,
-    /// Fitness values converged ([`CmaesConfig::tol_fun`]).
+    /// Fitness values converged ([`CmaesConfig::tol_fun`](super::CmaesConfig::tol_fun)).
     TolFun,
-    /// Recent best values converged ([`CmaesConfig::tol_fun_hist`]).
+    /// Recent best values converged ([`CmaesConfig::tol_fun_hist`](super::CmaesConfig::tol_fun_hist)).
     TolFunHist,
-    /// The search distribution shrank below [`CmaesConfig::tol_x`].
+    /// The search distribution shrank below [`CmaesConfig::tol_x`](super::CmaesConfig::tol_x).
     TolX,
-    /// Fitness was flat across most of the population ([`CmaesConfig::tol_flat_fitness`]).
+    /// Fitness was flat across most of the population ([`CmaesConfig::tol_flat_fitness`](super::CmaesConfig::tol_flat_fitness)).
     FlatFitness,
-    /// A standard deviation grew beyond σ0 · [`CmaesConfig::tol_fac_up_x`].
+    /// A standard deviation grew beyond σ0 · [`CmaesConfig::tol_fac_up_x`](super::CmaesConfig::tol_fac_up_x).
     Diverging,
-    /// The covariance matrix is too ill-conditioned ([`CmaesConfig::tol_condition`]).
+    /// The covariance matrix is too ill-conditioned ([`CmaesConfig::tol_condition`](super::CmaesConfig::tol_condition)).
     ConditionNumber,
     /// Steps have become too small to change the mean in floating point.
     NoEffect,
