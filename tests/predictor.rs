@@ -45,7 +45,7 @@ fn golden_predictions_match_the_training_code() {
         assert_eq!(builtin.meta().onnx_sha256, file.meta().onnx_sha256, "{name}: rebuild after re-exporting");
         for p in [file, builtin] {
             let dim = p.meta().dim;
-            let n_stats = if p.meta().stats.is_some() { STYLE_STATS_LEN } else { 0 };
+            let n_stats = p.meta().stats_len();
             assert_eq!(golden.len(), 2);
             for g in &golden {
                 assert_eq!(g.z.len(), 4 * dim + 2 * n_stats, "{name}: golden input width");

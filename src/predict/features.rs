@@ -114,14 +114,9 @@ pub fn style_stats(left: &[f32], right: &[f32], sample_rate: u32) -> Vec<f32> {
     }
 
     let mut out = Vec::with_capacity(STYLE_STATS_LEN);
-    for b in 0..BANDS {
-        let col: Vec<f64> = band_db.iter().map(|f| f[b]).collect();
-        out.push(mean(&col));
-    }
-    for b in 0..BANDS {
-        let col: Vec<f64> = band_db.iter().map(|f| f[b]).collect();
-        out.push(std(&col));
-    }
+    let columns: Vec<Vec<f64>> = (0..BANDS).map(|b| band_db.iter().map(|f| f[b]).collect()).collect();
+    out.extend(columns.iter().map(|c| mean(c)));
+    out.extend(columns.iter().map(|c| std(c)));
     for w in 0..WIDTH_BANDS {
         out.push(db(side_sum[w]) - db(mid_sum[w]));
     }

@@ -88,6 +88,17 @@ pub struct PredictorMeta {
     pub onnx_sha256: String,
 }
 
+impl PredictorMeta {
+    /// Style statistics per signal the predictor reads: [`features::STYLE_STATS_LEN`], or 0.
+    pub fn stats_len(&self) -> usize {
+        if self.stats.is_some() {
+            features::STYLE_STATS_LEN
+        } else {
+            0
+        }
+    }
+}
+
 /// The free parameters of `chain` as `effect.param`, in search-vector order.
 pub fn param_names(chain: &Chain) -> Vec<String> {
     chain.free_params().iter().map(|p| format!("{}.{}", p.effect_id, p.param_id)).collect()
@@ -202,7 +213,7 @@ impl Predictor {
                 ))
             }
         }
-        let width = 4 * meta.dim + if meta.stats.is_some() { 2 * features::STYLE_STATS_LEN } else { 0 };
+        let width = 4 * meta.dim + 2 * meta.stats_len();
         let plan = (|| -> TractResult<_> {
             let mut model = tract_onnx::onnx().model_for_read(&mut &*onnx)?;
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, width]))?;
@@ -214,7 +225,7 @@ impl Predictor {
         let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae };
         let zero = Description {
             latent: Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] },
-            stats: vec![0.0; if p.meta.stats.is_some() { features::STYLE_STATS_LEN } else { 0 }],
+            stats: vec![0.0; p.meta.stats_len()],
         };
         let x = p
             .predict(&zero, &zero)
@@ -288,7 +299,7 @@ impl Predictor {
     /// descriptions ([`Self::describe`]).
     pub fn predict(&self, input: &Description, reference: &Description) -> Result<Vec<f64>> {
         let dim = self.meta.dim;
-        let n_stats = if self.meta.stats.is_some() { features::STYLE_STATS_LEN } else { 0 };
+        let n_stats = self.meta.stats_len();
         let mut z = Vec::with_capacity(4 * dim + 2 * n_stats);
         for v in [&input.latent.mid, &input.latent.side, &reference.latent.mid, &reference.latent.side] {
             if v.len() != dim {
