@@ -2,7 +2,8 @@
 
 Usage:
   fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
-  python training/predictor.py train --data DATA_DIR --out RUN_DIR [--epochs 150]
+  fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox references, fitted targets
+  python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
   python training/predictor.py spsa --data DATA_DIR --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
@@ -76,6 +77,22 @@ def train(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     meta, z, p, val = load(a.data)
+    extra_val = []  # (name, z, p) of each --also dataset's validation examples
+    for spec in a.also:
+        path, _, times = spec.partition("*")
+        m2, z2, p2, v2 = load(Path(path))
+        for key in ("params", "dim", "vae_sha256", "stats_len"):
+            if m2.get(key) != meta.get(key):
+                raise SystemExit(f"{path} differs from {a.data} in {key}: they cannot train one network")
+        reps = int(times or 1)
+        extra_val.append((path, z2[v2], p2[v2]))
+        z = np.concatenate([z] + [z2] * reps)
+        p = np.concatenate([p] + [p2] * reps)
+        val = np.concatenate([val] + [v2] * reps)
+        meta["content_input"] = meta["content_input"] + m2["content_input"] * reps
+        meta["content_reference"] = meta["content_reference"] + m2["content_reference"] * reps
+        meta.setdefault("also", []).append({"data": path, "repeat": reps, "n": m2["n"], "kind": m2.get("kind"),
+                                            "config": m2["config"]})
     if a.other_content_only:
         # A live match always compares the player's content with another recording's, where a
         # level or spectrum difference is partly content; same-content pairs teach the network
@@ -122,6 +139,8 @@ def train(a: argparse.Namespace) -> None:
             "val_mae_mean_setting": float((pt.mean(0) - pv).abs().mean()),
             "val_mae_middle": float((0.5 - pv).abs().mean()),
             "val_mae_random": float((torch.rand_like(pv) * (HI - LO) + LO - pv).abs().mean()),
+            **{f"val_mae[{name}]": float((model(torch.from_numpy(ze)) - torch.from_numpy(pe).clamp(LO, HI)).abs().mean())
+               for name, ze, pe in extra_val},
             "best_epoch": best[2],
             "n_train": len(zt),
             "n_val": len(zv),
@@ -216,7 +235,8 @@ def export(a: argparse.Namespace) -> None:
         "dim": meta["dim"],
         "vae_sha256": meta["vae_sha256"],
         **({"stats": meta["stats"]} if meta.get("stats") else {}),
-        "training": {"examples": meta["n"], "dataset_config": meta["config"], **ck["figures"]},
+        "training": {"examples": meta["n"], "dataset_config": meta["config"],
+                     **({"also": meta["also"]} if meta.get("also") else {}), **ck["figures"]},
         "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
     (a.out / f"{a.name}.json").write_text(json.dumps(side, indent=2) + "\n")
@@ -342,6 +362,9 @@ def main() -> None:
     t.add_argument("--hidden", default="128,128,64,32", help="hidden layer widths (the seed's: 128,128,64,32)")
     t.add_argument("--drop-stats", default="",
                    help="statistics groups the network does not read, comma-separated: " + ", ".join(STATS_GROUPS))
+    t.add_argument("--also", action="append", default=[], metavar="DIR[*K]",
+                   help="another dataset of the same chain and layout (e.g. `fxmatch predictor project`), "
+                        "its examples K times per epoch (default 1); validation as for --data")
     t.add_argument("--other-content-only", action="store_true",
                    help="train and validate only on examples whose reference is other content than the input")
     sp = sub.add_parser("spsa")

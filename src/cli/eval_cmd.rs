@@ -70,6 +70,11 @@ pub struct TransferArgs {
     /// the prediction, σ 0.1, a third of the generations, held near it by a pull toward it).
     #[arg(long, value_name = "PATH")]
     predictor: Option<PathBuf>,
+    /// Add the row `oracle-fit`: per case, the chain setting fitted by CMA-ES to the oracle
+    /// itself (the seed's audio loss, level aligned; src/predict/projection.rs). It sees the
+    /// answer, so it is not a system: it shows how close the chain can come at all.
+    #[arg(long)]
+    oracle_fit: bool,
     #[command(flatten)]
     common: CommonEvalArgs,
 }
@@ -527,6 +532,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         seed: args.seed,
         profiles,
         predictor,
+        oracle_fit: args.oracle_fit.then(fxmatch::predict::projection::FitConfig::default),
     };
     let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());

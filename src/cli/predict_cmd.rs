@@ -21,6 +21,10 @@ pub enum PredictorCommand {
     /// Write training examples for the predictor: VAE latents and style statistics of input and
     /// reference, and the chain's normalised parameters that made the reference (src/predict/dataset.rs).
     Dataset(DatasetArgs),
+    /// Write projection examples: references made by random chains of sox effects (processors
+    /// the chain does not have), each with the chain setting fitted to bring the input closest
+    /// to the oracle, the input through the same sox chain (src/predict/projection.rs).
+    Project(ProjectArgs),
     /// Time one prediction (VAE embeddings of a segment and a reference, then the MLP) on one
     /// thread, and print the predicted parameters.
     Bench(BenchArgs),
@@ -81,6 +85,46 @@ pub struct DatasetArgs {
     no_stats: bool,
 }
 
+/// `fxmatch predictor project`.
+#[derive(Args)]
+pub struct ProjectArgs {
+    /// Folder of training content: every .wav under it (48 kHz).
+    content: PathBuf,
+    /// Output folder.
+    out: PathBuf,
+    /// Chain whose free parameters are predicted.
+    #[arg(long, default_value = "config/chains/default.toml")]
+    chain: PathBuf,
+    /// VAE model (default: the built-in models/vae/vae.onnx).
+    #[arg(long, value_name = "PATH")]
+    vae: Option<PathBuf>,
+    /// Number of examples.
+    #[arg(long, default_value_t = 1000)]
+    n: usize,
+    /// Excerpt length in seconds (the match's segment).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f32,
+    /// Probability that the reference is the input's own excerpt.
+    #[arg(long, default_value_t = 0.2)]
+    same_content: f64,
+    /// Probability that an example's reference is unprocessed content (target: the fit to the
+    /// input itself, i.e. doing nothing).
+    #[arg(long, default_value_t = 0.1)]
+    p_dry: f64,
+    /// CMA-ES evaluations per fit.
+    #[arg(long, default_value_t = 300)]
+    fit_evaluations: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Leave out the style statistics (src/predict/features.rs): latents only.
+    #[arg(long)]
+    no_stats: bool,
+}
+
 /// `fxmatch predictor bench`.
 #[derive(Args)]
 pub struct BenchArgs {
@@ -105,6 +149,7 @@ pub struct BenchArgs {
 pub fn run(cmd: PredictorCommand) -> Result<()> {
     match cmd {
         PredictorCommand::Dataset(a) => dataset(a),
+        PredictorCommand::Project(a) => project(a),
         PredictorCommand::Bench(a) => bench(a),
         PredictorCommand::SpsaServe(a) => spsa_serve(a),
     }
@@ -115,6 +160,46 @@ fn load_vae(path: &Option<PathBuf>) -> fxmatch::Result<VaeModel> {
         Some(p) => VaeModel::load(p),
         None => VaeModel::builtin(),
     }
+}
+
+/// Progress on stderr every `every` examples: one rewritten line on a terminal, else a line each.
+fn progress_printer(n: usize, every: usize) -> impl Fn(usize) + Sync {
+    let t0 = Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    move |done| {
+        if done % every == 0 || done == n {
+            let line = format!("{done}/{n} examples, {:.0} s", t0.elapsed().as_secs_f64());
+            if terminal {
+                eprint!("\r{line}");
+                if done == n {
+                    eprintln!();
+                }
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+fn project(a: ProjectArgs) -> Result<()> {
+    use fxmatch::predict::projection::{self, FitConfig, ProjectionDatasetConfig};
+    let spec = ChainSpec::load(&a.chain)?;
+    let vae = load_vae(&a.vae)?;
+    let content = Content::load(&a.content, 48_000)?;
+    let config = ProjectionDatasetConfig {
+        n: a.n,
+        seconds: a.seconds,
+        same_content: a.same_content,
+        p_dry: a.p_dry,
+        seed: a.seed,
+        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        stats: !a.no_stats,
+        fit: FitConfig { max_evaluations: a.fit_evaluations, ..FitConfig::default() },
+    };
+    let t0 = Instant::now();
+    projection::build(&spec, &content, &vae, &config, &a.out, &progress_printer(a.n, 10))?;
+    eprintln!("wrote {} projection examples to {} in {:.1} s", a.n, a.out.display(), t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn dataset(a: DatasetArgs) -> Result<()> {

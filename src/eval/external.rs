@@ -248,10 +248,14 @@ impl Drop for TempFiles {
 }
 
 fn run(cmd: &mut Command, style: &ExternalStyle) -> Result<()> {
-    let program = style.processor.name();
+    run_program(cmd, style.name, style.processor.name())
+}
+
+/// Runs `cmd` (the program `program`, for the style `name`), failing with its last output line.
+fn run_program(cmd: &mut Command, name: &str, program: &str) -> Result<()> {
     let out = cmd.output().map_err(|e| {
         Error::invalid(
-            format!("{}: cannot run `{program}` ({e})", style.name),
+            format!("{name}: cannot run `{program}` ({e})"),
             format!("install it: `bash scripts/setup.sh` (Debian package `{program}`)"),
         )
     })?;
@@ -260,8 +264,7 @@ fn run(cmd: &mut Command, style: &ExternalStyle) -> Result<()> {
         let stdout = String::from_utf8_lossy(&out.stdout);
         return Err(Error::invalid(
             format!(
-                "{}: `{program}` failed ({}): {}",
-                style.name,
+                "{name}: `{program}` failed ({}): {}",
                 out.status,
                 format!("{stderr}{stdout}").trim().lines().last().unwrap_or("no output")
             ),
@@ -295,17 +298,7 @@ pub fn render_external(style: &ExternalStyle, audio: &AudioBuffer) -> Result<Aud
     let mut temps = TempFiles(Vec::new());
     let frames = audio.frames();
     match style.processor {
-        Processor::Sox => {
-            let (input, output) = (temp_path("sox-in"), temp_path("sox-out"));
-            temps.0.extend([input.clone(), output.clone()]);
-            write_wav(&input, audio, SampleFormat::F32)?;
-            // -R: sox's repeatable random numbers; -D: no dither (float output needs none).
-            let mut cmd = Command::new("sox");
-            cmd.args(["-R", "-D", "-V1"]).arg(&input).args(["-e", "floating-point", "-b", "32"]).arg(&output);
-            cmd.args(style.steps.iter().flat_map(|s| s.split_whitespace()));
-            run(&mut cmd, style)?;
-            Ok(fit(read_wav(&output)?.0, frames))
-        }
+        Processor::Sox => render_sox(style.name, style.steps, audio),
         Processor::Lv2file => {
             let mut signal = fit(audio.clone(), frames);
             for step in style.steps {
@@ -339,6 +332,23 @@ pub fn render_external(style: &ExternalStyle, audio: &AudioBuffer) -> Result<Aud
             Ok(signal)
         }
     }
+}
+
+/// `audio` through a chain of sox effects, `steps` as in [`ExternalStyle::steps`] (one effect
+/// and its arguments each); `name` labels errors. The result has `audio`'s rate and length, in
+/// stereo (module docs). Training data draws such chains at random
+/// ([`crate::predict::projection`]).
+pub fn render_sox(name: &str, steps: &[impl AsRef<str>], audio: &AudioBuffer) -> Result<AudioBuffer> {
+    let mut temps = TempFiles(Vec::new());
+    let (input, output) = (temp_path("sox-in"), temp_path("sox-out"));
+    temps.0.extend([input.clone(), output.clone()]);
+    write_wav(&input, audio, SampleFormat::F32)?;
+    // -R: sox's repeatable random numbers; -D: no dither (float output needs none).
+    let mut cmd = Command::new("sox");
+    cmd.args(["-R", "-D", "-V1"]).arg(&input).args(["-e", "floating-point", "-b", "32"]).arg(&output);
+    cmd.args(steps.iter().flat_map(|s| s.as_ref().split_whitespace()));
+    run_program(&mut cmd, name, "sox")?;
+    Ok(fit(read_wav(&output)?.0, audio.frames()))
 }
 
 /// `audio` through one lv2file call with `args` (settings, then the URI).

@@ -47,6 +47,11 @@ pub struct TransferConfig {
     /// prediction). `None`: neither.
     #[serde(skip)]
     pub predictor: Option<(crate::predict::Predictor, Vec<(String, MatchConfig)>)>,
+    /// With settings, the row `oracle-fit`: the chain setting fitted to the oracle itself
+    /// ([`crate::predict::projection::OracleFitter`], on the input's loudest segment). Not a
+    /// system (it sees the oracle): it shows how close the chain can come at all, the ceiling
+    /// of every system here, and it is the target a projection example teaches.
+    pub oracle_fit: Option<crate::predict::projection::FitConfig>,
 }
 
 /// One system's figures over a group of cases.
@@ -185,8 +190,10 @@ pub fn transfer(
         .iter()
         .map(|s| s.to_string())
         .chain(matchers.iter().map(|(n, _, _)| n.clone()))
+        .chain(config.oracle_fit.as_ref().map(|_| "oracle-fit".to_string()))
         .chain(["oracle".to_string()])
         .collect();
+    let mut fitter = config.oracle_fit.as_ref().map(|_| crate::predict::projection::OracleFitter::new());
     let mut similarities = vec![Vec::new(); names.len()];
     let mut distances = vec![Vec::new(); names.len()];
     // Per profile, per case: the parameter error (None where the truth is not a chain setting).
@@ -281,6 +288,22 @@ pub fn transfer(
                     x.iter().zip(truth).map(|(x, t)| (x - t).abs()).sum::<f64>() / truth.len().max(1) as f64
                 }));
                 chain.set_normalized(&x);
+                outputs.push(render(&mut chain, input, 0.0)?);
+            }
+            if let (Some(fit_config), Some(fitter)) = (&config.oracle_fit, fitter.as_mut()) {
+                let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
+                let (start, len) = loudest_window(input, seg);
+                let (ol, or) = oracle.to_stereo();
+                let window = start..start + len;
+                // The chain was prepared at the input's rate by the renders above.
+                let fit = fitter.fit(
+                    &mut chain,
+                    (&l[window.clone()], &r[window.clone()]),
+                    (&ol[window.clone()], &or[window]),
+                    input.sample_rate,
+                    fit_config,
+                )?;
+                chain.set_normalized(&fit.setting);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }
             outputs.push(oracle.clone());

@@ -13,6 +13,7 @@
 
 pub mod dataset;
 pub mod features;
+pub mod projection;
 pub mod spsa;
 
 use std::path::{Path, PathBuf};

@@ -95,7 +95,127 @@ impl AudioLoss {
     }
 }
 
+/// One channel of a target prepared for [`AudioLoss::against`]: per resolution, per frame, the
+/// target's magnitudes and log-magnitudes.
+struct PreparedChannel {
+    samples: Vec<f32>,
+    /// Per resolution: (magnitudes, log-magnitudes, squared magnitudes summed), frame after frame.
+    spectra: Vec<(Vec<f32>, Vec<f32>, f64)>,
+}
+
+/// A target whose spectra are computed once, for fits that score many outputs against one
+/// target ([`AudioLoss::against`]).
+pub struct PreparedTarget {
+    channels: [PreparedChannel; 2],
+    rms: f64,
+    hop_divisor: usize,
+}
+
+impl PreparedTarget {
+    /// RMS of the target over both channels.
+    pub fn rms(&self) -> f64 {
+        self.rms
+    }
+
+    /// Frames per channel.
+    pub fn len(&self) -> usize {
+        self.channels[0].samples.len()
+    }
+
+    /// Whether the target holds no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn rms2(l: &[f32], r: &[f32]) -> f64 {
+    let n = (l.len() + r.len()).max(1);
+    (l.iter().chain(r).map(|&v| v as f64 * v as f64).sum::<f64>() / n as f64).sqrt()
+}
+
+impl AudioLoss {
+    /// Computes `target`'s spectra once, for frames hopping by `1/hop_divisor` of each FFT size
+    /// (the seed's loss: 4; a fit may trade overlap for speed with 2).
+    pub fn prepare(&mut self, target: (&[f32], &[f32]), hop_divisor: usize) -> PreparedTarget {
+        assert!(hop_divisor >= 1, "a hop divisor of at least 1");
+        let channel = |this: &mut Self, x: &[f32]| PreparedChannel {
+            samples: x.to_vec(),
+            spectra: this
+                .resolutions
+                .iter_mut()
+                .map(|r| {
+                    let (mut mags, mut logs, mut power) = (Vec::new(), Vec::new(), 0.0f64);
+                    r.frames(x, hop_divisor, |spectrum| {
+                        for c in spectrum {
+                            let m = c.norm();
+                            power += (m as f64).powi(2);
+                            mags.push(m);
+                            logs.push((m + LOG_EPS).ln());
+                        }
+                    });
+                    (mags, logs, power)
+                })
+                .collect(),
+        };
+        let channels = [channel(self, target.0), channel(self, target.1)];
+        PreparedTarget { channels, rms: rms2(target.0, target.1), hop_divisor }
+    }
+
+    /// The loss of `out` scaled by `gain` against a prepared target: the same formula as
+    /// [`Self::stereo`] (with the target's frame hop), computing only the output's spectra.
+    pub fn against(&mut self, out: (&[f32], &[f32]), gain: f32, target: &PreparedTarget) -> f64 {
+        let mut total = 0.0;
+        for (x, t) in [out.0, out.1].into_iter().zip(&target.channels) {
+            assert_eq!(x.len(), t.samples.len(), "the loss compares equal lengths");
+            let n = x.len().max(1);
+            let l1 = x.iter().zip(&t.samples).map(|(a, b)| (gain * a - b).abs() as f64).sum::<f64>() / n as f64;
+            let mut stft = 0.0;
+            for (r, (mags, logs, power)) in self.resolutions.iter_mut().zip(&t.spectra) {
+                let (mut diff2, mut log_sum, mut k) = (0.0f64, 0.0f64, 0usize);
+                r.frames(x, target.hop_divisor, |spectrum| {
+                    for c in spectrum {
+                        let m = gain * c.norm();
+                        diff2 += ((mags[k] - m) as f64).powi(2);
+                        log_sum += (logs[k] - (m + LOG_EPS).ln()).abs() as f64;
+                        k += 1;
+                    }
+                });
+                stft += diff2.sqrt() / power.sqrt().max(1e-9) + log_sum / k.max(1) as f64;
+            }
+            total += stft / self.resolutions.len() as f64 + LOSS_L1_WEIGHT * l1;
+        }
+        0.5 * total
+    }
+
+    /// The gain that brings `out` to the target's RMS (1 for silence): the level-free variant
+    /// of the loss passes it to [`Self::against`].
+    pub fn level_gain(out: (&[f32], &[f32]), target: &PreparedTarget) -> f32 {
+        let rms = rms2(out.0, out.1);
+        if rms > 1e-9 && target.rms > 1e-9 {
+            (target.rms / rms) as f32
+        } else {
+            1.0
+        }
+    }
+}
+
 impl Resolution {
+    /// Calls `each` with the spectrum of every frame of `x`, hopping by `size / hop_divisor`.
+    fn frames(&mut self, x: &[f32], hop_divisor: usize, mut each: impl FnMut(&[Complex<f32>])) {
+        let hop = (self.size / hop_divisor).max(1);
+        let mut start = 0;
+        while start + self.size <= x.len().max(self.size) {
+            for (k, f) in self.frame.iter_mut().enumerate() {
+                *f = x.get(start + k).copied().unwrap_or(0.0) * self.window[k];
+            }
+            self.fft
+                .process_with_scratch(&mut self.frame, &mut self.spectrum_out, &mut self.scratch)
+                .expect("buffers planned for this FFT");
+            each(&self.spectrum_out);
+            start += hop;
+        }
+    }
+
     /// Spectral convergence + mean |log |Y| − log |X||, over frames hopping by a quarter size.
     fn loss(&mut self, out: &[f32], target: &[f32]) -> f64 {
         let hop = self.size / 4;
@@ -364,6 +484,24 @@ mod tests {
 
     fn tone(freq: f32, n: usize) -> Vec<f32> {
         (0..n).map(|i| 0.5 * (2.0 * std::f32::consts::PI * freq * i as f32 / 48_000.0).sin()).collect()
+    }
+
+    #[test]
+    fn a_prepared_target_gives_the_same_loss_and_aligns_level() {
+        let mut loss = AudioLoss::new();
+        let x = tone(440.0, 20_000);
+        let y: Vec<f32> = tone(660.0, 20_000).iter().zip(&x).map(|(a, b)| 0.3 * a + 0.8 * b).collect();
+        let direct = loss.stereo((&x, &y), (&y, &x));
+        let prepared = loss.prepare((&y, &x), 4);
+        let fast = loss.against((&x, &y), 1.0, &prepared);
+        assert!((direct - fast).abs() < 1e-6 * direct, "{direct} vs {fast}");
+        // A quieter copy of the target scores near zero once its level is aligned, not before.
+        let quiet: Vec<f32> = y.iter().map(|v| v * 0.25).collect();
+        let quiet_x: Vec<f32> = x.iter().map(|v| v * 0.25).collect();
+        let g = AudioLoss::level_gain((&quiet, &quiet_x), &prepared);
+        assert!((g - 4.0).abs() < 1e-3, "{g}");
+        assert!(loss.against((&quiet, &quiet_x), g, &prepared) < 1e-3);
+        assert!(loss.against((&quiet, &quiet_x), 1.0, &prepared) > 1.0);
     }
 
     #[test]
