@@ -71,7 +71,8 @@ pub struct TransferArgs {
     #[arg(long, value_name = "PATH")]
     predictor: Option<PathBuf>,
     /// Add the row `oracle-fit`: per case, the chain setting fitted by CMA-ES to the oracle
-    /// itself (the seed's audio loss, level aligned; src/predict/projection.rs). It sees the
+    /// itself (the seed's MR-STFT loss without its time-domain term, level aligned;
+    /// src/predict/projection.rs). It sees the
     /// answer, so it is not a system: it shows how close the chain can come at all.
     #[arg(long)]
     oracle_fit: bool,

@@ -198,7 +198,12 @@ fn project(a: ProjectArgs) -> Result<()> {
     };
     let t0 = Instant::now();
     projection::build(&spec, &content, &vae, &config, &a.out, &progress_printer(a.n, 10))?;
-    eprintln!("wrote {} projection examples to {} in {:.1} s", a.n, a.out.display(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {} projection examples to {} in {:.1} s",
+        a.n,
+        a.out.display(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

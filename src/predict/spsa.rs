@@ -164,11 +164,29 @@ impl AudioLoss {
     /// The loss of `out` scaled by `gain` against a prepared target: the same formula as
     /// [`Self::stereo`] (with the target's frame hop), computing only the output's spectra.
     pub fn against(&mut self, out: (&[f32], &[f32]), gain: f32, target: &PreparedTarget) -> f64 {
+        self.against_weighted(out, gain, target, LOSS_L1_WEIGHT)
+    }
+
+    /// [`Self::against`] with the time-domain term weighted by `l1_weight` instead of
+    /// [`LOSS_L1_WEIGHT`]. 0 gives a phase-blind loss: what fitting a chain to a reference made by
+    /// other processors needs, whose phase responses (IIR oversampling, all-pass reverbs) no
+    /// setting of the chain can reproduce sample for sample.
+    pub fn against_weighted(
+        &mut self,
+        out: (&[f32], &[f32]),
+        gain: f32,
+        target: &PreparedTarget,
+        l1_weight: f64,
+    ) -> f64 {
         let mut total = 0.0;
         for (x, t) in [out.0, out.1].into_iter().zip(&target.channels) {
             assert_eq!(x.len(), t.samples.len(), "the loss compares equal lengths");
             let n = x.len().max(1);
-            let l1 = x.iter().zip(&t.samples).map(|(a, b)| (gain * a - b).abs() as f64).sum::<f64>() / n as f64;
+            let l1 = if l1_weight == 0.0 {
+                0.0
+            } else {
+                x.iter().zip(&t.samples).map(|(a, b)| (gain * a - b).abs() as f64).sum::<f64>() / n as f64
+            };
             let mut stft = 0.0;
             for (r, (mags, logs, power)) in self.resolutions.iter_mut().zip(&t.spectra) {
                 let (mut diff2, mut log_sum, mut k) = (0.0f64, 0.0f64, 0usize);
@@ -182,7 +200,7 @@ impl AudioLoss {
                 });
                 stft += diff2.sqrt() / power.sqrt().max(1e-9) + log_sum / k.max(1) as f64;
             }
-            total += stft / self.resolutions.len() as f64 + LOSS_L1_WEIGHT * l1;
+            total += stft / self.resolutions.len() as f64 + l1_weight * l1;
         }
         0.5 * total
     }
@@ -502,6 +520,20 @@ mod tests {
         assert!((g - 4.0).abs() < 1e-3, "{g}");
         assert!(loss.against((&quiet, &quiet_x), g, &prepared) < 1e-3);
         assert!(loss.against((&quiet, &quiet_x), 1.0, &prepared) > 1.0);
+    }
+
+    #[test]
+    fn the_loss_without_its_time_domain_term_is_blind_to_phase() {
+        let mut loss = AudioLoss::new();
+        let x = tone(440.0, 20_000);
+        let inverted: Vec<f32> = x.iter().map(|v| -v).collect();
+        let target = loss.prepare((&x, &x), 2);
+        // A polarity flip leaves every magnitude spectrum as it was: only the L1 term sees it.
+        assert!(loss.against_weighted((&inverted, &inverted), 1.0, &target, 0.0) < 1e-6);
+        assert!(loss.against_weighted((&inverted, &inverted), 1.0, &target, LOSS_L1_WEIGHT) > 10.0);
+        // A real spectral difference still counts without it.
+        let other = tone(660.0, 20_000);
+        assert!(loss.against_weighted((&other, &other), 1.0, &target, 0.0) > 1.0);
     }
 
     #[test]
