@@ -72,10 +72,13 @@ pub struct TransferArgs {
     predictor: Option<PathBuf>,
     /// Add the row `oracle-fit`: per case, the chain setting fitted by CMA-ES to the oracle
     /// itself (the seed's MR-STFT loss without its time-domain term, level aligned;
-    /// src/predict/projection.rs). It sees the
-    /// answer, so it is not a system: it shows how close the chain can come at all.
+    /// src/predict/projection.rs). It sees the answer, so it is not a system: it shows how
+    /// close the chain can come at all.
     #[arg(long)]
     oracle_fit: bool,
+    /// CMA-ES evaluations of each `--oracle-fit` fit.
+    #[arg(long, value_name = "N", default_value_t = 300, requires = "oracle_fit")]
+    oracle_fit_evaluations: u64,
     #[command(flatten)]
     common: CommonEvalArgs,
 }
@@ -533,7 +536,10 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         seed: args.seed,
         profiles,
         predictor,
-        oracle_fit: args.oracle_fit.then(fxmatch::predict::projection::FitConfig::default),
+        oracle_fit: args.oracle_fit.then(|| fxmatch::predict::projection::FitConfig {
+            max_evaluations: args.oracle_fit_evaluations,
+            ..Default::default()
+        }),
     };
     let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
