@@ -221,21 +221,8 @@ fn dataset(a: DatasetArgs) -> Result<()> {
         stats: !a.no_stats,
     };
     let t0 = Instant::now();
-    let terminal = std::io::stderr().is_terminal();
     let n = a.n;
-    build(&spec, &content, &vae, &config, &a.out, &|done| {
-        if done % 100 == 0 || done == n {
-            let line = format!("{done}/{n} examples, {:.0} s", t0.elapsed().as_secs_f64());
-            if terminal {
-                eprint!("\r{line}");
-            } else {
-                eprintln!("{line}");
-            }
-        }
-    })?;
-    if terminal {
-        eprintln!();
-    }
+    build(&spec, &content, &vae, &config, &a.out, &progress_printer(n, 100))?;
     eprintln!("wrote {} examples to {} in {:.1} s", n, a.out.display(), t0.elapsed().as_secs_f64());
     Ok(())
 }

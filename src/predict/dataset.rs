@@ -13,7 +13,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +22,7 @@ use super::features::{style_stats, STYLE_STATS, STYLE_STATS_LEN};
 use super::param_names;
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
+use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::metric::{StyleMetric, Vae, VaeModel};
 use crate::render::render_into;
@@ -112,56 +112,36 @@ pub fn build(
     if frames < SR as usize / 2 {
         return Err(Error::invalid("predictor excerpts must last at least 0.5 s", "use --seconds 3"));
     }
-    let rows: Mutex<Vec<Option<Row>>> = Mutex::new((0..config.n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..config.threads.max(1) {
-            scope.spawn(|| {
-                let run = || -> Result<()> {
-                    let mut chain = Chain::from_spec(spec)?;
-                    chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
-                    crate::render::check_prepared(&chain)?;
-                    let mut metric = Vae::new(vae.clone());
-                    let (mut out_l, mut out_r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= config.n || first_error.lock().map_or(true, |e| e.is_some()) {
-                            return Ok(());
-                        }
-                        let Example { input: a, reference: b, setting: p } =
-                            draw_example(&chain, content, frames, config, i);
-                        chain.set_normalized(&p);
-                        render_into(&mut chain, &b.left, &b.right, &mut out_l, &mut out_r);
-                        let z_a = metric.embed(&a.left, &a.right, SR)?;
-                        let z_ref = metric.embed(&out_l, &out_r, SR)?;
-                        let mut values =
-                            Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + p.len());
-                        for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
-                            values.extend_from_slice(v);
-                        }
-                        if config.stats {
-                            values.extend(style_stats(&a.left, &a.right, SR));
-                            values.extend(style_stats(&out_l, &out_r, SR));
-                        }
-                        values.extend(p.iter().map(|&x| x as f32));
-                        rows.lock().expect("no worker panics holding it")[i] =
-                            Some(Row { values, content: (a.content, b.content) });
-                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-                    }
-                };
-                if let Err(e) = run() {
-                    first_error.lock().expect("no worker panics holding it").get_or_insert(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("workers done") {
-        return Err(e);
-    }
-    let rows: Vec<Row> =
-        rows.into_inner().expect("workers done").into_iter().map(|r| r.expect("every row made")).collect();
+    let rows: Vec<Row> = par_map(
+        config.n,
+        config.threads,
+        || {
+            let mut chain = Chain::from_spec(spec)?;
+            chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
+            crate::render::check_prepared(&chain)?;
+            Ok((chain, Vae::new(vae.clone()), (vec![0.0f32; frames], vec![0.0f32; frames])))
+        },
+        |(chain, metric, (out_l, out_r)), i| {
+            let Example { input: a, reference: b, setting: p } =
+                draw_example(chain, content, frames, config, i);
+            chain.set_normalized(&p);
+            render_into(chain, &b.left, &b.right, out_l, out_r);
+            let z_a = metric.embed(&a.left, &a.right, SR)?;
+            let z_ref = metric.embed(out_l, out_r, SR)?;
+            let mut values = Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + p.len());
+            for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
+                values.extend_from_slice(v);
+            }
+            if config.stats {
+                values.extend(style_stats(&a.left, &a.right, SR));
+                values.extend(style_stats(out_l, out_r, SR));
+            }
+            values.extend(p.iter().map(|&x| x as f32));
+            Ok(Row { values, content: (a.content, b.content) })
+        },
+        &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
+    )?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let mut bytes = Vec::with_capacity(rows.len() * rows[0].values.len() * 4);
     for r in &rows {

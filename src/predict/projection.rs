@@ -25,7 +25,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +36,7 @@ use super::spsa::{AudioLoss, PreparedTarget};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::Content;
+use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::eval::external::render_sox;
 use crate::metric::{StyleMetric, Vae, VaeModel};
@@ -353,40 +353,19 @@ pub fn build(
         return Err(Error::invalid("projection excerpts must last at least 1 s", "use --seconds 3"));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
-    let rows: Mutex<Vec<Option<(Vec<f32>, Record)>>> = Mutex::new((0..config.n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..config.threads.max(1) {
-            scope.spawn(|| {
-                let run = || -> Result<()> {
-                    let mut chain = Chain::from_spec(spec)?;
-                    chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
-                    crate::render::check_prepared(&chain)?;
-                    let mut metric = Vae::new(vae.clone());
-                    let mut fitter = OracleFitter::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= config.n || first_error.lock().map_or(true, |e| e.is_some()) {
-                            return Ok(());
-                        }
-                        let row = example(&mut chain, &mut metric, &mut fitter, content, frames, config, i)?;
-                        rows.lock().expect("no worker panics holding it")[i] = Some(row);
-                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-                    }
-                };
-                if let Err(e) = run() {
-                    first_error.lock().expect("no worker panics holding it").get_or_insert(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("workers done") {
-        return Err(e);
-    }
-    let rows: Vec<(Vec<f32>, Record)> =
-        rows.into_inner().expect("workers done").into_iter().map(|r| r.expect("every row made")).collect();
+    let rows: Vec<(Vec<f32>, Record)> = par_map(
+        config.n,
+        config.threads,
+        || {
+            let mut chain = Chain::from_spec(spec)?;
+            chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
+            crate::render::check_prepared(&chain)?;
+            Ok((chain, Vae::new(vae.clone()), OracleFitter::new()))
+        },
+        |(chain, metric, fitter), i| example(chain, metric, fitter, content, frames, config, i),
+        &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
+    )?;
     let mut bytes = Vec::with_capacity(rows.len() * rows[0].0.len() * 4);
     for (values, _) in &rows {
         for v in values {
