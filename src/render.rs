@@ -118,6 +118,16 @@ pub fn check_prepared(chain: &Chain) -> Result<()> {
     ))
 }
 
+/// A chain built from `spec` and prepared at `sample_rate` for offline rendering
+/// ([`OFFLINE_BLOCK`]), or the error naming the effects that could not be prepared: what every
+/// offline worker (datasets, the SPSA server) starts from.
+pub fn offline_chain(spec: &crate::chain::ChainSpec, sample_rate: f32) -> Result<Chain> {
+    let mut chain = Chain::from_spec(spec)?;
+    chain.prepare(sample_rate, OFFLINE_BLOCK);
+    check_prepared(&chain)?;
+    Ok(chain)
+}
+
 /// Like [`render`] into caller-owned buffers (no allocation once they are large enough, except
 /// that hosted LV2 plugins are instantiated anew): the matcher renders thousands of candidates
 /// this way. `input_*` and `out_*` must be equally long.

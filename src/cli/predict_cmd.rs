@@ -192,7 +192,7 @@ fn project(a: ProjectArgs) -> Result<()> {
         same_content: a.same_content,
         p_dry: a.p_dry,
         seed: a.seed,
-        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: fxmatch::dataset::parallel::threads(a.threads),
         stats: !a.no_stats,
         fit: FitConfig { max_evaluations: a.fit_evaluations, ..FitConfig::default() },
     };
@@ -217,7 +217,7 @@ fn dataset(a: DatasetArgs) -> Result<()> {
         p_active: a.p_active,
         same_content: a.same_content,
         seed: a.seed,
-        threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: fxmatch::dataset::parallel::threads(a.threads),
         stats: !a.no_stats,
     };
     let t0 = Instant::now();

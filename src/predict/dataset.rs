@@ -25,7 +25,10 @@ use crate::dataset::content::{Content, Excerpt};
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::metric::{StyleMetric, Vae, VaeModel};
-use crate::render::render_into;
+use crate::render::{offline_chain, render_into};
+
+/// The sample rate of every excerpt (the content is loaded at it).
+const SR: u32 = 48_000;
 
 /// Settings of a predictor dataset.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -83,6 +86,41 @@ struct Row {
     content: (usize, usize),
 }
 
+/// One row of a predictor dataset (the layout `predict-dataset.json` describes): the VAE
+/// latents of `input` and `reference`, their style statistics if `stats`, then `params`.
+pub(super) fn example_row(
+    metric: &mut Vae,
+    input: (&[f32], &[f32]),
+    reference: (&[f32], &[f32]),
+    stats: bool,
+    params: &[f64],
+) -> Result<Vec<f32>> {
+    let z_a = metric.embed(input.0, input.1, SR)?;
+    let z_ref = metric.embed(reference.0, reference.1, SR)?;
+    let mut values = Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + params.len());
+    for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
+        values.extend_from_slice(v);
+    }
+    if stats {
+        values.extend(style_stats(input.0, input.1, SR));
+        values.extend(style_stats(reference.0, reference.1, SR));
+    }
+    values.extend(params.iter().map(|&x| x as f32));
+    Ok(values)
+}
+
+/// Writes `rows` to `out/examples.f32`, little-endian f32, row after row.
+pub(super) fn write_examples<'a>(out: &Path, rows: impl Iterator<Item = &'a [f32]>) -> Result<()> {
+    let mut bytes = Vec::new();
+    for row in rows {
+        for v in row {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let data = out.join("examples.f32");
+    std::fs::write(&data, bytes).map_err(|e| Error::write(&data, e))
+}
+
 /// The random setting of example `rng`'s chain (module docs).
 pub fn random_setting(chain: &Chain, p_active: f64, rng: &mut impl Rng) -> Vec<f64> {
     let mut active = vec![false; chain.len()];
@@ -106,7 +144,6 @@ pub fn build(
     out: &Path,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<()> {
-    const SR: u32 = 48_000;
     let names = param_names(&Chain::from_spec(spec)?);
     let frames = (config.seconds * SR as f32) as usize;
     if frames < SR as usize / 2 {
@@ -117,9 +154,7 @@ pub fn build(
         config.n,
         config.threads,
         || {
-            let mut chain = Chain::from_spec(spec)?;
-            chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
-            crate::render::check_prepared(&chain)?;
+            let chain = offline_chain(spec, SR as f32)?;
             Ok((chain, Vae::new(vae.clone()), (vec![0.0f32; frames], vec![0.0f32; frames])))
         },
         |(chain, metric, (out_l, out_r)), i| {
@@ -127,30 +162,13 @@ pub fn build(
                 draw_example(chain, content, frames, config, i);
             chain.set_normalized(&p);
             render_into(chain, &b.left, &b.right, out_l, out_r);
-            let z_a = metric.embed(&a.left, &a.right, SR)?;
-            let z_ref = metric.embed(out_l, out_r, SR)?;
-            let mut values = Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + p.len());
-            for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
-                values.extend_from_slice(v);
-            }
-            if config.stats {
-                values.extend(style_stats(&a.left, &a.right, SR));
-                values.extend(style_stats(out_l, out_r, SR));
-            }
-            values.extend(p.iter().map(|&x| x as f32));
+            let values = example_row(metric, (&a.left, &a.right), (out_l, out_r), config.stats, &p)?;
             Ok(Row { values, content: (a.content, b.content) })
         },
         &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
     )?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
-    let mut bytes = Vec::with_capacity(rows.len() * rows[0].values.len() * 4);
-    for r in &rows {
-        for v in &r.values {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let data = out.join("examples.f32");
-    std::fs::write(&data, bytes).map_err(|e| Error::write(&data, e))?;
+    write_examples(out, rows.iter().map(|r| r.values.as_slice()))?;
     let manifest = serde_json::json!({
         "format": "fxmatch-predict-dataset/1",
         "chain": spec.name,

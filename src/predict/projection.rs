@@ -30,7 +30,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::features::{style_stats, STYLE_STATS, STYLE_STATS_LEN};
+use super::dataset::{example_row, write_examples};
+use super::features::{STYLE_STATS, STYLE_STATS_LEN};
 use super::param_names;
 use super::spsa::{AudioLoss, PreparedTarget};
 use crate::audio::AudioBuffer;
@@ -39,9 +40,9 @@ use crate::dataset::content::Content;
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::eval::external::render_sox;
-use crate::metric::{StyleMetric, Vae, VaeModel};
+use crate::metric::{Vae, VaeModel};
 use crate::optimize::cmaes::{Cmaes, CmaesConfig};
-use crate::render::render_into;
+use crate::render::{offline_chain, render_into};
 
 const SR: u32 = 48_000;
 
@@ -357,23 +358,11 @@ pub fn build(
     let rows: Vec<(Vec<f32>, Record)> = par_map(
         config.n,
         config.threads,
-        || {
-            let mut chain = Chain::from_spec(spec)?;
-            chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
-            crate::render::check_prepared(&chain)?;
-            Ok((chain, Vae::new(vae.clone()), OracleFitter::new()))
-        },
+        || Ok((offline_chain(spec, SR as f32)?, Vae::new(vae.clone()), OracleFitter::new())),
         |(chain, metric, fitter), i| example(chain, metric, fitter, content, frames, config, i),
         &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
     )?;
-    let mut bytes = Vec::with_capacity(rows.len() * rows[0].0.len() * 4);
-    for (values, _) in &rows {
-        for v in values {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let data = out.join("examples.f32");
-    std::fs::write(&data, bytes).map_err(|e| Error::write(&data, e))?;
+    write_examples(out, rows.iter().map(|(values, _)| values.as_slice()))?;
     let path = out.join("projection.jsonl");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?);
     for (_, record) in &rows {
@@ -433,17 +422,7 @@ fn example(
     let (rl, rr) = processed_ref.stereo_slices();
     let (ol, or) = oracle.stereo_slices();
     let fit = fitter.fit(chain, (&input.left, &input.right), (ol, or), SR, &config.fit)?;
-    let z_a = metric.embed(&input.left, &input.right, SR)?;
-    let z_ref = metric.embed(rl, rr, SR)?;
-    let mut values = Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + fit.setting.len());
-    for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
-        values.extend_from_slice(v);
-    }
-    if config.stats {
-        values.extend(style_stats(&input.left, &input.right, SR));
-        values.extend(style_stats(rl, rr, SR));
-    }
-    values.extend(fit.setting.iter().map(|&x| x as f32));
+    let values = example_row(metric, (&input.left, &input.right), (rl, rr), config.stats, &fit.setting)?;
     let record = Record {
         example: i,
         input_content: input.content,

@@ -341,11 +341,8 @@ impl SpsaServer {
         }
         let workers = (0..threads.max(1))
             .map(|_| {
-                let mut chain = Chain::from_spec(spec)?;
-                chain.prepare(SR as f32, crate::render::OFFLINE_BLOCK);
-                crate::render::check_prepared(&chain)?;
                 Ok(Mutex::new(Worker {
-                    chain,
+                    chain: crate::render::offline_chain(spec, SR as f32)?,
                     loss: AudioLoss::new(),
                     out: (vec![0.0; frames], vec![0.0; frames]),
                 }))
