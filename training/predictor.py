@@ -4,7 +4,7 @@ Usage:
   fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
   fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox references, fitted targets
   python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
-  python training/predictor.py spsa --data DATA_DIR --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
+  python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
@@ -21,8 +21,12 @@ rendered at the predicted setting and the oracle, the same excerpt at the true s
 respect to the predicted parameters is estimated by SPSA: one Rademacher vector D per example,
 two renders at theta +/- eps*D (eps 0.01), g = (L+ - L-) / (2 eps) * D. The renders and the loss
 run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is the audio term plus
-`--param-weight` x the parameter L1 (the targets are known here). The epoch with the lowest
-validation audio loss is kept.
+`--param-weight` x the parameter L1 (the targets are known here). `--loss fit` swaps the seed's
+audio loss for the projection fit's (level-aligned, without the L1 term, which measures phase
+more than style). `--also PROJ_DIR` adds projection datasets: there the oracle is the input
+through the example's sox chain, so the network learns from the audio of processors the chain does
+not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
+lowest validation audio loss (each dataset's relative to its start, averaged) is kept.
 
 `export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
@@ -64,13 +68,19 @@ class Predictor(nn.Module):
         return LO + (HI - LO) * torch.sigmoid(self.net(z))
 
 
-def load(data: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+def load(data: Path, stats_len: int | None = None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """A dataset's meta, inputs, targets and validation mask. `stats_len` 0 reads a dataset made
+    with style statistics as a latents-only one (the statistics columns left out)."""
     meta = json.loads((data / "predict-dataset.json").read_text())
-    n_in = 4 * meta["dim"] + 2 * meta.get("stats_len", 0)
-    n_out = len(meta["params"])
+    n_lat, n_stats = 4 * meta["dim"], meta.get("stats_len", 0)
+    n_in, n_out = n_lat + 2 * n_stats, len(meta["params"])
     rows = np.fromfile(data / "examples.f32", dtype="<f4").reshape(meta["n"], n_in + n_out)
     val = np.array([c % 10 == 0 for c in meta["content_input"]])
-    return meta, rows[:, :n_in], rows[:, n_in:], val
+    z = rows[:, :n_in]
+    if stats_len == 0 and n_stats:
+        z = z[:, :n_lat]
+        meta = {**meta, "stats": None, "stats_len": 0}
+    return meta, np.ascontiguousarray(z), rows[:, n_in:], val
 
 
 def train(a: argparse.Namespace) -> None:
@@ -80,7 +90,7 @@ def train(a: argparse.Namespace) -> None:
     extra_val = []  # (name, z, p) of each --also dataset's validation examples
     for spec in a.also:
         path, _, times = spec.partition("*")
-        m2, z2, p2, v2 = load(Path(path))
+        m2, z2, p2, v2 = load(Path(path), meta.get("stats_len", 0))
         for key in ("params", "dim", "vae_sha256", "stats_len"):
             if m2.get(key) != meta.get(key):
                 raise SystemExit(f"{path} differs from {a.data} in {key}: they cannot train one network")
@@ -269,82 +279,110 @@ class RenderServer:
         self.proc.wait()
 
 
+class SpsaSet:
+    """One dataset in an SPSA run: its examples, its render server and its parameter-loss weight."""
+
+    def __init__(self, a: argparse.Namespace, data: Path, ck: dict, repeat: int, param_weight: float):
+        meta, z, p, val = load(data, ck["meta"].get("stats_len", 0))
+        if meta["params"] != ck["meta"]["params"] or meta["vae_sha256"] != ck["meta"]["vae_sha256"]:
+            raise SystemExit(f"{a.init} was trained for another chain or VAE than {data}")
+        if z.shape[1] != ck["n_in"]:
+            raise SystemExit(f"{data} rows have {z.shape[1]} inputs; {a.init} reads {ck['n_in']}")
+        self.name, self.kind, self.repeat, self.param_weight = str(data), meta.get("kind") or "chain", repeat, param_weight
+        self.server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(data),
+                                    "--chain", str(a.chain), "--threads", str(a.render_threads), "--loss", a.loss])
+        if self.server.n != meta["n"] or self.server.n_params != ck["n_out"]:
+            raise SystemExit(f"spsa-serve describes another dataset than {data}")
+        self.z, self.p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
+        self.train_idx, self.val_idx = np.where(~val)[0], np.where(val)[0]
+        if a.val_examples:
+            self.val_idx = self.val_idx[:a.val_examples]
+
+    def validate(self, model: nn.Module) -> dict:
+        model.eval()
+        with torch.no_grad():
+            theta = model(self.z[self.val_idx]).numpy()
+        audio = self.server.losses(self.val_idx, theta)
+        truth = self.server.losses(self.val_idx, self.p[self.val_idx].numpy())
+        return {"val_audio": float(audio.mean()), "val_audio_target": float(truth.mean()),
+                "val_mae": float(np.abs(theta - self.p[self.val_idx].numpy()).mean())}
+
+
 def spsa(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     torch.set_num_threads(a.threads)
-    meta, z, p, val = load(a.data)
     ck = torch.load(a.init / "checkpoint.pt", map_location="cpu", weights_only=False)
-    n_in, n_out = ck["n_in"], ck["n_out"]
-    if ck["meta"]["params"] != meta["params"] or ck["meta"]["vae_sha256"] != meta["vae_sha256"]:
-        raise SystemExit(f"{a.init} was trained for another chain or VAE than {a.data}")
     model = build(ck)
     model.load_state_dict(ck["model"])
-    server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(a.data),
-                           "--chain", str(a.chain), "--threads", str(a.render_threads)])
-    if server.n != meta["n"] or server.n_params != n_out:
-        raise SystemExit("spsa-serve describes another dataset")
-    z, p = torch.from_numpy(z), torch.from_numpy(p).clamp(LO, HI)
-    train_idx, val_idx = np.where(~val)[0], np.where(val)[0]
-    if a.val_examples:
-        val_idx = val_idx[:a.val_examples]
+    sets = [SpsaSet(a, a.data, ck, 1, a.param_weight)]
+    for spec in a.also:
+        path, _, times = spec.partition("*")
+        sets.append(SpsaSet(a, Path(path), ck, int(times or 1), a.also_param_weight))
 
     def validate() -> dict:
-        model.eval()
-        with torch.no_grad():
-            theta = model(z[val_idx]).numpy()
-        audio = server.losses(val_idx, theta)
-        truth = server.losses(val_idx, p[val_idx].numpy())
-        return {"val_audio": float(audio.mean()), "val_audio_truth": float(truth.mean()),
-                "val_mae": float(np.abs(theta - p[val_idx].numpy()).mean())}
+        return {s.name: s.validate(model) for s in sets}
+
+    def score(v: dict) -> float:
+        # Each dataset's validation audio loss relative to where the run started: the datasets'
+        # losses differ in scale (the seed's loss, the fit's), and each counts alike.
+        return float(np.mean([v[s.name]["val_audio"] / first[s.name]["val_audio"] for s in sets]))
 
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     a.out.mkdir(parents=True, exist_ok=True)
     log = (a.out / "log.jsonl").open("w")
     first = validate()
-    row = {"epoch": 0, **first}
+    row = {"epoch": 0, "score": 1.0, **first}
     print(json.dumps(row), flush=True)
     log.write(json.dumps(row) + "\n")
-    best = (first["val_audio"], {k: v.clone() for k, v in model.state_dict().items()}, 0, first)
+    best = (1.0, {k: v.clone() for k, v in model.state_dict().items()}, 0, first)
     for epoch in range(1, a.epochs + 1):
         model.train()
-        perm = rng.permutation(train_idx)
-        if a.epoch_examples:
-            perm = perm[:a.epoch_examples]
-        audio_sum, count = 0.0, 0
-        for b in range(0, len(perm), a.batch):
-            idx = perm[b:b + a.batch]
-            theta = model(z[idx])
+        batches = []  # (set, example indices), the sets' batches interleaved at random
+        for s in sets:
+            for _ in range(s.repeat):
+                perm = rng.permutation(s.train_idx)
+                if a.epoch_examples:
+                    perm = perm[:a.epoch_examples]
+                batches += [(s, perm[b:b + a.batch]) for b in range(0, len(perm), a.batch)]
+        audio_sum = {s.name: [0.0, 0] for s in sets}
+        for k in rng.permutation(len(batches)):
+            s, idx = batches[k]
+            theta = model(s.z[idx])
             delta = torch.from_numpy(rng.choice([-1.0, 1.0], size=theta.shape).astype(np.float32))
             t = theta.detach()
             plus, minus = (t + a.eps * delta).clamp(0, 1), (t - a.eps * delta).clamp(0, 1)
-            losses = server.losses(np.concatenate([idx, idx]), torch.cat([plus, minus]).numpy())
+            losses = s.server.losses(np.concatenate([idx, idx]), torch.cat([plus, minus]).numpy())
             l_plus, l_minus = torch.from_numpy(losses[:len(idx)]), torch.from_numpy(losses[len(idx):])
             span = ((plus - minus) * delta).clamp_min(1e-6)  # 2 eps, less where a bound clipped
             grad = (l_plus - l_minus).float()[:, None] / span * delta
             # d(sum(theta * g)) / d(theta) = g: the SPSA estimate drives the network's gradient.
             audio_term = (theta * grad).sum(1).mean()
-            param_term = (theta - p[idx]).abs().mean()
+            param_term = (theta - s.p[idx]).abs().mean()
             opt.zero_grad()
-            (audio_term + a.param_weight * param_term).backward()
+            (a.audio_weight * audio_term + s.param_weight * param_term).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
             opt.step()
-            audio_sum += float(0.5 * (l_plus + l_minus).sum())
-            count += len(idx)
+            audio_sum[s.name][0] += float(0.5 * (l_plus + l_minus).sum())
+            audio_sum[s.name][1] += len(idx)
         v = validate()
-        row = {"epoch": epoch, "train_audio": audio_sum / count, **v}
+        row = {"epoch": epoch, "score": score(v),
+               "train_audio": {n: t / max(c, 1) for n, (t, c) in audio_sum.items()}, **v}
         print(json.dumps(row), flush=True)
         log.write(json.dumps(row) + "\n")
-        if v["val_audio"] < best[0]:
-            best = (v["val_audio"], {k: t.clone() for k, t in model.state_dict().items()}, epoch, v)
-    server.close()
+        if row["score"] < best[0]:
+            best = (row["score"], {k: t.clone() for k, t in model.state_dict().items()}, epoch, v)
+    for s in sets:
+        s.server.close()
     model.load_state_dict(best[1])
-    figures = {**ck["figures"], "spsa": {"best_epoch": best[2], "start": first, "best": best[3],
-                                         "eps": a.eps, "param_weight": a.param_weight, "epochs": a.epochs}}
-    figures["val_mae"] = best[3]["val_mae"]
+    figures = {**ck["figures"], "spsa": {"best_epoch": best[2], "start": first, "best": best[3], "eps": a.eps,
+                                         "loss": a.loss, "param_weight": a.param_weight,
+                                         "also_param_weight": a.also_param_weight, "audio_weight": a.audio_weight,
+                                         "epochs": a.epochs}}
+    figures["val_mae"] = best[3][sets[0].name]["val_mae"]
     print(json.dumps(figures["spsa"]), flush=True)
-    torch.save({"model": model.state_dict(), "n_in": n_in, "n_out": n_out, "keep": ck.get("keep"),
-                "hidden": tuple(ck.get("hidden", DEFAULT_HIDDEN)), "meta": meta, "figures": figures,
+    torch.save({"model": model.state_dict(), "n_in": ck["n_in"], "n_out": ck["n_out"], "keep": ck.get("keep"),
+                "hidden": tuple(ck.get("hidden", DEFAULT_HIDDEN)), "meta": ck["meta"], "figures": figures,
                 "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
 
@@ -378,6 +416,15 @@ def main() -> None:
     sp.add_argument("--lr", type=float, default=2e-4)
     sp.add_argument("--eps", type=float, default=0.01)
     sp.add_argument("--param-weight", type=float, default=1.0)
+    sp.add_argument("--also", action="append", default=[], metavar="DIR[*K]",
+                    help="another dataset of the chain (e.g. `fxmatch predictor project`: the oracle is the input "
+                         "through the example's sox chain), its examples K times per epoch; its parameter loss "
+                         "weighs --also-param-weight")
+    sp.add_argument("--also-param-weight", type=float, default=0.0,
+                    help="parameter-loss weight of the --also datasets (0: their targets are fits, not truths)")
+    sp.add_argument("--audio-weight", type=float, default=1.0, help="weight of the SPSA audio term")
+    sp.add_argument("--loss", default="seed", choices=["seed", "fit"],
+                    help="the loss of chain datasets (spsa-serve --loss); projection datasets use their fit's")
     sp.add_argument("--clip", type=float, default=1.0)
     sp.add_argument("--val-examples", type=int, default=0, help="0: all validation examples")
     sp.add_argument("--epoch-examples", type=int, default=0,

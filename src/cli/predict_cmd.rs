@@ -13,6 +13,8 @@ use fxmatch::dataset::content::Content;
 use fxmatch::metric::VaeModel;
 use fxmatch::optimize::loudest_window;
 use fxmatch::predict::dataset::{build, PredictDatasetConfig};
+use fxmatch::predict::projection::FitConfig;
+use fxmatch::predict::spsa::{SpsaLoss, SpsaServer};
 use fxmatch::predict::Predictor;
 
 /// The predictor's subcommands.
@@ -47,6 +49,11 @@ pub struct SpsaServeArgs {
     /// Render threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// The loss answered for a chain dataset: `seed` (MR-STFT + 100 × L1, as the second seed
+    /// trained) or `fit` (the projection fit's: level-aligned, without the phase-bound L1 term).
+    /// A projection dataset always answers its own fit's loss.
+    #[arg(long, default_value = "seed", value_parser = ["seed", "fit"])]
+    loss: String,
 }
 
 /// `fxmatch predictor dataset`.
@@ -182,7 +189,7 @@ fn progress_printer(n: usize, every: usize) -> impl Fn(usize) + Sync {
 }
 
 fn project(a: ProjectArgs) -> Result<()> {
-    use fxmatch::predict::projection::{self, FitConfig, ProjectionDatasetConfig};
+    use fxmatch::predict::projection::{self, ProjectionDatasetConfig};
     let spec = ChainSpec::load(&a.chain)?;
     let vae = load_vae(&a.vae)?;
     let content = Content::load(&a.content, 48_000)?;
@@ -195,6 +202,7 @@ fn project(a: ProjectArgs) -> Result<()> {
         threads: fxmatch::dataset::parallel::threads(a.threads),
         stats: !a.no_stats,
         fit: FitConfig { max_evaluations: a.fit_evaluations, ..FitConfig::default() },
+        min_rms: projection::MIN_EXCERPT_RMS,
     };
     let t0 = Instant::now();
     projection::build(&spec, &content, &vae, &config, &a.out, &progress_printer(a.n, 10))?;
@@ -231,7 +239,11 @@ fn spsa_serve(a: SpsaServeArgs) -> Result<()> {
     let spec = ChainSpec::load(&a.chain)?;
     let content = Content::load(&a.content, 48_000)?;
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let server = fxmatch::predict::spsa::SpsaServer::open(&spec, content, &a.data, threads)?;
+    let loss = match a.loss.as_str() {
+        "fit" => SpsaLoss::Fit(FitConfig::default()),
+        _ => SpsaLoss::Seed,
+    };
+    let server = SpsaServer::open(&spec, content, &a.data, threads, loss)?;
     server.serve(std::io::stdin().lock(), std::io::stdout().lock())?;
     Ok(())
 }

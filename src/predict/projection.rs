@@ -36,7 +36,7 @@ use super::param_names;
 use super::spsa::{AudioLoss, PreparedTarget};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
-use crate::dataset::content::Content;
+use crate::dataset::content::{Content, Excerpt};
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::eval::external::render_sox;
@@ -190,6 +190,35 @@ impl Default for FitConfig {
     }
 }
 
+impl FitConfig {
+    /// Prepares the fit's target from `oracle` (at `sample_rate`): its frames from the skip on.
+    /// Returns the target and the skip in frames, for [`Self::loss`].
+    pub fn prepare(
+        &self,
+        loss: &mut AudioLoss,
+        oracle: (&[f32], &[f32]),
+        sample_rate: u32,
+    ) -> (PreparedTarget, usize) {
+        let skip = ((self.skip_seconds * sample_rate as f32) as usize).min(oracle.0.len() / 2);
+        (loss.prepare((&oracle.0[skip..], &oracle.1[skip..]), self.hop_divisor), skip)
+    }
+
+    /// The fit's loss of a whole excerpt's output `out` against a target from [`Self::prepare`]:
+    /// the output's frames from `skip` on, its level aligned to the target's, the time-domain term
+    /// weighted by [`Self::l1_weight`]. The neutral prior is not in it.
+    pub fn loss(
+        &self,
+        loss: &mut AudioLoss,
+        out: (&[f32], &[f32]),
+        skip: usize,
+        target: &PreparedTarget,
+    ) -> f64 {
+        let out = (&out.0[skip..], &out.1[skip..]);
+        let gain = AudioLoss::level_gain(out, target);
+        loss.against_weighted(out, gain, target, self.l1_weight)
+    }
+}
+
 /// The result of a fit: the setting, its loss, and the loss at the neutral start (doing nothing).
 #[derive(Debug, Clone, Serialize)]
 pub struct Fit {
@@ -239,15 +268,14 @@ impl OracleFitter {
                 "render both from one excerpt",
             ));
         }
-        let skip = ((config.skip_seconds * sample_rate as f32) as usize).min(frames / 2);
-        let target = self.loss.prepare((&oracle.0[skip..], &oracle.1[skip..]), config.hop_divisor);
+        let (target, skip) = config.prepare(&mut self.loss, oracle, sample_rate);
         if target.rms() < 1e-5 {
             return Err(Error::invalid("fit: the oracle is silent", "draw an excerpt that holds sound"));
         }
         self.out.0.resize(frames, 0.0);
         self.out.1.resize(frames, 0.0);
         let neutral = chain.start_point();
-        let neutral_loss = self.score(chain, input, &neutral, skip, &target, config.l1_weight)?;
+        let neutral_loss = self.score(chain, input, &neutral, skip, &target, config)?;
         let mut cma_config = CmaesConfig::new(neutral.clone(), config.sigma)
             .with_unit_box()
             .with_max_evaluations(config.max_evaluations)
@@ -262,7 +290,7 @@ impl OracleFitter {
             let candidates = cma.ask();
             let mut fitness = Vec::with_capacity(candidates.len());
             for x in &candidates {
-                let loss = self.score(chain, input, x, skip, &target, config.l1_weight)?;
+                let loss = self.score(chain, input, x, skip, &target, config)?;
                 let prior: f64 = x.iter().zip(&neutral).map(|(a, b)| (a - b).powi(2)).sum();
                 let f = loss + config.neutral_prior * prior;
                 if f < best_f {
@@ -279,7 +307,7 @@ impl OracleFitter {
         Ok(Fit { setting: best_x, loss: best_loss, neutral_loss, evaluations })
     }
 
-    /// The level-aligned audio loss of `input` through `chain` at `x`, from frame `skip` on.
+    /// The fit's loss of `input` through `chain` at `x` ([`FitConfig::loss`]).
     fn score(
         &mut self,
         chain: &mut Chain,
@@ -287,13 +315,11 @@ impl OracleFitter {
         x: &[f64],
         skip: usize,
         target: &PreparedTarget,
-        l1_weight: f64,
+        config: &FitConfig,
     ) -> Result<f64> {
         chain.set_normalized(x);
         render_into(chain, input.0, input.1, &mut self.out.0, &mut self.out.1);
-        let out = (&self.out.0[skip..], &self.out.1[skip..]);
-        let gain = AudioLoss::level_gain(out, target);
-        let loss = self.loss.against_weighted(out, gain, target, l1_weight);
+        let loss = config.loss(&mut self.loss, (&self.out.0, &self.out.1), skip, target);
         if !loss.is_finite() {
             return Err(Error::invalid(
                 "fit: the chain's output is not finite at a candidate setting",
@@ -324,7 +350,18 @@ pub struct ProjectionDatasetConfig {
     pub stats: bool,
     /// The fit.
     pub fit: FitConfig,
+    /// An excerpt whose RMS after the fit's skip is below this is drawn again (short recorded
+    /// syllables end in silence, and a silent oracle cannot be fitted). 0 in datasets made
+    /// before it, which therefore replay as drawn then.
+    #[serde(default)]
+    pub min_rms: f64,
 }
+
+/// [`ProjectionDatasetConfig::min_rms`] of new datasets: −60 dBFS.
+pub const MIN_EXCERPT_RMS: f64 = 1e-3;
+
+/// Draws beyond which a quiet excerpt is kept (the fit then reports the silent oracle).
+const MAX_REDRAWS: usize = 32;
 
 /// One example's recipe and fit, a line of `projection.jsonl`.
 #[derive(Serialize)]
@@ -391,8 +428,65 @@ pub fn build(
     Ok(())
 }
 
-/// Example `i` (deterministic from the seed and `i`, but for sox's own randomness, which `-R`
-/// fixes): its row and its record.
+/// Example `i`'s excerpts and sox recipe, before rendering.
+pub struct ProjectionExample {
+    /// The input excerpt.
+    pub input: Excerpt,
+    /// The excerpt that, through the recipe, is the reference.
+    pub reference: Excerpt,
+    /// The sox effects (empty: a dry reference).
+    pub recipe: Vec<String>,
+}
+
+impl ProjectionExample {
+    /// `excerpt` through the example's sox chain (itself when the recipe is empty).
+    pub fn through_sox(&self, excerpt: &Excerpt, i: usize) -> Result<AudioBuffer> {
+        let audio = AudioBuffer::stereo(SR, excerpt.left.clone(), excerpt.right.clone());
+        if self.recipe.is_empty() {
+            Ok(audio)
+        } else {
+            render_sox(&format!("projection example {i}"), &self.recipe, &audio)
+        }
+    }
+
+    /// The oracle: the input through the sox chain.
+    pub fn oracle(&self, i: usize) -> Result<AudioBuffer> {
+        self.through_sox(&self.input, i)
+    }
+}
+
+/// Draws example `i` of a projection dataset made with `config` (deterministic from the seed
+/// and `i`; sox's own randomness is fixed by `-R`), so that a trainer can replay it.
+pub fn draw_projection_example(
+    content: &Content,
+    frames: usize,
+    config: &ProjectionDatasetConfig,
+    i: usize,
+) -> ProjectionExample {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(0x5851_F42D).wrapping_add(i as u64));
+    let skip = ((config.fit.skip_seconds * SR as f32) as usize).min(frames / 2);
+    let audible = |rng: &mut ChaCha8Rng| {
+        let mut x = content.excerpt(frames, 0, rng);
+        for _ in 0..MAX_REDRAWS {
+            if config.min_rms <= 0.0 || rms(&x.left[skip..], &x.right[skip..]) >= config.min_rms {
+                break;
+            }
+            x = content.excerpt(frames, 0, rng);
+        }
+        x
+    };
+    let input = audible(&mut rng);
+    let reference = if rng.random_bool(config.same_content) { input.clone() } else { audible(&mut rng) };
+    let recipe = if rng.random_bool(config.p_dry) { Vec::new() } else { random_sox_recipe(&mut rng) };
+    ProjectionExample { input, reference, recipe }
+}
+
+fn rms(l: &[f32], r: &[f32]) -> f64 {
+    let n = (l.len() + r.len()).max(1);
+    (l.iter().chain(r).map(|&v| v as f64 * v as f64).sum::<f64>() / n as f64).sqrt()
+}
+
+/// Example `i`: its row and its record.
 fn example(
     chain: &mut Chain,
     metric: &mut Vae,
@@ -402,32 +496,18 @@ fn example(
     config: &ProjectionDatasetConfig,
     i: usize,
 ) -> Result<(Vec<f32>, Record)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(0x5851_F42D).wrapping_add(i as u64));
-    let input = content.excerpt(frames, 0, &mut rng);
-    let reference = if rng.random_bool(config.same_content) {
-        input.clone()
-    } else {
-        content.excerpt(frames, 0, &mut rng)
-    };
-    let recipe = if rng.random_bool(config.p_dry) { Vec::new() } else { random_sox_recipe(&mut rng) };
-    let through = |x: &crate::dataset::content::Excerpt| -> Result<AudioBuffer> {
-        let audio = AudioBuffer::stereo(SR, x.left.clone(), x.right.clone());
-        if recipe.is_empty() {
-            Ok(audio)
-        } else {
-            render_sox(&format!("projection example {i}"), &recipe, &audio)
-        }
-    };
-    let (processed_ref, oracle) = (through(&reference)?, through(&input)?);
+    let drawn = draw_projection_example(content, frames, config, i);
+    let (processed_ref, oracle) = (drawn.through_sox(&drawn.reference, i)?, drawn.oracle(i)?);
     let (rl, rr) = processed_ref.stereo_slices();
     let (ol, or) = oracle.stereo_slices();
+    let input = &drawn.input;
     let fit = fitter.fit(chain, (&input.left, &input.right), (ol, or), SR, &config.fit)?;
     let values = example_row(metric, (&input.left, &input.right), (rl, rr), config.stats, &fit.setting)?;
     let record = Record {
         example: i,
         input_content: input.content,
-        reference_content: reference.content,
-        sox: recipe,
+        reference_content: drawn.reference.content,
+        sox: drawn.recipe,
         neutral_loss: fit.neutral_loss,
         loss: fit.loss,
         evaluations: fit.evaluations,
@@ -484,5 +564,42 @@ mod tests {
         let fit = OracleFitter::new().fit(&mut chain, (&x, &x), (&ol, &or), SR, &config).unwrap();
         assert!(fit.loss < 0.1 * fit.neutral_loss, "{fit:?}");
         assert!((fit.setting[0] - 0.6).abs() < 0.1, "{fit:?}");
+    }
+    /// Recorded syllables end in silence: with `min_rms` no drawn excerpt is silent after the
+    /// fit's skip, and a dataset made before it (`min_rms` 0) still draws as it did.
+    #[test]
+    fn quiet_excerpts_are_drawn_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, audible: usize, total: usize| {
+            let x: Vec<f32> =
+                (0..total).map(|i| if i < audible { 0.3 * (i as f32 * 0.05).sin() } else { 0.0 }).collect();
+            let audio = AudioBuffer::stereo(SR, x.clone(), x);
+            crate::audio::write_wav(dir.path().join(name), &audio, crate::audio::SampleFormat::F32).unwrap();
+        };
+        write("syllable.wav", 12_000, 24_000); // 0.25 s of sound in 0.5 s: shorter than an excerpt
+        write("tone.wav", 48_000, 48_000);
+        let content = Content::load(dir.path(), SR).unwrap();
+        let frames = SR as usize;
+        let skip = (FitConfig::default().skip_seconds * SR as f32) as usize;
+        let mut config = ProjectionDatasetConfig {
+            n: 64,
+            seconds: 1.0,
+            same_content: 0.0,
+            p_dry: 0.0,
+            seed: 5,
+            threads: 1,
+            stats: false,
+            fit: FitConfig::default(),
+            min_rms: 0.0,
+        };
+        let silent = |x: &Excerpt| rms(&x.left[skip..], &x.right[skip..]) < MIN_EXCERPT_RMS;
+        let quiet_before =
+            (0..64).filter(|&i| silent(&draw_projection_example(&content, frames, &config, i).input)).count();
+        assert!(quiet_before > 0, "the syllable is drawn now and then");
+        config.min_rms = MIN_EXCERPT_RMS;
+        for i in 0..64 {
+            let e = draw_projection_example(&content, frames, &config, i);
+            assert!(!silent(&e.input) && !silent(&e.reference), "example {i}");
+        }
     }
 }

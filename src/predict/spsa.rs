@@ -3,10 +3,13 @@
 //! respect to the predicted parameters by SPSA (two renders per example, at `θ ± εΔ` with a
 //! random ±1 vector Δ). This module is the render side of that loop: [`SpsaServer`] replays a
 //! predictor dataset's examples ([`super::dataset::draw_example`]), renders the input excerpt
-//! through the chain at the settings the trainer sends, and answers the seed's audio loss
-//! ([`AudioLoss`]) against the oracle: the same input excerpt through the example's true
-//! setting. `fxmatch predictor spsa-serve` speaks its line protocol on stdin/stdout
-//! ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
+//! through the chain at the settings the trainer sends, and answers an audio loss against the
+//! oracle: the same input excerpt through the example's true setting (a chain dataset), or
+//! through the example's sox chain (a projection dataset, [`super::projection`]: the predictor
+//! then learns from the audio of processors the chain does not have, not only from the fitted
+//! settings). The loss is the seed's ([`SpsaLoss::Seed`]) or the projection fit's
+//! ([`SpsaLoss::Fit`]). `fxmatch predictor spsa-serve` speaks its line protocol on
+//! stdin/stdout ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -20,6 +23,7 @@ use serde::Deserialize;
 
 use super::dataset::{draw_example, PredictDatasetConfig};
 use super::param_names;
+use super::projection::{draw_projection_example, FitConfig, ProjectionDatasetConfig};
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::Content;
 use crate::error::{Error, Result};
@@ -264,12 +268,33 @@ impl Resolution {
 /// What `predict-dataset.json` says that the server needs.
 #[derive(Deserialize)]
 struct DatasetManifest {
+    /// "projection" for [`super::projection`] datasets; absent for the chain's own.
+    #[serde(default)]
+    kind: Option<String>,
     chain: String,
     params: Vec<String>,
     n: usize,
     content_input: Vec<usize>,
     content_reference: Vec<usize>,
-    config: PredictDatasetConfig,
+    config: serde_json::Value,
+}
+
+/// How a dataset's examples are replayed, and so what each oracle is.
+enum Source {
+    /// The chain's own examples: the oracle is the input through the chain at the true setting.
+    Chain(PredictDatasetConfig),
+    /// Projection examples: the oracle is the input through the example's sox chain.
+    Projection(ProjectionDatasetConfig),
+}
+
+/// The loss the server answers.
+#[derive(Debug, Clone)]
+pub enum SpsaLoss {
+    /// The seed's loss ([`AudioLoss::stereo`]: MR-STFT + 100 × L1, levels as rendered).
+    Seed,
+    /// The projection fit's loss ([`FitConfig::loss`]: level-aligned, by default phase-blind).
+    /// The only one that makes sense against a sox oracle, whose phase no setting reproduces.
+    Fit(FitConfig),
 }
 
 /// Renders a predictor dataset's examples at requested settings and scores them against the
@@ -277,13 +302,17 @@ struct DatasetManifest {
 pub struct SpsaServer {
     spec: ChainSpec,
     content: Content,
-    config: PredictDatasetConfig,
+    source: Source,
+    loss: SpsaLoss,
     n: usize,
     n_params: usize,
     frames: usize,
     workers: Vec<Mutex<Worker>>,
     /// The oracle of each example asked about so far (left, right).
     targets: Mutex<HashMap<usize, Arc<(Vec<f32>, Vec<f32>)>>>,
+    /// [`SpsaLoss::Fit`]'s prepared targets of the examples in the current batch (a batch asks
+    /// about each example twice, at `θ ± εΔ`; kept for one batch only, as they are large).
+    prepared: Mutex<HashMap<usize, Arc<(PreparedTarget, usize)>>>,
 }
 
 struct Worker {
@@ -295,20 +324,28 @@ struct Worker {
 const SR: u32 = 48_000;
 
 impl SpsaServer {
-    /// Opens the dataset `dir` (written by `fxmatch predictor dataset` from `content` on the
-    /// chain `spec`), with `threads` render workers. Errors if the dataset was made for another
-    /// chain or from another content folder (its first examples do not replay).
-    pub fn open(spec: &ChainSpec, content: Content, dir: &Path, threads: usize) -> Result<Self> {
+    /// Opens the dataset `dir` (written by `fxmatch predictor dataset` or `fxmatch predictor
+    /// project` from `content` on the chain `spec`), with `threads` render workers, answering
+    /// `loss` (a projection dataset always answers its own fit's loss). Errors if the dataset was
+    /// made for another chain or from another content folder (its first examples do not replay).
+    pub fn open(
+        spec: &ChainSpec,
+        content: Content,
+        dir: &Path,
+        threads: usize,
+        loss: SpsaLoss,
+    ) -> Result<Self> {
         let path = dir.join("predict-dataset.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
-        let manifest: DatasetManifest = serde_json::from_str(&text).map_err(|e| {
+        let not_a_manifest = |e: serde_json::Error| {
             Error::config(
                 &path,
                 Some(e.line()),
                 format!("not a predictor dataset manifest: {e}"),
-                "make the dataset with `fxmatch predictor dataset`",
+                "make the dataset with `fxmatch predictor dataset` or `fxmatch predictor project`",
             )
-        })?;
+        };
+        let manifest: DatasetManifest = serde_json::from_str(&text).map_err(not_a_manifest)?;
         let chain = Chain::from_spec(spec)?;
         let names = param_names(&chain);
         if manifest.chain != spec.name || manifest.params != names {
@@ -325,12 +362,34 @@ impl SpsaServer {
                 "pass the chain the dataset was made with (--chain)",
             ));
         }
-        let frames = (manifest.config.seconds * SR as f32) as usize;
+        let (source, loss, seconds) = match manifest.kind.as_deref() {
+            Some("projection") => {
+                let config: ProjectionDatasetConfig =
+                    serde_json::from_value(manifest.config).map_err(not_a_manifest)?;
+                let fit = config.fit.clone();
+                let seconds = config.seconds;
+                (Source::Projection(config), SpsaLoss::Fit(fit), seconds)
+            }
+            _ => {
+                let config: PredictDatasetConfig =
+                    serde_json::from_value(manifest.config).map_err(not_a_manifest)?;
+                let seconds = config.seconds;
+                (Source::Chain(config), loss, seconds)
+            }
+        };
+        let frames = (seconds * SR as f32) as usize;
         for i in 0..manifest.n.min(8) {
-            let e = draw_example(&chain, &content, frames, &manifest.config, i);
-            if (e.input.content, e.reference.content)
-                != (manifest.content_input[i], manifest.content_reference[i])
-            {
+            let drawn = match &source {
+                Source::Chain(config) => {
+                    let e = draw_example(&chain, &content, frames, config, i);
+                    (e.input.content, e.reference.content)
+                }
+                Source::Projection(config) => {
+                    let e = draw_projection_example(&content, frames, config, i);
+                    (e.input.content, e.reference.content)
+                }
+            };
+            if drawn != (manifest.content_input[i], manifest.content_reference[i]) {
                 return Err(Error::config(
                     &path,
                     None,
@@ -351,13 +410,20 @@ impl SpsaServer {
         Ok(SpsaServer {
             spec: spec.clone(),
             content,
-            config: manifest.config,
+            source,
+            loss,
             n: manifest.n,
             n_params: names.len(),
             frames,
             workers,
             targets: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The loss this server answers.
+    pub fn loss(&self) -> &SpsaLoss {
+        &self.loss
     }
 
     /// Examples in the dataset.
@@ -392,6 +458,7 @@ impl SpsaServer {
                 ));
             }
         }
+        self.prepared.lock().expect("not poisoned").clear();
         let results: Vec<Mutex<Option<Result<f64>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
@@ -415,23 +482,31 @@ impl SpsaServer {
     }
 
     fn loss_of(&self, worker: &mut Worker, i: usize, setting: &[f64]) -> Result<f64> {
-        let example = draw_example(&worker.chain, &self.content, self.frames, &self.config, i);
-        let cached = self.targets.lock().expect("not poisoned").get(&i).cloned();
-        let target = match cached {
-            Some(t) => t,
-            None => {
-                let mut t = (vec![0.0; self.frames], vec![0.0; self.frames]);
-                worker.chain.set_normalized(&example.setting);
-                render_into(&mut worker.chain, &example.input.left, &example.input.right, &mut t.0, &mut t.1);
-                let t = Arc::new(t);
-                self.targets.lock().expect("not poisoned").insert(i, t.clone());
-                t
+        let input = match &self.source {
+            Source::Chain(config) => draw_example(&worker.chain, &self.content, self.frames, config, i).input,
+            Source::Projection(config) => {
+                draw_projection_example(&self.content, self.frames, config, i).input
             }
         };
+        let target = self.oracle(worker, i)?;
         worker.chain.set_normalized(setting);
         let (out_l, out_r) = &mut worker.out;
-        render_into(&mut worker.chain, &example.input.left, &example.input.right, out_l, out_r);
-        let loss = worker.loss.stereo((out_l, out_r), (&target.0, &target.1));
+        render_into(&mut worker.chain, &input.left, &input.right, out_l, out_r);
+        let loss = match &self.loss {
+            SpsaLoss::Seed => worker.loss.stereo((out_l, out_r), (&target.0, &target.1)),
+            SpsaLoss::Fit(fit) => {
+                let cached = self.prepared.lock().expect("not poisoned").get(&i).cloned();
+                let prepared = match cached {
+                    Some(p) => p,
+                    None => {
+                        let p = Arc::new(fit.prepare(&mut worker.loss, (&target.0, &target.1), SR));
+                        self.prepared.lock().expect("not poisoned").insert(i, p.clone());
+                        p
+                    }
+                };
+                fit.loss(&mut worker.loss, (out_l, out_r), prepared.1, &prepared.0)
+            }
+        };
         if !loss.is_finite() {
             return Err(Error::invalid(
                 format!("example {i}: the chain's output at this setting is not finite"),
@@ -439,6 +514,30 @@ impl SpsaServer {
             ));
         }
         Ok(loss)
+    }
+
+    /// Example `i`'s oracle, rendered on first use and kept.
+    fn oracle(&self, worker: &mut Worker, i: usize) -> Result<Arc<(Vec<f32>, Vec<f32>)>> {
+        if let Some(t) = self.targets.lock().expect("not poisoned").get(&i).cloned() {
+            return Ok(t);
+        }
+        let t = match &self.source {
+            Source::Chain(config) => {
+                let example = draw_example(&worker.chain, &self.content, self.frames, config, i);
+                let mut t = (vec![0.0; self.frames], vec![0.0; self.frames]);
+                worker.chain.set_normalized(&example.setting);
+                render_into(&mut worker.chain, &example.input.left, &example.input.right, &mut t.0, &mut t.1);
+                t
+            }
+            Source::Projection(config) => {
+                let oracle = draw_projection_example(&self.content, self.frames, config, i).oracle(i)?;
+                let (l, r) = oracle.stereo_slices();
+                (l.to_vec(), r.to_vec())
+            }
+        };
+        let t = Arc::new(t);
+        self.targets.lock().expect("not poisoned").insert(i, t.clone());
+        Ok(t)
     }
 
     /// The line protocol of `fxmatch predictor spsa-serve`. The server first writes `ready N P`
@@ -575,7 +674,9 @@ mod tests {
         };
         let data = dir.path().join("data");
         super::super::dataset::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
-        let server = SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2).unwrap();
+        let server =
+            SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2, SpsaLoss::Seed)
+                .unwrap();
         let chain = Chain::from_spec(&spec).unwrap();
         let p = chain.free_params().len();
         // The example's own setting scores 0 (the render is deterministic); another does not.
@@ -598,5 +699,49 @@ mod tests {
         let again: f64 = lines[4].parse().unwrap();
         assert!(again.abs() < 1e-9, "{again}");
         assert_eq!(lines.len(), 5);
+    }
+    /// A projection dataset replays: at the neutral setting the server answers exactly the
+    /// fit's loss at neutral that `fxmatch predictor project` recorded, and a dry example's
+    /// oracle is the input itself.
+    #[test]
+    fn a_projection_dataset_replays_its_sox_oracles() {
+        let dir = tempfile::tempdir().unwrap();
+        let content_dir = dir.path().join("content");
+        std::fs::create_dir_all(&content_dir).unwrap();
+        let audio = crate::audio::AudioBuffer::stereo(48_000, tone(220.0, 144_000), tone(330.0, 144_000));
+        crate::audio::write_wav(content_dir.join("a.wav"), &audio, crate::audio::SampleFormat::F32).unwrap();
+        let spec =
+            ChainSpec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/config/chains/eq-comp.toml")).unwrap();
+        let content = Content::load(&content_dir, 48_000).unwrap();
+        let vae = crate::metric::VaeModel::builtin().unwrap();
+        let config = ProjectionDatasetConfig {
+            n: 3,
+            seconds: 1.0,
+            same_content: 0.5,
+            p_dry: 0.0,
+            seed: 3,
+            threads: 1,
+            stats: false,
+            fit: FitConfig { max_evaluations: 1, ..FitConfig::default() },
+            min_rms: super::super::projection::MIN_EXCERPT_RMS,
+        };
+        let data = dir.path().join("data");
+        super::super::projection::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
+        // Asked for the seed's loss, a projection dataset still answers its fit's.
+        let server = SpsaServer::open(&spec, content, &data, 2, SpsaLoss::Seed).unwrap();
+        assert!(matches!(server.loss(), SpsaLoss::Fit(_)));
+        let neutral = Chain::from_spec(&spec).unwrap().start_point();
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(data.join("projection.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let requests: Vec<(usize, Vec<f64>)> = (0..3).map(|i| (i, neutral.clone())).collect();
+        let losses = server.losses(&requests).unwrap();
+        for (loss, record) in losses.iter().zip(&records) {
+            let recorded = record["neutral_loss"].as_f64().unwrap();
+            assert!((loss - recorded).abs() < 1e-6 * recorded.max(1.0), "{loss} vs {recorded}");
+            assert!(*loss > 0.0, "a sox chain changes the tone: {record}");
+        }
     }
 }
