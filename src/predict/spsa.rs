@@ -651,16 +651,22 @@ mod tests {
         assert!(loss.mono(&other, &x) > a);
     }
 
+    /// A content folder of one stereo tone file (`frames` long) in `dir`, and the eq-comp chain.
+    fn tone_content(dir: &Path, frames: usize) -> (std::path::PathBuf, ChainSpec) {
+        let content_dir = dir.join("content");
+        std::fs::create_dir_all(&content_dir).unwrap();
+        let audio = crate::audio::AudioBuffer::stereo(48_000, tone(220.0, frames), tone(330.0, frames));
+        crate::audio::write_wav(content_dir.join("a.wav"), &audio, crate::audio::SampleFormat::F32).unwrap();
+        let spec =
+            ChainSpec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/config/chains/eq-comp.toml")).unwrap();
+        (content_dir, spec)
+    }
+
     #[test]
     fn malformed_requests_answer_errors_and_the_server_goes_on() {
         // A real (tiny) dataset made here: two seconds of tones, three examples on eq-comp.
         let dir = tempfile::tempdir().unwrap();
-        let content_dir = dir.path().join("content");
-        std::fs::create_dir_all(&content_dir).unwrap();
-        let audio = crate::audio::AudioBuffer::stereo(48_000, tone(220.0, 96_000), tone(330.0, 96_000));
-        crate::audio::write_wav(content_dir.join("a.wav"), &audio, crate::audio::SampleFormat::F32).unwrap();
-        let spec =
-            ChainSpec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/config/chains/eq-comp.toml")).unwrap();
+        let (content_dir, spec) = tone_content(dir.path(), 96_000);
         let content = Content::load(&content_dir, 48_000).unwrap();
         let vae = crate::metric::VaeModel::builtin().unwrap();
         let config = PredictDatasetConfig {
@@ -700,18 +706,13 @@ mod tests {
         assert!(again.abs() < 1e-9, "{again}");
         assert_eq!(lines.len(), 5);
     }
+
     /// A projection dataset replays: at the neutral setting the server answers exactly the
-    /// fit's loss at neutral that `fxmatch predictor project` recorded, and a dry example's
-    /// oracle is the input itself.
+    /// fit's loss at neutral that `fxmatch predictor project` recorded for each example.
     #[test]
     fn a_projection_dataset_replays_its_sox_oracles() {
         let dir = tempfile::tempdir().unwrap();
-        let content_dir = dir.path().join("content");
-        std::fs::create_dir_all(&content_dir).unwrap();
-        let audio = crate::audio::AudioBuffer::stereo(48_000, tone(220.0, 144_000), tone(330.0, 144_000));
-        crate::audio::write_wav(content_dir.join("a.wav"), &audio, crate::audio::SampleFormat::F32).unwrap();
-        let spec =
-            ChainSpec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/config/chains/eq-comp.toml")).unwrap();
+        let (content_dir, spec) = tone_content(dir.path(), 144_000);
         let content = Content::load(&content_dir, 48_000).unwrap();
         let vae = crate::metric::VaeModel::builtin().unwrap();
         let config = ProjectionDatasetConfig {
