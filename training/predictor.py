@@ -288,7 +288,7 @@ class SpsaSet:
             raise SystemExit(f"{a.init} was trained for another chain or VAE than {data}")
         if z.shape[1] != ck["n_in"]:
             raise SystemExit(f"{data} rows have {z.shape[1]} inputs; {a.init} reads {ck['n_in']}")
-        self.name, self.kind, self.repeat, self.param_weight = str(data), meta.get("kind") or "chain", repeat, param_weight
+        self.name, self.repeat, self.param_weight = str(data), repeat, param_weight
         self.server = RenderServer([a.fxmatch, "predictor", "spsa-serve", str(a.content), str(data),
                                     "--chain", str(a.chain), "--threads", str(a.render_threads), "--loss", a.loss])
         if self.server.n != meta["n"] or self.server.n_params != ck["n_out"]:

@@ -238,7 +238,7 @@ fn dataset(a: DatasetArgs) -> Result<()> {
 fn spsa_serve(a: SpsaServeArgs) -> Result<()> {
     let spec = ChainSpec::load(&a.chain)?;
     let content = Content::load(&a.content, 48_000)?;
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = fxmatch::dataset::parallel::threads(a.threads);
     let loss = match a.loss.as_str() {
         "fit" => SpsaLoss::Fit(FitConfig::default()),
         _ => SpsaLoss::Seed,

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::{example_row, write_examples};
 use super::features::{STYLE_STATS, STYLE_STATS_LEN};
 use super::param_names;
-use super::spsa::{AudioLoss, PreparedTarget};
+use super::spsa::{rms2, AudioLoss, PreparedTarget};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
@@ -468,7 +468,7 @@ pub fn draw_projection_example(
     let audible = |rng: &mut ChaCha8Rng| {
         let mut x = content.excerpt(frames, 0, rng);
         for _ in 0..MAX_REDRAWS {
-            if config.min_rms <= 0.0 || rms(&x.left[skip..], &x.right[skip..]) >= config.min_rms {
+            if config.min_rms <= 0.0 || rms2(&x.left[skip..], &x.right[skip..]) >= config.min_rms {
                 break;
             }
             x = content.excerpt(frames, 0, rng);
@@ -479,11 +479,6 @@ pub fn draw_projection_example(
     let reference = if rng.random_bool(config.same_content) { input.clone() } else { audible(&mut rng) };
     let recipe = if rng.random_bool(config.p_dry) { Vec::new() } else { random_sox_recipe(&mut rng) };
     ProjectionExample { input, reference, recipe }
-}
-
-fn rms(l: &[f32], r: &[f32]) -> f64 {
-    let n = (l.len() + r.len()).max(1);
-    (l.iter().chain(r).map(|&v| v as f64 * v as f64).sum::<f64>() / n as f64).sqrt()
 }
 
 /// Example `i`: its row and its record.
@@ -565,6 +560,7 @@ mod tests {
         assert!(fit.loss < 0.1 * fit.neutral_loss, "{fit:?}");
         assert!((fit.setting[0] - 0.6).abs() < 0.1, "{fit:?}");
     }
+
     /// Recorded syllables end in silence: with `min_rms` no drawn excerpt is silent after the
     /// fit's skip, and a dataset made before it (`min_rms` 0) still draws as it did.
     #[test]
@@ -592,7 +588,7 @@ mod tests {
             fit: FitConfig::default(),
             min_rms: 0.0,
         };
-        let silent = |x: &Excerpt| rms(&x.left[skip..], &x.right[skip..]) < MIN_EXCERPT_RMS;
+        let silent = |x: &Excerpt| rms2(&x.left[skip..], &x.right[skip..]) < MIN_EXCERPT_RMS;
         let quiet_before =
             (0..64).filter(|&i| silent(&draw_projection_example(&content, frames, &config, i).input)).count();
         assert!(quiet_before > 0, "the syllable is drawn now and then");

@@ -21,11 +21,11 @@ use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::Deserialize;
 
-use super::dataset::{draw_example, PredictDatasetConfig};
+use super::dataset::{draw_example, Example, PredictDatasetConfig};
 use super::param_names;
-use super::projection::{draw_projection_example, FitConfig, ProjectionDatasetConfig};
+use super::projection::{draw_projection_example, FitConfig, ProjectionDatasetConfig, ProjectionExample};
 use crate::chain::{Chain, ChainSpec};
-use crate::dataset::content::Content;
+use crate::dataset::content::{Content, Excerpt};
 use crate::error::{Error, Result};
 use crate::render::render_into;
 
@@ -132,7 +132,8 @@ impl PreparedTarget {
     }
 }
 
-fn rms2(l: &[f32], r: &[f32]) -> f64 {
+/// RMS over both channels.
+pub(super) fn rms2(l: &[f32], r: &[f32]) -> f64 {
     let n = (l.len() + r.len()).max(1);
     (l.iter().chain(r).map(|&v| v as f64 * v as f64).sum::<f64>() / n as f64).sqrt()
 }
@@ -287,6 +288,52 @@ enum Source {
     Projection(ProjectionDatasetConfig),
 }
 
+/// Example `i` as drawn from its dataset: what [`SpsaServer`] renders and what makes its oracle.
+enum Drawn {
+    Chain(Example),
+    Projection(ProjectionExample),
+}
+
+impl Source {
+    /// Replays example `i` (`chain`: the dataset's chain, for its parameter ranges).
+    fn draw(&self, chain: &Chain, content: &Content, frames: usize, i: usize) -> Drawn {
+        match self {
+            Source::Chain(config) => Drawn::Chain(draw_example(chain, content, frames, config, i)),
+            Source::Projection(config) => {
+                Drawn::Projection(draw_projection_example(content, frames, config, i))
+            }
+        }
+    }
+}
+
+impl Drawn {
+    /// The input excerpt and the reference's excerpt.
+    fn excerpts(&self) -> (&Excerpt, &Excerpt) {
+        match self {
+            Drawn::Chain(e) => (&e.input, &e.reference),
+            Drawn::Projection(e) => (&e.input, &e.reference),
+        }
+    }
+
+    /// The oracle of example `i` (left, right): the input through the chain at the true setting,
+    /// or through the example's sox chain.
+    fn oracle(&self, chain: &mut Chain, frames: usize, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        match self {
+            Drawn::Chain(e) => {
+                let mut t = (vec![0.0; frames], vec![0.0; frames]);
+                chain.set_normalized(&e.setting);
+                render_into(chain, &e.input.left, &e.input.right, &mut t.0, &mut t.1);
+                Ok(t)
+            }
+            Drawn::Projection(e) => {
+                let oracle = e.oracle(i)?;
+                let (l, r) = oracle.stereo_slices();
+                Ok((l.to_vec(), r.to_vec()))
+            }
+        }
+    }
+}
+
 /// The loss the server answers.
 #[derive(Debug, Clone)]
 pub enum SpsaLoss {
@@ -379,17 +426,11 @@ impl SpsaServer {
         };
         let frames = (seconds * SR as f32) as usize;
         for i in 0..manifest.n.min(8) {
-            let drawn = match &source {
-                Source::Chain(config) => {
-                    let e = draw_example(&chain, &content, frames, config, i);
-                    (e.input.content, e.reference.content)
-                }
-                Source::Projection(config) => {
-                    let e = draw_projection_example(&content, frames, config, i);
-                    (e.input.content, e.reference.content)
-                }
-            };
-            if drawn != (manifest.content_input[i], manifest.content_reference[i]) {
+            let drawn = source.draw(&chain, &content, frames, i);
+            let (input, reference) = drawn.excerpts();
+            if (input.content, reference.content)
+                != (manifest.content_input[i], manifest.content_reference[i])
+            {
                 return Err(Error::config(
                     &path,
                     None,
@@ -482,13 +523,9 @@ impl SpsaServer {
     }
 
     fn loss_of(&self, worker: &mut Worker, i: usize, setting: &[f64]) -> Result<f64> {
-        let input = match &self.source {
-            Source::Chain(config) => draw_example(&worker.chain, &self.content, self.frames, config, i).input,
-            Source::Projection(config) => {
-                draw_projection_example(&self.content, self.frames, config, i).input
-            }
-        };
-        let target = self.oracle(worker, i)?;
+        let drawn = self.source.draw(&worker.chain, &self.content, self.frames, i);
+        let target = self.oracle(worker, &drawn, i)?;
+        let input = drawn.excerpts().0;
         worker.chain.set_normalized(setting);
         let (out_l, out_r) = &mut worker.out;
         render_into(&mut worker.chain, &input.left, &input.right, out_l, out_r);
@@ -517,25 +554,11 @@ impl SpsaServer {
     }
 
     /// Example `i`'s oracle, rendered on first use and kept.
-    fn oracle(&self, worker: &mut Worker, i: usize) -> Result<Arc<(Vec<f32>, Vec<f32>)>> {
+    fn oracle(&self, worker: &mut Worker, drawn: &Drawn, i: usize) -> Result<Arc<(Vec<f32>, Vec<f32>)>> {
         if let Some(t) = self.targets.lock().expect("not poisoned").get(&i).cloned() {
             return Ok(t);
         }
-        let t = match &self.source {
-            Source::Chain(config) => {
-                let example = draw_example(&worker.chain, &self.content, self.frames, config, i);
-                let mut t = (vec![0.0; self.frames], vec![0.0; self.frames]);
-                worker.chain.set_normalized(&example.setting);
-                render_into(&mut worker.chain, &example.input.left, &example.input.right, &mut t.0, &mut t.1);
-                t
-            }
-            Source::Projection(config) => {
-                let oracle = draw_projection_example(&self.content, self.frames, config, i).oracle(i)?;
-                let (l, r) = oracle.stereo_slices();
-                (l.to_vec(), r.to_vec())
-            }
-        };
-        let t = Arc::new(t);
+        let t = Arc::new(drawn.oracle(&mut worker.chain, self.frames, i)?);
         self.targets.lock().expect("not poisoned").insert(i, t.clone());
         Ok(t)
     }
