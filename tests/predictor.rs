@@ -45,14 +45,20 @@ fn golden_predictions_match_the_training_code() {
         assert_eq!(builtin.meta().onnx_sha256, file.meta().onnx_sha256, "{name}: rebuild after re-exporting");
         for p in [file, builtin] {
             let dim = p.meta().dim;
-            let n_stats = p.meta().stats_len();
+            let (n_stats, n_style) = (p.meta().stats_len(), p.style_len());
             assert_eq!(golden.len(), 2);
             for g in &golden {
-                assert_eq!(g.z.len(), 4 * dim + 2 * n_stats, "{name}: golden input width");
+                assert_eq!(g.z.len(), 4 * dim + 2 * n_stats + 2 * n_style, "{name}: golden input width");
                 let e = |k: usize| g.z[k * dim..(k + 1) * dim].to_vec();
                 let stats = |k: usize| g.z[4 * dim + k * n_stats..4 * dim + (k + 1) * n_stats].to_vec();
-                let input = Description { latent: Embedding { mid: e(0), side: e(1) }, stats: stats(0) };
-                let reference = Description { latent: Embedding { mid: e(2), side: e(3) }, stats: stats(1) };
+                let style_at = 4 * dim + 2 * n_stats;
+                let style = |k: usize| g.z[style_at + k * n_style..style_at + (k + 1) * n_style].to_vec();
+                let describe = |k: usize| Description {
+                    latent: Embedding { mid: e(2 * k), side: e(2 * k + 1) },
+                    stats: stats(k),
+                    style: style(k),
+                };
+                let (input, reference) = (describe(0), describe(1));
                 let x = p.predict(&input, &reference).unwrap();
                 assert_eq!(x.len(), g.p.len());
                 for (ours, theirs) in x.iter().zip(&g.p) {
@@ -97,6 +103,74 @@ fn other_chains_and_vaes_are_refused_with_a_fix() {
     std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
     let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
     assert!(e.contains("VAE") && e.contains("retrain"), "{e}");
+
+    // A sidecar naming a style encoder that is not built in.
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap())
+            .unwrap();
+    meta["encoder_sha256"] = "00".repeat(32).into();
+    std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
+    let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("no style encoder with sha256 0000") && e.contains("models/real/encoder.onnx"), "{e}");
+}
+
+/// `fxmatch predictor dataset --encoder`: after the latents (no statistics here), each row holds
+/// the encoder's mid and side embeddings of the input excerpt and of the reference, exactly as
+/// the encoder embeds the replayed input; the manifest names the encoder and the width.
+#[test]
+fn dataset_rows_hold_the_encoder_embeddings() {
+    use fxmatch::dataset::content::Content;
+    use fxmatch::metric::{Encoder, StyleMetric};
+    use fxmatch::predict::dataset::{draw_example, PredictDatasetConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let encoder_path = root().join("models/real/encoder.onnx");
+    let content_dir = root().join("assets/audio/dry");
+    let o = run(&[
+        "predictor",
+        "dataset",
+        s(&content_dir),
+        s(&out),
+        "--chain",
+        &chain("default.toml"),
+        "--n",
+        "3",
+        "--seconds",
+        "1",
+        "--threads",
+        "1",
+        "--no-stats",
+        "--encoder",
+        s(&encoder_path),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("predict-dataset.json")).unwrap()).unwrap();
+    let mut encoder = Encoder::load(&encoder_path).unwrap();
+    let dim = meta["dim"].as_u64().unwrap() as usize;
+    let style_len = 2 * encoder.model().meta().dim;
+    assert_eq!(meta["style_len"].as_u64().unwrap() as usize, style_len);
+    assert_eq!(meta["stats_len"].as_u64().unwrap(), 0);
+    assert_eq!(meta["encoder_sha256"].as_str().unwrap(), encoder.model().meta().onnx_sha256);
+    let chain = Chain::from_spec(&ChainSpec::load(chain("default.toml")).unwrap()).unwrap();
+    let row = 4 * dim + 2 * style_len + chain.num_free();
+    let bytes = std::fs::read(out.join("examples.f32")).unwrap();
+    assert_eq!(bytes.len(), 3 * row * 4);
+    let values: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let config: PredictDatasetConfig = serde_json::from_value(meta["config"].clone()).unwrap();
+    let content = Content::load(&content_dir, 48_000).unwrap();
+    for (i, r) in values.chunks(row).enumerate() {
+        let input = draw_example(&chain, &content, 48_000, &config, i).input;
+        let e = encoder.embed(&input.left, &input.right, 48_000).unwrap();
+        let ours = &r[4 * dim..4 * dim + style_len];
+        assert_eq!(ours, [e.mid, e.side].concat().as_slice(), "example {i}: the input's embedding");
+        // The reference's block is an embedding too: mid and side each of unit length.
+        let reference = &r[4 * dim + style_len..4 * dim + 2 * style_len];
+        for half in reference.chunks(style_len / 2) {
+            let norm = half.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "example {i}: |reference embedding| {norm}");
+        }
+    }
 }
 
 /// `fxmatch predictor dataset`: rows of 4 latents, the input's and the reference's style

@@ -9,8 +9,9 @@ Usage:
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
 means of the input and of the reference, 4 x 128 values, followed, in datasets made with them, by
-the style statistics of the input and of the reference, src/predict/features.rs), hidden 128-128-64-32 with LayerNorm and
-LeakyReLU, sigmoid outputs scaled into [0.01, 0.99]: one normalised value per free parameter of
+the style statistics of the input and of the reference, src/predict/features.rs, then by the style
+encoder's embeddings of both, `fxmatch predictor dataset --encoder`), hidden 128-128-64-32 with
+LayerNorm and LeakyReLU, sigmoid outputs scaled into [0.01, 0.99]: one normalised value per free parameter of
 the chain. Trained with a parameter loss (L1 to the known settings that rendered each reference,
 `fxmatch predictor dataset`: the references are made by fxmatch's own chain). Validation holds
 the examples whose input excerpt comes from a content file with id % 10 == 0.
@@ -28,7 +29,7 @@ through the example's sox chain, so the network learns from the audio of process
 not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
 lowest validation audio loss (each dataset's relative to its start, averaged) is kept.
 
-`export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len), output `p` (1, free parameters)),
+`export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len + 2 x style_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
 NAME.golden.json (inputs and outputs for the Rust parity test).
 """
@@ -68,19 +69,25 @@ class Predictor(nn.Module):
         return LO + (HI - LO) * torch.sigmoid(self.net(z))
 
 
-def load(data: Path, stats_len: int | None = None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
-    """A dataset's meta, inputs, targets and validation mask. `stats_len` 0 reads a dataset made
-    with style statistics as a latents-only one (the statistics columns left out)."""
+def load(data: Path, like: dict | None = None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """A dataset's meta, inputs, targets and validation mask. With `like` (another dataset's or a
+    checkpoint's meta), the style statistics or style-encoder columns that `like` has not are left
+    out, so that a dataset made with more features trains or tunes a network that reads fewer."""
     meta = json.loads((data / "predict-dataset.json").read_text())
-    n_lat, n_stats = 4 * meta["dim"], meta.get("stats_len", 0)
-    n_in, n_out = n_lat + 2 * n_stats, len(meta["params"])
+    n_lat, n_stats, n_style = 4 * meta["dim"], meta.get("stats_len", 0), meta.get("style_len", 0)
+    n_in, n_out = n_lat + 2 * n_stats + 2 * n_style, len(meta["params"])
     rows = np.fromfile(data / "examples.f32", dtype="<f4").reshape(meta["n"], n_in + n_out)
     val = np.array([c % 10 == 0 for c in meta["content_input"]])
-    z = rows[:, :n_in]
-    if stats_len == 0 and n_stats:
-        z = z[:, :n_lat]
+    blocks = [rows[:, :n_lat]]
+    if n_stats and (like is None or like.get("stats_len", 0)):
+        blocks.append(rows[:, n_lat:n_lat + 2 * n_stats])
+    elif n_stats:
         meta = {**meta, "stats": None, "stats_len": 0}
-    return meta, np.ascontiguousarray(z), rows[:, n_in:], val
+    if n_style and (like is None or like.get("style_len", 0)):
+        blocks.append(rows[:, n_lat + 2 * n_stats:n_in])
+    elif n_style:
+        meta = {**meta, "encoder_sha256": None, "style_len": 0}
+    return meta, np.ascontiguousarray(np.concatenate(blocks, axis=1)), rows[:, n_in:], val
 
 
 def train(a: argparse.Namespace) -> None:
@@ -90,8 +97,8 @@ def train(a: argparse.Namespace) -> None:
     extra_val = []  # (name, z, p) of each --also dataset's validation examples
     for spec in a.also:
         path, _, times = spec.partition("*")
-        m2, z2, p2, v2 = load(Path(path), meta.get("stats_len", 0))
-        for key in ("params", "dim", "vae_sha256", "stats_len"):
+        m2, z2, p2, v2 = load(Path(path), meta)
+        for key in ("params", "dim", "vae_sha256", "stats_len", "style_len", "encoder_sha256"):
             if m2.get(key) != meta.get(key):
                 raise SystemExit(f"{path} differs from {a.data} in {key}: they cannot train one network")
         reps = int(times or 1)
@@ -173,7 +180,7 @@ def stats_mask(meta: dict, drop: str) -> torch.Tensor | None:
     if unknown:
         raise SystemExit(f"unknown statistics groups {unknown}; known: {', '.join(STATS_GROUPS)}")
     n_lat, n_stats = 4 * meta["dim"], meta["stats_len"]
-    keep = torch.ones(n_lat + 2 * n_stats)
+    keep = torch.ones(n_lat + 2 * n_stats + 2 * meta.get("style_len", 0))
     for block in range(2):
         for g in names:
             lo, hi = STATS_GROUPS[g]
@@ -245,6 +252,7 @@ def export(a: argparse.Namespace) -> None:
         "dim": meta["dim"],
         "vae_sha256": meta["vae_sha256"],
         **({"stats": meta["stats"]} if meta.get("stats") else {}),
+        **({"encoder_sha256": meta["encoder_sha256"]} if meta.get("encoder_sha256") else {}),
         "training": {"examples": meta["n"], "dataset_config": meta["config"],
                      **({"also": meta["also"]} if meta.get("also") else {}), **ck["figures"]},
         "onnx_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -283,7 +291,7 @@ class SpsaSet:
     """One dataset in an SPSA run: its examples, its render server and its parameter-loss weight."""
 
     def __init__(self, a: argparse.Namespace, data: Path, ck: dict, repeat: int, param_weight: float):
-        meta, z, p, val = load(data, ck["meta"].get("stats_len", 0))
+        meta, z, p, val = load(data, ck["meta"])
         if meta["params"] != ck["meta"]["params"] or meta["vae_sha256"] != ck["meta"]["vae_sha256"]:
             raise SystemExit(f"{a.init} was trained for another chain or VAE than {data}")
         if z.shape[1] != ck["n_in"]:

@@ -228,10 +228,10 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let (il, ir) = input.stereo_slices();
     let prediction = match &predictor {
         Some(p) => {
-            let mut vae = p.vae();
+            let mut reader = p.reader();
             let z_seg =
-                p.describe(&mut vae, &il[start..start + len], &ir[start..start + len], input.sample_rate)?;
-            Some(p.predict(&z_seg, &p.describe(&mut vae, rl, rr, reference.sample_rate)?)?)
+                p.describe(&mut reader, &il[start..start + len], &ir[start..start + len], input.sample_rate)?;
+            Some(p.predict(&z_seg, &p.describe(&mut reader, rl, rr, reference.sample_rate)?)?)
         }
         None => None,
     };

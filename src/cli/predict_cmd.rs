@@ -10,9 +10,9 @@ use clap::{Args, Subcommand};
 use fxmatch::audio::read_wav_capped;
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::dataset::content::Content;
-use fxmatch::metric::VaeModel;
+use fxmatch::metric::{EncoderModel, VaeModel};
 use fxmatch::optimize::loudest_window;
-use fxmatch::predict::dataset::{build, PredictDatasetConfig};
+use fxmatch::predict::dataset::{build, PredictDatasetConfig, RowModels};
 use fxmatch::predict::projection::FitConfig;
 use fxmatch::predict::spsa::{SpsaLoss, SpsaServer};
 use fxmatch::predict::Predictor;
@@ -87,6 +87,10 @@ pub struct DatasetArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Style encoder whose embeddings of the input and the reference the rows also hold (e.g.
+    /// models/real/encoder.onnx); the predictor then reads them (only built-in encoders ship).
+    #[arg(long, value_name = "PATH")]
+    encoder: Option<PathBuf>,
     /// Leave out the style statistics (src/predict/features.rs): latents only, as the seed.
     #[arg(long)]
     no_stats: bool,
@@ -127,6 +131,10 @@ pub struct ProjectArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Style encoder whose embeddings of the input and the reference the rows also hold (e.g.
+    /// models/real/encoder.onnx); the predictor then reads them (only built-in encoders ship).
+    #[arg(long, value_name = "PATH")]
+    encoder: Option<PathBuf>,
     /// Leave out the style statistics (src/predict/features.rs): latents only.
     #[arg(long)]
     no_stats: bool,
@@ -162,11 +170,14 @@ pub fn run(cmd: PredictorCommand) -> Result<()> {
     }
 }
 
-fn load_vae(path: &Option<PathBuf>) -> fxmatch::Result<VaeModel> {
-    match path {
-        Some(p) => VaeModel::load(p),
-        None => VaeModel::builtin(),
-    }
+/// The models a dataset's rows are read with: `vae` (default: the built-in VAE) and `encoder`.
+fn row_models(vae: &Option<PathBuf>, encoder: &Option<PathBuf>) -> fxmatch::Result<RowModels> {
+    let vae = match vae {
+        Some(p) => VaeModel::load(p)?,
+        None => VaeModel::builtin()?,
+    };
+    let encoder = encoder.as_ref().map(EncoderModel::load).transpose()?;
+    Ok(RowModels { vae, encoder })
 }
 
 /// Progress on stderr every `every` examples: one rewritten line on a terminal, else a line each.
@@ -191,7 +202,7 @@ fn progress_printer(n: usize, every: usize) -> impl Fn(usize) + Sync {
 fn project(a: ProjectArgs) -> Result<()> {
     use fxmatch::predict::projection::{self, ProjectionDatasetConfig};
     let spec = ChainSpec::load(&a.chain)?;
-    let vae = load_vae(&a.vae)?;
+    let models = row_models(&a.vae, &a.encoder)?;
     let content = Content::load(&a.content, 48_000)?;
     let config = ProjectionDatasetConfig {
         n: a.n,
@@ -205,7 +216,7 @@ fn project(a: ProjectArgs) -> Result<()> {
         min_rms: projection::MIN_EXCERPT_RMS,
     };
     let t0 = Instant::now();
-    projection::build(&spec, &content, &vae, &config, &a.out, &progress_printer(a.n, 10))?;
+    projection::build(&spec, &content, &models, &config, &a.out, &progress_printer(a.n, 10))?;
     eprintln!(
         "wrote {} projection examples to {} in {:.1} s",
         a.n,
@@ -217,7 +228,7 @@ fn project(a: ProjectArgs) -> Result<()> {
 
 fn dataset(a: DatasetArgs) -> Result<()> {
     let spec = ChainSpec::load(&a.chain)?;
-    let vae = load_vae(&a.vae)?;
+    let models = row_models(&a.vae, &a.encoder)?;
     let content = Content::load(&a.content, 48_000)?;
     let config = PredictDatasetConfig {
         n: a.n,
@@ -230,7 +241,7 @@ fn dataset(a: DatasetArgs) -> Result<()> {
     };
     let t0 = Instant::now();
     let n = a.n;
-    build(&spec, &content, &vae, &config, &a.out, &progress_printer(n, 100))?;
+    build(&spec, &content, &models, &config, &a.out, &progress_printer(n, 100))?;
     eprintln!("wrote {} examples to {} in {:.1} s", n, a.out.display(), t0.elapsed().as_secs_f64());
     Ok(())
 }
@@ -259,15 +270,15 @@ fn bench(a: BenchArgs) -> Result<()> {
     let (il, ir) = input.stereo_slices();
     let (il, ir) = (&il[start..start + len], &ir[start..start + len]);
     let (rl, rr) = reference.stereo_slices();
-    let mut vae = predictor.vae();
+    let mut reader = predictor.reader();
     // The reference's latent is computed once per reference (the daemon caches it); the
     // per-match cost is the segment's latent and the MLP.
-    let z_ref = predictor.describe(&mut vae, rl, rr, reference.sample_rate)?;
-    let mut x = predictor.predict(&predictor.describe(&mut vae, il, ir, input.sample_rate)?, &z_ref)?;
+    let z_ref = predictor.describe(&mut reader, rl, rr, reference.sample_rate)?;
+    let mut x = predictor.predict(&predictor.describe(&mut reader, il, ir, input.sample_rate)?, &z_ref)?;
     let mut times = Vec::with_capacity(a.repeat);
     for _ in 0..a.repeat.max(1) {
         let t = Instant::now();
-        let z = predictor.describe(&mut vae, il, ir, input.sample_rate)?;
+        let z = predictor.describe(&mut reader, il, ir, input.sample_rate)?;
         x = predictor.predict(&z, &z_ref)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }

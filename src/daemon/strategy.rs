@@ -12,14 +12,14 @@ use super::config::{DaemonConfig, MatchMode};
 use crate::audio::read_wav_capped;
 use crate::chain::{Chain, ChainSpec};
 use crate::error::{Error, Result};
-use crate::metric::{Embedding, Vae};
+use crate::metric::Embedding;
 use crate::optimize::{MatchConfig, MatchOutcome, Matcher, Progress};
-use crate::predict::{hybrid_config, Description, Predictor};
+use crate::predict::{hybrid_config, Description, Predictor, Reader};
 
 /// The mode in force and what it needs.
 pub(super) struct Strategy {
     mode: MatchMode,
-    predictor: Option<(Predictor, Vae)>,
+    predictor: Option<(Predictor, Reader)>,
     /// The predictor's description of each reference WAV, with the file's modification time and
     /// length when it was read (a reference replaced under the same name is read again).
     latents: HashMap<PathBuf, (Option<SystemTime>, u64, Description)>,
@@ -61,8 +61,8 @@ impl Strategy {
             None => format!("match mode search ({why})"),
         };
         let predictor = predictor.map(|p| {
-            let vae = p.vae();
-            (p, vae)
+            let reader = p.reader();
+            (p, reader)
         });
         Ok((Self { mode, predictor, latents: HashMap::new() }, config, line))
     }
@@ -97,8 +97,8 @@ impl Strategy {
         sample_rate: u32,
         wav: &Path,
     ) -> Result<Option<Vec<f64>>> {
-        let Some((predictor, vae)) = &mut self.predictor else { return Ok(None) };
-        let z_segment = predictor.describe(vae, l, r, sample_rate)?;
+        let Some((predictor, reader)) = &mut self.predictor else { return Ok(None) };
+        let z_segment = predictor.describe(reader, l, r, sample_rate)?;
         let meta = std::fs::metadata(wav).map_err(|e| Error::read(wav, e))?;
         let stamp = (meta.modified().ok(), meta.len());
         let z_reference = match self.latents.get(wav) {
@@ -106,7 +106,7 @@ impl Strategy {
             _ => {
                 let (audio, _) = read_wav_capped(wav, "reference")?;
                 let (rl, rr) = audio.to_stereo();
-                let z = predictor.describe(vae, &rl, &rr, audio.sample_rate)?;
+                let z = predictor.describe(reader, &rl, &rr, audio.sample_rate)?;
                 self.latents.insert(wav.to_path_buf(), (stamp.0, stamp.1, z.clone()));
                 z
             }

@@ -176,10 +176,10 @@ pub fn transfer(
         .iter()
         .map(|(name, c)| Ok((format!("match:{name}"), Some(Matcher::new(spec, metric, c.clone())?), false)))
         .collect::<Result<Vec<_>>>()?;
-    let mut vae = None;
+    let mut reader = None;
     if let Some((predictor, hybrids)) = &config.predictor {
         predictor.check_chain(&chain)?;
-        vae = Some(predictor.vae());
+        reader = Some(predictor.reader());
         matchers.push(("predict".to_string(), None, true));
         for (name, c) in hybrids {
             matchers.push((format!("hybrid:{name}"), Some(Matcher::new(spec, metric, c.clone())?), true));
@@ -244,18 +244,18 @@ pub fn transfer(
             let (l, r) = input.to_stereo();
             // The prediction, from the same segment the searches use (the first profile's length).
             let mut prediction = None;
-            if let (Some((predictor, _)), Some(vae)) = (&config.predictor, vae.as_mut()) {
+            if let (Some((predictor, _)), Some(reader)) = (&config.predictor, reader.as_mut()) {
                 let t = std::time::Instant::now();
                 let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
                 let (start, len) = loudest_window(input, seg);
                 let z_seg = predictor.describe(
-                    vae,
+                    reader,
                     &l[start..start + len],
                     &r[start..start + len],
                     input.sample_rate,
                 )?;
                 let (rl, rr) = reference.stereo_slices();
-                let z = predictor.describe(vae, rl, rr, reference.sample_rate)?;
+                let z = predictor.describe(reader, rl, rr, reference.sample_rate)?;
                 prediction = Some((predictor.predict(&z_seg, &z)?, t.elapsed().as_secs_f64()));
             }
             for (k, (_, matcher, predicted)) in matchers.iter_mut().enumerate() {

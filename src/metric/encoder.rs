@@ -45,6 +45,18 @@ pub const DEFAULT_MODEL: &str = "models/encoder.onnx";
 const BUILTIN_ONNX: &[u8] = include_bytes!("../../models/encoder.onnx");
 const BUILTIN_SIDECAR: &str = include_str!("../../models/encoder.json");
 
+/// Every model built into the binary, found by checksum ([`EncoderModel::builtin_with_sha256`]):
+/// (repository path, ONNX, sidecar). The real-content model (`models/real/`) is here because a
+/// shipped predictor reads it.
+const BUILTINS: &[(&str, &[u8], &str)] = &[
+    (DEFAULT_MODEL, BUILTIN_ONNX, BUILTIN_SIDECAR),
+    (
+        "models/real/encoder.onnx",
+        include_bytes!("../../models/real/encoder.onnx"),
+        include_str!("../../models/real/encoder.json"),
+    ),
+];
+
 /// The sidecar `NAME.json` of a model `NAME.onnx` (fields the Rust side uses; others are kept
 /// for people: training summary, MACs, …).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +153,28 @@ impl EncoderModel {
         let path = PathBuf::from(format!("{DEFAULT_MODEL} (built in)"));
         let sidecar = PathBuf::from("models/encoder.json (built in)");
         Self::from_parts(path, BUILTIN_ONNX, BUILTIN_SIDECAR, &sidecar)
+    }
+
+    /// The built-in model whose ONNX file has sha256 `sha256` (a predictor's sidecar names the
+    /// encoder it reads that way); an error lists the built-in ones.
+    pub fn builtin_with_sha256(sha256: &str) -> Result<Self> {
+        for (path, onnx, sidecar) in BUILTINS {
+            let meta: ModelMeta = serde_json::from_str(sidecar).expect("built-in sidecars parse");
+            if meta.onnx_sha256.eq_ignore_ascii_case(sha256) {
+                let json = Path::new(path).with_extension("json");
+                return Self::from_parts(
+                    PathBuf::from(format!("{path} (built in)")),
+                    onnx,
+                    sidecar,
+                    &PathBuf::from(format!("{} (built in)", json.display())),
+                );
+            }
+        }
+        let have: Vec<&str> = BUILTINS.iter().map(|(path, ..)| *path).collect();
+        Err(Error::invalid(
+            format!("no style encoder with sha256 {sha256} is built in (built in: {})", have.join(", ")),
+            "retrain the predictor on a built-in encoder (training/predictor.py), or use --mode search",
+        ))
     }
 
     /// A model from its ONNX bytes and sidecar text; `path` and `sidecar` name them in messages.

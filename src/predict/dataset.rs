@@ -6,10 +6,11 @@
 //! parameters: each effect is active with probability `p_active`, its free parameters then
 //! uniform in [0.01, 0.99], otherwise at the match's start point (neutral). The reference is B
 //! rendered through the chain at `p` from a reset chain, as the matcher renders candidates. Each
-//! row holds the VAE latents of A and of the reference, their style statistics
-//! ([`super::features`], unless left out) and the target `p`:
-//! `[z_A.mid, z_A.side, z_ref.mid, z_ref.side, stats_A, stats_ref, p]` as little-endian f32
-//! (`examples.f32`), described by `predict-dataset.json`.
+//! row holds the predictor's input for A and the reference ([`super::network_input`]: the VAE
+//! latents, the style statistics ([`super::features`]) unless left out, the style encoder's
+//! embeddings when an encoder is given) and the target `p`:
+//! `[z_A.mid, z_A.side, z_ref.mid, z_ref.side, stats_A, stats_ref, style_A, style_ref, p]` as
+//! little-endian f32 (`examples.f32`), described by `predict-dataset.json`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,13 +19,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::features::{style_stats, STYLE_STATS, STYLE_STATS_LEN};
-use super::param_names;
+use super::features::{STYLE_STATS, STYLE_STATS_LEN};
+use super::{network_input, param_names, Reader};
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
-use crate::metric::{StyleMetric, Vae, VaeModel};
+use crate::metric::{EncoderModel, VaeModel};
 use crate::render::{offline_chain, render_into};
 
 /// The sample rate of every excerpt (the content is loaded at it).
@@ -86,27 +87,51 @@ struct Row {
     content: (usize, usize),
 }
 
-/// One row of a predictor dataset (the layout `predict-dataset.json` describes): the VAE
-/// latents of `input` and `reference`, their style statistics if `stats`, then `params`.
+/// One row of a predictor dataset (the layout `predict-dataset.json` describes): the network's
+/// input for `input` and `reference` as `reader` describes them (statistics if `stats`), then
+/// `params`.
 pub(super) fn example_row(
-    metric: &mut Vae,
+    reader: &mut Reader,
     input: (&[f32], &[f32]),
     reference: (&[f32], &[f32]),
     stats: bool,
     params: &[f64],
 ) -> Result<Vec<f32>> {
-    let z_a = metric.embed(input.0, input.1, SR)?;
-    let z_ref = metric.embed(reference.0, reference.1, SR)?;
-    let mut values = Vec::with_capacity(4 * z_a.mid.len() + 2 * STYLE_STATS_LEN + params.len());
-    for v in [&z_a.mid, &z_a.side, &z_ref.mid, &z_ref.side] {
-        values.extend_from_slice(v);
-    }
-    if stats {
-        values.extend(style_stats(input.0, input.1, SR));
-        values.extend(style_stats(reference.0, reference.1, SR));
-    }
+    let a = reader.describe(input.0, input.1, SR, stats)?;
+    let r = reader.describe(reference.0, reference.1, SR, stats)?;
+    let mut values = network_input(&a, &r);
     values.extend(params.iter().map(|&x| x as f32));
     Ok(values)
+}
+
+/// The models a dataset's rows are read with: the VAE, and the style encoder if the rows carry
+/// its embeddings.
+#[derive(Clone, Debug)]
+pub struct RowModels {
+    /// The VAE whose latents every row holds.
+    pub vae: VaeModel,
+    /// The style encoder whose embeddings the rows hold, if any.
+    pub encoder: Option<EncoderModel>,
+}
+
+impl RowModels {
+    /// A reader per worker.
+    pub(super) fn reader(&self) -> Reader {
+        Reader::new(self.vae.clone(), self.encoder.clone())
+    }
+
+    /// The manifest's fields that describe the rows' input (the layout, the models' checksums).
+    pub(super) fn manifest_fields(&self, stats: bool) -> serde_json::Value {
+        serde_json::json!({
+            "dim": self.vae.meta().dim,
+            "vae_sha256": self.vae.meta().onnx_sha256,
+            "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then style_input, style_ref (style_len each, if encoder_sha256), then the normalised parameters",
+            "stats": stats.then_some(STYLE_STATS),
+            "stats_len": if stats { STYLE_STATS_LEN } else { 0 },
+            "encoder_sha256": self.encoder.as_ref().map(|e| e.meta().onnx_sha256.clone()),
+            "style_len": self.encoder.as_ref().map_or(0, |e| 2 * e.meta().dim),
+        })
+    }
 }
 
 /// Writes `rows` to `out/examples.f32`, little-endian f32, row after row.
@@ -139,7 +164,7 @@ pub fn random_setting(chain: &Chain, p_active: f64, rng: &mut impl Rng) -> Vec<f
 pub fn build(
     spec: &ChainSpec,
     content: &Content,
-    vae: &VaeModel,
+    models: &RowModels,
     config: &PredictDatasetConfig,
     out: &Path,
     progress: &(dyn Fn(usize) + Sync),
@@ -155,36 +180,39 @@ pub fn build(
         config.threads,
         || {
             let chain = offline_chain(spec, SR as f32)?;
-            Ok((chain, Vae::new(vae.clone()), (vec![0.0f32; frames], vec![0.0f32; frames])))
+            Ok((chain, models.reader(), (vec![0.0f32; frames], vec![0.0f32; frames])))
         },
-        |(chain, metric, (out_l, out_r)), i| {
+        |(chain, reader, (out_l, out_r)), i| {
             let Example { input: a, reference: b, setting: p } =
                 draw_example(chain, content, frames, config, i);
             chain.set_normalized(&p);
             render_into(chain, &b.left, &b.right, out_l, out_r);
-            let values = example_row(metric, (&a.left, &a.right), (out_l, out_r), config.stats, &p)?;
+            let values = example_row(reader, (&a.left, &a.right), (out_l, out_r), config.stats, &p)?;
             Ok(Row { values, content: (a.content, b.content) })
         },
         &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
     )?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     write_examples(out, rows.iter().map(|r| r.values.as_slice()))?;
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "format": "fxmatch-predict-dataset/1",
         "chain": spec.name,
         "params": names,
-        "dim": vae.meta().dim,
-        "vae_sha256": vae.meta().onnx_sha256,
-        "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then the normalised parameters",
-        "stats": config.stats.then_some(STYLE_STATS),
-        "stats_len": if config.stats { STYLE_STATS_LEN } else { 0 },
         "n": rows.len(),
         "content_input": rows.iter().map(|r| r.content.0).collect::<Vec<_>>(),
         "content_reference": rows.iter().map(|r| r.content.1).collect::<Vec<_>>(),
         "config": config,
     });
+    merge(&mut manifest, models.manifest_fields(config.stats));
     let path = out.join("predict-dataset.json");
     std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
         .map_err(|e| Error::write(&path, e))?;
     Ok(())
+}
+
+/// Adds `fields`' keys to the JSON object `manifest`.
+pub(super) fn merge(manifest: &mut serde_json::Value, fields: serde_json::Value) {
+    if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
+        m.extend(f);
+    }
 }

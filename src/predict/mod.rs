@@ -3,13 +3,15 @@
 //! normalised free parameters, each in [0.01, 0.99]. `fxmatch match --mode predict` uses it alone;
 //! `--mode hybrid` starts the CMA-ES search at its prediction with a smaller step size and budget.
 //!
-//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim + 2 × stats):
-//! the input's mid and side latent means, then the reference's, then, for a predictor trained
-//! with them, the input's and the reference's [`features::style_stats`]; output `p` (1, free
-//! parameters)) beside its sidecar `NAME.json` (the chain's name and its free parameters in
-//! order, the VAE's sha256, the feature set, the ONNX file's sha256), written by
-//! `training/predictor.py export`. Loading checks both against the chain and the VAE in use, so a
-//! predictor never drives parameters it was not trained for.
+//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim + 2 × stats
+//! + 2 × style): the input's mid and side latent means, then the reference's, then, for a
+//! predictor trained with them, the input's and the reference's [`features::style_stats`], then,
+//! for a predictor that reads them, the input's and the reference's style-encoder embeddings (mid
+//! then side); output `p` (1, free parameters)) beside its sidecar `NAME.json` (the chain's name
+//! and its free parameters in order, the VAE's sha256, the feature set, the style encoder's
+//! sha256 if any, the ONNX file's sha256), written by `training/predictor.py export`. Loading
+//! checks both against the chain and the VAE in use, so a predictor never drives parameters it
+//! was not trained for.
 
 pub mod dataset;
 pub mod features;
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
 use crate::chain::Chain;
-use crate::metric::{Embedding, StyleMetric, Vae, VaeModel};
+use crate::metric::{Embedding, Encoder, EncoderModel, StyleMetric, Vae, VaeModel};
 use crate::optimize::MatchConfig;
 use crate::{Error, Result};
 
@@ -85,6 +87,10 @@ pub struct PredictorMeta {
     /// The hand-made statistics it reads beside the latents ([`features::STYLE_STATS`]), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<String>,
+    /// sha256 of the style encoder whose embeddings it reads beside the latents, if any (a
+    /// built-in one: [`EncoderModel::builtin_with_sha256`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_sha256: Option<String>,
     /// sha256 of the predictor's ONNX file, lowercase hex.
     pub onnx_sha256: String,
 }
@@ -105,14 +111,65 @@ pub fn param_names(chain: &Chain) -> Vec<String> {
     chain.free_params().iter().map(|p| format!("{}.{}", p.effect_id, p.param_id)).collect()
 }
 
-/// What a predictor reads of one signal: its VAE latent, and its style statistics for a
-/// predictor trained with them ([`Predictor::describe`]).
+/// What a predictor reads of one signal: its VAE latent, and its style statistics and style
+/// embedding for a predictor trained with them ([`Predictor::describe`]).
 #[derive(Debug, Clone)]
 pub struct Description {
     /// The VAE's mid and side latent means.
     pub latent: Embedding,
-    /// [`features::style_stats`], or empty for a predictor on latents alone.
+    /// [`features::style_stats`], or empty for a predictor that does not read them.
     pub stats: Vec<f32>,
+    /// The style encoder's mid then side embedding, or empty for a predictor that does not read it.
+    pub style: Vec<f32>,
+}
+
+/// The per-thread analysers a predictor's [`Predictor::describe`] runs: its VAE and, for a
+/// predictor that reads it, its style encoder ([`Predictor::reader`]).
+#[derive(Debug)]
+pub struct Reader {
+    vae: Vae,
+    encoder: Option<Encoder>,
+}
+
+impl Reader {
+    /// Analysers running `vae` and, if given, the style encoder `encoder`.
+    pub fn new(vae: VaeModel, encoder: Option<EncoderModel>) -> Self {
+        Reader { vae: Vae::new(vae), encoder: encoder.map(Encoder::new) }
+    }
+
+    /// The VAE latent of `(left, right)`, its style statistics if `stats`, and its style
+    /// embedding if the reader has an encoder.
+    pub fn describe(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        sample_rate: u32,
+        stats: bool,
+    ) -> Result<Description> {
+        let latent = self.vae.embed(left, right, sample_rate)?;
+        let stats = if stats { features::style_stats(left, right, sample_rate) } else { Vec::new() };
+        let style = match &mut self.encoder {
+            Some(encoder) => {
+                let e = encoder.embed(left, right, sample_rate)?;
+                [e.mid, e.side].concat()
+            }
+            None => Vec::new(),
+        };
+        Ok(Description { latent, stats, style })
+    }
+}
+
+/// The network's input for a pair of descriptions (module docs): both latents, then both
+/// statistics, then both style embeddings. Dataset rows ([`dataset`]) hold the same layout.
+pub fn network_input(input: &Description, reference: &Description) -> Vec<f32> {
+    let mut z = Vec::new();
+    for v in [&input.latent.mid, &input.latent.side, &reference.latent.mid, &reference.latent.side] {
+        z.extend_from_slice(v);
+    }
+    for v in [&input.stats, &reference.stats, &input.style, &reference.style] {
+        z.extend_from_slice(v);
+    }
+    z
 }
 
 /// A loaded predictor with the VAE it reads.
@@ -122,6 +179,7 @@ pub struct Predictor {
     meta: PredictorMeta,
     plan: std::sync::Arc<TypedRunnableModel<TypedModel>>,
     vae: VaeModel,
+    encoder: Option<EncoderModel>,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -214,7 +272,14 @@ impl Predictor {
                 ))
             }
         }
-        let width = 4 * meta.dim + 2 * meta.stats_len();
+        let encoder = match &meta.encoder_sha256 {
+            Some(sha) => {
+                Some(EncoderModel::builtin_with_sha256(sha).map_err(|e| bad(e.to_string(), TRAIN_FIX))?)
+            }
+            None => None,
+        };
+        let style_len = encoder.as_ref().map_or(0, |e| 2 * e.meta().dim);
+        let width = 4 * meta.dim + 2 * meta.stats_len() + 2 * style_len;
         let plan = (|| -> TractResult<_> {
             let mut model = tract_onnx::onnx().model_for_read(&mut &*onnx)?;
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![1, width]))?;
@@ -223,10 +288,11 @@ impl Predictor {
         .map_err(|e| {
             bad(format!("tract cannot load this predictor: {e:#}"), "re-export it with training/predictor.py")
         })?;
-        let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae };
+        let p = Predictor { path, meta, plan: std::sync::Arc::new(plan), vae, encoder };
         let zero = Description {
             latent: Embedding { mid: vec![0.0; p.meta.dim], side: vec![0.0; p.meta.dim] },
             stats: vec![0.0; p.meta.stats_len()],
+            style: vec![0.0; style_len],
         };
         let x = p
             .predict(&zero, &zero)
@@ -254,9 +320,14 @@ impl Predictor {
         &self.meta
     }
 
-    /// A VAE metric instance of the predictor's VAE (one per thread).
-    pub fn vae(&self) -> Vae {
-        Vae::new(self.vae.clone())
+    /// The analysers [`Self::describe`] runs (one per thread).
+    pub fn reader(&self) -> Reader {
+        Reader::new(self.vae.clone(), self.encoder.clone())
+    }
+
+    /// Style-encoder values per signal the predictor reads (mid and side), or 0.
+    pub fn style_len(&self) -> usize {
+        self.encoder.as_ref().map_or(0, |e| 2 * e.meta().dim)
     }
 
     /// Errors unless `chain`'s free parameters are the ones the predictor was trained for.
@@ -278,22 +349,16 @@ impl Predictor {
         Ok(())
     }
 
-    /// What this predictor reads of `(left, right)`: the latent of `vae` (made by [`Self::vae`])
-    /// and, if it was trained with them, the style statistics.
+    /// What this predictor reads of `(left, right)`: the VAE latent and, if it was trained with
+    /// them, the style statistics and the style embedding; `reader` from [`Self::reader`].
     pub fn describe(
         &self,
-        vae: &mut Vae,
+        reader: &mut Reader,
         left: &[f32],
         right: &[f32],
         sample_rate: u32,
     ) -> Result<Description> {
-        let latent = vae.embed(left, right, sample_rate)?;
-        let stats = if self.meta.stats.is_some() {
-            features::style_stats(left, right, sample_rate)
-        } else {
-            Vec::new()
-        };
-        Ok(Description { latent, stats })
+        reader.describe(left, right, sample_rate, self.meta.stats.is_some())
     }
 
     /// The normalised parameters, each in [0.01, 0.99], for the input's and the reference's
@@ -301,25 +366,55 @@ impl Predictor {
     pub fn predict(&self, input: &Description, reference: &Description) -> Result<Vec<f64>> {
         let dim = self.meta.dim;
         let n_stats = self.meta.stats_len();
-        let mut z = Vec::with_capacity(4 * dim + 2 * n_stats);
-        for v in [&input.latent.mid, &input.latent.side, &reference.latent.mid, &reference.latent.side] {
-            if v.len() != dim {
+        let n_style = self.style_len();
+        for (v, want, what, fix) in [
+            (&input.latent.mid, dim, "latent", "embed with the predictor's own VAE (Predictor::describe)"),
+            (&input.latent.side, dim, "latent", "embed with the predictor's own VAE (Predictor::describe)"),
+            (
+                &reference.latent.mid,
+                dim,
+                "latent",
+                "embed with the predictor's own VAE (Predictor::describe)",
+            ),
+            (
+                &reference.latent.side,
+                dim,
+                "latent",
+                "embed with the predictor's own VAE (Predictor::describe)",
+            ),
+            (
+                &input.stats,
+                n_stats,
+                "style statistics",
+                "describe both signals with this predictor (Predictor::describe)",
+            ),
+            (
+                &reference.stats,
+                n_stats,
+                "style statistics",
+                "describe both signals with this predictor (Predictor::describe)",
+            ),
+            (
+                &input.style,
+                n_style,
+                "style-encoder",
+                "describe both signals with this predictor (Predictor::describe)",
+            ),
+            (
+                &reference.style,
+                n_style,
+                "style-encoder",
+                "describe both signals with this predictor (Predictor::describe)",
+            ),
+        ] {
+            if v.len() != want {
                 return Err(Error::invalid(
-                    format!("a latent of {} values, the predictor takes {dim}", v.len()),
-                    "embed with the predictor's own VAE (Predictor::describe)",
+                    format!("{} {what} values, the predictor takes {want}", v.len()),
+                    fix,
                 ));
             }
-            z.extend_from_slice(v);
         }
-        for v in [&input.stats, &reference.stats] {
-            if v.len() != n_stats {
-                return Err(Error::invalid(
-                    format!("{} style statistics, the predictor takes {n_stats}", v.len()),
-                    "describe both signals with this predictor (Predictor::describe)",
-                ));
-            }
-            z.extend_from_slice(v);
-        }
+        let z = network_input(input, reference);
         let input = Tensor::from_shape(&[1, z.len()], &z).map_err(tract_err)?;
         let out = self.plan.run(tvec!(input.into())).map_err(tract_err)?;
         let p = out[0].as_slice::<f32>().map_err(tract_err)?;

@@ -30,17 +30,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{example_row, write_examples};
-use super::features::{STYLE_STATS, STYLE_STATS_LEN};
-use super::param_names;
+use super::dataset::{example_row, merge, write_examples, RowModels};
 use super::spsa::{rms2, AudioLoss, PreparedTarget};
+use super::{param_names, Reader};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
 use crate::eval::external::render_sox;
-use crate::metric::{Vae, VaeModel};
 use crate::optimize::cmaes::{Cmaes, CmaesConfig};
 use crate::render::{offline_chain, render_into};
 
@@ -380,7 +378,7 @@ struct Record {
 pub fn build(
     spec: &ChainSpec,
     content: &Content,
-    vae: &VaeModel,
+    models: &RowModels,
     config: &ProjectionDatasetConfig,
     out: &Path,
     progress: &(dyn Fn(usize) + Sync),
@@ -395,8 +393,8 @@ pub fn build(
     let rows: Vec<(Vec<f32>, Record)> = par_map(
         config.n,
         config.threads,
-        || Ok((offline_chain(spec, SR as f32)?, Vae::new(vae.clone()), OracleFitter::new())),
-        |(chain, metric, fitter), i| example(chain, metric, fitter, content, frames, config, i),
+        || Ok((offline_chain(spec, SR as f32)?, models.reader(), OracleFitter::new())),
+        |(chain, reader, fitter), i| example(chain, reader, fitter, content, frames, config, i),
         &|| progress(done.fetch_add(1, Ordering::Relaxed) + 1),
     )?;
     write_examples(out, rows.iter().map(|(values, _)| values.as_slice()))?;
@@ -407,21 +405,17 @@ pub fn build(
             .map_err(|e| Error::write(&path, e))?;
     }
     file.flush().map_err(|e| Error::write(&path, e))?;
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "format": "fxmatch-predict-dataset/1",
         "kind": "projection",
         "chain": spec.name,
         "params": names,
-        "dim": vae.meta().dim,
-        "vae_sha256": vae.meta().onnx_sha256,
-        "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then the fitted normalised parameters",
-        "stats": config.stats.then_some(STYLE_STATS),
-        "stats_len": if config.stats { STYLE_STATS_LEN } else { 0 },
         "n": rows.len(),
         "content_input": rows.iter().map(|(_, r)| r.input_content).collect::<Vec<_>>(),
         "content_reference": rows.iter().map(|(_, r)| r.reference_content).collect::<Vec<_>>(),
         "config": config,
     });
+    merge(&mut manifest, models.manifest_fields(config.stats));
     let path = out.join("predict-dataset.json");
     std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
         .map_err(|e| Error::write(&path, e))?;
@@ -484,7 +478,7 @@ pub fn draw_projection_example(
 /// Example `i`: its row and its record.
 fn example(
     chain: &mut Chain,
-    metric: &mut Vae,
+    reader: &mut Reader,
     fitter: &mut OracleFitter,
     content: &Content,
     frames: usize,
@@ -497,7 +491,7 @@ fn example(
     let (ol, or) = oracle.stereo_slices();
     let input = &drawn.input;
     let fit = fitter.fit(chain, (&input.left, &input.right), (ol, or), SR, &config.fit)?;
-    let values = example_row(metric, (&input.left, &input.right), (rl, rr), config.stats, &fit.setting)?;
+    let values = example_row(reader, (&input.left, &input.right), (rl, rr), config.stats, &fit.setting)?;
     let record = Record {
         example: i,
         input_content: input.content,

@@ -691,7 +691,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (content_dir, spec) = tone_content(dir.path(), 96_000);
         let content = Content::load(&content_dir, 48_000).unwrap();
-        let vae = crate::metric::VaeModel::builtin().unwrap();
+        let models = super::super::dataset::RowModels {
+            vae: crate::metric::VaeModel::builtin().unwrap(),
+            encoder: None,
+        };
         let config = PredictDatasetConfig {
             n: 3,
             seconds: 0.5,
@@ -702,7 +705,7 @@ mod tests {
             stats: true,
         };
         let data = dir.path().join("data");
-        super::super::dataset::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
+        super::super::dataset::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
         let server =
             SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2, SpsaLoss::Seed)
                 .unwrap();
@@ -737,7 +740,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (content_dir, spec) = tone_content(dir.path(), 144_000);
         let content = Content::load(&content_dir, 48_000).unwrap();
-        let vae = crate::metric::VaeModel::builtin().unwrap();
+        let models = super::super::dataset::RowModels {
+            vae: crate::metric::VaeModel::builtin().unwrap(),
+            encoder: None,
+        };
         let config = ProjectionDatasetConfig {
             n: 3,
             seconds: 1.0,
@@ -750,7 +756,7 @@ mod tests {
             min_rms: super::super::projection::MIN_EXCERPT_RMS,
         };
         let data = dir.path().join("data");
-        super::super::projection::build(&spec, &content, &vae, &config, &data, &|_| {}).unwrap();
+        super::super::projection::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
         // Asked for the seed's loss, a projection dataset still answers its fit's.
         let server = SpsaServer::open(&spec, content, &data, 2, SpsaLoss::Seed).unwrap();
         assert!(matches!(server.loss(), SpsaLoss::Fit(_)));
