@@ -93,24 +93,22 @@ fn other_chains_and_vaes_are_refused_with_a_fix() {
     let e = p.check_chain(&other).unwrap_err().to_string();
     assert!(e.contains("trained for chain") && e.contains("fix:"), "{e}");
 
-    // The same predictor beside a sidecar naming another VAE.
+    // The same predictor beside a sidecar whose `key` names another model: the load's error.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(model_path(), dir.path().join("p.onnx")).unwrap();
-    let mut meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap())
-            .unwrap();
-    meta["vae_sha256"] = "00".repeat(32).into();
-    std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
-    let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
+    let refused = |key: &str| {
+        let mut meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap(),
+        )
+        .unwrap();
+        meta[key] = "00".repeat(32).into();
+        std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
+        Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string()
+    };
+    let e = refused("vae_sha256");
     assert!(e.contains("VAE") && e.contains("retrain"), "{e}");
-
-    // A sidecar naming a style encoder that is not built in.
-    let mut meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/predictor/default.json")).unwrap())
-            .unwrap();
-    meta["encoder_sha256"] = "00".repeat(32).into();
-    std::fs::write(dir.path().join("p.json"), meta.to_string()).unwrap();
-    let e = Predictor::load(dir.path().join("p.onnx"), VaeModel::builtin().unwrap()).unwrap_err().to_string();
+    // A style encoder that is not built in.
+    let e = refused("encoder_sha256");
     assert!(e.contains("no style encoder with sha256 0000") && e.contains("models/real/encoder.onnx"), "{e}");
 }
 
