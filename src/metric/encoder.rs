@@ -150,24 +150,16 @@ impl EncoderModel {
     /// The default model built into the binary (the repository's [`DEFAULT_MODEL`] at build
     /// time), checked like a file. Its [`EncoderModel::path`] is `models/encoder.onnx (built in)`.
     pub fn builtin() -> Result<Self> {
-        let path = PathBuf::from(format!("{DEFAULT_MODEL} (built in)"));
-        let sidecar = PathBuf::from("models/encoder.json (built in)");
-        Self::from_parts(path, BUILTIN_ONNX, BUILTIN_SIDECAR, &sidecar)
+        Self::from_builtin(&BUILTINS[0])
     }
 
     /// The built-in model whose ONNX file has sha256 `sha256` (a predictor's sidecar names the
     /// encoder it reads that way); an error lists the built-in ones.
     pub fn builtin_with_sha256(sha256: &str) -> Result<Self> {
-        for (path, onnx, sidecar) in BUILTINS {
-            let meta: ModelMeta = serde_json::from_str(sidecar).expect("built-in sidecars parse");
+        for builtin in BUILTINS {
+            let meta: ModelMeta = serde_json::from_str(builtin.2).expect("built-in sidecars parse");
             if meta.onnx_sha256.eq_ignore_ascii_case(sha256) {
-                let json = Path::new(path).with_extension("json");
-                return Self::from_parts(
-                    PathBuf::from(format!("{path} (built in)")),
-                    onnx,
-                    sidecar,
-                    &PathBuf::from(format!("{} (built in)", json.display())),
-                );
+                return Self::from_builtin(builtin);
             }
         }
         let have: Vec<&str> = BUILTINS.iter().map(|(path, ..)| *path).collect();
@@ -175,6 +167,17 @@ impl EncoderModel {
             format!("no style encoder with sha256 {sha256} is built in (built in: {})", have.join(", ")),
             "retrain the predictor on a built-in encoder (training/predictor.py), or use --mode search",
         ))
+    }
+
+    /// A [`BUILTINS`] entry, checked like a file; its path reads `models/….onnx (built in)`.
+    fn from_builtin((path, onnx, sidecar): &(&str, &[u8], &str)) -> Result<Self> {
+        let json = Path::new(path).with_extension("json");
+        Self::from_parts(
+            PathBuf::from(format!("{path} (built in)")),
+            onnx,
+            sidecar,
+            &PathBuf::from(format!("{} (built in)", json.display())),
+        )
     }
 
     /// A model from its ONNX bytes and sidecar text; `path` and `sidecar` name them in messages.

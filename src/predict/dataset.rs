@@ -120,17 +120,31 @@ impl RowModels {
         Reader::new(self.vae.clone(), self.encoder.clone())
     }
 
-    /// The manifest's fields that describe the rows' input (the layout, the models' checksums).
-    pub(super) fn manifest_fields(&self, stats: bool) -> serde_json::Value {
-        serde_json::json!({
+    /// Writes `out/predict-dataset.json`: `manifest` (what the dataset is) with the fields that
+    /// describe its rows' layout (the models' checksums; statistics if `stats`; `target`, what the
+    /// parameters after the input are).
+    pub(super) fn write_manifest(
+        &self,
+        out: &Path,
+        mut manifest: serde_json::Value,
+        stats: bool,
+        target: &str,
+    ) -> Result<()> {
+        let fields = serde_json::json!({
             "dim": self.vae.meta().dim,
             "vae_sha256": self.vae.meta().onnx_sha256,
-            "row": "z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then style_input, style_ref (style_len each, if encoder_sha256), then the normalised parameters",
+            "row": format!("z_input.mid, z_input.side, z_ref.mid, z_ref.side (dim each), then stats_input, stats_ref (stats_len each, if stats), then style_input, style_ref (style_len each, if encoder_sha256), then the {target}"),
             "stats": stats.then_some(STYLE_STATS),
             "stats_len": if stats { STYLE_STATS_LEN } else { 0 },
             "encoder_sha256": self.encoder.as_ref().map(|e| e.meta().onnx_sha256.clone()),
-            "style_len": self.encoder.as_ref().map_or(0, |e| 2 * e.meta().dim),
-        })
+            "style_len": super::style_len(self.encoder.as_ref()),
+        });
+        if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
+            m.extend(f);
+        }
+        let path = out.join("predict-dataset.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
+            .map_err(|e| Error::write(&path, e))
     }
 }
 
@@ -194,7 +208,7 @@ pub fn build(
     )?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     write_examples(out, rows.iter().map(|r| r.values.as_slice()))?;
-    let mut manifest = serde_json::json!({
+    let manifest = serde_json::json!({
         "format": "fxmatch-predict-dataset/1",
         "chain": spec.name,
         "params": names,
@@ -203,16 +217,5 @@ pub fn build(
         "content_reference": rows.iter().map(|r| r.content.1).collect::<Vec<_>>(),
         "config": config,
     });
-    merge(&mut manifest, models.manifest_fields(config.stats));
-    let path = out.join("predict-dataset.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
-        .map_err(|e| Error::write(&path, e))?;
-    Ok(())
-}
-
-/// Adds `fields`' keys to the JSON object `manifest`.
-pub(super) fn merge(manifest: &mut serde_json::Value, fields: serde_json::Value) {
-    if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
-        m.extend(f);
-    }
+    models.write_manifest(out, manifest, config.stats, "normalised parameters")
 }

@@ -159,6 +159,11 @@ impl Reader {
     }
 }
 
+/// Values a style encoder gives per signal (its mid and side embeddings), 0 without one.
+pub fn style_len(encoder: Option<&EncoderModel>) -> usize {
+    encoder.map_or(0, |e| 2 * e.meta().dim)
+}
+
 /// The network's input for a pair of descriptions (module docs): both latents, then both
 /// statistics, then both style embeddings. Dataset rows ([`dataset`]) hold the same layout.
 pub fn network_input(input: &Description, reference: &Description) -> Vec<f32> {
@@ -278,7 +283,7 @@ impl Predictor {
             }
             None => None,
         };
-        let style_len = encoder.as_ref().map_or(0, |e| 2 * e.meta().dim);
+        let style_len = style_len(encoder.as_ref());
         let width = 4 * meta.dim + 2 * meta.stats_len() + 2 * style_len;
         let plan = (|| -> TractResult<_> {
             let mut model = tract_onnx::onnx().model_for_read(&mut &*onnx)?;
@@ -327,7 +332,7 @@ impl Predictor {
 
     /// Style-encoder values per signal the predictor reads (mid and side), or 0.
     pub fn style_len(&self) -> usize {
-        self.encoder.as_ref().map_or(0, |e| 2 * e.meta().dim)
+        style_len(self.encoder.as_ref())
     }
 
     /// Errors unless `chain`'s free parameters are the ones the predictor was trained for.
@@ -367,51 +372,24 @@ impl Predictor {
         let dim = self.meta.dim;
         let n_stats = self.meta.stats_len();
         let n_style = self.style_len();
-        for (v, want, what, fix) in [
-            (&input.latent.mid, dim, "latent", "embed with the predictor's own VAE (Predictor::describe)"),
-            (&input.latent.side, dim, "latent", "embed with the predictor's own VAE (Predictor::describe)"),
-            (
-                &reference.latent.mid,
-                dim,
-                "latent",
-                "embed with the predictor's own VAE (Predictor::describe)",
-            ),
-            (
-                &reference.latent.side,
-                dim,
-                "latent",
-                "embed with the predictor's own VAE (Predictor::describe)",
-            ),
-            (
-                &input.stats,
-                n_stats,
-                "style statistics",
-                "describe both signals with this predictor (Predictor::describe)",
-            ),
-            (
-                &reference.stats,
-                n_stats,
-                "style statistics",
-                "describe both signals with this predictor (Predictor::describe)",
-            ),
-            (
-                &input.style,
-                n_style,
-                "style-encoder",
-                "describe both signals with this predictor (Predictor::describe)",
-            ),
-            (
-                &reference.style,
-                n_style,
-                "style-encoder",
-                "describe both signals with this predictor (Predictor::describe)",
-            ),
-        ] {
-            if v.len() != want {
-                return Err(Error::invalid(
-                    format!("{} {what} values, the predictor takes {want}", v.len()),
-                    fix,
-                ));
+        for d in [input, reference] {
+            for v in [&d.latent.mid, &d.latent.side] {
+                if v.len() != dim {
+                    return Err(Error::invalid(
+                        format!("a latent of {} values, the predictor takes {dim}", v.len()),
+                        "embed with the predictor's own VAE (Predictor::describe)",
+                    ));
+                }
+            }
+            for (v, want, what) in
+                [(&d.stats, n_stats, "style statistics"), (&d.style, n_style, "style-encoder values")]
+            {
+                if v.len() != want {
+                    return Err(Error::invalid(
+                        format!("{} {what}, the predictor takes {want}", v.len()),
+                        "describe both signals with this predictor (Predictor::describe)",
+                    ));
+                }
             }
         }
         let z = network_input(input, reference);

@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{example_row, merge, write_examples, RowModels};
+use super::dataset::{example_row, write_examples, RowModels};
 use super::spsa::{rms2, AudioLoss, PreparedTarget};
 use super::{param_names, Reader};
 use crate::audio::AudioBuffer;
@@ -405,7 +405,7 @@ pub fn build(
             .map_err(|e| Error::write(&path, e))?;
     }
     file.flush().map_err(|e| Error::write(&path, e))?;
-    let mut manifest = serde_json::json!({
+    let manifest = serde_json::json!({
         "format": "fxmatch-predict-dataset/1",
         "kind": "projection",
         "chain": spec.name,
@@ -415,11 +415,7 @@ pub fn build(
         "content_reference": rows.iter().map(|(_, r)| r.reference_content).collect::<Vec<_>>(),
         "config": config,
     });
-    merge(&mut manifest, models.manifest_fields(config.stats));
-    let path = out.join("predict-dataset.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest).expect("json"))
-        .map_err(|e| Error::write(&path, e))?;
-    Ok(())
+    models.write_manifest(out, manifest, config.stats, "fitted normalised parameters")
 }
 
 /// Example `i`'s excerpts and sox recipe, before rendering.
