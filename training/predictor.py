@@ -292,8 +292,9 @@ class SpsaSet:
 
     def __init__(self, a: argparse.Namespace, data: Path, ck: dict, repeat: int, param_weight: float):
         meta, z, p, val = load(data, ck["meta"])
-        if meta["params"] != ck["meta"]["params"] or meta["vae_sha256"] != ck["meta"]["vae_sha256"]:
-            raise SystemExit(f"{a.init} was trained for another chain or VAE than {data}")
+        if (meta["params"] != ck["meta"]["params"] or meta["vae_sha256"] != ck["meta"]["vae_sha256"]
+                or meta.get("encoder_sha256") != ck["meta"].get("encoder_sha256")):
+            raise SystemExit(f"{a.init} was trained for another chain, VAE or style encoder than {data}")
         if z.shape[1] != ck["n_in"]:
             raise SystemExit(f"{data} rows have {z.shape[1]} inputs; {a.init} reads {ck['n_in']}")
         self.name, self.repeat, self.param_weight = str(data), repeat, param_weight
