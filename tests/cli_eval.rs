@@ -165,3 +165,47 @@ fn transfer_refuses_an_empty_preset_folder() {
     let err = stderr(&o);
     assert!(!o.status.success() && err.contains("no presets") && err.contains("fix:"), "{err}");
 }
+
+/// The cases (input clip, reference content) come from their own random stream: a chain with one
+/// more free parameter (the default chain with its reverb's width freed) is judged on the same
+/// cases, so two chains' figures compare case by case.
+#[test]
+fn transfer_cases_do_not_depend_on_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = std::fs::read_to_string(chain("default.toml")).unwrap();
+    let freed = default
+        .replace("width = 1.0\n", "")
+        .replace("[effect.fixed]\npredelay", "width = true\n[effect.fixed]\npredelay");
+    assert_ne!(freed, default);
+    let wider = dir.path().join("width-free.toml");
+    std::fs::write(&wider, freed).unwrap();
+    let cases = |chain: &str, out: &str| {
+        let out = dir.path().join(out);
+        let o = run(&[
+            "eval",
+            "transfer",
+            "--quick",
+            "--metric",
+            "mfcc",
+            "--source",
+            "fxmatch-chain",
+            "--source",
+            "sox",
+            "--chain",
+            chain,
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
+        let pairs = r["results"][0]["result"]["pairs"].as_array().unwrap().clone();
+        pairs
+            .iter()
+            .map(|p| (p["input"].as_u64().unwrap(), p["reference"].as_u64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let a = cases(&chain("default.toml"), "a");
+    assert_eq!(a.len(), 3, "2 presets and 1 sox chain, 1 pair each");
+    assert_eq!(a, cases(s(&wider), "b"));
+}

@@ -155,6 +155,9 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// Mixed into the seed of the `random` system's stream (see [`transfer`]).
+const RANDOM_SETTINGS_STREAM: u64 = 0x5e77_1e65_0000_0001;
+
 /// Run the task over `presets` (name, settings for `spec`'s chain), then `external` styles.
 /// `progress` gets (cases done, cases in all).
 pub fn transfer(
@@ -167,7 +170,11 @@ pub fn transfer(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<TransferResult> {
     require_two(clips, "transfer")?;
+    // Two streams, so that the cases (which clips, which reference content) do not depend on
+    // the chain: the `random` system's draws grow with the number of free parameters, and a
+    // chain with one more of them would otherwise be judged on other cases.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut settings_rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ RANDOM_SETTINGS_STREAM);
     let mut chain = Chain::from_spec(spec)?;
     // The searched systems: each profile's match, then (with a predictor) `predict` (no
     // matcher) and each hybrid search (a matcher started at the prediction).
@@ -238,7 +245,7 @@ pub fn transfer(
             let z_ref = embed(metric, &reference)?;
             let ref_seconds = t_ref.elapsed().as_secs_f64();
             let mut outputs = vec![input.clone()];
-            chain.set_normalized(&random_settings(&chain, &mut rng));
+            chain.set_normalized(&random_settings(&chain, &mut settings_rng));
             outputs.push(render(&mut chain, input, 0.0)?);
             outputs.push(rule_based_transfer(input, &reference)?);
             let (l, r) = input.to_stereo();
