@@ -221,6 +221,32 @@ fn chain_show_lists_free_parameters_with_ranges_and_units() {
     }
 }
 
+/// `chain show --json`: the search vector in order, named as predictors name it, with each
+/// parameter's start and neutral value normalised (what `training/predictor.py calibrate` reads).
+#[test]
+fn chain_show_json_gives_the_search_vector_normalised() {
+    let o = run(&["chain", "show", &chain("default.toml"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["chain"], "default");
+    let spec = fxmatch::chain::ChainSpec::load(chain("default.toml")).unwrap();
+    let c = fxmatch::chain::Chain::from_spec(&spec).unwrap();
+    let free = v["free"].as_array().unwrap();
+    let names: Vec<&str> = free.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, fxmatch::predict::param_names(&c));
+    let by_name = |n: &str| free.iter().find(|f| f["name"] == n).unwrap();
+    // The gains' neutral (0 dB) is the middle of -15..15; the threshold's (0 dB) the top of
+    // -48..0; a frequency has no neutral value, only a start.
+    assert_eq!(by_name("eq.low_gain")["neutral"], 0.5);
+    assert_eq!(by_name("compressor.threshold")["neutral"], 1.0);
+    assert_eq!(by_name("reverb.mix")["neutral"], 0.0);
+    assert!(by_name("eq.low_freq")["neutral"].is_null());
+    let start = by_name("eq.low_freq")["start"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&start) && start > 0.0, "{start}");
+    assert_eq!(by_name("eq.low_gain")["min"], -15.0);
+    assert_eq!(by_name("eq.low_freq")["mapping"], "log");
+}
+
 #[test]
 fn every_bundled_chain_loads() {
     for entry in std::fs::read_dir(root().join("config/chains")).unwrap() {

@@ -5,6 +5,7 @@ Usage:
   fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox references, fitted targets
   python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
   python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
+  python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
@@ -28,6 +29,16 @@ more than style). `--also PROJ_DIR` adds projection datasets: there the oracle i
 through the example's sox chain, so the network learns from the audio of processors the chain does
 not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
 lowest validation audio loss (each dataset's relative to its start, averaged) is kept.
+
+`calibrate` fits one number after training: how far toward the chain's neutral setting to pull
+the prediction's amounts (the parameters with a neutral value, `fxmatch chain show --json`: drive,
+gains, threshold, ratio, makeup, feedback, mixes), p -> neutral + alpha (p - neutral). The network
+learnt from references the chain made; on references made by other processors it reads effects
+that are not there and overshoots, and a wrong effect costs more than a missing one. alpha is the
+grid value (0.1 steps) with the lowest audio loss on held-out datasets (each `--data`'s loss
+relative to alpha = 1, averaged, as `spsa` scores; a projection dataset's oracle is the input
+through its sox chain). It is part of the exported network (a last layer), so the Rust side and
+the golden parity test see it.
 
 `export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len + 2 x style_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
@@ -189,11 +200,32 @@ def stats_mask(meta: dict, drop: str) -> torch.Tensor | None:
 
 
 def build(ck: dict) -> nn.Sequential:
-    """The network of a checkpoint, in the layout `train` saved it."""
-    n_in, keep = ck["n_in"], ck.get("keep")
+    """The network of a checkpoint, in the layout `train` saved it (and `calibrate` extended it)."""
+    n_in, keep, toward = ck["n_in"], ck.get("keep"), ck.get("toward_neutral")
     return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
                          *([Keep(keep)] if keep is not None else []),
-                         Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+                         Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))),
+                         *([TowardNeutral.of(toward)] if toward else []))
+
+
+class TowardNeutral(nn.Module):
+    """p -> neutral + alpha (p - neutral) where the parameter has a neutral value (`calibrate`)."""
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale.clone())
+        self.register_buffer("shift", shift.clone())
+
+    @staticmethod
+    def of(toward: dict) -> "TowardNeutral":
+        alpha = toward["alpha"]
+        has = torch.tensor([n is not None for n in toward["neutral"]])
+        neutral = torch.tensor([0.0 if n is None else n for n in toward["neutral"]])
+        return TowardNeutral(torch.where(has, torch.tensor(alpha), torch.tensor(1.0)),
+                             torch.where(has, (1.0 - alpha) * neutral, torch.tensor(0.0)))
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        return p * self.scale + self.shift
 
 
 class Keep(nn.Module):
@@ -395,6 +427,52 @@ def spsa(a: argparse.Namespace) -> None:
                 "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
 
+def calibrate(a: argparse.Namespace) -> None:
+    import subprocess
+    ck = torch.load(a.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    if ck.get("toward_neutral"):
+        raise SystemExit(f"{a.run} is calibrated already; calibrate the run it was made from")
+    shown = json.loads(subprocess.run([a.fxmatch, "chain", "show", str(a.chain), "--json"], check=True,
+                                      capture_output=True, text=True).stdout)
+    if [f["name"] for f in shown["free"]] != ck["meta"]["params"]:
+        raise SystemExit(f"{a.chain} is not the chain {a.run} was trained for")
+    neutral = [f["neutral"] for f in shown["free"]]
+    model = build(ck)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    rng = np.random.default_rng(a.seed)
+    grid = [round(0.1 * k, 1) for k in range(1, 11)]
+    losses: dict[str, list[float]] = {}
+    for data in a.data:
+        ns = argparse.Namespace(**{**vars(a), "init": a.run, "val_examples": 0})
+        s = SpsaSet(ns, data, ck, 1, 0.0)
+        # A chain dataset's validation examples (the network trained on the rest); all of a
+        # projection dataset's (the network never saw them).
+        idx = s.val_idx if not (data / "projection.jsonl").exists() else np.arange(len(s.z))
+        idx = np.sort(rng.permutation(idx)[:a.examples])
+        with torch.no_grad():
+            theta = model(s.z[idx])
+        losses[str(data)] = []
+        for alpha in grid:
+            pulled = TowardNeutral.of({"alpha": alpha, "neutral": neutral})(theta).numpy()
+            losses[str(data)].append(float(s.server.losses(idx, pulled).mean()))
+            print(json.dumps({"data": str(data), "examples": len(idx), "alpha": alpha,
+                              "audio": losses[str(data)][-1]}), flush=True)
+        s.server.close()
+    score = [float(np.mean([v[k] / v[-1] for v in losses.values()])) for k in range(len(grid))]
+    best = int(np.argmin(score))
+    toward = {"alpha": grid[best], "neutral": neutral, "grid": grid, "score": score, "audio": losses,
+              "examples": a.examples}
+    print(json.dumps({"alpha": grid[best], "score": score}), flush=True)
+    a.out.mkdir(parents=True, exist_ok=True)
+    figures = {**ck["figures"], "toward_neutral": {k: v for k, v in toward.items() if k != "neutral"}}
+    calibrated = {**ck, "toward_neutral": toward, "figures": figures}
+    extended = build(calibrated)
+    extended.load_state_dict(ck["model"], strict=False)  # the last layer's buffers are set by build
+    calibrated["model"] = extended.state_dict()
+    torch.save(calibrated, a.out / "checkpoint.pt")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -442,12 +520,25 @@ def main() -> None:
     sp.add_argument("--render-threads", type=int, default=2)
     sp.add_argument("--fxmatch", default="target/release/fxmatch")
     sp.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("calibrate")
+    c.add_argument("--run", type=Path, required=True, help="a `train` or `spsa` run")
+    c.add_argument("--data", type=Path, action="append", required=True,
+                   help="a dataset to calibrate on (repeat): a projection dataset (all its examples) or the "
+                        "run's own chain dataset (its validation examples)")
+    c.add_argument("--content", type=Path, required=True, help="the content folder the datasets were made from")
+    c.add_argument("--chain", type=Path, required=True)
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--examples", type=int, default=400, help="examples per dataset, a fixed random draw")
+    c.add_argument("--loss", default="seed", choices=["seed", "fit"], help="the loss of chain datasets")
+    c.add_argument("--render-threads", type=int, default=2)
+    c.add_argument("--fxmatch", default="target/release/fxmatch")
+    c.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("export")
     e.add_argument("--run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--name", default="default")
     a = ap.parse_args()
-    {"train": train, "spsa": spsa, "export": export}[a.cmd](a)
+    {"train": train, "spsa": spsa, "calibrate": calibrate, "export": export}[a.cmd](a)
 
 
 if __name__ == "__main__":

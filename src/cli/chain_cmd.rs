@@ -14,6 +14,11 @@ pub enum ChainCommand {
     Show {
         /// Chain file (TOML).
         chain: PathBuf,
+        /// Print the search vector as JSON instead (for tools such as training/predictor.py): the
+        /// chain's name and, per free parameter in order, its name, range, mapping and where a
+        /// match starts, and its neutral value, normalised (null where it has none).
+        #[arg(long)]
+        json: bool,
     },
     /// List the built-in effect types and all their parameters.
     Types,
@@ -21,7 +26,8 @@ pub enum ChainCommand {
 
 pub fn run(cmd: ChainCommand) -> Result<()> {
     match cmd {
-        ChainCommand::Show { chain } => show(chain),
+        ChainCommand::Show { chain, json: false } => show(chain),
+        ChainCommand::Show { chain, json: true } => show_json(chain),
         ChainCommand::Types => types(),
     }
 }
@@ -75,6 +81,29 @@ fn show(path: PathBuf) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn show_json(path: PathBuf) -> Result<()> {
+    let spec = ChainSpec::load(&path)?;
+    let chain = Chain::from_spec(&spec)?;
+    let free: Vec<serde_json::Value> = chain
+        .free_params()
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": format!("{}.{}", f.effect_id, f.param_id),
+                "unit": f.unit,
+                "min": f.range.min,
+                "max": f.range.max,
+                "mapping": mapping_name(f.range.mapping),
+                "start": f.start,
+                "neutral": f.neutral,
+            })
+        })
+        .collect();
+    let out = serde_json::json!({ "chain": spec.name, "free": free });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
