@@ -181,21 +181,10 @@ fn transfer_cases_do_not_depend_on_the_chain() {
     std::fs::write(&wider, freed).unwrap();
     let cases = |chain: &str, out: &str| {
         let out = dir.path().join(out);
-        let o = run(&[
-            "eval",
-            "transfer",
-            "--quick",
-            "--metric",
-            "mfcc",
-            "--source",
-            "fxmatch-chain",
-            "--source",
-            "sox",
-            "--chain",
-            chain,
-            "--out",
-            s(&out),
-        ]);
+        let mut args: Vec<&str> =
+            "eval transfer --quick --metric mfcc --source fxmatch-chain --source sox".split(' ').collect();
+        args.extend(["--chain", chain, "--out", s(&out)]);
+        let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
