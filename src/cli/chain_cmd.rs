@@ -87,12 +87,15 @@ fn show(path: PathBuf) -> Result<()> {
 fn show_json(path: PathBuf) -> Result<()> {
     let spec = ChainSpec::load(&path)?;
     let chain = Chain::from_spec(&spec)?;
+    // Named as predictors name them, so a tool can check a predictor's parameters against these.
+    let names = fxmatch::predict::param_names(&chain);
     let free: Vec<serde_json::Value> = chain
         .free_params()
         .iter()
-        .map(|f| {
+        .zip(names)
+        .map(|(f, name)| {
             serde_json::json!({
-                "name": format!("{}.{}", f.effect_id, f.param_id),
+                "name": name,
                 "unit": f.unit,
                 "min": f.range.min,
                 "max": f.range.max,
