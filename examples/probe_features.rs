@@ -71,7 +71,7 @@ fn main() -> fxmatch::Result<()> {
             let (input, reference) = match &kind {
                 Kind::Projection(config) => {
                     let drawn = draw_projection_example(&content, frames, config, i);
-                    let r = drawn.through_sox(&drawn.reference, i)?;
+                    let r = drawn.through_recipe(&drawn.reference, i)?;
                     let (l, rr) = r.stereo_slices();
                     ((drawn.input.left, drawn.input.right), (l.to_vec(), rr.to_vec()))
                 }

@@ -2,7 +2,7 @@
 
 Usage:
   fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
-  fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox references, fitted targets
+  fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox (or --processor lv2file) references, fitted targets
   python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
   python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3
@@ -26,7 +26,7 @@ run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is t
 `--param-weight` x the parameter L1 (the targets are known here). `--loss fit` swaps the seed's
 audio loss for the projection fit's (level-aligned, without the L1 term, which measures phase
 more than style). `--also PROJ_DIR` adds projection datasets: there the oracle is the input
-through the example's sox chain, so the network learns from the audio of processors the chain does
+through the example's sox (or LV2) chain, so the network learns from the audio of processors the chain does
 not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
 lowest validation audio loss (each dataset's relative to its start, averaged) is kept.
 
@@ -37,8 +37,10 @@ learnt from references the chain made; on references made by other processors it
 that are not there and overshoots, and a wrong effect costs more than a missing one. alpha is the
 grid value (0.1 steps) with the lowest audio loss on held-out datasets (each `--data`'s loss
 relative to alpha = 1, averaged, as `spsa` scores; a projection dataset's oracle is the input
-through its sox chain). It is part of the exported network (a last layer), so the Rust side and
-the golden parity test see it.
+through its random sox or LV2 chain). With `--per-effect`, a coordinate descent then gives each
+effect its own alpha (0 leaves the effect out), kept only if it also beats the single alpha on
+`--check-examples` other examples of each dataset. The pull is part of the exported network (a
+last layer), so the Rust side and the golden parity test see it.
 
 `export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len + 2 x style_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
@@ -218,9 +220,15 @@ class TowardNeutral(nn.Module):
 
     @staticmethod
     def of(toward: dict) -> "TowardNeutral":
+        """`toward["alpha"]`: one pull for every parameter, or a list of one per parameter
+        (`calibrate --per-effect`: the same value for the parameters of one effect)."""
         alpha = toward["alpha"]
-        has = torch.tensor([n is not None for n in toward["neutral"]])
-        neutral = torch.tensor([0.0 if n is None else n for n in toward["neutral"]])
+        has = torch.tensor([v is not None for v in toward["neutral"]])
+        neutral = torch.tensor([0.0 if v is None else v for v in toward["neutral"]])
+        if isinstance(alpha, list):
+            alpha = torch.tensor(alpha)
+            return TowardNeutral(torch.where(has, alpha, torch.tensor(1.0)),
+                                 torch.where(has, (1.0 - alpha) * neutral, torch.tensor(0.0)))
         return TowardNeutral(torch.where(has, torch.tensor(alpha), torch.tensor(1.0)),
                              torch.where(has, (1.0 - alpha) * neutral, torch.tensor(0.0)))
 
@@ -434,36 +442,61 @@ def calibrate(a: argparse.Namespace) -> None:
         raise SystemExit(f"{a.run} is calibrated already; calibrate the run it was made from")
     shown = json.loads(subprocess.run([a.fxmatch, "chain", "show", str(a.chain), "--json"], check=True,
                                       capture_output=True, text=True).stdout)
-    if [f["name"] for f in shown["free"]] != ck["meta"]["params"]:
+    names = [f["name"] for f in shown["free"]]
+    if names != ck["meta"]["params"]:
         raise SystemExit(f"{a.chain} is not the chain {a.run} was trained for")
     neutral = [f["neutral"] for f in shown["free"]]
     model = build(ck)
     model.load_state_dict(ck["model"])
     model.eval()
     rng = np.random.default_rng(a.seed)
-    grid = [round(0.1 * k, 1) for k in range(1, 11)]
-    losses: dict[str, list[float]] = {}
+    # Per dataset: the examples that choose the pull, then (--per-effect) the disjoint ones that check it.
+    sets: list[tuple[str, SpsaSet, np.ndarray, torch.Tensor, np.ndarray, torch.Tensor]] = []
     for data in a.data:
         ns = argparse.Namespace(**{**vars(a), "init": a.run, "val_examples": 0})
         s = SpsaSet(ns, data, ck, 1, 0.0)
         # A chain dataset's validation examples (the network trained on the rest); all of a
         # projection dataset's (the network never saw them).
         idx = s.val_idx if not (data / "projection.jsonl").exists() else np.arange(len(s.z))
-        idx = np.sort(rng.permutation(idx)[:a.examples])
+        order = rng.permutation(idx)
+        choose = np.sort(order[:a.examples])
+        check = np.sort(order[a.examples:a.examples + a.check_examples]) if a.per_effect else choose[:0]
+        if a.per_effect and len(check) < a.check_examples:
+            raise SystemExit(f"{data} has {len(idx)} usable examples: fewer than --examples + --check-examples")
         with torch.no_grad():
-            theta = model(s.z[idx])
-        losses[str(data)] = []
-        for alpha in grid:
+            sets.append((str(data), s, choose, model(s.z[choose]), check, model(s.z[check])))
+
+    def audio(alpha, part: int) -> dict[str, float]:
+        """Each dataset's mean audio loss at the pull `alpha` (a number, or one per parameter) on
+        its choosing (part 0) or checking (part 1) examples."""
+        out = {}
+        for name, s, *rows in sets:
+            idx, theta = rows[2 * part], rows[2 * part + 1]
             pulled = TowardNeutral.of({"alpha": alpha, "neutral": neutral})(theta).numpy()
-            losses[str(data)].append(float(s.server.losses(idx, pulled).mean()))
-            print(json.dumps({"data": str(data), "examples": len(idx), "alpha": alpha,
-                              "audio": losses[str(data)][-1]}), flush=True)
-        s.server.close()
-    score = [float(np.mean([v[k] / v[-1] for v in losses.values()])) for k in range(len(grid))]
+            out[name] = float(s.server.losses(idx, pulled).mean())
+        return out
+
+    grid = [round(0.1 * k, 1) for k in range(1, 11)]
+    by_alpha = [audio(alpha, 0) for alpha in grid]
+    for alpha, v in zip(grid, by_alpha):
+        print(json.dumps({"alpha": alpha, "examples": a.examples, "audio": v}), flush=True)
+    losses = {name: [v[name] for v in by_alpha] for name, *_ in sets}
+    unpulled = by_alpha[-1]
+
+    def relative(v: dict[str, float], base: dict[str, float]) -> float:
+        # Each dataset's loss relative to the unpulled prediction's, averaged: the datasets'
+        # losses differ in scale (the seed's loss, the fit's), and each counts alike.
+        return float(np.mean([v[n] / base[n] for n in v]))
+
+    score = [relative(v, unpulled) for v in by_alpha]
     best = int(np.argmin(score))
     toward = {"alpha": grid[best], "neutral": neutral, "grid": grid, "score": score, "audio": losses,
               "examples": a.examples}
     print(json.dumps({"alpha": grid[best], "score": score}), flush=True)
+    if a.per_effect:
+        toward.update(per_effect(a, names, neutral, grid[best], score[best], unpulled, audio, relative))
+    for _, s, *_ in sets:
+        s.server.close()
     a.out.mkdir(parents=True, exist_ok=True)
     figures = {**ck["figures"], "toward_neutral": {k: v for k, v in toward.items() if k != "neutral"}}
     calibrated = {**ck, "toward_neutral": toward, "figures": figures}
@@ -471,6 +504,47 @@ def calibrate(a: argparse.Namespace) -> None:
     extended.load_state_dict(ck["model"], strict=False)  # the last layer's buffers are set by build
     calibrated["model"] = extended.state_dict()
     torch.save(calibrated, a.out / "checkpoint.pt")
+
+
+def per_effect(a, names, neutral, alpha0, score0, unpulled, audio, relative) -> dict:
+    """One pull per effect (the parameters named `effect.*` that have a neutral value), by
+    coordinate descent over the grid 0.0 ... 1.0 from the single best pull `alpha0`; 0 sets the
+    effect to neutral, i.e. leaves it out. Kept only where it also beats the single pull on the
+    checking examples, which took no part in the choice."""
+    effects = list(dict.fromkeys(n.split(".")[0] for n, v in zip(names, neutral) if v is not None))
+    chosen = {e: alpha0 for e in effects}
+    grid = [round(0.1 * k, 1) for k in range(0, 11)]
+    seen: dict[tuple, float] = {tuple(chosen.values()): score0}
+
+    def per_param(c: dict[str, float]) -> list[float]:
+        return [c.get(n.split(".")[0], 1.0) for n in names]
+
+    for sweep in range(a.sweeps):
+        moved = False
+        for e in effects:
+            for v in grid:
+                trial = {**chosen, e: v}
+                key = tuple(trial.values())
+                if key not in seen:
+                    seen[key] = relative(audio(per_param(trial), 0), unpulled)
+                    print(json.dumps({"sweep": sweep, "effect_alpha": trial, "score": seen[key]}), flush=True)
+            best_v = min(grid, key=lambda v: seen[tuple({**chosen, e: v}.values())])
+            moved |= best_v != chosen[e]
+            chosen[e] = best_v
+        if not moved:
+            break
+    # The check: the unpulled prediction, the single pull and the per-effect pulls on new examples.
+    base = audio(1.0, 1)
+    check = {"examples": a.check_examples, "single": relative(audio(alpha0, 1), base),
+             "per_effect": relative(audio(per_param(chosen), 1), base)}
+    chose = {"effect_alpha": chosen, "single_alpha": alpha0, "score": seen[tuple(chosen.values())],
+             "check": check}
+    print(json.dumps(chose), flush=True)
+    if check["per_effect"] >= check["single"]:
+        print("per-effect pulls do not beat the single pull on the checking examples: keeping the single pull",
+              flush=True)
+        return {"per_effect": chose}
+    return {"alpha": per_param(chosen), "per_effect": chose}
 
 
 def main() -> None:
@@ -529,6 +603,11 @@ def main() -> None:
     c.add_argument("--chain", type=Path, required=True)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--examples", type=int, default=400, help="examples per dataset, a fixed random draw")
+    c.add_argument("--per-effect", action="store_true",
+                   help="then one pull per effect (coordinate descent from the single pull), kept if it also "
+                        "wins on --check-examples other examples per dataset")
+    c.add_argument("--check-examples", type=int, default=300)
+    c.add_argument("--sweeps", type=int, default=2, help="coordinate-descent sweeps over the effects")
     c.add_argument("--loss", default="seed", choices=["seed", "fit"], help="the loss of chain datasets")
     c.add_argument("--render-threads", type=int, default=2)
     c.add_argument("--fxmatch", default="target/release/fxmatch")

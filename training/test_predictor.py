@@ -40,6 +40,54 @@ class TowardNeutral(unittest.TestCase):
         want = raw * torch.tensor([0.5, 1.0, 0.5]) + torch.tensor([0.0, 0.0, 0.5])
         self.assertTrue(torch.allclose(again(z), want))
 
+    def test_one_pull_per_parameter(self):
+        import torch
+        import predictor as pr
+        layer = pr.TowardNeutral.of({"alpha": [0.5, 0.0, 1.0, 0.2], "neutral": [0.0, 1.0, 0.5, None]})
+        out = layer(torch.tensor([[0.8, 0.2, 0.9, 0.7]]))[0].tolist()
+        for ours, want in zip(out, [0.4, 1.0, 0.9, 0.7]):  # None: never pulled
+            self.assertAlmostEqual(ours, want, places=6)
+
+
+@unittest.skipUnless(HAVE_TORCH, "needs torch")
+class PerEffect(unittest.TestCase):
+    """The coordinate descent of `calibrate --per-effect`, on a made-up loss whose best pulls are known."""
+
+    names = ["drive.amount", "drive.tone", "eq.low", "eq.freq", "verb.mix"]
+    neutral = [0.0, 0.5, 0.5, None, 0.0]
+
+    def run_descent(self, best: dict, check_agrees: bool) -> dict:
+        import argparse
+        import predictor as pr
+        effect_of = [n.split(".")[0] for n in self.names]
+
+        def audio(alpha, part):
+            per = [alpha] * len(self.names) if not isinstance(alpha, list) else alpha
+            got = {e: per[effect_of.index(e)] for e in best}
+            if part == 1 and not check_agrees:
+                got = {e: 1.0 - v for e, v in got.items()}  # the check examples want the opposite
+            return {"d": 1.0 + sum((got[e] - best[e]) ** 2 for e in best)}
+
+        def relative(v, base):
+            return v["d"] / base["d"]
+
+        a = argparse.Namespace(sweeps=3, check_examples=10)
+        unpulled = audio(1.0, 0)
+        return pr.per_effect(a, self.names, self.neutral, 0.6, relative(audio(0.6, 0), unpulled), unpulled,
+                             audio, relative)
+
+    def test_finds_each_effects_pull_and_keeps_it_when_the_check_agrees(self):
+        best = {"drive": 0.3, "eq": 1.0, "verb": 0.0}
+        out = self.run_descent(best, check_agrees=True)
+        self.assertEqual(out["per_effect"]["effect_alpha"], best)
+        # One value per parameter; eq.freq has no neutral value, so its pull is irrelevant (1.0).
+        self.assertEqual(out["alpha"], [0.3, 0.3, 1.0, 1.0, 0.0])
+
+    def test_keeps_the_single_pull_when_the_check_disagrees(self):
+        out = self.run_descent({"drive": 0.3, "eq": 1.0, "verb": 0.0}, check_agrees=False)
+        self.assertNotIn("alpha", out)
+        self.assertGreaterEqual(out["per_effect"]["check"]["per_effect"], out["per_effect"]["check"]["single"])
+
 
 if __name__ == "__main__":
     unittest.main()

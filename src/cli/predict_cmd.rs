@@ -23,9 +23,10 @@ pub enum PredictorCommand {
     /// Write training examples for the predictor: VAE latents and style statistics of input and
     /// reference, and the chain's normalised parameters that made the reference (src/predict/dataset.rs).
     Dataset(DatasetArgs),
-    /// Write projection examples: references made by random chains of sox effects (processors
-    /// the chain does not have), each with the chain setting fitted to bring the input closest
-    /// to the oracle, the input through the same sox chain (src/predict/projection.rs).
+    /// Write projection examples: references made by random chains of sox effects or of LV2
+    /// plugins (processors the chain does not have), each with the chain setting fitted to bring
+    /// the input closest to the oracle, the input through the same random chain
+    /// (src/predict/projection.rs).
     Project(ProjectArgs),
     /// Time one prediction (VAE embeddings of a segment and a reference, then the MLP) on one
     /// thread, and print the predicted parameters.
@@ -138,6 +139,10 @@ pub struct ProjectArgs {
     /// Leave out the style statistics (src/predict/features.rs): latents only.
     #[arg(long)]
     no_stats: bool,
+    /// What makes the references: `sox` (random sox chains) or `lv2file` (random chains of LV2
+    /// plugins that `fxmatch eval transfer`'s LV2 references do not use).
+    #[arg(long, default_value = "sox", value_parser = ["sox", "lv2file"])]
+    processor: String,
 }
 
 /// `fxmatch predictor bench`.
@@ -200,6 +205,7 @@ fn progress_printer(n: usize, every: usize) -> impl Fn(usize) + Sync {
 }
 
 fn project(a: ProjectArgs) -> Result<()> {
+    use fxmatch::eval::external::Processor;
     use fxmatch::predict::projection::{self, ProjectionDatasetConfig};
     let spec = ChainSpec::load(&a.chain)?;
     let models = row_models(&a.vae, &a.encoder)?;
@@ -214,6 +220,7 @@ fn project(a: ProjectArgs) -> Result<()> {
         stats: !a.no_stats,
         fit: FitConfig { max_evaluations: a.fit_evaluations, ..FitConfig::default() },
         min_rms: projection::MIN_EXCERPT_RMS,
+        processor: if a.processor == "lv2file" { Processor::Lv2file } else { Processor::Sox },
     };
     let t0 = Instant::now();
     projection::build(&spec, &content, &models, &config, &a.out, &progress_printer(a.n, 10))?;

@@ -20,16 +20,17 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audio::{read_wav, write_wav, AudioBuffer, SampleFormat};
 use crate::error::{Error, Result};
 
 /// The program an [`ExternalStyle`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Processor {
     /// `sox IN OUT EFFECT ARGS… EFFECT ARGS…`, one call for the whole chain.
+    #[default]
     Sox,
     /// `lv2file -i IN -o OUT -p SYMBOL:VALUE… URI`, one call per plugin, in order.
     Lv2file,
@@ -247,10 +248,6 @@ impl Drop for TempFiles {
     }
 }
 
-fn run(cmd: &mut Command, style: &ExternalStyle) -> Result<()> {
-    run_program(cmd, style.name, style.processor.name())
-}
-
 /// Runs `cmd` (the program `program`, for the style `name`), failing with its last output line.
 fn run_program(cmd: &mut Command, name: &str, program: &str) -> Result<()> {
     let out = cmd.output().map_err(|e| {
@@ -275,14 +272,14 @@ fn run_program(cmd: &mut Command, name: &str, program: &str) -> Result<()> {
 }
 
 /// Arguments of one lv2file step: `-p SYMBOL:VALUE` per setting, then the URI.
-fn lv2file_args(step: &str, style: &ExternalStyle) -> Result<Vec<String>> {
+fn lv2file_args(step: &str, name: &str) -> Result<Vec<String>> {
     let mut words = step.split_whitespace();
     let uri = words.next().unwrap_or_default().to_string();
     let mut args = Vec::new();
     for w in words {
         let Some((symbol, value)) = w.split_once('=') else {
             return Err(Error::invalid(
-                format!("{}: lv2file setting `{w}` is not SYMBOL=VALUE", style.name),
+                format!("{name}: lv2file setting `{w}` is not SYMBOL=VALUE"),
                 "write each control setting as SYMBOL=VALUE",
             ));
         };
@@ -295,43 +292,46 @@ fn lv2file_args(step: &str, style: &ExternalStyle) -> Result<Vec<String>> {
 /// Render `audio` through `style` (module docs). The result has `audio`'s rate and length, in
 /// stereo.
 pub fn render_external(style: &ExternalStyle, audio: &AudioBuffer) -> Result<AudioBuffer> {
-    let mut temps = TempFiles(Vec::new());
-    let frames = audio.frames();
     match style.processor {
         Processor::Sox => render_sox(style.name, style.steps, audio),
-        Processor::Lv2file => {
-            let mut signal = fit(audio.clone(), frames);
-            for step in style.steps {
-                let args = lv2file_args(step, style)?;
-                let uri = args.last().expect("the URI is always last");
-                signal = if audio_inputs(uri, style)? == 1 {
-                    // Once per channel (module docs).
-                    let (l, r) = signal.to_stereo();
-                    let sr = signal.sample_rate;
-                    let mono = |c: Vec<f32>| AudioBuffer { sample_rate: sr, channels: vec![c] };
-                    let left = lv2file(&mono(l), &args, style, &mut temps)?;
-                    let right = lv2file(&mono(r), &args, style, &mut temps)?;
-                    let mono_out = left.num_channels() == 1;
-                    let (left, right) = (fit(left, frames), fit(right, frames));
-                    if mono_out {
-                        AudioBuffer::stereo(sr, left.channels[0].clone(), right.channels[0].clone())
-                    } else {
-                        let avg = |c: usize| -> Vec<f32> {
-                            left.channels[c]
-                                .iter()
-                                .zip(&right.channels[c])
-                                .map(|(a, b)| 0.5 * (a + b))
-                                .collect()
-                        };
-                        AudioBuffer::stereo(sr, avg(0), avg(1))
-                    }
-                } else {
-                    fit(lv2file(&signal, &args, style, &mut temps)?, frames)
-                };
-            }
-            Ok(signal)
-        }
+        Processor::Lv2file => render_lv2file(style.name, style.steps, audio),
     }
+}
+
+/// `audio` through a chain of LV2 plugins run by lv2file, `steps` as in
+/// [`ExternalStyle::steps`] (a URI, then `SYMBOL=VALUE` settings each); `name` labels errors.
+/// The result has `audio`'s rate and length, in stereo; a one-input plugin runs once per
+/// channel (module docs). Training data draws such chains at random
+/// ([`crate::predict::projection`]).
+pub fn render_lv2file(name: &str, steps: &[impl AsRef<str>], audio: &AudioBuffer) -> Result<AudioBuffer> {
+    let mut temps = TempFiles(Vec::new());
+    let frames = audio.frames();
+    let mut signal = fit(audio.clone(), frames);
+    for step in steps {
+        let args = lv2file_args(step.as_ref(), name)?;
+        let uri = args.last().expect("the URI is always last");
+        signal = if audio_inputs(uri, name)? == 1 {
+            // Once per channel (module docs).
+            let (l, r) = signal.to_stereo();
+            let sr = signal.sample_rate;
+            let mono = |c: Vec<f32>| AudioBuffer { sample_rate: sr, channels: vec![c] };
+            let left = lv2file(&mono(l), &args, name, &mut temps)?;
+            let right = lv2file(&mono(r), &args, name, &mut temps)?;
+            let mono_out = left.num_channels() == 1;
+            let (left, right) = (fit(left, frames), fit(right, frames));
+            if mono_out {
+                AudioBuffer::stereo(sr, left.channels[0].clone(), right.channels[0].clone())
+            } else {
+                let avg = |c: usize| -> Vec<f32> {
+                    left.channels[c].iter().zip(&right.channels[c]).map(|(a, b)| 0.5 * (a + b)).collect()
+                };
+                AudioBuffer::stereo(sr, avg(0), avg(1))
+            }
+        } else {
+            fit(lv2file(&signal, &args, name, &mut temps)?, frames)
+        };
+    }
+    Ok(signal)
 }
 
 /// `audio` through a chain of sox effects, `steps` as in [`ExternalStyle::steps`] (one effect
@@ -352,27 +352,29 @@ pub fn render_sox(name: &str, steps: &[impl AsRef<str>], audio: &AudioBuffer) ->
 }
 
 /// `audio` through one lv2file call with `args` (settings, then the URI).
-fn lv2file(
-    audio: &AudioBuffer,
-    args: &[String],
-    style: &ExternalStyle,
-    temps: &mut TempFiles,
-) -> Result<AudioBuffer> {
+fn lv2file(audio: &AudioBuffer, args: &[String], name: &str, temps: &mut TempFiles) -> Result<AudioBuffer> {
     let (input, output) = (temp_path("lv2-in"), temp_path("lv2-out"));
     temps.0.extend([input.clone(), output.clone()]);
     write_wav(&input, audio, SampleFormat::F32)?;
     let mut cmd = Command::new("lv2file");
     cmd.arg("-i").arg(&input).arg("-o").arg(&output).arg("--ignore-clipping").args(args);
-    run(&mut cmd, style)?;
+    run_program(&mut cmd, name, "lv2file")?;
     Ok(read_wav(&output)?.0)
 }
 
 /// The number of audio inputs of the plugin at `uri`, from `lv2file -n` (the lines between
-/// its "==Audio Ports==" and "==Control Ports==" headers).
-fn audio_inputs(uri: &str, style: &ExternalStyle) -> Result<usize> {
+/// its "==Audio Ports==" and "==Control Ports==" headers); asked once per plugin and process
+/// (a dataset renders thousands of references through the same few plugins).
+fn audio_inputs(uri: &str, name: &str) -> Result<usize> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+        std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(&n) = known.lock().expect("no panic holds the lock").get(uri) {
+        return Ok(n);
+    }
     let out = Command::new("lv2file").args(["-n", uri]).output().map_err(|e| {
         Error::invalid(
-            format!("{}: cannot run `lv2file` ({e})", style.name),
+            format!("{name}: cannot run `lv2file` ({e})"),
             "install it: `bash scripts/setup.sh` (Debian package `lv2file`)",
         )
     })?;
@@ -387,10 +389,11 @@ fn audio_inputs(uri: &str, style: &ExternalStyle) -> Result<usize> {
     // lv2file -n exits with status 1 even when it lists the ports: the count decides.
     if count == 0 {
         return Err(Error::invalid(
-            format!("{}: lv2file finds no audio input on plugin {uri}", style.name),
+            format!("{name}: lv2file finds no audio input on plugin {uri}"),
             "check that the plugin is installed (`bash scripts/setup.sh`; `lv2ls` lists installed plugins)",
         ));
     }
+    known.lock().expect("no panic holds the lock").insert(uri.to_string(), count);
     Ok(count)
 }
 
@@ -440,12 +443,12 @@ mod tests {
         assert_eq!(names.len(), EXTERNAL_STYLES.len());
         for style in EXTERNAL_STYLES.iter().filter(|s| s.processor == Processor::Lv2file) {
             for step in style.steps {
-                let args = lv2file_args(step, style).unwrap();
+                let args = lv2file_args(step, style.name).unwrap();
                 assert!(args.last().unwrap().contains(':'), "URI last: {args:?}");
             }
         }
         let bad = ExternalStyle { name: "bad", processor: Processor::Lv2file, steps: &["urn:x gain"] };
-        assert!(lv2file_args(bad.steps[0], &bad).unwrap_err().to_string().contains("SYMBOL=VALUE"));
+        assert!(lv2file_args(bad.steps[0], bad.name).unwrap_err().to_string().contains("SYMBOL=VALUE"));
     }
 
     /// Needs sox, lv2file and the plugins that `scripts/setup.sh` installs.

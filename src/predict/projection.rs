@@ -14,9 +14,11 @@
 //! ([`FitConfig::neutral_prior`]) so that, of settings that sound alike, the one with the least
 //! processing is the target. That setting is the chain's projection of the sox processing.
 //!
-//! Only sox makes these references, so `fxmatch eval transfer`'s LV2 references (lv2file) stay
-//! processors the predictor never saw in training; its sox references are other settings of
-//! the same effect families, on held-out content.
+//! A dataset's references come from sox or, with [`ProjectionDatasetConfig::processor`]
+//! `lv2file`, from a random chain of LV2 plugins ([`random_lv2_recipe`]) drawn from Debian's
+//! plugin packages but none of the plugins `fxmatch eval transfer`'s LV2 references use, so
+//! those stay processors no training or calibration example saw; its sox references are other
+//! settings of the same effect families, on held-out content.
 //!
 //! Rows have the layout of [`super::dataset`] (`predict-dataset.json` says `"kind":
 //! "projection"`), so `training/predictor.py train` takes both kinds; `projection.jsonl` keeps
@@ -38,7 +40,7 @@ use crate::chain::{Chain, ChainSpec};
 use crate::dataset::content::{Content, Excerpt};
 use crate::dataset::parallel::par_map;
 use crate::error::{Error, Result};
-use crate::eval::external::render_sox;
+use crate::eval::external::{render_lv2file, render_sox, Processor};
 use crate::optimize::cmaes::{Cmaes, CmaesConfig};
 use crate::render::{offline_chain, render_into};
 
@@ -145,6 +147,123 @@ pub fn random_sox_recipe(rng: &mut impl Rng) -> Vec<String> {
             rng.random_range(0.0..30.0),
             rng.random_range(-6.0..0.0)
         ));
+    }
+    steps
+}
+
+/// The LV2 plugins of [`random_lv2_recipe`], one list per effect family. None is a plugin of
+/// `fxmatch eval transfer`'s LV2 references ([`crate::eval::external::EXTERNAL_STYLES`]; a unit
+/// test checks), so those stay unseen.
+pub const LV2_RECIPE_PLUGINS: [&[&str]; 6] = [
+    &["http://drobilla.net/plugins/mda/Overdrive", "http://plugin.org.uk/swh-plugins/foverdrive"],
+    &["http://plugin.org.uk/swh-plugins/triplePara", "http://plugin.org.uk/swh-plugins/dj_eq"],
+    &["http://gareus.org/oss/lv2/darc#stereo", "http://plugin.org.uk/swh-plugins/dysonCompress"],
+    &[
+        "http://plugin.org.uk/swh-plugins/flanger",
+        "http://plugin.org.uk/swh-plugins/autoPhaser",
+        "http://drobilla.net/plugins/mda/ThruZero",
+    ],
+    &["urn:zamaudio:ZamDelay"],
+    &["http://plugin.org.uk/swh-plugins/gverb"],
+];
+
+/// A random chain of LV2 plugins for lv2file (a URI, then `SYMBOL=VALUE` settings, per step),
+/// the counterpart of [`random_sox_recipe`]: the same six families, each present with
+/// probability 0.4, at least one, in that order, one plugin per family from
+/// [`LV2_RECIPE_PLUGINS`], settings uniform over ranges a producer would use.
+pub fn random_lv2_recipe(rng: &mut impl Rng) -> Vec<String> {
+    let mut families = [false; 6];
+    while !families.iter().any(|&f| f) {
+        for f in families.iter_mut() {
+            *f = rng.random_bool(0.4);
+        }
+    }
+    let mut steps = Vec::new();
+    for (family, _) in families.iter().enumerate().filter(|(_, &on)| on) {
+        let plugins = LV2_RECIPE_PLUGINS[family];
+        let uri = plugins[rng.random_range(0..plugins.len())];
+        let settings = match uri {
+            "http://drobilla.net/plugins/mda/Overdrive" => format!(
+                "drive={:.2} muffle={:.2} output={:.2}",
+                rng.random_range(0.2..1.0),
+                rng.random_range(0.0..0.6),
+                rng.random_range(0.35..0.5)
+            ),
+            "http://plugin.org.uk/swh-plugins/foverdrive" => format!("drive={:.2}", rng.random_range(1.5..3.0)),
+            "http://plugin.org.uk/swh-plugins/triplePara" => {
+                // Its frequencies are fractions of the sample rate (48 kHz here).
+                let low = log_uniform(rng, 80.0, 300.0) / SR as f64;
+                let mid = log_uniform(rng, 200.0, 5000.0) / SR as f64;
+                let high = log_uniform(rng, 2500.0, 10000.0) / SR as f64;
+                format!(
+                    "gain_L={:.1} fc_L={:.5} gain_1={:.1} fc_1={:.5} bw_1={:.2} gain_2=0 gain_3=0 gain_H={:.1} fc_H={:.5}",
+                    rng.random_range(-9.0..9.0),
+                    low,
+                    rng.random_range(-9.0..9.0),
+                    mid,
+                    rng.random_range(0.5..2.0),
+                    rng.random_range(-9.0..9.0),
+                    high
+                )
+            }
+            "http://plugin.org.uk/swh-plugins/dj_eq" => format!(
+                "lo={:.1} mid={:.1} hi={:.1}",
+                rng.random_range(-9.0..6.0),
+                rng.random_range(-9.0..6.0),
+                rng.random_range(-9.0..6.0)
+            ),
+            "http://gareus.org/oss/lv2/darc#stereo" => format!(
+                "threshold={:.1} Ratio={:.2} attack={:.4} release={:.3}",
+                rng.random_range(-45.0..-15.0),
+                rng.random_range(0.3..1.0),
+                log_uniform(rng, 0.002, 0.03),
+                log_uniform(rng, 0.05, 0.5)
+            ),
+            "http://plugin.org.uk/swh-plugins/dysonCompress" => format!(
+                "peak_limit={:.1} release_time={:.2}",
+                rng.random_range(-20.0..-3.0),
+                rng.random_range(0.1..0.5)
+            ),
+            "http://plugin.org.uk/swh-plugins/flanger" => format!(
+                "delay_base={:.1} detune={:.1} law_freq={:.2} feedback={:.2}",
+                rng.random_range(1.0..10.0),
+                rng.random_range(1.0..5.0),
+                log_uniform(rng, 0.1, 1.5),
+                rng.random_range(0.0..0.6)
+            ),
+            "http://plugin.org.uk/swh-plugins/autoPhaser" => format!(
+                "attack_p={:.2} decay_p={:.2} depth_p={:.2} fb={:.2} spread={:.2}",
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.0..0.6),
+                rng.random_range(0.5..1.5)
+            ),
+            "http://drobilla.net/plugins/mda/ThruZero" => format!(
+                "rate={:.2} depth={:.2} mix={:.2} feedback={:.2}",
+                rng.random_range(0.1..0.6),
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.3..0.7),
+                rng.random_range(0.0..0.5)
+            ),
+            "urn:zamaudio:ZamDelay" => format!(
+                "time={:.0} sync=0 lpf={:.0} drywet={:.2} feedb={:.2}",
+                log_uniform(rng, 60.0, 600.0),
+                log_uniform(rng, 3000.0, 12000.0),
+                rng.random_range(0.15..0.45),
+                rng.random_range(0.15..0.5)
+            ),
+            _ => format!(
+                "roomsize={:.0} revtime={:.2} damping={:.2} inputbandwidth={:.2} drylevel=0 earlylevel={:.1} taillevel={:.1}",
+                log_uniform(rng, 10.0, 100.0),
+                log_uniform(rng, 0.5, 5.0),
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.5..1.0),
+                rng.random_range(-24.0..-10.0),
+                rng.random_range(-30.0..-12.0)
+            ),
+        };
+        steps.push(format!("{uri} {settings}"));
     }
     steps
 }
@@ -353,6 +472,10 @@ pub struct ProjectionDatasetConfig {
     /// before it, which therefore replay as drawn then.
     #[serde(default)]
     pub min_rms: f64,
+    /// What makes the references: random sox chains ([`random_sox_recipe`]; datasets made
+    /// before this field) or random LV2 chains run by lv2file ([`random_lv2_recipe`]).
+    #[serde(default)]
+    pub processor: Processor,
 }
 
 /// [`ProjectionDatasetConfig::min_rms`] of new datasets: −60 dBFS.
@@ -367,6 +490,7 @@ struct Record {
     example: usize,
     input_content: usize,
     reference_content: usize,
+    /// The recipe's steps (sox effects, or lv2file plugins: [`ProjectionDatasetConfig::processor`]).
     sox: Vec<String>,
     neutral_loss: f64,
     loss: f64,
@@ -418,35 +542,39 @@ pub fn build(
     models.write_manifest(out, manifest, config.stats, "fitted normalised parameters")
 }
 
-/// Example `i`'s excerpts and sox recipe, before rendering.
+/// Example `i`'s excerpts and recipe, before rendering.
 pub struct ProjectionExample {
     /// The input excerpt.
     pub input: Excerpt,
     /// The excerpt that, through the recipe, is the reference.
     pub reference: Excerpt,
-    /// The sox effects (empty: a dry reference).
+    /// What runs the recipe.
+    pub processor: Processor,
+    /// The steps: sox effects or lv2file plugins (empty: a dry reference).
     pub recipe: Vec<String>,
 }
 
 impl ProjectionExample {
-    /// `excerpt` through the example's sox chain (itself when the recipe is empty).
-    pub fn through_sox(&self, excerpt: &Excerpt, i: usize) -> Result<AudioBuffer> {
+    /// `excerpt` through the example's recipe (itself when the recipe is empty).
+    pub fn through_recipe(&self, excerpt: &Excerpt, i: usize) -> Result<AudioBuffer> {
         let audio = AudioBuffer::stereo(SR, excerpt.left.clone(), excerpt.right.clone());
-        if self.recipe.is_empty() {
-            Ok(audio)
-        } else {
-            render_sox(&format!("projection example {i}"), &self.recipe, &audio)
+        let name = format!("projection example {i}");
+        match (self.recipe.is_empty(), self.processor) {
+            (true, _) => Ok(audio),
+            (false, Processor::Sox) => render_sox(&name, &self.recipe, &audio),
+            (false, Processor::Lv2file) => render_lv2file(&name, &self.recipe, &audio),
         }
     }
 
-    /// The oracle: the input through the sox chain.
+    /// The oracle: the input through the recipe.
     pub fn oracle(&self, i: usize) -> Result<AudioBuffer> {
-        self.through_sox(&self.input, i)
+        self.through_recipe(&self.input, i)
     }
 }
 
 /// Draws example `i` of a projection dataset made with `config` (deterministic from the seed
-/// and `i`; sox's own randomness is fixed by `-R`), so that a trainer can replay it.
+/// and `i`; sox's own randomness is fixed by `-R`, and the LV2 plugins drawn have none), so
+/// that a trainer can replay it.
 pub fn draw_projection_example(
     content: &Content,
     frames: usize,
@@ -467,8 +595,14 @@ pub fn draw_projection_example(
     };
     let input = audible(&mut rng);
     let reference = if rng.random_bool(config.same_content) { input.clone() } else { audible(&mut rng) };
-    let recipe = if rng.random_bool(config.p_dry) { Vec::new() } else { random_sox_recipe(&mut rng) };
-    ProjectionExample { input, reference, recipe }
+    let recipe = if rng.random_bool(config.p_dry) {
+        Vec::new()
+    } else if config.processor == Processor::Lv2file {
+        random_lv2_recipe(&mut rng)
+    } else {
+        random_sox_recipe(&mut rng)
+    };
+    ProjectionExample { input, reference, processor: config.processor, recipe }
 }
 
 /// Example `i`: its row and its record.
@@ -482,7 +616,7 @@ fn example(
     i: usize,
 ) -> Result<(Vec<f32>, Record)> {
     let drawn = draw_projection_example(content, frames, config, i);
-    let (processed_ref, oracle) = (drawn.through_sox(&drawn.reference, i)?, drawn.oracle(i)?);
+    let (processed_ref, oracle) = (drawn.through_recipe(&drawn.reference, i)?, drawn.oracle(i)?);
     let (rl, rr) = processed_ref.stereo_slices();
     let (ol, or) = oracle.stereo_slices();
     let input = &drawn.input;
@@ -519,6 +653,58 @@ mod tests {
             ["overdrive", "highpass", "lowpass", "equalizer", "compand", "echo", "reverb", "tremolo"]
         {
             assert!(seen.contains(effect), "{effect} never drawn: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn lv2_recipes_cover_every_plugin_and_none_of_the_evaluation() {
+        let evaluated: Vec<&str> = crate::eval::external::EXTERNAL_STYLES
+            .iter()
+            .filter(|s| s.processor == Processor::Lv2file)
+            .flat_map(|s| s.steps.iter().map(|step| step.split_whitespace().next().unwrap()))
+            .collect();
+        let mine: Vec<&str> = LV2_RECIPE_PLUGINS.iter().flat_map(|f| f.iter().copied()).collect();
+        for uri in &mine {
+            assert!(!evaluated.contains(uri), "{uri} is one of eval transfer's LV2 references");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let r = random_lv2_recipe(&mut rng);
+            assert!(!r.is_empty());
+            for step in &r {
+                let uri = step.split_whitespace().next().unwrap();
+                assert!(mine.contains(&uri), "{step}");
+                seen.insert(uri.to_string());
+            }
+        }
+        assert_eq!(seen.len(), mine.len(), "every plugin is drawn: {seen:?}");
+    }
+
+    /// Needs lv2file and the plugins `scripts/setup.sh` installs. Each plugin, at the settings
+    /// a recipe draws, runs and audibly changes a clip, keeping its rate and length.
+    #[test]
+    fn every_lv2_recipe_plugin_runs_and_changes_the_sound() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut steps = std::collections::BTreeMap::new();
+        while steps.len() < LV2_RECIPE_PLUGINS.iter().map(|f| f.len()).sum::<usize>() {
+            for step in random_lv2_recipe(&mut rng) {
+                steps.entry(step.split_whitespace().next().unwrap().to_string()).or_insert(step);
+            }
+        }
+        let n = 24_000;
+        let x: Vec<f32> = crate::audio::white_noise(n, 0.3, 3)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (-((i % 6000) as f32) / 1500.0).exp())
+            .collect();
+        let clip = AudioBuffer::stereo(SR, x.clone(), x);
+        for step in steps.values() {
+            let y = render_lv2file("test", &[step], &clip).unwrap();
+            assert_eq!((y.sample_rate, y.num_channels(), y.frames()), (SR, 2, n), "{step}");
+            assert!(y.channels.iter().flatten().all(|v| v.is_finite()), "{step}");
+            let d = crate::eval::fidelity::distance(&clip, &y).unwrap();
+            assert!(d.total > 0.5, "{step} barely changes the sound: {d:?}");
         }
     }
 
@@ -577,6 +763,7 @@ mod tests {
             stats: false,
             fit: FitConfig::default(),
             min_rms: 0.0,
+            processor: Processor::Sox,
         };
         let silent = |x: &Excerpt| rms2(&x.left[skip..], &x.right[skip..]) < MIN_EXCERPT_RMS;
         let quiet_before =

@@ -737,6 +737,16 @@ mod tests {
     /// fit's loss at neutral that `fxmatch predictor project` recorded for each example.
     #[test]
     fn a_projection_dataset_replays_its_sox_oracles() {
+        replays(crate::eval::external::Processor::Sox);
+    }
+
+    /// The same with LV2 references (needs lv2file and the plugins `scripts/setup.sh` installs).
+    #[test]
+    fn a_projection_dataset_replays_its_lv2_oracles() {
+        replays(crate::eval::external::Processor::Lv2file);
+    }
+
+    fn replays(processor: crate::eval::external::Processor) {
         let dir = tempfile::tempdir().unwrap();
         let (content_dir, spec) = tone_content(dir.path(), 144_000);
         let content = Content::load(&content_dir, 48_000).unwrap();
@@ -754,6 +764,7 @@ mod tests {
             stats: false,
             fit: FitConfig { max_evaluations: 1, ..FitConfig::default() },
             min_rms: super::super::projection::MIN_EXCERPT_RMS,
+            processor,
         };
         let data = dir.path().join("data");
         super::super::projection::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
@@ -771,7 +782,7 @@ mod tests {
         for (loss, record) in losses.iter().zip(&records) {
             let recorded = record["neutral_loss"].as_f64().unwrap();
             assert!((loss - recorded).abs() < 1e-6 * recorded.max(1.0), "{loss} vs {recorded}");
-            assert!(*loss > 0.0, "a sox chain changes the tone: {record}");
+            assert!(*loss > 0.0, "a random chain changes the tone: {record}");
         }
     }
 }
