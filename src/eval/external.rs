@@ -298,6 +298,10 @@ pub fn render_external(style: &ExternalStyle, audio: &AudioBuffer) -> Result<Aud
     }
 }
 
+/// A step whose output peaks above this (60 dB over full scale), or is NaN, has run away
+/// (an unstable filter, feedback past 1): an error, not a reference.
+const RUNAWAY_PEAK: f32 = 1000.0;
+
 /// `audio` through a chain of LV2 plugins run by lv2file, `steps` as in
 /// [`ExternalStyle::steps`] (a URI, then `SYMBOL=VALUE` settings each); `name` labels errors.
 /// The result has `audio`'s rate and length, in stereo; a one-input plugin runs once per
@@ -330,6 +334,20 @@ pub fn render_lv2file(name: &str, steps: &[impl AsRef<str>], audio: &AudioBuffer
         } else {
             fit(lv2file(&signal, &args, name, &mut temps)?, frames)
         };
+        let peak = signal.channels.iter().flatten().fold(0.0f32, |m, v| {
+            if v.is_nan() {
+                f32::INFINITY
+            } else {
+                m.max(v.abs())
+            }
+        });
+        if peak > RUNAWAY_PEAK {
+            return Err(Error::invalid(
+                format!("{name}: LV2 plugin {uri} ran away (peak {peak:.3e})"),
+                "check its settings (lv2file passes values unscaled: a frequency port marked as a \
+                 fraction of the sample rate takes Hz)",
+            ));
+        }
     }
     Ok(signal)
 }
@@ -483,6 +501,21 @@ mod tests {
             let d = crate::eval::fidelity::distance(&x, &y).unwrap();
             assert!(d.total > 1.0, "{} barely changes the sound: {d:?}", style.name);
         }
+    }
+
+    /// Needs lv2file and swh-lv2. triplePara's frequencies given as fractions of the sample rate
+    /// (as lv2info lists them; lv2file wants Hz) make its filters unstable.
+    #[test]
+    fn a_runaway_plugin_is_an_error_naming_it() {
+        let step = "http://plugin.org.uk/swh-plugins/triplePara gain_L=-8.6 fc_L=0.00422 gain_1=-3.6 \
+                    fc_1=0.06129 bw_1=0.5 gain_H=-5.2 fc_H=0.1406";
+        // The filters diverge slowly: 3 s of sound.
+        let x = white_noise(144_000, 0.3, 4);
+        let long = AudioBuffer::stereo(48_000, x.clone(), x);
+        let e = render_lv2file("unstable", &[step], &long).unwrap_err().to_string();
+        assert!(e.contains("unstable") && e.contains("triplePara") && e.contains("ran away"), "{e}");
+        let hz = step.replace("0.00422", "200").replace("0.06129", "2900").replace("0.1406", "6700");
+        assert!(render_lv2file("stable", &[hz], &long).is_ok());
     }
 
     #[test]
