@@ -6,6 +6,7 @@ Usage:
   python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
   python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3
+  python training/predictor.py ensemble --runs RUN_DIR RUN_DIR2 ... --out RUN4
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
 The network is the seed's controller: an MLP on [z_x, z_ref] (here the VAE's mid and side latent
@@ -41,6 +42,10 @@ through its random sox or LV2 chain). With `--per-effect`, a coordinate descent 
 effect its own alpha (0 leaves the effect out), kept only if it also beats the single alpha on
 `--check-examples` other examples of each dataset. The pull is part of the exported network (a
 last layer), so the Rust side and the golden parity test see it.
+
+`ensemble` makes one network of several runs trained alike (`train --seed S`): the mean of their
+predictions. Runs that differ only in their seed differ on references the chain did not make by
+more than their validation errors differ; the mean is steadier. It calibrates and exports as one.
 
 `export` writes MODEL_DIR/NAME.onnx (input `z` (1, 512 + 2 x stats_len + 2 x style_len), output `p` (1, free parameters)),
 NAME.json (chain, parameter names, the VAE's sha256, the ONNX sha256, validation figures) and
@@ -202,12 +207,31 @@ def stats_mask(meta: dict, drop: str) -> torch.Tensor | None:
 
 
 def build(ck: dict) -> nn.Sequential:
-    """The network of a checkpoint, in the layout `train` saved it (and `calibrate` extended it)."""
+    """The network of a checkpoint, in the layout `train` saved it (and `calibrate` extended it;
+    `ensemble` runs several such networks side by side)."""
     n_in, keep, toward = ck["n_in"], ck.get("keep"), ck.get("toward_neutral")
-    return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
-                         *([Keep(keep)] if keep is not None else []),
-                         Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))),
-                         *([TowardNeutral.of(toward)] if toward else []))
+
+    def member() -> nn.Sequential:
+        return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
+                             *([Keep(keep)] if keep is not None else []),
+                             Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+
+    if ck.get("members"):
+        return nn.Sequential(Ensemble([member() for _ in range(ck["members"])]),
+                             *([TowardNeutral.of(toward)] if toward else []))
+    return nn.Sequential(*member(), *([TowardNeutral.of(toward)] if toward else []))
+
+
+class Ensemble(nn.Module):
+    """The mean of several networks' predictions (`ensemble`): networks trained alike from
+    different seeds differ by more than their validation error shows, and their mean is steadier."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(z) for m in self.members]).mean(0)
 
 
 class TowardNeutral(nn.Module):
@@ -255,6 +279,45 @@ class Standardise(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return (z - self.mean) / self.std
+
+
+def ensemble(a: argparse.Namespace) -> None:
+    cks = [torch.load(r / "checkpoint.pt", map_location="cpu", weights_only=False) for r in a.runs]
+    first = cks[0]
+    for r, ck in zip(a.runs, cks):
+        if ck.get("members") or ck.get("toward_neutral"):
+            raise SystemExit(f"{r} is an ensemble or calibrated already: give `train` or `spsa` runs")
+        same = (ck["meta"]["params"], ck["n_in"], ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN)),
+                ck["meta"]["vae_sha256"], ck["meta"].get("encoder_sha256"), ck["meta"].get("stats_len"))
+        want = (first["meta"]["params"], first["n_in"], first["n_out"], tuple(first.get("hidden", DEFAULT_HIDDEN)),
+                first["meta"]["vae_sha256"], first["meta"].get("encoder_sha256"), first["meta"].get("stats_len"))
+        if same != want:
+            raise SystemExit(f"{r} is not the same network on the same inputs as {a.runs[0]}")
+        if (ck.get("keep") is None) != (first.get("keep") is None) or (
+                ck.get("keep") is not None and not torch.equal(ck["keep"], first["keep"])):
+            raise SystemExit(f"{r} reads other inputs (--drop-stats) than {a.runs[0]}")
+    out = {k: first[k] for k in ("n_in", "n_out", "keep", "meta")}
+    out["hidden"] = tuple(first.get("hidden", DEFAULT_HIDDEN))
+    out["members"] = len(cks)
+    model = build(out)
+    for m, ck in zip(model[0].members, cks):
+        single = build(ck)
+        single.load_state_dict(ck["model"])
+        m.load_state_dict(single.state_dict())
+    model.eval()
+    figures = {"members": [ck["figures"] for ck in cks], "runs": [str(r) for r in a.runs]}
+    # The mean's validation error on the first run's dataset (every run trained on its rows).
+    data = Path(first["args"]["data"]) if first.get("args", {}).get("data") else None
+    if data is not None and (data / "predict-dataset.json").exists():
+        meta, z, p, val = load(data, first["meta"])
+        with torch.no_grad():
+            pred = model(torch.from_numpy(z[val]))
+        figures["val_mae"] = float((pred - torch.from_numpy(p[val]).clamp(LO, HI)).abs().mean())
+        figures["val_mae_members"] = [ck["figures"].get("val_mae") for ck in cks]
+        print(json.dumps({"val_mae": figures["val_mae"], "members": figures["val_mae_members"]}), flush=True)
+    out.update({"model": model.state_dict(), "figures": figures, "args": {k: str(v) for k, v in vars(a).items()}})
+    a.out.mkdir(parents=True, exist_ok=True)
+    torch.save(out, a.out / "checkpoint.pt")
 
 
 def export(a: argparse.Namespace) -> None:
@@ -431,6 +494,7 @@ def spsa(a: argparse.Namespace) -> None:
     figures["val_mae"] = best[3][sets[0].name]["val_mae"]
     print(json.dumps(figures["spsa"]), flush=True)
     torch.save({"model": model.state_dict(), "n_in": ck["n_in"], "n_out": ck["n_out"], "keep": ck.get("keep"),
+                **({"members": ck["members"]} if ck.get("members") else {}),
                 "hidden": tuple(ck.get("hidden", DEFAULT_HIDDEN)), "meta": ck["meta"], "figures": figures,
                 "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
@@ -612,12 +676,15 @@ def main() -> None:
     c.add_argument("--render-threads", type=int, default=2)
     c.add_argument("--fxmatch", default="target/release/fxmatch")
     c.add_argument("--seed", type=int, default=0)
+    en = sub.add_parser("ensemble", help="one network that averages several `train` or `spsa` runs")
+    en.add_argument("--runs", type=Path, nargs="+", required=True)
+    en.add_argument("--out", type=Path, required=True)
     e = sub.add_parser("export")
     e.add_argument("--run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--name", default="default")
     a = ap.parse_args()
-    {"train": train, "spsa": spsa, "calibrate": calibrate, "export": export}[a.cmd](a)
+    {"train": train, "spsa": spsa, "calibrate": calibrate, "ensemble": ensemble, "export": export}[a.cmd](a)
 
 
 if __name__ == "__main__":

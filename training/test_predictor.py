@@ -89,5 +89,55 @@ class PerEffect(unittest.TestCase):
         self.assertGreaterEqual(out["per_effect"]["check"]["per_effect"], out["per_effect"]["check"]["single"])
 
 
+@unittest.skipUnless(HAVE_TORCH, "needs torch")
+class EnsembleOfRuns(unittest.TestCase):
+    def save_run(self, root, name, seed, n_in=6, hidden=(4,)):
+        import torch
+        import predictor as pr
+        torch.manual_seed(seed)
+        ck = {"n_in": n_in, "n_out": 3, "hidden": hidden, "keep": None,
+              "meta": {"params": ["a.x", "a.y", "b.z"], "vae_sha256": "v", "stats_len": 0}, "figures": {"val_mae": 0.1}}
+        net = pr.build(ck)
+        ck["model"] = net.state_dict()
+        d = root / name
+        d.mkdir()
+        torch.save(ck, d / "checkpoint.pt")
+        return d, net
+
+    def test_the_ensemble_is_the_mean_of_its_runs_and_calibrates_like_one(self):
+        import argparse
+        import tempfile
+        from pathlib import Path
+        import torch
+        import predictor as pr
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (r1, n1), (r2, n2) = self.save_run(root, "r1", 1), self.save_run(root, "r2", 2)
+            pr.ensemble(argparse.Namespace(runs=[r1, r2], out=root / "ens"))
+            ck = torch.load(root / "ens" / "checkpoint.pt", weights_only=False)
+            model = pr.build(ck)
+            model.load_state_dict(ck["model"])  # strict: the layout build() makes
+            z = torch.randn(5, 6)
+            with torch.no_grad():
+                self.assertTrue(torch.allclose(model(z), (n1(z) + n2(z)) / 2, atol=1e-6))
+                # A calibrated ensemble rebuilds with its pull after the mean, as calibrate saves it.
+                cal = {**ck, "toward_neutral": {"alpha": 0.5, "neutral": [0.0, None, 1.0]}}
+                ext = pr.build(cal)
+                ext.load_state_dict(ck["model"], strict=False)
+                want = (n1(z) + n2(z)) / 2 * torch.tensor([0.5, 1.0, 0.5]) + torch.tensor([0.0, 0.0, 0.5])
+                self.assertTrue(torch.allclose(ext(z), want, atol=1e-6))
+
+    def test_runs_of_different_networks_are_refused(self):
+        import argparse
+        import tempfile
+        from pathlib import Path
+        import predictor as pr
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (r1, _), (r2, _) = self.save_run(root, "r1", 1), self.save_run(root, "r2", 2, hidden=(5,))
+            with self.assertRaises(SystemExit):
+                pr.ensemble(argparse.Namespace(runs=[r1, r2], out=root / "ens"))
+
+
 if __name__ == "__main__":
     unittest.main()
