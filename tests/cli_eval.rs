@@ -150,7 +150,10 @@ fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
     assert_eq!(gains(5), [1.0; 4]);
     assert_eq!(systems[0]["share_closer"], 0.0);
     assert_eq!(systems[5]["share_closer"], 1.0);
-    assert!(md.contains("| system | similarity to the reference | median gain | closer |"), "{md}");
+    assert!(
+        md.contains("| system | similarity to the reference | median gain | 90 % interval | closer |"),
+        "{md}"
+    );
     assert!(md.contains("| system | fxmatch-chain (2) | sox (1) | lv2file (1) | external (2) |"), "{md}");
     assert!(
         std::fs::read_to_string(dir.path().join("transfer-mfcc.svg")).unwrap().matches("<rect").count() == 7

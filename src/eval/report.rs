@@ -180,26 +180,35 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
          `fxmatch::eval::fidelity` (spectral + dynamics + width, dB; not the metric); 1 = the oracle, \
          0 = the untouched input, < 0 = worse than doing nothing. Closer: share of cases where the \
          output is nearer the oracle than the input is.\n\n\
-         | system | similarity to the reference | median gain | closer | parameter error | seconds per match |\n\
-         |---|---|---|---|---|---|\n",
+         | system | similarity to the reference | median gain | 90 % interval | closer | parameter error | seconds per match |\n\
+         |---|---|---|---|---|---|---|\n",
         r.pairs.len(),
         chain.display(),
         r.metric
     );
     for sys in &r.systems {
         md += &format!(
-            "| {} | {:.3} | {:.3} | {:.0} % | {} | {} |\n",
+            "| {} | {:.3} | {:.3} | {} | {:.0} % | {} | {} |\n",
             sys.system,
             sys.mean_similarity,
             sys.median_gain,
+            interval(sys.median_gain_interval),
             100.0 * sys.share_closer,
             opt(sys.mean_param_error, 3),
             opt(sys.mean_seconds, 2)
         );
     }
-    md += "\nParameter error: mean |found − true| over the free parameters, normalised (random guess: 1/3), on fxmatch-chain cases.\n\n";
+    md += "\n90 % interval: of the median gain, by a bootstrap that resamples the reference styles (the \
+           cases of one style are not independent); two runs whose intervals overlap widely are not \
+           told apart by these cases. Parameter error: mean |found − true| over the free parameters, \
+           normalised (random guess: 1/3), on fxmatch-chain cases.\n\n";
     if !r.systems.is_empty() {
-        md += &group_table(&r.systems, "Per source: median gain / closer (cases).", |s| &s.by_source);
+        md += &group_table(
+            &r.systems,
+            "Per source: median gain [90 % interval] / closer (cases).",
+            |s| &s.by_source,
+            true,
+        );
     }
     if r.systems.first().is_some_and(|s| !s.by_class.is_empty()) {
         md += "\n";
@@ -207,6 +216,7 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
             &r.systems,
             "Per effect class: external cases whose chain contains one (a case counts in each of its classes): median gain / closer (cases).",
             |s| &s.by_class,
+            false,
         );
     }
     md += "\nPer case: d(input, oracle) in dB (spectral + dynamics + width), then each system's gain.\n\n| # | source | style | input | reference | d(input, oracle) |";
@@ -236,9 +246,20 @@ pub fn transfer_table(r: &TransferResult, chain: &Path, styles: usize, pairs: us
     md
 }
 
-/// One row per system of median gain / share closer per group (the groups of the first system
-/// head the columns): `groups` picks the sources or the effect classes.
-fn group_table(systems: &[SystemScore], heading: &str, groups: fn(&SystemScore) -> &[SourceScore]) -> String {
+/// `[lo, hi]` of a median's interval, two decimals.
+fn interval([lo, hi]: [f64; 2]) -> String {
+    format!("[{lo:.2}, {hi:.2}]")
+}
+
+/// One row per system of median gain (with its interval where `with_interval`) / share closer
+/// per group (the groups of the first system head the columns): `groups` picks the sources or
+/// the effect classes.
+fn group_table(
+    systems: &[SystemScore],
+    heading: &str,
+    groups: fn(&SystemScore) -> &[SourceScore],
+    with_interval: bool,
+) -> String {
     let mut md = format!("{heading}\n\n| system |");
     for g in groups(&systems[0]) {
         md += &format!(" {} ({}) |", g.source, g.cases);
@@ -247,7 +268,9 @@ fn group_table(systems: &[SystemScore], heading: &str, groups: fn(&SystemScore) 
     for sys in systems {
         md += &format!("| {} |", sys.system);
         for g in groups(sys) {
-            md += &format!(" {:.3} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
+            let spread =
+                if with_interval { format!(" {}", interval(g.median_gain_interval)) } else { String::new() };
+            md += &format!(" {:.3}{spread} / {:.0} % |", g.median_gain, 100.0 * g.share_closer);
         }
         md += "\n";
     }
@@ -439,12 +462,14 @@ mod tests {
             distances: vec![distance(1.0)],
             gains: vec![gain],
             median_gain: gain,
+            median_gain_interval: [gain - 0.1, gain + 0.1],
             share_closer: 1.0,
             by_source: vec![SourceScore {
                 source: "sox".into(),
                 cases: 1,
                 mean_similarity: 0.9,
                 median_gain: gain,
+                median_gain_interval: [gain - 0.1, gain + 0.1],
                 share_closer: 1.0,
                 mean_param_error: None,
             }],
@@ -453,6 +478,7 @@ mod tests {
                 cases: 1,
                 mean_similarity: 0.9,
                 median_gain: gain,
+                median_gain_interval: [gain - 0.1, gain + 0.1],
                 share_closer: 1.0,
                 mean_param_error: None,
             }],
@@ -478,9 +504,15 @@ mod tests {
             "## Style transfer (1 reference styles × 1 pairs = 1 cases, chain c.toml, metric mfcc, 12 s)"
         ));
         // Systems without a parameter error or time leave the cells empty.
-        assert!(md.contains("| input | 0.900 | 0.000 | 100 % |  |  |\n"), "{md}");
-        assert!(md.contains("| match:live | 0.900 | 0.250 | 100 % | 0.200 | 1.50 |\n"), "{md}");
-        assert!(md.contains("| system | sox (1) |\n|---|---|\n| input | 0.000 / 100 % |\n"), "{md}");
+        assert!(md.contains("| input | 0.900 | 0.000 | [-0.10, 0.10] | 100 % |  |  |\n"), "{md}");
+        assert!(
+            md.contains("| match:live | 0.900 | 0.250 | [0.15, 0.35] | 100 % | 0.200 | 1.50 |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| system | sox (1) |\n|---|---|\n| input | 0.000 [-0.10, 0.10] / 100 % |\n"),
+            "{md}"
+        );
         assert!(md.contains("| system | dynamics (1) |\n|---|---|\n| input | 0.000 / 100 % |\n| match:live | 0.250 / 100 % |\n"), "{md}");
         assert!(
             md.contains("| 1 | sox | radio | 3 | 4 | 8.00 (4.00 + 2.00 + 2.00) | 0.00 | 0.25 |\n"),
