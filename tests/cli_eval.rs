@@ -158,6 +158,20 @@ fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
     assert!(
         std::fs::read_to_string(dir.path().join("transfer-mfcc.svg")).unwrap().matches("<rect").count() == 7
     );
+    // `eval compare` reads what transfer wrote: the oracle against the input is +1 on every
+    // case, so every difference and its interval are exactly 1.
+    let json = dir.path().join("transfer.json");
+    let o = run(&["eval", "compare", s(&json), s(&json), "--base-system", "input", "--system", "oracle"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("| all (4) | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | 100 % | 0 % |"), "{out}");
+    assert!(out.contains("| external (2) |"), "{out}");
+    let o = run(&["eval", "compare", s(&json), s(&json), "--system", "hybrid:live"]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("no system `hybrid:live`") && err.contains("match:live"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -43,6 +43,28 @@ pub enum EvalCommand {
     /// the match per profile, the oracle): similarity to the reference, and the fidelity gain
     /// 1 − d(output, oracle) / d(input, oracle) with an independent audio distance d.
     Transfer(TransferArgs),
+    /// Two systems of `eval transfer` on the same cases: the difference of their median gains
+    /// with a paired 90 % interval (the styles resampled with both together), overall, per
+    /// source and per effect class. The two runs must share seed, chain, styles and content.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// transfer.json of the base run (what ships).
+    base: PathBuf,
+    /// transfer.json of the new run (the candidate); the base file again to compare two
+    /// systems of one run.
+    new: PathBuf,
+    /// The system of the new run to judge (predict, hybrid:live, match:live, …).
+    #[arg(long, default_value = "predict")]
+    system: String,
+    /// The system of the base run to judge it against (default: the same name as --system).
+    #[arg(long, value_name = "SYSTEM")]
+    base_system: Option<String>,
+    /// The metric whose runs to compare, where a file holds several (default: the first).
+    #[arg(long)]
+    metric: Option<String>,
 }
 
 #[derive(Args)]
@@ -221,6 +243,9 @@ impl CommonEvalArgs {
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
+    if let EvalCommand::Compare(args) = cmd {
+        return run_compare(args);
+    }
     // The results folder is checked before the benchmark runs, not after.
     let out = match &cmd {
         EvalCommand::ZeroShot(a) => &a.common.out,
@@ -228,6 +253,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Retrieval(a) => &a.common.out,
         EvalCommand::ParamEst(a) => &a.common.out,
         EvalCommand::Transfer(a) => &a.common.out,
+        EvalCommand::Compare(_) => unreachable!("handled above: it writes no results folder"),
     };
     fxmatch::fsutil::check_output_dir(out)?;
     match cmd {
@@ -236,7 +262,54 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Retrieval(args) => run_retrieval(args),
         EvalCommand::ParamEst(args) => run_param_est(args),
         EvalCommand::Transfer(args) => run_transfer(args),
+        EvalCommand::Compare(_) => unreachable!("handled above"),
     }
+}
+
+/// Prints the comparison of two `eval transfer` runs (`fxmatch::eval::compare`).
+fn run_compare(args: CompareArgs) -> Result<()> {
+    let load = |path: &Path| -> Result<fxmatch::eval::compare::TransferRun> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("reading {} (a transfer.json of `fxmatch eval transfer`)", path.display())
+        })?;
+        let runs = fxmatch::eval::compare::parse_transfer_json(&text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let run = match &args.metric {
+            Some(m) => runs.iter().find(|r| &r.metric == m),
+            None => runs.first(),
+        };
+        run.cloned().with_context(|| {
+            format!(
+                "{} has no run for metric {}\n  fix: pass --metric with one of: {}",
+                path.display(),
+                args.metric.as_deref().unwrap_or("(any)"),
+                runs.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    };
+    let (base_run, new_run) = (load(&args.base)?, load(&args.new)?);
+    anyhow::ensure!(
+        base_run.metric == new_run.metric,
+        "the base run optimised {} and the new one {}\n  fix: pass --metric, or compare runs of the same metric",
+        base_run.metric,
+        new_run.metric
+    );
+    let base_system = args.base_system.as_deref().unwrap_or(&args.system);
+    let rows = fxmatch::eval::compare::compare(&base_run, base_system, &new_run, &args.system)?;
+    let label = |path: &Path, system: &str| {
+        format!(
+            "{system} ({})",
+            path.parent().and_then(|p| p.file_name()).unwrap_or_default().to_string_lossy()
+        )
+    };
+    println!(
+        "## {} against {} (metric {})\n",
+        label(&args.new, &args.system),
+        label(&args.base, base_system),
+        base_run.metric
+    );
+    print!("{}", fxmatch::eval::compare::compare_table(&rows, "base", "new"));
+    Ok(())
 }
 
 fn load_content(dirs: &[PathBuf]) -> Result<(Vec<AudioBuffer>, Vec<AudioBuffer>)> {

@@ -1,6 +1,8 @@
 //! Evaluation: the ST-ITO benchmark tasks (`shared/BENCHMARK.md`) run on fxmatch's own effects.
 
 pub mod baseline;
+pub mod bootstrap;
+pub mod compare;
 pub mod content;
 pub mod external;
 pub mod fidelity;

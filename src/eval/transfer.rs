@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::baseline::rule_based_transfer;
+use super::bootstrap::median_interval;
 use super::content::{other_index, random_settings, require_two};
 use super::external::{render_external, ExternalStyle};
 use super::fidelity::{distance, transfer_gain, Distance};
@@ -159,39 +160,6 @@ pub fn median(v: &[f64]) -> f64 {
         n if n % 2 == 1 => s[n / 2],
         n => 0.5 * (s[n / 2 - 1] + s[n / 2]),
     }
-}
-
-/// Resamples of [`median_interval`].
-const BOOTSTRAP_RESAMPLES: usize = 2000;
-
-/// A 90 % bootstrap interval of the median of `values`, resampling whole groups (`group[i]`
-/// is value `i`'s group; here the reference style, since the cases of one style share its
-/// processing and are not independent): the 5th and 95th percentiles of the medians of
-/// [`BOOTSTRAP_RESAMPLES`] draws of as many groups, with replacement. Deterministic (a fixed
-/// seed); `[NaN, NaN]` when empty.
-pub fn median_interval(values: &[f64], group: &[&str]) -> [f64; 2] {
-    let mut names: Vec<&str> = group.to_vec();
-    names.sort_unstable();
-    names.dedup();
-    if values.is_empty() || names.is_empty() {
-        return [f64::NAN, f64::NAN];
-    }
-    let members: Vec<Vec<f64>> = names
-        .iter()
-        .map(|n| (0..values.len()).filter(|&i| group[i] == *n).map(|i| values[i]).collect())
-        .collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x0b00_75a4);
-    let mut medians: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-        .map(|_| {
-            let draw: Vec<f64> = (0..members.len())
-                .flat_map(|_| members[rng.random_range(0..members.len())].iter().copied())
-                .collect();
-            median(&draw)
-        })
-        .collect();
-    medians.sort_by(f64::total_cmp);
-    let at = |q: f64| medians[((q * (medians.len() - 1) as f64).round() as usize).min(medians.len() - 1)];
-    [at(0.05), at(0.95)]
 }
 
 /// Mixed into the seed of the `random` system's stream (see [`transfer`]).
@@ -442,23 +410,7 @@ pub fn transfer(
 
 #[cfg(test)]
 mod tests {
-    use super::{median, median_interval};
-
-    #[test]
-    fn the_median_interval_resamples_styles_and_holds_the_median() {
-        // Three styles, three cases each: the interval brackets the median and is
-        // deterministic; one style alone gives the median of its own cases.
-        let values = [0.1, 0.2, 0.3, -0.5, -0.4, -0.3, 0.6, 0.7, 0.8];
-        let group = ["a", "a", "a", "b", "b", "b", "c", "c", "c"];
-        let [lo, hi] = median_interval(&values, &group);
-        assert!(lo <= median(&values) && median(&values) <= hi, "{lo} {hi}");
-        assert!(lo < 0.0 && hi > 0.5, "resampling styles spans their spread: {lo} {hi}");
-        assert_eq!(median_interval(&values, &group), [lo, hi]);
-        assert_eq!(median_interval(&[0.1, 0.3, 0.2], &["a"; 3]), [0.2, 0.2]);
-        // Styles all alike: no spread.
-        assert_eq!(median_interval(&[0.4; 6], &["a", "a", "b", "b", "c", "c"]), [0.4, 0.4]);
-        assert!(median_interval(&[], &[]).iter().all(|v| v.is_nan()));
-    }
+    use super::median;
 
     #[test]
     fn median_of_odd_and_even_counts() {
