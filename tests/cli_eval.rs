@@ -166,6 +166,21 @@ fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.contains("| all (4) | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | 100 % | 0 % |"), "{out}");
     assert!(out.contains("| external (2) |"), "{out}");
+    // Pairs of files after the first are further draws, pooled: twice the cases.
+    let o = run(&[
+        "eval",
+        "compare",
+        s(&json),
+        s(&json),
+        s(&json),
+        s(&json),
+        "--base-system",
+        "input",
+        "--system",
+        "oracle",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("| all (8) | 0.000 | 1.000 | +1.000 ["), "{out}");
     let o = run(&["eval", "compare", s(&json), s(&json), "--system", "hybrid:live"]);
     let err = stderr(&o);
     assert!(

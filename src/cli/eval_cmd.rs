@@ -51,11 +51,11 @@ pub enum EvalCommand {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// transfer.json of the base run (what ships).
-    base: PathBuf,
-    /// transfer.json of the new run (the candidate); the base file again to compare two
-    /// systems of one run.
-    new: PathBuf,
+    /// transfer.json of the base run (what ships), then of the new run (the candidate; the base
+    /// file again to compare two systems of one run). More pairs BASE NEW (other draws of the
+    /// cases, e.g. --seed 1) are pooled: their cases counted together, styles by name.
+    #[arg(value_name = "BASE NEW", num_args = 2.., required = true)]
+    files: Vec<PathBuf>,
     /// The system of the new run to judge (predict, hybrid:live, match:live, …).
     #[arg(long, default_value = "predict")]
     system: String,
@@ -287,25 +287,41 @@ fn run_compare(args: CompareArgs) -> Result<()> {
             )
         })
     };
-    let (base_run, new_run) = (load(&args.base)?, load(&args.new)?);
+    anyhow::ensure!(
+        args.files.len() % 2 == 0,
+        "{} files: they come in pairs, BASE NEW [BASE NEW …]\n  fix: add the missing transfer.json",
+        args.files.len()
+    );
+    let base_system = args.base_system.as_deref().unwrap_or(&args.system);
+    let (mut base_runs, mut new_runs) = (Vec::new(), Vec::new());
+    for pair in args.files.chunks(2) {
+        base_runs.push(load(&pair[0])?);
+        new_runs.push(load(&pair[1])?);
+    }
+    let base_run = fxmatch::eval::compare::pool(&base_runs, base_system)?;
+    let new_run = fxmatch::eval::compare::pool(&new_runs, &args.system)?;
     anyhow::ensure!(
         base_run.metric == new_run.metric,
         "the base run optimised {} and the new one {}\n  fix: pass --metric, or compare runs of the same metric",
         base_run.metric,
         new_run.metric
     );
-    let base_system = args.base_system.as_deref().unwrap_or(&args.system);
     let rows = fxmatch::eval::compare::compare(&base_run, base_system, &new_run, &args.system)?;
-    let label = |path: &Path, system: &str| {
-        format!(
-            "{system} ({})",
-            path.parent().and_then(|p| p.file_name()).unwrap_or_default().to_string_lossy()
-        )
+    let label = |paths: Vec<&PathBuf>, system: &str| {
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| {
+                p.parent().and_then(|p| p.file_name()).unwrap_or_default().to_string_lossy().into_owned()
+            })
+            .collect();
+        format!("{system} ({})", names.join(" + "))
     };
+    let (bases, news): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        (args.files.iter().step_by(2).collect(), args.files.iter().skip(1).step_by(2).collect());
     println!(
         "## {} against {} (metric {})\n",
-        label(&args.new, &args.system),
-        label(&args.base, base_system),
+        label(news, &args.system),
+        label(bases, base_system),
         base_run.metric
     );
     print!("{}", fxmatch::eval::compare::compare_table(&rows, "base", "new"));

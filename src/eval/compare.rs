@@ -63,6 +63,29 @@ impl TransferRun {
     }
 }
 
+/// Several runs as one: the cases of all, one after the other, and the system `system` of
+/// each. Pooling two draws of the cases (`--seed 0` and `--seed 1`) doubles the cases per style;
+/// the styles keep their names, so a resampled style brings its cases from every draw.
+pub fn pool(runs: &[TransferRun], system: &str) -> Result<TransferRun> {
+    let first =
+        runs.first().ok_or_else(|| Error::invalid("no run to pool", "pass at least one transfer.json"))?;
+    if let Some(other) = runs.iter().find(|r| r.metric != first.metric) {
+        return Err(Error::invalid(
+            format!("runs of two metrics ({} and {})", first.metric, other.metric),
+            "pass --metric, or pool runs of the same metric",
+        ));
+    }
+    let mut gains = Vec::new();
+    for run in runs {
+        gains.extend_from_slice(&run.system(system)?.gains);
+    }
+    Ok(TransferRun {
+        metric: first.metric.clone(),
+        pairs: runs.iter().flat_map(|r| r.pairs.iter().cloned()).collect(),
+        systems: vec![SystemGains { system: system.to_string(), gains }],
+    })
+}
+
 /// The runs (one per metric) of a `transfer.json` written by `fxmatch eval transfer`.
 pub fn parse_transfer_json(text: &str) -> Result<Vec<TransferRun>> {
     #[derive(Deserialize)]
@@ -286,6 +309,22 @@ mod tests {
         assert!(e.contains("case 3 differs") && e.contains("same --seed"), "{e}");
         let e = compare(&a, "predict", &a, "hybrid:live").unwrap_err().to_string();
         assert!(e.contains("no system `hybrid:live`") && e.contains("name one of: predict"), "{e}");
+    }
+
+    #[test]
+    fn pooled_draws_add_their_cases_and_keep_the_styles() {
+        let a = run(&[("predict", vec![0.1; 6]), ("input", vec![0.0; 6])]);
+        let mut b = run(&[("predict", vec![0.3; 6])]);
+        b.pairs.iter_mut().for_each(|p| p.input += 10);
+        let pooled = pool(&[a.clone(), b.clone()], "predict").unwrap();
+        assert_eq!(pooled.pairs.len(), 12);
+        assert_eq!(pooled.systems.len(), 1);
+        assert_eq!(pooled.system("predict").unwrap().gains[..7], [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.3]);
+        let rows = compare(&pool(&[a.clone(), a.clone()], "predict").unwrap(), "predict", &pooled, "predict")
+            .unwrap_err();
+        assert!(rows.to_string().contains("case 7 differs"), "{rows}");
+        let e = pool(&[a, b], "input").unwrap_err().to_string();
+        assert!(e.contains("no system `input`"), "{e}");
     }
 
     #[test]
