@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::bootstrap::paired_median_difference;
+use super::bootstrap::{group_bootstrap_interval, paired_median_difference};
 use super::transfer::{median, CHAIN_SOURCE, EXTERNAL_SOURCE};
 use crate::error::{Error, Result};
 
@@ -133,6 +133,9 @@ pub struct GroupComparison {
     pub share_new_nearer: f64,
     /// Share of the cases where the base system's output is strictly nearer the oracle.
     pub share_base_nearer: f64,
+    /// A 90 % interval of `share_new_nearer − share_base_nearer` (styles resampled): a
+    /// sign test that does not care by how much, where the medians may barely move.
+    pub nearer_interval: [f64; 2],
 }
 
 /// `new` (a system of the run `new_run`) against `base` (of `base_run`) on every group of
@@ -198,6 +201,14 @@ pub fn compare(
             let share = |f: fn(f64, f64) -> bool| {
                 b.iter().zip(&n).filter(|(b, n)| f(**b, **n)).count() as f64 / idx.len() as f64
             };
+            // +1 where new is nearer, −1 where base is, 0 for a tie: the mean is the difference
+            // of the two shares.
+            let sign: Vec<f64> =
+                b.iter().zip(&n).map(|(b, n)| (n - b).signum() * f64::from(n != b)).collect();
+            let nearer_interval = group_bootstrap_interval(&styles, |drawn| {
+                // `+ 0.0` turns an all-tie −0 into 0, so that it prints as +0 %.
+                drawn.iter().map(|&i| sign[i]).sum::<f64>() / drawn.len() as f64 + 0.0
+            });
             GroupComparison {
                 group,
                 cases: idx.len(),
@@ -207,6 +218,7 @@ pub fn compare(
                 interval,
                 share_new_nearer: share(|b, n| n > b),
                 share_base_nearer: share(|b, n| b > n),
+                nearer_interval,
             }
         })
         .collect())
@@ -215,11 +227,11 @@ pub fn compare(
 /// The comparison as a Markdown table; `base` and `new` label the columns.
 pub fn compare_table(rows: &[GroupComparison], base: &str, new: &str) -> String {
     let mut md = format!(
-        "| cases | {base} | {new} | difference [90 % interval] | {new} nearer | {base} nearer |\n|---|---|---|---|---|---|\n"
+        "| cases | {base} | {new} | difference [90 % interval] | {new} nearer | {base} nearer | nearer, new − base [90 % interval] |\n|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         md += &format!(
-            "| {} ({}) | {:.3} | {:.3} | {:+.3} [{:+.3}, {:+.3}] | {:.0} % | {:.0} % |\n",
+            "| {} ({}) | {:.3} | {:.3} | {:+.3} [{:+.3}, {:+.3}] | {:.0} % | {:.0} % | {:+.0} % [{:+.0} %, {:+.0} %] |\n",
             r.group,
             r.cases,
             r.base_median,
@@ -228,13 +240,17 @@ pub fn compare_table(rows: &[GroupComparison], base: &str, new: &str) -> String 
             r.interval[0],
             r.interval[1],
             100.0 * r.share_new_nearer,
-            100.0 * r.share_base_nearer
+            100.0 * r.share_base_nearer,
+            100.0 * (r.share_new_nearer - r.share_base_nearer),
+            100.0 * r.nearer_interval[0],
+            100.0 * r.nearer_interval[1]
         );
     }
     md += "\nMedian transfer gains; difference = new − base, its interval by a bootstrap that resamples \
            the reference styles with both systems together; nearer = the share of cases where that \
-           system's output is strictly nearer the oracle. An interval that spans 0 does not tell the \
-           two apart on these cases.\n";
+           system's output is strictly nearer the oracle, and the last column their difference with \
+           its interval (a sign test: which is nearer, not by how much). An interval that spans 0 \
+           does not tell the two apart on these cases.\n";
     md
 }
 
@@ -283,15 +299,20 @@ mod tests {
         assert_eq!(chain.cases, 2);
         assert!((chain.difference - 0.1).abs() < 1e-12 && (chain.interval[0] - 0.1).abs() < 1e-12);
         assert_eq!((chain.share_new_nearer, chain.share_base_nearer), (1.0, 0.0));
+        assert_eq!(chain.nearer_interval, [1.0, 1.0]);
         let tube = &rows[3];
         assert!((tube.difference + 0.1).abs() < 1e-12, "{tube:?}");
         assert_eq!((tube.share_new_nearer, tube.share_base_nearer), (0.0, 1.0));
+        // All six: new nearer in 4, base in 2; the styles disagree, so the interval is wide.
+        let [lo, hi] = rows[0].nearer_interval;
+        assert!(lo < 1.0 / 3.0 && 1.0 / 3.0 < hi && lo >= -1.0 && hi <= 1.0, "{lo} {hi}");
         assert_eq!(rows[4].cases, 4);
         // A system against itself: no difference, nobody nearer.
         let same = compare(&r, "predict", &r, "predict").unwrap();
-        assert!(same
-            .iter()
-            .all(|g| g.difference == 0.0 && g.interval == [0.0, 0.0] && g.share_new_nearer == 0.0));
+        assert!(same.iter().all(|g| g.difference == 0.0
+            && g.interval == [0.0, 0.0]
+            && g.share_new_nearer == 0.0
+            && g.nearer_interval == [0.0, 0.0]));
         let md = compare_table(&rows, "predict", "hybrid:live");
         assert!(md.contains("| all (6) | 0.200 | 0.300 | +0.100 ["), "{md}");
         assert!(
