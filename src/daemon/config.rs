@@ -308,10 +308,10 @@ impl DaemonConfig {
         self.midi.iter().find_map(|m| {
             let hit = match *event {
                 MidiEvent::NoteOn { channel, note } => {
-                    m.note == Some(note) && m.channel.map_or(true, |c| c == channel)
+                    m.note == Some(note) && m.channel.is_none_or(|c| c == channel)
                 }
                 MidiEvent::ControlChange { channel, controller, value } => {
-                    m.cc == Some(controller) && value >= 64 && m.channel.map_or(true, |c| c == channel)
+                    m.cc == Some(controller) && value >= 64 && m.channel.is_none_or(|c| c == channel)
                 }
             };
             hit.then_some(m.action)

@@ -216,8 +216,7 @@ impl JackEngine {
     }
 }
 
-/// What a reconnect carries over.
-
+/// A JACK error as fxmatch's, naming what was attempted.
 fn jack_error(what: &str, e: jack::Error) -> Error {
     Error::invalid(
         format!("JACK: {what} failed: {e}"),

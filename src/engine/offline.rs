@@ -155,7 +155,7 @@ impl OfflineEngine {
     pub fn wait_frames(&self, frames: u64, timeout: Duration) -> bool {
         let start = Instant::now();
         while self.frames_processed() < frames {
-            if start.elapsed() > timeout || self.thread.as_ref().map_or(true, |t| t.is_finished()) {
+            if start.elapsed() > timeout || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
                 return self.frames_processed() >= frames;
             }
             std::thread::sleep(Duration::from_millis(1));

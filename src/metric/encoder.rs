@@ -350,7 +350,7 @@ impl Encoder {
     }
 
     fn front_end(&mut self, sample_rate: u32) -> Result<&mut FrontEnd> {
-        if self.front_end.as_ref().map_or(true, |f| f.sample_rate() != sample_rate) {
+        if self.front_end.as_ref().is_none_or(|f| f.sample_rate() != sample_rate) {
             self.front_end = Some(FrontEnd::new(&self.model.inner.meta.frontend, sample_rate)?);
         }
         Ok(self.front_end.as_mut().expect("set above"))

@@ -3,8 +3,8 @@
 //! normalised free parameters, each in [0.01, 0.99]. `fxmatch match --mode predict` uses it alone;
 //! `--mode hybrid` starts the CMA-ES search at its prediction with a smaller step size and budget.
 //!
-//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` (1, 4 × dim + 2 × stats
-//! + 2 × style): the input's mid and side latent means, then the reference's, then, for a
+//! A predictor belongs to one chain and one VAE: `NAME.onnx` (input `z` of shape
+//! (1, 4 × dim + 2 × stats + 2 × style): the input's mid and side latent means, then the reference's, then, for a
 //! predictor trained with them, the input's and the reference's [`features::style_stats`], then,
 //! for a predictor that reads them, the input's and the reference's style-encoder embeddings (mid
 //! then side); output `p` (1, free parameters)) beside its sidecar `NAME.json` (the chain's name
