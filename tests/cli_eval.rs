@@ -158,6 +158,40 @@ fn transfer_quick_scores_every_system_and_the_match_beats_the_dry_input() {
     assert!(
         std::fs::read_to_string(dir.path().join("transfer-mfcc.svg")).unwrap().matches("<rect").count() == 7
     );
+    // Each searched system's settings, with the chain cases' true settings, give back its
+    // parameter error: mean |found − true| over the chain cases.
+    let n_params = result["params"].as_array().unwrap().len();
+    assert!(n_params > 10, "{n_params} free parameters");
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    };
+    for p in pairs {
+        assert_eq!(p["true_setting"].is_array(), p["source"] == "fxmatch-chain", "{p}");
+    }
+    for s in systems {
+        let settings = s["settings"].as_array().unwrap();
+        if !s["system"].as_str().unwrap().starts_with("match:") {
+            assert!(settings.is_empty(), "{}", s["system"]);
+            continue;
+        }
+        assert_eq!(settings.len(), 4);
+        let errors: Vec<f64> = pairs
+            .iter()
+            .zip(settings)
+            .filter(|(p, _)| p["true_setting"].is_array())
+            .map(|(p, x)| {
+                let (x, t) = (floats(x), floats(&p["true_setting"]));
+                assert_eq!((x.len(), t.len()), (n_params, n_params));
+                x.iter().zip(&t).map(|(x, t)| (x - t).abs()).sum::<f64>() / n_params as f64
+            })
+            .collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        assert!(
+            (mean - s["mean_param_error"].as_f64().unwrap()).abs() < 1e-9,
+            "{mean} {}",
+            s["mean_param_error"]
+        );
+    }
     // `eval compare` reads what transfer wrote: the oracle against the input is +1 on every
     // case, so every difference and its interval are exactly 1.
     let json = dir.path().join("transfer.json");

@@ -482,6 +482,7 @@ mod tests {
                 share_closer: 1.0,
                 mean_param_error: None,
             }],
+            settings: Vec::new(),
         }
     }
 
@@ -489,6 +490,7 @@ mod tests {
     fn transfer_tables_per_system_source_and_case() {
         let result = TransferResult {
             metric: "mfcc".into(),
+            params: vec!["eq.low_gain".into()],
             pairs: vec![TransferPair {
                 source: "sox".into(),
                 preset: "radio".into(),
@@ -496,6 +498,7 @@ mod tests {
                 reference: 4,
                 input_distance: distance(8.0),
                 classes: vec!["dynamics".into()],
+                true_setting: None,
             }],
             systems: vec![system("input", 0.0, None), system("match:live", 0.25, Some(1.5))],
         };

@@ -105,6 +105,9 @@ pub struct SystemScore {
     /// The same figures per effect class over the external cases whose chain contains that
     /// class (`source` holds the class; a case counts in each of its classes).
     pub by_class: Vec<SourceScore>,
+    /// Per case, the normalised setting the system chose (searched systems: matches, predict,
+    /// hybrids; empty for the others), so that errors can be broken down after the run.
+    pub settings: Vec<Vec<f64>>,
 }
 
 /// One case.
@@ -123,6 +126,9 @@ pub struct TransferPair {
     /// The effect classes in the reference's processing (external chains only; empty for the
     /// chain's presets).
     pub classes: Vec<String>,
+    /// The reference's true setting, normalised, in [`TransferResult::params`] order (the
+    /// chain's presets only: an external chain has none).
+    pub true_setting: Option<Vec<f64>>,
 }
 
 /// The whole run.
@@ -130,6 +136,8 @@ pub struct TransferPair {
 pub struct TransferResult {
     /// Metric name.
     pub metric: String,
+    /// The chain's free parameters (`effect.param`), the order of every setting here.
+    pub params: Vec<String>,
     /// The cases.
     pub pairs: Vec<TransferPair>,
     /// One row per system.
@@ -213,6 +221,7 @@ pub fn transfer(
     // Per profile, per case: the parameter error (None where the truth is not a chain setting).
     let mut errors: Vec<Vec<Option<f64>>> = vec![Vec::new(); n_searched];
     let mut seconds = vec![Vec::new(); n_searched];
+    let mut found: Vec<Vec<Vec<f64>>> = vec![Vec::new(); n_searched];
     let mut pairs = Vec::new();
     let styles: Vec<Style> =
         presets.iter().map(|(n, p)| Style::Chain(n, p)).chain(external.iter().map(Style::External)).collect();
@@ -303,6 +312,7 @@ pub fn transfer(
                 }));
                 chain.set_normalized(&x);
                 outputs.push(render(&mut chain, input, 0.0)?);
+                found[k].push(x);
             }
             if let (Some(fit_config), Some(fitter)) = (&config.oracle_fit, fitter.as_mut()) {
                 let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
@@ -336,6 +346,7 @@ pub fn transfer(
                     Style::Chain(..) => Vec::new(),
                     Style::External(s) => s.classes().into_iter().map(String::from).collect(),
                 },
+                true_setting: truth.clone(),
             });
             progress(pairs.len(), total);
         }
@@ -402,10 +413,16 @@ pub fn transfer(
                 share_closer: all.share_closer,
                 by_source,
                 by_class,
+                settings: profile.map_or(Vec::new(), |j| std::mem::take(&mut found[j])),
             }
         })
         .collect();
-    Ok(TransferResult { metric: metric.name().to_string(), pairs, systems })
+    Ok(TransferResult {
+        metric: metric.name().to_string(),
+        params: crate::predict::param_names(&chain),
+        pairs,
+        systems,
+    })
 }
 
 #[cfg(test)]
