@@ -87,6 +87,52 @@ class Predictor(nn.Module):
         return LO + (HI - LO) * torch.sigmoid(self.net(z))
 
 
+class Presence(nn.Module):
+    """The seed's MLP with one more output per effect: is the effect there? (`train --presence`)
+
+    Trained on the parameter loss alone, a network unsure whether an effect is in the reference
+    answers with the L1 median of a mixture that is half "off" (the examples switch each effect
+    on with probability 0.5), which is "off": it turns heavy compression off. Here presence is a
+    logit per effect (cross-entropy) and the amounts are learnt only where the effect is on; the
+    output is the amounts where the logit says on, else the effect's off setting, so the exported
+    graph still maps z to one value per parameter."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...], groups: list[int], off: list[float]):
+        super().__init__()
+        self.n_out = n_out
+        self.inner = Predictor(n_in, n_out + max(groups) + 1, hidden)
+        self.register_buffer("groups", torch.tensor(groups, dtype=torch.long))
+        self.register_buffer("off", torch.tensor(off, dtype=torch.float32))
+
+    def parts(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The amounts (in [LO, HI]) and the per-effect presence logits."""
+        raw = self.inner.net(z)
+        return LO + (HI - LO) * torch.sigmoid(raw[:, :self.n_out]), raw[:, self.n_out:]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        amounts, logits = self.parts(z)
+        on = (logits > 0).index_select(1, self.groups)
+        return torch.where(on, amounts, self.off.expand_as(amounts))
+
+
+def presence_layout(params: list[str], targets: np.ndarray) -> tuple[list[int], list[float], np.ndarray]:
+    """Per parameter its effect's index (the name before the dot), per parameter its off value (the
+    commonest target: an effect is off in about half the examples, at the match's neutral start),
+    and per example and effect whether it is on (any of its parameters away from its off value)."""
+    effects: list[str] = []
+    for name in params:
+        if name.split(".")[0] not in effects:
+            effects.append(name.split(".")[0])
+    groups = [effects.index(name.split(".")[0]) for name in params]
+    off = []
+    for j in range(targets.shape[1]):
+        values, counts = np.unique(np.round(targets[:, j], 5), return_counts=True)
+        off.append(float(values[counts.argmax()]))
+    away = np.abs(targets - np.array(off)[None, :]) > 1e-4
+    on = np.stack([away[:, [j for j, g in enumerate(groups) if g == e]].any(1) for e in range(len(effects))], 1)
+    return groups, off, on
+
+
 def load(data: Path, like: dict | None = None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """A dataset's meta, inputs, targets and validation mask. With `like` (another dataset's or a
     checkpoint's meta), the style statistics or style-encoder columns that `like` has not are left
@@ -140,7 +186,16 @@ def train(a: argparse.Namespace) -> None:
     # Latent scale: standardise inputs inside the network (kept in the exported graph).
     mean, std = zt.mean(0), zt.std(0).clamp_min(1e-3)
     hidden = tuple(int(h) for h in a.hidden.split(","))
-    net = Predictor(z.shape[1], p.shape[1], hidden)
+    presence = None
+    if a.presence:
+        groups, off, on = presence_layout(meta["params"], p.numpy())
+        presence = {"groups": groups, "off": off}
+        ont = torch.from_numpy(on[~val].astype(np.float32))
+        net = Presence(z.shape[1], p.shape[1], hidden, groups, off)
+        on_param = ont.index_select(1, net.groups)
+        print(json.dumps({"presence_share_on": [round(float(v), 3) for v in ont.mean(0)]}), flush=True)
+    else:
+        net = Predictor(z.shape[1], p.shape[1], hidden)
     model = nn.Sequential(Standardise(mean, std), *([Keep(keep)] if keep is not None else []), net)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs)
@@ -152,7 +207,14 @@ def train(a: argparse.Namespace) -> None:
         perm = torch.randperm(len(zt))
         for i in range(0, len(zt), a.batch):
             idx = perm[i:i + a.batch]
-            loss = (model(zt[idx]) - pt[idx]).abs().mean()
+            if presence is None:
+                loss = (model(zt[idx]) - pt[idx]).abs().mean()
+            else:
+                # Amounts only where the effect is on; presence by cross-entropy.
+                amounts, logits = net.parts(model[:-1](zt[idx]))
+                mask = on_param[idx]
+                loss = ((amounts - pt[idx]).abs() * mask).sum() / mask.sum().clamp_min(1.0)
+                loss = loss + nn.functional.binary_cross_entropy_with_logits(logits, ont[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -182,7 +244,7 @@ def train(a: argparse.Namespace) -> None:
         }
     print(json.dumps(baselines), flush=True)
     torch.save({"model": model.state_dict(), "n_in": z.shape[1], "n_out": p.shape[1], "hidden": hidden, "meta": meta,
-                "keep": keep,
+                "keep": keep, "presence": presence,
                 "figures": baselines, "args": {k: str(v) for k, v in vars(a).items()}}, a.out / "checkpoint.pt")
 
 
@@ -212,9 +274,11 @@ def build(ck: dict) -> nn.Sequential:
     n_in, keep, toward = ck["n_in"], ck.get("keep"), ck.get("toward_neutral")
 
     def member() -> nn.Sequential:
+        hidden, presence = tuple(ck.get("hidden", DEFAULT_HIDDEN)), ck.get("presence")
+        head = (Presence(n_in, ck["n_out"], hidden, presence["groups"], presence["off"]) if presence
+                else Predictor(n_in, ck["n_out"], hidden))
         return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
-                             *([Keep(keep)] if keep is not None else []),
-                             Predictor(n_in, ck["n_out"], tuple(ck.get("hidden", DEFAULT_HIDDEN))))
+                             *([Keep(keep)] if keep is not None else []), head)
 
     if ck.get("members"):
         return nn.Sequential(Ensemble([member() for _ in range(ck["members"])]),
@@ -628,6 +692,8 @@ def main() -> None:
     t.add_argument("--also", action="append", default=[], metavar="DIR[*K]",
                    help="another dataset of the same chain and layout (e.g. `fxmatch predictor project`), "
                         "its examples K times per epoch (default 1); validation as for --data")
+    t.add_argument("--presence", action="store_true",
+                   help="one presence output per effect (cross-entropy), amounts learnt only where it is on")
     t.add_argument("--other-content-only", action="store_true",
                    help="train and validate only on examples whose reference is other content than the input")
     sp = sub.add_parser("spsa")

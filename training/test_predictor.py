@@ -141,3 +141,38 @@ class EnsembleOfRuns(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(HAVE_TORCH, "needs torch")
+class PresenceHead(unittest.TestCase):
+    def test_the_layout_finds_each_effects_off_value_and_presence(self):
+        import numpy as np
+        import predictor as pr
+        params = ["comp.ratio", "comp.threshold", "delay.mix"]
+        targets = np.array([[0.01, 0.99, 0.01],   # both off
+                            [0.40, 0.30, 0.01],   # compressor on
+                            [0.01, 0.99, 0.50],   # delay on
+                            [0.01, 0.99, 0.01],
+                            [0.70, 0.99, 0.20]],  # both on (threshold at its off value, ratio not)
+                           dtype=np.float32)
+        groups, off, on = pr.presence_layout(params, targets)
+        self.assertEqual(groups, [0, 0, 1])
+        np.testing.assert_allclose(off, [0.01, 0.99, 0.01], atol=1e-6)
+        self.assertEqual(on.tolist(), [[False, False], [True, False], [False, True], [False, False], [True, True]])
+
+    def test_an_effect_said_absent_gives_its_off_setting_and_the_checkpoint_rebuilds(self):
+        import torch
+        import predictor as pr
+        head = pr.Presence(4, 3, (8,), [0, 0, 1], [0.01, 0.99, 0.01])
+        z = torch.randn(5, 4)
+        amounts, logits = head.parts(z)
+        out = head(z)
+        for i in range(5):
+            for j, g in enumerate([0, 0, 1]):
+                want = amounts[i, j] if logits[i, g] > 0 else [0.01, 0.99, 0.01][j]
+                self.assertAlmostEqual(float(out[i, j]), float(want), places=6)
+        ck = {"n_in": 4, "n_out": 3, "hidden": (8,), "presence": {"groups": [0, 0, 1], "off": [0.01, 0.99, 0.01]}}
+        net = pr.build(ck)
+        again = pr.build(ck)
+        again.load_state_dict(net.state_dict())  # strict: the groups and off values are saved
+        self.assertTrue(torch.equal(net(z), again(z)))
