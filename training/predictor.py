@@ -3,7 +3,7 @@
 Usage:
   fxmatch predictor dataset CONTENT DATA_DIR --chain CHAIN [--n 4000]     # the examples (Rust)
   fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox (or --processor lv2file) references, fitted targets
-  python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150]
+  python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150] [--presence]
   python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
   python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3
   python training/predictor.py ensemble --runs RUN_DIR RUN_DIR2 ... --out RUN4
