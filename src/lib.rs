@@ -16,7 +16,7 @@
 //!   time. [`dsp`] and [`lv2`] depend on it, not on [`chain`].
 //! - [`chain`]: effect chains: chain files, params files, the factory that instantiates a chain
 //!   file's effects, and the [`chain::Chain`] that runs them in series.
-//! - [`dsp`]: the built-in effects (EQ, compressor, distortion, delay, reverb, gain) and the
+//! - [`dsp`]: the built-in effects (EQ, compressor, distortion, modulation, delay, reverb, gain) and the
 //!   real-time parts they share (biquads, delay lines, oversampling, smoothing, denormal guard,
 //!   fast math).
 //! - [`lv2`]: LV2 plugins: hosting third-party plugins as chain effects ([`lv2::world`],

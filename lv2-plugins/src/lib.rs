@@ -1,5 +1,5 @@
-//! fxmatch's built-in effects (gain, eq, compressor, distortion, delay, reverb) as LV2 plugins,
-//! running exactly the DSP code of fxmatch's chains (`fxmatch::dsp`).
+//! fxmatch's built-in effects (gain, eq, compressor, distortion, modulation, delay, reverb) as LV2
+//! plugins, running exactly the DSP code of fxmatch's chains (`fxmatch::dsp`).
 //!
 //! # Plugins and ports
 //! One plugin per built-in effect, URI `https://fxmatch.dev/plugins/KIND`
@@ -12,7 +12,7 @@
 //! # Host interface (plain FFI)
 //! The LV2 C ABI needed here is four small structs and one exported function
 //! ([`lv2_descriptor`]), so it is written out by hand rather than pulling in the `lv2` crate
-//! family (unmaintained since 2022, and its port/URID machinery is more than six fixed-layout
+//! family (unmaintained since 2022, and its port/URID machinery is more than a few fixed-layout
 //! plugins need).
 //!
 //! - `instantiate` allocates: it creates the effect and calls `prepare` with the host's sample
@@ -90,6 +90,7 @@ pub type Lv2Handle = *mut c_void;
 
 /// `LV2_Descriptor` (lv2core): one plugin's entry points.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct Lv2Descriptor {
     /// Plugin URI.
     pub uri: *const c_char,
@@ -120,11 +121,12 @@ unsafe impl Sync for Lv2Descriptor {}
 
 /// Plugin URIs as C strings, in [`BUILTIN_KINDS`] order (a unit test checks both against
 /// `fxmatch::lv2::export::plugin_uri`).
-const URIS: [&CStr; 6] = [
+const URIS: [&CStr; BUILTIN_KINDS.len()] = [
     c"https://fxmatch.dev/plugins/gain",
     c"https://fxmatch.dev/plugins/eq",
     c"https://fxmatch.dev/plugins/compressor",
     c"https://fxmatch.dev/plugins/distortion",
+    c"https://fxmatch.dev/plugins/modulation",
     c"https://fxmatch.dev/plugins/delay",
     c"https://fxmatch.dev/plugins/reverb",
 ];
@@ -142,10 +144,17 @@ const fn descriptor(i: usize) -> Lv2Descriptor {
     }
 }
 
-static DESCRIPTORS: [Lv2Descriptor; 6] =
-    [descriptor(0), descriptor(1), descriptor(2), descriptor(3), descriptor(4), descriptor(5)];
+static DESCRIPTORS: [Lv2Descriptor; BUILTIN_KINDS.len()] = {
+    let mut d = [descriptor(0); BUILTIN_KINDS.len()];
+    let mut i = 1;
+    while i < d.len() {
+        d[i] = descriptor(i);
+        i += 1;
+    }
+    d
+};
 
-/// The LV2 entry point: descriptor `index` (0 to 5), or null past the last.
+/// The LV2 entry point: descriptor `index` (one per built-in kind), or null past the last.
 ///
 /// # Safety
 /// Callable from any thread; it only reads static data.

@@ -12,6 +12,7 @@ mod distortion;
 mod eq;
 mod fastmath;
 mod gain;
+mod modulation;
 mod oversample;
 mod reverb;
 mod smooth;
@@ -26,6 +27,7 @@ pub use distortion::Distortion;
 pub use eq::{param as eq_param, ParametricEq};
 pub use fastmath::{fast_exp2, fast_log2};
 pub use gain::Gain;
+pub use modulation::{param as modulation_param, Modulation};
 pub use reverb::Reverb;
 pub use smooth::{blend_dry, Smoothed};
 
@@ -41,10 +43,11 @@ macro_rules! default_by_new {
         })+
     };
 }
-default_by_new!(Gain, ParametricEq, Compressor, Distortion, Delay, Reverb);
+default_by_new!(Gain, ParametricEq, Compressor, Distortion, Modulation, Delay, Reverb);
 
 /// The type names of the built-in effects, as written in chain files.
-pub const BUILTIN_KINDS: &[&str] = &["gain", "eq", "compressor", "distortion", "delay", "reverb"];
+pub const BUILTIN_KINDS: &[&str] =
+    &["gain", "eq", "compressor", "distortion", "modulation", "delay", "reverb"];
 
 /// A fresh built-in effect of this type, or `None` for an unknown type name.
 pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
@@ -53,6 +56,7 @@ pub fn builtin(kind: &str) -> Option<Box<dyn Effect>> {
         "eq" => Box::new(ParametricEq::new()),
         "compressor" => Box::new(Compressor::new()),
         "distortion" => Box::new(Distortion::new()),
+        "modulation" => Box::new(Modulation::new()),
         "delay" => Box::new(Delay::new()),
         "reverb" => Box::new(Reverb::new()),
         _ => return None,

@@ -78,6 +78,7 @@ fn class_of(kind: &str) -> &'static str {
         "eq" => "lv2:ParaEQPlugin",
         "compressor" => "lv2:CompressorPlugin",
         "distortion" => "lv2:DistortionPlugin",
+        "modulation" => "lv2:ModulatorPlugin",
         "delay" => "lv2:DelayPlugin",
         "reverb" => "lv2:ReverbPlugin",
         _ => "lv2:UtilityPlugin",
