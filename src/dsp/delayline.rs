@@ -86,7 +86,9 @@ impl FracTap {
     /// sample (the weights are exactly 0, 1, 0, 0).
     pub(crate) fn new(age: f32) -> Self {
         let age = age.max(1.0);
-        let i = age.floor();
+        // Truncation is the floor here (age >= 1), without the libm call `floor` is on
+        // baseline x86-64; the modulation effect makes a tap every sample.
+        let i = (age as u32) as f32;
         let f = age - i;
         // Points at ages i-1, i, i+1, i+2 sit at offsets -1, 0, 1, 2 from the read position.
         let w = [

@@ -21,7 +21,6 @@
 use super::delayline::{DelayLine, FracTap};
 use crate::dsp::Smoothed;
 use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
-use std::f32::consts::TAU;
 
 /// Parameter indices of [`Modulation`].
 pub mod param {
@@ -117,6 +116,17 @@ impl Modulation {
     }
 }
 
+/// `sin(2π · turns)` for `turns` in [−0.5, 1.5), within 1.1e-3, exact at the extremes and
+/// zeros (±1 at 0.25 and 0.75 turns) and odd about every half turn. A parabola refined once
+/// (a fifth the cost of `f32::sin`, and no floor, which is a libm call on baseline x86-64): an
+/// LFO needs smoothness, not the last digits.
+#[inline(always)]
+fn lfo_sin(turns: f32) -> f32 {
+    let u = if turns >= 0.5 { turns - 1.0 } else { turns };
+    let y = 8.0 * u - 16.0 * u * u.abs();
+    y + 0.225 * (y * y.abs() - y)
+}
+
 /// `ms` in samples at `fs`, in f64 so that whole-sample delays (5 ms at 48 kHz) stay whole.
 fn ms_to_samples(ms: f32, fs: f32) -> f32 {
     let d = ms as f64 * fs as f64 / 1000.0;
@@ -200,8 +210,8 @@ impl Effect for Modulation {
             let (depth, delay, fb) = (self.depth.next(), self.delay_samples.next(), self.feedback.next());
             let (mix, trem, spread) = (self.mix.next(), self.tremolo.next(), self.spread.next());
             let phase_l = self.phase as f32;
-            let sin_l = (TAU * phase_l).sin();
-            let sin_r = (TAU * (phase_l + spread)).sin();
+            let sin_l = lfo_sin(phase_l);
+            let sin_r = lfo_sin(phase_l + spread);
             let wl = read_swept(line_l, delay * (1.0 + depth * sin_l));
             let wr = read_swept(line_r, delay * (1.0 + depth * sin_r));
             line_l.push(*l + fb * wl);
@@ -250,6 +260,21 @@ mod tests {
         for (cl, cr) in l.chunks_mut(512).zip(r.chunks_mut(512)) {
             m.process(cl, cr);
         }
+    }
+
+    #[test]
+    fn lfo_sine_is_close_and_odd_about_each_half_turn() {
+        let mut worst = 0.0f32;
+        for i in 0..20_000 {
+            let t = -0.5 + i as f32 / 10_000.0;
+            worst = worst.max((lfo_sin(t) - (std::f32::consts::TAU * t).sin()).abs());
+            if t < 1.0 {
+                assert!((lfo_sin(t + 0.5) + lfo_sin(t)).abs() < 1e-6, "{t}");
+            }
+        }
+        println!("lfo_sin: worst error {worst:.2e}");
+        assert!(worst < 1.1e-3, "{worst}");
+        assert_eq!((lfo_sin(0.25), lfo_sin(0.75), lfo_sin(0.0), lfo_sin(0.5)), (1.0, -1.0, 0.0, 0.0));
     }
 
     #[test]
