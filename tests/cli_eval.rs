@@ -264,3 +264,40 @@ fn transfer_cases_do_not_depend_on_the_chain() {
     assert_eq!(a.len(), 3, "2 presets and 1 sox chain, 1 pair each");
     assert_eq!(a, cases(s(&wider), "b"));
 }
+
+/// A run of some sources judges each of their styles on the cases a run of every source gives
+/// it (styles left out still draw theirs), so runs of different `--source`s compare case by case.
+#[test]
+fn transfer_cases_do_not_depend_on_the_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = |sources: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args: Vec<&str> = "eval transfer --quick --metric mfcc".split(' ').collect();
+        for source in sources {
+            args.extend(["--source", source]);
+        }
+        args.extend(["--out", s(&out)]);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
+        r["results"][0]["result"]["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["source"].as_str().unwrap().to_string(),
+                    p["input"].as_u64().unwrap(),
+                    p["reference"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = cases(&["fxmatch-chain", "sox", "lv2file"], "all");
+    assert_eq!(all.len(), 4, "2 presets, 1 sox and 1 lv2file chain, 1 pair each");
+    let sox = cases(&["sox"], "sox");
+    assert_eq!(sox, all[2..3]);
+    let lv2 = cases(&["lv2file"], "lv2");
+    assert_eq!(lv2, all[3..4]);
+}

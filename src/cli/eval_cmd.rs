@@ -15,7 +15,7 @@ use fxmatch::eval::param_est::{
 use fxmatch::eval::report;
 use fxmatch::eval::retrieval::{retrieval, RetrievalConfig};
 use fxmatch::eval::synthetic::{synthetic_match, SyntheticConfig};
-use fxmatch::eval::transfer::{transfer, TransferConfig};
+use fxmatch::eval::transfer::{transfer, StyleSlot, TransferConfig};
 use fxmatch::eval::zero_shot::{zero_shot, ZeroShotConfig, ZeroShotResult};
 use fxmatch::metric::encoder::DEFAULT_MODEL;
 use fxmatch::metric::{load_metric, StyleMetric};
@@ -522,14 +522,20 @@ fn probe_offline(spec: &ChainSpec) -> fxmatch::Result<()> {
 }
 
 /// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.
-fn load_presets(dir: &Path, spec: &ChainSpec) -> Result<Vec<(String, Params)>> {
-    let chain = Chain::from_spec(spec)?;
+/// The params files of a preset folder, sorted by name.
+fn preset_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading preset folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".params.toml"))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+fn load_presets(dir: &Path, spec: &ChainSpec) -> Result<Vec<(String, Params)>> {
+    let chain = Chain::from_spec(spec)?;
+    let paths = preset_paths(dir)?;
     if paths.is_empty() {
         anyhow::bail!(
             "no presets (*.params.toml) in {}\n  fix: point --presets at a folder of params files for the chain",
@@ -578,19 +584,19 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     probe_offline(&spec)?;
     let wanted = |s: ReferenceSource| args.sources.is_empty() || args.sources.contains(&s);
-    let mut presets =
-        if wanted(ReferenceSource::FxmatchChain) { load_presets(&args.presets, &spec)? } else { Vec::new() };
+    // Styles that do not run (their source not asked for, their program missing) keep their
+    // place in the task's order as left-out slots: they still draw their cases, so the styles
+    // that run get the same cases as in a run of every source (`transfer::StyleSlot`).
+    let mut presets = if wanted(ReferenceSource::FxmatchChain) {
+        load_presets(&args.presets, &spec)?.into_iter().map(Some).collect()
+    } else {
+        // Left out: only their number matters (they need not fit this chain).
+        preset_paths(&args.presets).map(|paths| vec![None; paths.len()]).unwrap_or_default()
+    };
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;
     let quick = args.common.quick;
-    let mut external: Vec<ExternalStyle> = EXTERNAL_STYLES
-        .iter()
-        .filter(|s| match s.processor {
-            Processor::Sox => wanted(ReferenceSource::Sox),
-            Processor::Lv2file => wanted(ReferenceSource::Lv2file),
-        })
-        .copied()
-        .collect();
+    let mut external: Vec<ExternalStyle> = EXTERNAL_STYLES.to_vec();
     if quick {
         presets.truncate(2);
         // The first chain of each external source.
@@ -600,14 +606,33 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
     // other rows still mean something without it.
     let rate = clips.first().map_or(48_000, |c| c.sample_rate);
     let mut skipped = Vec::new();
-    external.retain(|style| match probe(style, rate) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("warning: skipping {}: {e}", style.name);
-            skipped.push(serde_json::json!({ "style": style.name, "reason": e.to_string() }));
-            false
-        }
-    });
+    let external: Vec<Option<ExternalStyle>> = external
+        .into_iter()
+        .map(|style| {
+            let asked = match style.processor {
+                Processor::Sox => wanted(ReferenceSource::Sox),
+                Processor::Lv2file => wanted(ReferenceSource::Lv2file),
+            };
+            if !asked {
+                return None;
+            }
+            match probe(&style, rate) {
+                Ok(()) => Some(style),
+                Err(e) => {
+                    eprintln!("warning: skipping {}: {e}", style.name);
+                    skipped.push(serde_json::json!({ "style": style.name, "reason": e.to_string() }));
+                    None
+                }
+            }
+        })
+        .collect();
+    let slots: Vec<StyleSlot> = presets
+        .iter()
+        .map(|p| p.as_ref().map_or(StyleSlot::LeftOut, |(name, params)| StyleSlot::Preset(name, params)))
+        .chain(external.iter().map(|e| e.as_ref().map_or(StyleSlot::LeftOut, StyleSlot::External)))
+        .collect();
+    let presets: Vec<&(String, Params)> = presets.iter().flatten().collect();
+    let external: Vec<&ExternalStyle> = external.iter().flatten().collect();
     anyhow::ensure!(
         !presets.is_empty() || !external.is_empty(),
         "no reference style to run\n  fix: install sox and lv2file (`bash scripts/setup.sh`) or include --source fxmatch-chain"
@@ -637,11 +662,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         let result = with_progress(
             (styles * config.pairs_per_preset) as u64,
             format!("transfer ({})", metric.name()),
-            |tick| {
-                Ok(transfer(&spec, &presets, &external, &mut *metric, &clips, &config, &mut |done, _| {
-                    tick(done)
-                })?)
-            },
+            |tick| Ok(transfer(&spec, &slots, &mut *metric, &clips, &config, &mut |done, _| tick(done))?),
         )?;
         let seconds = started.elapsed().as_secs_f64();
         let (section, figure) =

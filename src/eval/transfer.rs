@@ -144,10 +144,18 @@ pub struct TransferResult {
     pub systems: Vec<SystemScore>,
 }
 
-/// How a case's reference (and oracle) is made.
-enum Style<'a> {
-    Chain(&'a str, &'a Params),
+/// One reference style of the task, in the task's fixed order (the presets, then the external
+/// chains), or one that this run leaves out (its source not asked for, its program not
+/// installed). A left-out style still draws its cases, so each style that runs is judged on the
+/// cases a run of every style gives it: runs of different `--source`s compare case by case.
+#[derive(Debug, Clone, Copy)]
+pub enum StyleSlot<'a> {
+    /// The searched chain at a named setting: the reference's processing is reachable.
+    Preset(&'a str, &'a Params),
+    /// A chain of processors fxmatch does not have.
     External(&'a ExternalStyle),
+    /// A style that does not run here.
+    LeftOut,
 }
 
 fn embed(metric: &mut dyn StyleMetric, audio: &AudioBuffer) -> Result<Embedding> {
@@ -173,12 +181,11 @@ pub fn median(v: &[f64]) -> f64 {
 /// Mixed into the seed of the `random` system's stream (see [`transfer`]).
 const RANDOM_SETTINGS_STREAM: u64 = 0x5e77_1e65_0000_0001;
 
-/// Run the task over `presets` (name, settings for `spec`'s chain), then `external` styles.
-/// `progress` gets (cases done, cases in all).
+/// Run the task over `styles` (in the task's order, [`StyleSlot`]). `progress` gets (cases done,
+/// cases in all).
 pub fn transfer(
     spec: &ChainSpec,
-    presets: &[(String, Params)],
-    external: &[ExternalStyle],
+    styles: &[StyleSlot],
     metric: &mut dyn StyleMetric,
     clips: &[AudioBuffer],
     config: &TransferConfig,
@@ -223,29 +230,38 @@ pub fn transfer(
     let mut seconds = vec![Vec::new(); n_searched];
     let mut found: Vec<Vec<Vec<f64>>> = vec![Vec::new(); n_searched];
     let mut pairs = Vec::new();
-    let styles: Vec<Style> =
-        presets.iter().map(|(n, p)| Style::Chain(n, p)).chain(external.iter().map(Style::External)).collect();
-    let total = styles.len() * config.pairs_per_preset;
-    for style in &styles {
+    let running = styles.iter().filter(|s| !matches!(s, StyleSlot::LeftOut)).count();
+    let total = running * config.pairs_per_preset;
+    for style in styles {
         let truth = match style {
-            Style::Chain(_, params) => {
+            StyleSlot::Preset(_, params) => {
                 chain.apply_params(params)?;
                 Some(chain.normalized())
             }
-            Style::External(_) => None,
+            StyleSlot::External(_) => None,
+            StyleSlot::LeftOut => {
+                // The draws a run of this style makes, and nothing else.
+                for _ in 0..config.pairs_per_preset {
+                    let a = rng.random_range(0..clips.len());
+                    other_index(clips.len(), a, &mut rng);
+                    random_settings(&chain, &mut settings_rng);
+                }
+                continue;
+            }
         };
         for _ in 0..config.pairs_per_preset {
             let a = rng.random_range(0..clips.len());
             let b = other_index(clips.len(), a, &mut rng);
             let (input, content) = (&clips[a], &clips[b]);
-            let (source, name, reference, oracle) = match style {
-                Style::Chain(name, _) => {
+            let (source, name, reference, oracle) = match *style {
+                StyleSlot::Preset(name, _) => {
                     chain.set_normalized(truth.as_ref().expect("chain styles have settings"));
-                    (CHAIN_SOURCE, *name, render(&mut chain, content, 0.0)?, render(&mut chain, input, 0.0)?)
+                    (CHAIN_SOURCE, name, render(&mut chain, content, 0.0)?, render(&mut chain, input, 0.0)?)
                 }
-                Style::External(s) => {
+                StyleSlot::External(s) => {
                     (s.processor.name(), s.name, render_external(s, content)?, render_external(s, input)?)
                 }
+                StyleSlot::LeftOut => unreachable!("left-out styles are skipped above"),
             };
             let input_distance = distance(input, &oracle)?;
             if input_distance.total < 1e-3 {
@@ -343,8 +359,8 @@ pub fn transfer(
                 reference: b,
                 input_distance,
                 classes: match style {
-                    Style::Chain(..) => Vec::new(),
-                    Style::External(s) => s.classes().into_iter().map(String::from).collect(),
+                    StyleSlot::External(s) => s.classes().into_iter().map(String::from).collect(),
+                    StyleSlot::Preset(..) | StyleSlot::LeftOut => Vec::new(),
                 },
                 true_setting: truth.clone(),
             });
