@@ -13,7 +13,7 @@
 //!   `p = exp(−2π·fc/fs)`. As damping → 0 the pole goes to 0: exactly no filtering at 0.
 //! - **Feedback**, **mix** and the damping pole ramp linearly over 20 ms, per sample.
 
-use super::delayline::{DelayLine, FracTap, TapFade};
+use super::delayline::{feedback_tail_seconds, DelayLine, FracTap, TapFade};
 use crate::dsp::Smoothed;
 use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
@@ -207,12 +207,7 @@ impl Effect for Delay {
 
     /// Time until the repeats have fallen by 60 dB (ignoring damping, which only shortens it).
     fn tail_seconds(&self) -> f32 {
-        let t = self.time_ms * 0.001;
-        let fb = self.feedback_v.clamp(0.0, 0.999);
-        if fb < 1e-3 {
-            return t;
-        }
-        t * (1.0 + (1e-3f32).ln() / fb.ln())
+        feedback_tail_seconds(self.time_ms * 0.001, self.feedback_v)
     }
 }
 

@@ -74,6 +74,16 @@ impl DelayLine {
     }
 }
 
+/// Seconds until repeats every `period` seconds, each scaled by `feedback`, have fallen by 60 dB
+/// (just `period` without feedback): the tail of a feedback delay line.
+pub(crate) fn feedback_tail_seconds(period: f32, feedback: f32) -> f32 {
+    let fb = feedback.abs().clamp(0.0, 0.999);
+    if fb < 1e-3 {
+        return period;
+    }
+    period * (1.0 + (1e-3f32).ln() / fb.ln())
+}
+
 /// A fractional read position with precomputed third-order Lagrange weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FracTap {

@@ -18,7 +18,7 @@
 //! feedback, mix, tremolo and spread ramp linearly over 20 ms, per sample (a change of delay is
 //! a short pitch glide, as on a hardware chorus).
 
-use super::delayline::{DelayLine, FracTap};
+use super::delayline::{feedback_tail_seconds, DelayLine, FracTap};
 use crate::dsp::Smoothed;
 use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
@@ -228,12 +228,8 @@ impl Effect for Modulation {
 
     /// The longest delay of the sweep, repeated until the feedback has fallen by 60 dB.
     fn tail_seconds(&self) -> f32 {
-        let t = self.values[param::DELAY] * 0.001 * (1.0 + self.values[param::DEPTH]);
-        let fb = self.values[param::FEEDBACK].abs().clamp(0.0, 0.999);
-        if fb < 1e-3 {
-            return t;
-        }
-        t * (1.0 + (1e-3f32).ln() / fb.ln())
+        let longest = self.values[param::DELAY] * 0.001 * (1.0 + self.values[param::DEPTH]);
+        feedback_tail_seconds(longest, self.values[param::FEEDBACK])
     }
 }
 
