@@ -5,7 +5,7 @@ Usage:
   fxmatch predictor project CONTENT PROJ_DIR --chain CHAIN [--n 1000]    # sox (or --processor lv2file) references, fitted targets
   python training/predictor.py train --data DATA_DIR [--also PROJ_DIR*K] --out RUN_DIR [--epochs 150] [--presence]
   python training/predictor.py spsa --data DATA_DIR [--also PROJ_DIR] --content CONTENT --chain CHAIN --init RUN_DIR --out RUN2
-  python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3
+  python training/predictor.py calibrate --run RUN2 --data PROJ_DIR [--data DATA_DIR] --content CONTENT --chain CHAIN --out RUN3 [--presence-margins 0.5 0.6 0.7 0.8 0.9]
   python training/predictor.py ensemble --runs RUN_DIR RUN_DIR2 ... --out RUN4
   python training/predictor.py export --run RUN_DIR --out MODEL_DIR --name NAME
 
@@ -97,12 +97,16 @@ class Presence(nn.Module):
     output is the amounts where the logit says on, else the effect's off setting, so the exported
     graph still maps z to one value per parameter."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...], groups: list[int], off: list[float]):
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...], groups: list[int], off: list[float],
+                 margin: float = 0.0):
         super().__init__()
         self.n_out = n_out
         self.inner = Predictor(n_in, n_out + max(groups) + 1, hidden)
         self.register_buffer("groups", torch.tensor(groups, dtype=torch.long))
         self.register_buffer("off", torch.tensor(off, dtype=torch.float32))
+        # The logit an effect's presence must pass (0: probability 0.5; `calibrate
+        # --presence-margins` raises it). Kept in the checkpoint's `presence`, not the weights.
+        self.register_buffer("margin", torch.tensor(float(margin)), persistent=False)
 
     def parts(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The amounts (in [LO, HI]) and the per-effect presence logits."""
@@ -111,7 +115,7 @@ class Presence(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         amounts, logits = self.parts(z)
-        on = (logits > 0).index_select(1, self.groups)
+        on = (logits > self.margin).index_select(1, self.groups)
         return torch.where(on, amounts, self.off.expand_as(amounts))
 
 
@@ -275,7 +279,8 @@ def build(ck: dict) -> nn.Sequential:
 
     def member() -> nn.Sequential:
         hidden, presence = tuple(ck.get("hidden", DEFAULT_HIDDEN)), ck.get("presence")
-        head = (Presence(n_in, ck["n_out"], hidden, presence["groups"], presence["off"]) if presence
+        head = (Presence(n_in, ck["n_out"], hidden, presence["groups"], presence["off"],
+                         presence.get("margin", 0.0)) if presence
                 else Predictor(n_in, ck["n_out"], hidden))
         return nn.Sequential(Standardise(torch.zeros(n_in), torch.ones(n_in)),
                              *([Keep(keep)] if keep is not None else []), head)
@@ -574,9 +579,16 @@ def calibrate(a: argparse.Namespace) -> None:
     if names != ck["meta"]["params"]:
         raise SystemExit(f"{a.chain} is not the chain {a.run} was trained for")
     neutral = [f["neutral"] for f in shown["free"]]
-    model = build(ck)
-    model.load_state_dict(ck["model"])
-    model.eval()
+    if a.presence_margins and not ck.get("presence"):
+        raise SystemExit(f"--presence-margins: {a.run} has no presence outputs (`train --presence`)")
+
+    def network(margin: float) -> nn.Module:
+        c = {**ck, "presence": {**ck["presence"], "margin": margin}} if ck.get("presence") else ck
+        m = build(c)
+        m.load_state_dict(ck["model"])
+        return m.eval()
+
+    model = network(ck.get("presence", {}).get("margin", 0.0))
     rng = np.random.default_rng(a.seed)
     # Per dataset: the examples that choose the pull, then (--per-effect) the disjoint ones that check it.
     sets: list[tuple[str, SpsaSet, np.ndarray, torch.Tensor, np.ndarray, torch.Tensor]] = []
@@ -604,18 +616,40 @@ def calibrate(a: argparse.Namespace) -> None:
             out[name] = float(s.server.losses(idx, pulled).mean())
         return out
 
+    def relative(v: dict[str, float], base: dict[str, float]) -> float:
+        # Each dataset's loss relative to the unpulled prediction's, averaged: the datasets'
+        # losses differ in scale (the seed's loss, the fit's), and each counts alike.
+        return float(np.mean([v[n] / base[n] for n in v]))
+
+    margin_choice = None
+    if a.presence_margins:
+        # First the presence margin, unpulled: an effect is on where its presence probability
+        # passes p; then the pull, on the predictions at the chosen margin.
+        by_p = []
+        for p in a.presence_margins:
+            m = network(float(np.log(p / (1 - p))))
+            with torch.no_grad():
+                for k, (name, s, choose, _, check, _) in enumerate(sets):
+                    sets[k] = (name, s, choose, m(s.z[choose]), check, m(s.z[check]))
+            by_p.append(audio(1.0, 0))
+            print(json.dumps({"presence_margin": p, "examples": a.examples, "audio": by_p[-1]}), flush=True)
+        p_score = [relative(v, by_p[0]) for v in by_p]
+        p_best = a.presence_margins[int(np.argmin(p_score))]
+        margin_choice = {"p": p_best, "grid": a.presence_margins, "score": p_score,
+                         "audio": {name: [v[name] for v in by_p] for name, *_ in sets}}
+        print(json.dumps({"presence_margin": p_best, "score": p_score}), flush=True)
+        ck = {**ck, "presence": {**ck["presence"], "margin": float(np.log(p_best / (1 - p_best)))}}
+        m = network(ck["presence"]["margin"])
+        with torch.no_grad():
+            for k, (name, s, choose, _, check, _) in enumerate(sets):
+                sets[k] = (name, s, choose, m(s.z[choose]), check, m(s.z[check]))
+
     grid = [round(0.1 * k, 1) for k in range(1, 11)]
     by_alpha = [audio(alpha, 0) for alpha in grid]
     for alpha, v in zip(grid, by_alpha):
         print(json.dumps({"alpha": alpha, "examples": a.examples, "audio": v}), flush=True)
     losses = {name: [v[name] for v in by_alpha] for name, *_ in sets}
     unpulled = by_alpha[-1]
-
-    def relative(v: dict[str, float], base: dict[str, float]) -> float:
-        # Each dataset's loss relative to the unpulled prediction's, averaged: the datasets'
-        # losses differ in scale (the seed's loss, the fit's), and each counts alike.
-        return float(np.mean([v[n] / base[n] for n in v]))
-
     score = [relative(v, unpulled) for v in by_alpha]
     best = int(np.argmin(score))
     toward = {"alpha": grid[best], "neutral": neutral, "grid": grid, "score": score, "audio": losses,
@@ -626,7 +660,8 @@ def calibrate(a: argparse.Namespace) -> None:
     for _, s, *_ in sets:
         s.server.close()
     a.out.mkdir(parents=True, exist_ok=True)
-    figures = {**ck["figures"], "toward_neutral": {k: v for k, v in toward.items() if k != "neutral"}}
+    figures = {**ck["figures"], "toward_neutral": {k: v for k, v in toward.items() if k != "neutral"},
+               **({"presence_margin": margin_choice} if margin_choice else {})}
     calibrated = {**ck, "toward_neutral": toward, "figures": figures}
     extended = build(calibrated)
     extended.load_state_dict(ck["model"], strict=False)  # the last layer's buffers are set by build
@@ -739,6 +774,10 @@ def main() -> None:
     c.add_argument("--check-examples", type=int, default=300)
     c.add_argument("--sweeps", type=int, default=2, help="coordinate-descent sweeps over the effects")
     c.add_argument("--loss", default="seed", choices=["seed", "fit"], help="the loss of chain datasets")
+    c.add_argument("--presence-margins", type=float, nargs="+", default=None, metavar="P",
+                   help="a `train --presence` run: first choose the presence probability an effect must pass "
+                        "to be on, among these (e.g. 0.5 0.6 0.7 0.8 0.9; the first is the baseline), by the "
+                        "same audio loss, then the pull")
     c.add_argument("--render-threads", type=int, default=2)
     c.add_argument("--fxmatch", default="target/release/fxmatch")
     c.add_argument("--seed", type=int, default=0)

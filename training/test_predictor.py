@@ -176,3 +176,23 @@ class PresenceHead(unittest.TestCase):
         again = pr.build(ck)
         again.load_state_dict(net.state_dict())  # strict: the groups and off values are saved
         self.assertTrue(torch.equal(net(z), again(z)))
+
+    def test_a_margin_turns_on_only_the_effects_whose_presence_passes_it(self):
+        import torch
+        import predictor as pr
+        torch.manual_seed(0)
+        ck = {"n_in": 4, "n_out": 3, "hidden": (8,), "presence": {"groups": [0, 0, 1], "off": [0.01, 0.99, 0.01]}}
+        plain = pr.build(ck)
+        z = torch.randn(64, 4)
+        with torch.no_grad():
+            amounts, logits = plain[-1].parts(plain[0](z))
+        margin = float(logits.median())
+        strict = pr.build({**ck, "presence": {**ck["presence"], "margin": margin}})
+        strict.load_state_dict(plain.state_dict())  # strict loading: the margin is not a weight
+        with torch.no_grad():
+            out, base = strict(z), plain(z)
+        for i in range(64):
+            for j, g in enumerate([0, 0, 1]):
+                want = amounts[i, j] if logits[i, g] > margin else [0.01, 0.99, 0.01][j]
+                self.assertAlmostEqual(float(out[i, j]), float(want), places=6)
+        self.assertFalse(torch.equal(out, base), "another margin, other effects on")
