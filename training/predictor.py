@@ -588,7 +588,7 @@ def calibrate(a: argparse.Namespace) -> None:
         m.load_state_dict(ck["model"])
         return m.eval()
 
-    model = network(ck.get("presence", {}).get("margin", 0.0))
+    model = network((ck.get("presence") or {}).get("margin", 0.0))
     rng = np.random.default_rng(a.seed)
     # Per dataset: the examples that choose the pull, then (--per-effect) the disjoint ones that check it.
     sets: list[tuple[str, SpsaSet, np.ndarray, torch.Tensor, np.ndarray, torch.Tensor]] = []
