@@ -521,7 +521,6 @@ fn probe_offline(spec: &ChainSpec) -> fxmatch::Result<()> {
     fxmatch::chain::probe_chain(spec, fxmatch::lv2::probe::DEFAULT_RATE, fxmatch::render::OFFLINE_BLOCK)
 }
 
-/// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.
 /// The params files of a preset folder, sorted by name.
 fn preset_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -533,6 +532,7 @@ fn preset_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Every `*.params.toml` in `dir` as (name, params for `spec`'s chain), sorted by name.
 fn load_presets(dir: &Path, spec: &ChainSpec) -> Result<Vec<(String, Params)>> {
     let chain = Chain::from_spec(spec)?;
     let paths = preset_paths(dir)?;

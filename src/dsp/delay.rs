@@ -13,7 +13,7 @@
 //!   `p = exp(−2π·fc/fs)`. As damping → 0 the pole goes to 0: exactly no filtering at 0.
 //! - **Feedback**, **mix** and the damping pole ramp linearly over 20 ms, per sample.
 
-use super::delayline::{feedback_tail_seconds, DelayLine, FracTap, TapFade};
+use super::delayline::{feedback_tail_seconds, ms_to_samples, DelayLine, FracTap, TapFade};
 use crate::dsp::Smoothed;
 use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
@@ -87,9 +87,8 @@ impl Delay {
     /// `d` samples is age `d − 1`).
     fn tap_for(&self, time_ms: f32) -> FracTap {
         let max = self.lines[0].max_age().min(self.lines[1].max_age()) as f64;
-        // In f64 so that whole-sample times (10 ms at 44.1 kHz = 441) stay whole.
-        let d = (time_ms as f64 * self.fs as f64 / 1000.0).clamp(2.0, (max - 3.0).max(2.0));
-        let d = if (d - d.round()).abs() < 1e-4 { d.round() } else { d };
+        // The bounds are whole samples, so clamping keeps whole-sample times whole.
+        let d = ms_to_samples(time_ms, self.fs).clamp(2.0, (max - 3.0).max(2.0));
         FracTap::new((d - 1.0) as f32)
     }
 }

@@ -74,6 +74,17 @@ impl DelayLine {
     }
 }
 
+/// `ms` in samples at `fs`, in f64 and snapped to whole samples within 1e-4, so that whole-sample
+/// delays (10 ms at 44.1 kHz = 441) read exactly one sample.
+pub(crate) fn ms_to_samples(ms: f32, fs: f32) -> f64 {
+    let d = ms as f64 * fs as f64 / 1000.0;
+    if (d - d.round()).abs() < 1e-4 {
+        d.round()
+    } else {
+        d
+    }
+}
+
 /// Seconds until repeats every `period` seconds, each scaled by `feedback`, have fallen by 60 dB
 /// (just `period` without feedback): the tail of a feedback delay line.
 pub(crate) fn feedback_tail_seconds(period: f32, feedback: f32) -> f32 {

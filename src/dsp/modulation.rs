@@ -18,7 +18,7 @@
 //! feedback, mix, tremolo and spread ramp linearly over 20 ms, per sample (a change of delay is
 //! a short pitch glide, as on a hardware chorus).
 
-use super::delayline::{feedback_tail_seconds, DelayLine, FracTap};
+use super::delayline::{feedback_tail_seconds, ms_to_samples, DelayLine, FracTap};
 use crate::dsp::Smoothed;
 use crate::effect::{Effect, Mapping, ParamSpec, PARAM_RAMP_SECONDS};
 
@@ -95,13 +95,30 @@ impl Modulation {
         let v = self.values[index];
         Some(match index {
             param::DEPTH => (&mut self.depth, v),
-            param::DELAY => (&mut self.delay_samples, ms_to_samples(v, self.fs)),
+            param::DELAY => (&mut self.delay_samples, ms_to_samples(v, self.fs) as f32),
             param::FEEDBACK => (&mut self.feedback, v),
             param::MIX => (&mut self.mix, v),
             param::TREMOLO => (&mut self.tremolo, v),
             param::SPREAD => (&mut self.spread, v / 360.0),
             _ => return None,
         })
+    }
+
+    /// Store `value` and start its smoother's ramp: the effect's own ramp time, or exactly
+    /// `samples` (before `prepare` only the value is kept; `prepare` sets the targets).
+    fn set_value(&mut self, index: usize, value: f32, samples: Option<u32>) {
+        if index >= self.values.len() {
+            return;
+        }
+        self.values[index] = value;
+        if self.fs > 0.0 {
+            if let Some((s, v)) = self.smoother(index) {
+                match samples {
+                    Some(n) => s.set_target_over(v, n),
+                    None => s.set_target(v),
+                }
+            }
+        }
     }
 
     fn smoothers(&mut self) -> [&mut Smoothed; 6] {
@@ -118,19 +135,13 @@ impl Modulation {
 
 /// `sin(2π · turns)` for `turns` in [−0.5, 1.5), within 1.1e-3, exact at the extremes and
 /// zeros (±1 at 0.25 and 0.75 turns) and odd about every half turn. A parabola refined once
-/// (a fifth the cost of `f32::sin`, and no floor, which is a libm call on baseline x86-64): an
-/// LFO needs smoothness, not the last digits.
+/// (cheaper than `f32::sin`, and no floor, which is a libm call on baseline x86-64): an LFO
+/// needs smoothness, not the last digits.
 #[inline(always)]
 fn lfo_sin(turns: f32) -> f32 {
     let u = if turns >= 0.5 { turns - 1.0 } else { turns };
     let y = 8.0 * u - 16.0 * u * u.abs();
     y + 0.225 * (y * y.abs() - y)
-}
-
-/// `ms` in samples at `fs`, in f64 so that whole-sample delays (5 ms at 48 kHz) stay whole.
-fn ms_to_samples(ms: f32, fs: f32) -> f32 {
-    let d = ms as f64 * fs as f64 / 1000.0;
-    (if (d - d.round()).abs() < 1e-4 { d.round() } else { d }) as f32
 }
 
 /// The wet sample of one channel: the line read `d` samples back (before this sample's push).
@@ -170,27 +181,11 @@ impl Effect for Modulation {
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
-        if index >= self.values.len() {
-            return;
-        }
-        self.values[index] = value;
-        if self.fs > 0.0 {
-            if let Some((s, v)) = self.smoother(index) {
-                s.set_target(v);
-            }
-        }
+        self.set_value(index, value, None);
     }
 
     fn set_param_over(&mut self, index: usize, value: f32, samples: u32) {
-        if index >= self.values.len() {
-            return;
-        }
-        self.values[index] = value;
-        if self.fs > 0.0 {
-            if let Some((s, v)) = self.smoother(index) {
-                s.set_target_over(v, samples);
-            }
-        }
+        self.set_value(index, value, Some(samples));
     }
 
     fn param(&self, index: usize) -> f32 {
