@@ -621,16 +621,22 @@ def calibrate(a: argparse.Namespace) -> None:
         # losses differ in scale (the seed's loss, the fit's), and each counts alike.
         return float(np.mean([v[n] / base[n] for n in v]))
 
+    def predict_with(m: nn.Module) -> None:
+        """Replace each dataset's predictions (choosing and checking examples) with `m`'s."""
+        with torch.no_grad():
+            for k, (name, s, choose, _, check, _) in enumerate(sets):
+                sets[k] = (name, s, choose, m(s.z[choose]), check, m(s.z[check]))
+
+    def logit(p: float) -> float:
+        return float(np.log(p / (1 - p)))
+
     margin_choice = None
     if a.presence_margins:
         # First the presence margin, unpulled: an effect is on where its presence probability
         # passes p; then the pull, on the predictions at the chosen margin.
         by_p = []
         for p in a.presence_margins:
-            m = network(float(np.log(p / (1 - p))))
-            with torch.no_grad():
-                for k, (name, s, choose, _, check, _) in enumerate(sets):
-                    sets[k] = (name, s, choose, m(s.z[choose]), check, m(s.z[check]))
+            predict_with(network(logit(p)))
             by_p.append(audio(1.0, 0))
             print(json.dumps({"presence_margin": p, "examples": a.examples, "audio": by_p[-1]}), flush=True)
         p_score = [relative(v, by_p[0]) for v in by_p]
@@ -638,11 +644,8 @@ def calibrate(a: argparse.Namespace) -> None:
         margin_choice = {"p": p_best, "grid": a.presence_margins, "score": p_score,
                          "audio": {name: [v[name] for v in by_p] for name, *_ in sets}}
         print(json.dumps({"presence_margin": p_best, "score": p_score}), flush=True)
-        ck = {**ck, "presence": {**ck["presence"], "margin": float(np.log(p_best / (1 - p_best)))}}
-        m = network(ck["presence"]["margin"])
-        with torch.no_grad():
-            for k, (name, s, choose, _, check, _) in enumerate(sets):
-                sets[k] = (name, s, choose, m(s.z[choose]), check, m(s.z[check]))
+        ck = {**ck, "presence": {**ck["presence"], "margin": logit(p_best)}}
+        predict_with(network(ck["presence"]["margin"]))
 
     grid = [round(0.1 * k, 1) for k in range(1, 11)]
     by_alpha = [audio(alpha, 0) for alpha in grid]
