@@ -301,3 +301,52 @@ fn transfer_cases_do_not_depend_on_the_sources() {
     let lv2 = cases(&["lv2file"], "lv2");
     assert_eq!(lv2, all[3..4]);
 }
+
+/// Further references per case (`--references K`) are other content through the same
+/// processing, never the input's content or the case's own reference content, and they leave
+/// the cases as they are, so runs with one reference and with several compare case by case.
+/// Both ways of reading them run through the predictor.
+#[test]
+fn further_references_are_other_content_and_keep_the_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_with = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args: Vec<&str> =
+            "eval transfer --quick --metric mfcc --profile live --source fxmatch-chain --source sox"
+                .split(' ')
+                .collect();
+        args.extend(["--predictor", "models/predictor/default.onnx", "--out", s(&out)]);
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let md = std::fs::read_to_string(out.join("transfer.md")).unwrap();
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
+        (r["results"][0]["result"]["pairs"].as_array().unwrap().clone(), md)
+    };
+    let (one, md) = run_with(&[], "one");
+    assert!(one.iter().all(|p| p.get("extra_references").is_none()), "{one:?}");
+    assert!(!md.contains("References per case"), "{md}");
+    for pool in ["features", "predictions"] {
+        let (three, md) = run_with(&["--references", "3", "--reference-pool", pool], pool);
+        assert!(md.contains("References per case: 3"), "{md}");
+        assert_eq!(three.len(), one.len());
+        for (a, b) in one.iter().zip(&three) {
+            assert_eq!((&a["input"], &a["reference"]), (&b["input"], &b["reference"]));
+            let mut used: Vec<u64> = b["extra_references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .chain([b["input"].as_u64().unwrap(), b["reference"].as_u64().unwrap()])
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            assert_eq!(used.len(), 4, "two further references, distinct from the input and the reference: {b}");
+        }
+    }
+    // Eight bundled clips: eight references and the input need nine.
+    let o = run(&["eval", "transfer", "--quick", "--references", "8", "--out", s(&dir.path().join("x"))]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("at least 9 content clips") && err.contains("fix:"), "{err}");
+}

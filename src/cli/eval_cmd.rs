@@ -101,8 +101,27 @@ pub struct TransferArgs {
     /// CMA-ES evaluations of each `--oracle-fit` fit.
     #[arg(long, value_name = "N", default_value_t = 300, requires = "oracle_fit")]
     oracle_fit_evaluations: u64,
+    /// References per case: the case's own, then K − 1 more of the same processing on other
+    /// content (as a player who brings several clips of one production). The searches aim at
+    /// their mean embedding; the predictor reads them as --reference-pool says. The cases are
+    /// the same for any K, so runs compare case by case (`fxmatch eval compare`).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    references: u64,
+    /// How the predictor reads several references: `features` (one prediction from their mean
+    /// description) or `predictions` (the mean of one prediction per reference).
+    #[arg(long, value_enum, default_value_t = PoolArg::Features)]
+    reference_pool: PoolArg,
     #[command(flatten)]
     common: CommonEvalArgs,
+}
+
+/// `--reference-pool`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PoolArg {
+    /// One prediction from the references' mean description.
+    Features,
+    /// The mean of one prediction per reference.
+    Predictions,
 }
 
 /// Where the references of a transfer run come from.
@@ -654,6 +673,11 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
             max_evaluations: args.oracle_fit_evaluations,
             ..Default::default()
         }),
+        references: args.references as usize,
+        pool: match args.reference_pool {
+            PoolArg::Features => fxmatch::eval::transfer::ReferencePool::Features,
+            PoolArg::Predictions => fxmatch::eval::transfer::ReferencePool::Predictions,
+        },
     };
     let styles = presets.len() + external.len();
     let (mut md, mut results, mut svgs) = (String::new(), Vec::new(), Vec::new());
@@ -670,6 +694,14 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         md += &section;
         svgs.push(figure);
         results.push(serde_json::json!({ "seconds": seconds, "result": result }));
+    }
+    if config.references > 1 {
+        md += &format!(
+            "References per case: {} (the case's own, then others of the same processing on other content); \
+             the searches aim at their mean embedding, the predictor reads them by {:?}; the rule-based \
+             baseline reads the case's own only.\n\n",
+            config.references, config.pool
+        );
     }
     md += "Presets (fxmatch-chain): ";
     md += &presets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");

@@ -496,6 +496,7 @@ mod tests {
                 preset: "radio".into(),
                 input: 3,
                 reference: 4,
+                extra_references: Vec::new(),
                 input_distance: distance(8.0),
                 classes: vec!["dynamics".into()],
                 true_setting: None,

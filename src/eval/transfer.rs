@@ -11,6 +11,13 @@
 //! fidelity, the transfer gain `1 − d(output, oracle) / d(input, oracle)` with the independent
 //! audio distance `d` of [`super::fidelity`]. Summaries: the median gain and the share of cases
 //! where the output is closer to the oracle than the input, overall and per source.
+//!
+//! With [`TransferConfig::references`] above 1, each case also gets further references of the
+//! same processing on other content (neither the input's nor the case's reference content), as
+//! a player who brings several clips of one production: the searches aim at the references'
+//! mean embedding and the predictor reads them as [`TransferConfig::pool`] says. The cases
+//! themselves (input, reference content, random settings) are the same for any count, so runs
+//! with one reference and with several compare case by case.
 
 use std::sync::atomic::AtomicBool;
 
@@ -27,6 +34,7 @@ use crate::chain::{Chain, ChainSpec, Params};
 use crate::error::{Error, Result};
 use crate::metric::{similarity, Embedding, StyleMetric};
 use crate::optimize::{loudest_window, MatchConfig, Matcher};
+use crate::predict::Description;
 use crate::render::render;
 
 /// Source label of references made by the chain the match searches.
@@ -53,6 +61,22 @@ pub struct TransferConfig {
     /// system (it sees the oracle): it shows how close the chain can come at all, the ceiling
     /// of every system here, and it is the target a projection example teaches.
     pub oracle_fit: Option<crate::predict::projection::FitConfig>,
+    /// References per case, at least 1 (module docs). The rule-based baseline reads the
+    /// case's own reference only.
+    pub references: usize,
+    /// How the predictor reads several references.
+    pub pool: ReferencePool,
+}
+
+/// How the predictor reads a case's several references.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferencePool {
+    /// One prediction from the references' mean description (latents, statistics, embeddings).
+    #[default]
+    Features,
+    /// The mean of one prediction per reference.
+    Predictions,
 }
 
 /// One system's figures over a group of cases.
@@ -121,6 +145,9 @@ pub struct TransferPair {
     pub input: usize,
     /// Index of the reference content clip.
     pub reference: usize,
+    /// Indices of the further references' content clips ([`TransferConfig::references`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_references: Vec<usize>,
     /// `d(input, oracle)`: how much the reference's processing changes the input.
     pub input_distance: Distance,
     /// The effect classes in the reference's processing (external chains only; empty for the
@@ -180,6 +207,15 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// Mixed into the seed of the `random` system's stream (see [`transfer`]).
 const RANDOM_SETTINGS_STREAM: u64 = 0x5e77_1e65_0000_0001;
+/// Mixed into the seed of the further references' stream (see [`transfer`]).
+const EXTRA_REFERENCES_STREAM: u64 = 0x5e77_1e65_0000_0002;
+
+/// `count` distinct clip indices below `n`, none of them in `not` (the caller checks that
+/// there are enough).
+fn distinct_others(n: usize, not: &[usize], count: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let mut pool: Vec<usize> = (0..n).filter(|i| !not.contains(i)).collect();
+    (0..count).map(|_| pool.swap_remove(rng.random_range(0..pool.len()))).collect()
+}
 
 /// Run the task over `styles` (in the task's order, [`StyleSlot`]). `progress` gets (cases done,
 /// cases in all).
@@ -192,11 +228,25 @@ pub fn transfer(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<TransferResult> {
     require_two(clips, "transfer")?;
+    let extra = config.references.max(1) - 1;
+    if extra > 0 && clips.len() < extra + 2 {
+        return Err(Error::invalid(
+            format!(
+                "transfer with {} references per case needs at least {} content clips (the input, then one per reference), got {}",
+                extra + 1,
+                extra + 2,
+                clips.len()
+            ),
+            "add clips with --content, or ask for fewer --references",
+        ));
+    }
     // Two streams, so that the cases (which clips, which reference content) do not depend on
     // the chain: the `random` system's draws grow with the number of free parameters, and a
     // chain with one more of them would otherwise be judged on other cases.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut settings_rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ RANDOM_SETTINGS_STREAM);
+    // A third stream for the further references, so that the cases do not depend on their count.
+    let mut references_rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ EXTRA_REFERENCES_STREAM);
     let mut chain = Chain::from_spec(spec)?;
     // The searched systems: each profile's match, then (with a predictor) `predict` (no
     // matcher) and each hybrid search (a matcher started at the prediction).
@@ -243,8 +293,11 @@ pub fn transfer(
                 // The draws a run of this style makes, and nothing else.
                 for _ in 0..config.pairs_per_preset {
                     let a = rng.random_range(0..clips.len());
-                    other_index(clips.len(), a, &mut rng);
+                    let b = other_index(clips.len(), a, &mut rng);
                     random_settings(&chain, &mut settings_rng);
+                    if extra > 0 {
+                        distinct_others(clips.len(), &[a, b], extra, &mut references_rng);
+                    }
                 }
                 continue;
             }
@@ -252,17 +305,32 @@ pub fn transfer(
         for _ in 0..config.pairs_per_preset {
             let a = rng.random_range(0..clips.len());
             let b = other_index(clips.len(), a, &mut rng);
+            let extra_references =
+                if extra > 0 { distinct_others(clips.len(), &[a, b], extra, &mut references_rng) } else { Vec::new() };
             let (input, content) = (&clips[a], &clips[b]);
-            let (source, name, reference, oracle) = match *style {
-                StyleSlot::Preset(name, _) => {
-                    chain.set_normalized(truth.as_ref().expect("chain styles have settings"));
-                    (CHAIN_SOURCE, name, render(&mut chain, content, 0.0)?, render(&mut chain, input, 0.0)?)
+            // The style's processing of one clip: the references and the oracle.
+            let mut process = |clip: &AudioBuffer| -> Result<AudioBuffer> {
+                match *style {
+                    StyleSlot::Preset(..) => {
+                        chain.set_normalized(truth.as_ref().expect("chain styles have settings"));
+                        render(&mut chain, clip, 0.0)
+                    }
+                    StyleSlot::External(s) => render_external(s, clip),
+                    StyleSlot::LeftOut => unreachable!("left-out styles are skipped above"),
                 }
-                StyleSlot::External(s) => {
-                    (s.processor.name(), s.name, render_external(s, content)?, render_external(s, input)?)
-                }
+            };
+            let reference = process(content)?;
+            let oracle = process(input)?;
+            let mut more_references = Vec::with_capacity(extra);
+            for &e in &extra_references {
+                more_references.push(process(&clips[e])?);
+            }
+            let (source, name) = match *style {
+                StyleSlot::Preset(name, _) => (CHAIN_SOURCE, name),
+                StyleSlot::External(s) => (s.processor.name(), s.name),
                 StyleSlot::LeftOut => unreachable!("left-out styles are skipped above"),
             };
+            let references: Vec<&AudioBuffer> = std::iter::once(&reference).chain(&more_references).collect();
             let input_distance = distance(input, &oracle)?;
             if input_distance.total < 1e-3 {
                 return Err(Error::invalid(
@@ -274,7 +342,7 @@ pub fn transfer(
                 ));
             }
             let t_ref = std::time::Instant::now();
-            let z_ref = embed(metric, &reference)?;
+            let z_ref = Embedding::mean(&references.iter().map(|r| embed(metric, r)).collect::<Result<Vec<_>>>()?);
             let ref_seconds = t_ref.elapsed().as_secs_f64();
             let mut outputs = vec![input.clone()];
             chain.set_normalized(&random_settings(&chain, &mut settings_rng));
@@ -293,9 +361,20 @@ pub fn transfer(
                     &r[start..start + len],
                     input.sample_rate,
                 )?;
-                let (rl, rr) = reference.stereo_slices();
-                let z = predictor.describe(reader, rl, rr, reference.sample_rate)?;
-                prediction = Some((predictor.predict(&z_seg, &z)?, t.elapsed().as_secs_f64()));
+                let mut described = Vec::with_capacity(references.len());
+                for r in &references {
+                    let (rl, rr) = r.stereo_slices();
+                    described.push(predictor.describe(reader, rl, rr, r.sample_rate)?);
+                }
+                let x = match config.pool {
+                    ReferencePool::Features => predictor.predict(&z_seg, &Description::mean(&described))?,
+                    ReferencePool::Predictions => {
+                        let each =
+                            described.iter().map(|z| predictor.predict(&z_seg, z)).collect::<Result<Vec<_>>>()?;
+                        (0..each[0].len()).map(|j| mean(&each.iter().map(|x| x[j]).collect::<Vec<_>>())).collect()
+                    }
+                };
+                prediction = Some((x, t.elapsed().as_secs_f64()));
             }
             for (k, (_, matcher, predicted)) in matchers.iter_mut().enumerate() {
                 let (x, secs) = match (matcher, predicted) {
@@ -357,6 +436,7 @@ pub fn transfer(
                 preset: name.to_string(),
                 input: a,
                 reference: b,
+                extra_references,
                 input_distance,
                 classes: match style {
                     StyleSlot::External(s) => s.classes().into_iter().map(String::from).collect(),
@@ -443,7 +523,21 @@ pub fn transfer(
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{distinct_others, median};
+    use rand::SeedableRng;
+
+    #[test]
+    fn further_reference_clips_are_distinct_and_avoid_the_case() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..200 {
+            let mut got = distinct_others(5, &[1, 3], 3, &mut rng);
+            got.sort_unstable();
+            assert_eq!(got, [0, 2, 4], "all three others, each once");
+        }
+        let seen: std::collections::BTreeSet<usize> =
+            (0..200).flat_map(|_| distinct_others(8, &[0, 7], 2, &mut rng)).collect();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6], "every other clip is drawn");
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -30,6 +30,38 @@ pub struct Embedding {
     pub side: Vec<f32>,
 }
 
+/// The element-wise mean of equally long vectors (the first's length); empty for none.
+pub fn mean_vector(vectors: &[&[f32]]) -> Vec<f32> {
+    let Some(first) = vectors.first() else { return Vec::new() };
+    let mut sum = vec![0.0f64; first.len()];
+    for v in vectors {
+        debug_assert_eq!(v.len(), sum.len(), "mean_vector needs vectors of one length");
+        for (s, x) in sum.iter_mut().zip(v.iter()) {
+            *s += *x as f64;
+        }
+    }
+    sum.iter().map(|s| (s / vectors.len() as f64) as f32).collect()
+}
+
+impl Embedding {
+    /// The mean of several embeddings of one metric (mid and side averaged apart): the style
+    /// several references share, since what differs between their contents averages out.
+    /// Panics on an empty slice.
+    ///
+    /// ```
+    /// use fxmatch::metric::Embedding;
+    /// let a = Embedding { mid: vec![1.0, 0.0], side: vec![0.0] };
+    /// let b = Embedding { mid: vec![0.0, 1.0], side: vec![2.0] };
+    /// assert_eq!(Embedding::mean(&[a, b]), Embedding { mid: vec![0.5, 0.5], side: vec![1.0] });
+    /// ```
+    pub fn mean(embeddings: &[Embedding]) -> Embedding {
+        assert!(!embeddings.is_empty(), "the mean of no embedding");
+        let mids: Vec<&[f32]> = embeddings.iter().map(|e| e.mid.as_slice()).collect();
+        let sides: Vec<&[f32]> = embeddings.iter().map(|e| e.side.as_slice()).collect();
+        Embedding { mid: mean_vector(&mids), side: mean_vector(&sides) }
+    }
+}
+
 /// Something that turns audio into a style [`Embedding`].
 pub trait StyleMetric: Send {
     /// Short name for logs and result files, e.g. `"mfcc"`.

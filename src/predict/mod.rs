@@ -123,6 +123,22 @@ pub struct Description {
     pub style: Vec<f32>,
 }
 
+impl Description {
+    /// The mean of several descriptions (latents, statistics and embeddings averaged apart):
+    /// what several references processed alike share. Panics on an empty slice.
+    pub fn mean(descriptions: &[Description]) -> Description {
+        assert!(!descriptions.is_empty(), "the mean of no description");
+        let latents: Vec<Embedding> = descriptions.iter().map(|d| d.latent.clone()).collect();
+        let stats: Vec<&[f32]> = descriptions.iter().map(|d| d.stats.as_slice()).collect();
+        let style: Vec<&[f32]> = descriptions.iter().map(|d| d.style.as_slice()).collect();
+        Description {
+            latent: Embedding::mean(&latents),
+            stats: crate::metric::mean_vector(&stats),
+            style: crate::metric::mean_vector(&style),
+        }
+    }
+}
+
 /// The per-thread analysers a predictor's [`Predictor::describe`] runs: its VAE and, for a
 /// predictor that reads it, its style encoder ([`Predictor::reader`]).
 #[derive(Debug)]
@@ -405,4 +421,22 @@ impl Predictor {
 
 fn tract_err(e: anyhow::Error) -> Error {
     Error::invalid(format!("predictor: {e:#}"), "re-export it with training/predictor.py")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_description_averages_each_part_apart() {
+        let d = |x: f32| Description {
+            latent: Embedding { mid: vec![x, 2.0 * x], side: vec![-x] },
+            stats: vec![x; 3],
+            style: Vec::new(),
+        };
+        let m = Description::mean(&[d(1.0), d(3.0)]);
+        assert_eq!(m.latent, Embedding { mid: vec![2.0, 4.0], side: vec![-2.0] });
+        assert_eq!(m.stats, [2.0; 3]);
+        assert!(m.style.is_empty(), "a part no description has stays empty");
+    }
 }
