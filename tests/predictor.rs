@@ -333,3 +333,48 @@ fn eval_transfer_scores_predict_and_hybrid() {
         assert_eq!(s["similarities"].as_array().unwrap().len(), 2, "2 presets, 1 pair each");
     }
 }
+
+/// Several reference WAVs are clips of one production, read together: the same clip twice is
+/// that clip (their mean is itself), two different clips give another prediction than either,
+/// and a broken one is refused by name before any work.
+#[test]
+fn match_reads_several_references_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = root().join("assets/audio/dry/guitar_clean.wav");
+    let synth = root().join("assets/audio/content/synth_lead.wav");
+    let piano = root().join("assets/audio/dry/piano_chords.wav");
+    let default_chain = chain("default.toml");
+    let predict = |name: &str, refs: &[&std::path::Path]| -> std::process::Output {
+        let mut args = vec!["match", s(&input)];
+        args.extend(refs.iter().map(|r| s(r)));
+        let out = dir.path().join(format!("{name}.wav"));
+        let report = dir.path().join(format!("{name}.json"));
+        args.extend(["--chain", &default_chain, "-o", s(&out), "--mode", "predict", "--report", s(&report)]);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let report = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{name}.json"))).unwrap()).unwrap()
+    };
+    for (name, refs) in [
+        ("synth", vec![synth.as_path()]),
+        ("synth-twice", vec![synth.as_path(), synth.as_path()]),
+        ("piano", vec![piano.as_path()]),
+        ("both", vec![synth.as_path(), piano.as_path()]),
+    ] {
+        let o = predict(name, &refs);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    let (one, twice, piano_only, both) = (report("synth"), report("synth-twice"), report("piano"), report("both"));
+    assert_eq!(twice["prediction"], one["prediction"], "the mean of one clip twice is that clip");
+    assert_eq!(both["references"].as_array().unwrap().len(), 2);
+    assert_eq!(both["reference"], one["reference"], "`reference` stays the first WAV");
+    assert_ne!(both["prediction"], one["prediction"]);
+    assert_ne!(both["prediction"], piano_only["prediction"]);
+
+    let broken = dir.path().join("broken.wav");
+    std::fs::write(&broken, b"RIFF not really").unwrap();
+    let o = predict("broken", &[synth.as_path(), broken.as_path()]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("broken.wav"), "{err}");
+}

@@ -12,7 +12,7 @@ use serde::Serialize;
 use fxmatch::audio::{read_wav_capped, SampleFormat, WavReader, WavWriter};
 use fxmatch::chain::{Chain, ChainSpec};
 use fxmatch::fsutil::{commit_all, AtomicFile};
-use fxmatch::metric::{similarity, similarity_parts, StyleMetric, VaeModel};
+use fxmatch::metric::{embed_references, similarity, similarity_parts, StyleMetric, VaeModel};
 use fxmatch::predict::{hybrid_config, Predictor};
 
 use super::metric_args::{MetricArgs, MetricChoice};
@@ -36,6 +36,12 @@ pub enum Mode {
 
 /// Find the chain parameters that give INPUT the production style of REFERENCE.
 ///
+/// REFERENCE may be several WAVs: clips of one production (tracks of an album, takes through
+/// one rig). They are read together (the mean of their embeddings, and of what the predictor
+/// reads), so what differs between their contents averages out and their shared processing
+/// stays: three clips instead of one move the prediction closer to the reference's true
+/// processing (docs/experiments.md).
+///
 /// Searches the chain's free parameters with CMA-ES (ST-ITO's defaults: population 64, at most
 /// 25 generations, sigma 0.3, early stop after 10 generations without a gain of 0.01) on the
 /// loudest --segment seconds of INPUT, then renders the whole INPUT with the best parameters.
@@ -50,8 +56,10 @@ pub enum Mode {
 pub struct MatchArgs {
     /// Dry input WAV.
     input: PathBuf,
-    /// Reference WAV whose style to match (other content is fine: that is the point).
-    reference: PathBuf,
+    /// Reference WAV whose style to match (other content is fine: that is the point); several
+    /// WAVs: clips of one production, read together.
+    #[arg(required = true, num_args = 1..)]
+    references: Vec<PathBuf>,
     /// Chain file whose free parameters are searched.
     #[arg(long, default_value = "config/chains/default.toml")]
     chain: PathBuf,
@@ -128,7 +136,10 @@ pub struct MatchArgs {
 #[derive(Serialize)]
 struct Report<'a> {
     input: &'a Path,
+    /// The first reference WAV.
     reference: &'a Path,
+    /// Every reference WAV (clips of one production, read together).
+    references: &'a [PathBuf],
     chain: &'a Path,
     metric: MetricChoice,
     mode: Mode,
@@ -168,25 +179,32 @@ pub fn run(args: MatchArgs) -> Result<()> {
     // Every output staged before the search: a bad path fails now, not after minutes of work.
     let staged = stage_outputs(&[Some(&args.output), Some(&params_out), args.report.as_ref()])?;
     let (input, _) = read_wav_capped(&args.input, "input")?;
-    let (reference, _) = read_wav_capped(&args.reference, "reference")?;
     let mut warnings = check_audio(&input, "input")?;
-    warnings.extend(check_audio(&reference, "reference")?);
-    if input.sample_rate != reference.sample_rate {
-        warnings.push(format!(
-            "input at {} Hz, reference at {} Hz: each is analysed at its own rate",
-            input.sample_rate, reference.sample_rate
-        ));
+    let mut references = Vec::with_capacity(args.references.len());
+    for path in &args.references {
+        let (reference, _) = read_wav_capped(path, "reference")?;
+        // With several references, each warning names its file.
+        let what = if args.references.len() > 1 { format!("reference {}", path.display()) } else { "reference".into() };
+        warnings.extend(check_audio(&reference, &what)?);
+        if input.sample_rate != reference.sample_rate {
+            warnings.push(format!(
+                "input at {} Hz, {what} at {} Hz: each is analysed at its own rate",
+                input.sample_rate, reference.sample_rate
+            ));
+        }
+        if (reference.seconds() as f64) < 0.5 * args.segment as f64 {
+            // One embedding of a short reference is a thin estimate of its style: say so.
+            warnings.push(format!(
+                "the {what} lasts {:.1} s, less than half the {:.1} s segment the input is judged on: \
+                 its style is estimated from little audio; a reference of {:.0} s or more is more reliable",
+                reference.seconds(),
+                args.segment,
+                args.segment.max(3.0)
+            ));
+        }
+        references.push(reference);
     }
-    if (reference.seconds() as f64) < 0.5 * args.segment as f64 {
-        // One embedding of a short reference is a thin estimate of its style: say so.
-        warnings.push(format!(
-            "the reference lasts {:.1} s, less than half the {:.1} s segment the input is judged on: \
-             its style is estimated from little audio; a reference of {:.0} s or more is more reliable",
-            reference.seconds(),
-            args.segment,
-            args.segment.max(3.0)
-        ));
-    }
+    let references: Vec<&fxmatch::audio::AudioBuffer> = references.iter().collect();
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -223,7 +241,6 @@ pub fn run(args: MatchArgs) -> Result<()> {
     let mut metric = args.metric.load()?;
 
     let t0 = Instant::now();
-    let (rl, rr) = reference.stereo_slices();
     let (start, len) = loudest_window(&input, args.segment);
     let (il, ir) = input.stereo_slices();
     let prediction = match &predictor {
@@ -231,7 +248,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
             let mut reader = p.reader();
             let z_seg =
                 p.describe(&mut reader, &il[start..start + len], &ir[start..start + len], input.sample_rate)?;
-            Some(p.predict(&z_seg, &p.describe(&mut reader, rl, rr, reference.sample_rate)?)?)
+            Some(p.predict(&z_seg, &p.describe_references(&mut reader, &references)?)?)
         }
         None => None,
     };
@@ -239,7 +256,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
     if hybrid {
         config.start_at = prediction.clone();
     }
-    let z_ref = metric.embed(rl, rr, reference.sample_rate)?;
+    let z_ref = embed_references(&mut *metric, &references)?;
     let outcome = match (args.mode, &prediction) {
         (Mode::Predict, Some(x)) => {
             Matcher::new(&spec, &*metric, MatchConfig { threads: 1, ..config.clone() })?.evaluate_at(
@@ -279,7 +296,8 @@ pub fn run(args: MatchArgs) -> Result<()> {
     write_staged(&mut params_file, chain.params().to_toml().as_bytes())?;
     let report = Report {
         input: &args.input,
-        reference: &args.reference,
+        reference: &args.references[0],
+        references: &args.references,
         chain: &args.chain,
         metric: args.metric.metric,
         mode: args.mode,

@@ -34,7 +34,6 @@ use crate::chain::{Chain, ChainSpec, Params};
 use crate::error::{Error, Result};
 use crate::metric::{similarity, Embedding, StyleMetric};
 use crate::optimize::{loudest_window, MatchConfig, Matcher};
-use crate::predict::Description;
 use crate::render::render;
 
 /// Source label of references made by the chain the match searches.
@@ -342,7 +341,7 @@ pub fn transfer(
                 ));
             }
             let t_ref = std::time::Instant::now();
-            let z_ref = Embedding::mean(&references.iter().map(|r| embed(metric, r)).collect::<Result<Vec<_>>>()?);
+            let z_ref = crate::metric::embed_references(metric, &references)?;
             let ref_seconds = t_ref.elapsed().as_secs_f64();
             let mut outputs = vec![input.clone()];
             chain.set_normalized(&random_settings(&chain, &mut settings_rng));
@@ -361,16 +360,15 @@ pub fn transfer(
                     &r[start..start + len],
                     input.sample_rate,
                 )?;
-                let mut described = Vec::with_capacity(references.len());
-                for r in &references {
-                    let (rl, rr) = r.stereo_slices();
-                    described.push(predictor.describe(reader, rl, rr, r.sample_rate)?);
-                }
                 let x = match config.pool {
-                    ReferencePool::Features => predictor.predict(&z_seg, &Description::mean(&described))?,
+                    ReferencePool::Features => {
+                        predictor.predict(&z_seg, &predictor.describe_references(reader, &references)?)?
+                    }
                     ReferencePool::Predictions => {
-                        let each =
-                            described.iter().map(|z| predictor.predict(&z_seg, z)).collect::<Result<Vec<_>>>()?;
+                        let each = references
+                            .iter()
+                            .map(|r| predictor.predict(&z_seg, &predictor.describe_references(reader, &[r])?))
+                            .collect::<Result<Vec<_>>>()?;
                         (0..each[0].len()).map(|j| mean(&each.iter().map(|x| x[j]).collect::<Vec<_>>())).collect()
                     }
                 };

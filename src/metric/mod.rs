@@ -62,6 +62,23 @@ impl Embedding {
     }
 }
 
+/// The style of a reference given as several clips of one production: the mean of their
+/// embeddings ([`Embedding::mean`]). One clip: its embedding. Errors on no clip, or as
+/// [`StyleMetric::embed`] does on a clip.
+pub fn embed_references(metric: &mut dyn StyleMetric, clips: &[&crate::audio::AudioBuffer]) -> crate::Result<Embedding> {
+    let each = clips
+        .iter()
+        .map(|c| {
+            let (l, r) = c.stereo_slices();
+            metric.embed(l, r, c.sample_rate)
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    if each.is_empty() {
+        return Err(crate::Error::invalid("no reference clip to embed", "give at least one reference WAV"));
+    }
+    Ok(Embedding::mean(&each))
+}
+
 /// Something that turns audio into a style [`Embedding`].
 pub trait StyleMetric: Send {
     /// Short name for logs and result files, e.g. `"mfcc"`.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
+use crate::audio::AudioBuffer;
 use crate::chain::Chain;
 use crate::metric::{Embedding, Encoder, EncoderModel, StyleMetric, Vae, VaeModel};
 use crate::optimize::MatchConfig;
@@ -380,6 +381,23 @@ impl Predictor {
         sample_rate: u32,
     ) -> Result<Description> {
         reader.describe(left, right, sample_rate, self.meta.stats.is_some())
+    }
+
+    /// What this predictor reads of a reference given as several clips of one production: the
+    /// mean of their descriptions ([`Description::mean`]), so that what differs between their
+    /// contents averages out and their shared processing stays. One clip: its description.
+    pub fn describe_references(&self, reader: &mut Reader, clips: &[&AudioBuffer]) -> Result<Description> {
+        let each = clips
+            .iter()
+            .map(|c| {
+                let (l, r) = c.stereo_slices();
+                self.describe(reader, l, r, c.sample_rate)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if each.is_empty() {
+            return Err(Error::invalid("no reference clip to describe", "give at least one reference WAV"));
+        }
+        Ok(Description::mean(&each))
     }
 
     /// The normalised parameters, each in [0.01, 0.99], for the input's and the reference's
