@@ -221,6 +221,15 @@ fn match_modes_search_predict_hybrid_and_auto() {
         let text = std::fs::read_to_string(&s.config).unwrap();
         std::fs::write(&s.config, text.replace("[match]\n", &format!("[match]\nmode = \"{mode}\"\n")))
             .unwrap();
+        if mode == "predict" {
+            // A reference set: a folder of clips of one production, read together.
+            let set = s.dir.path().join("refs").join("pair");
+            std::fs::create_dir_all(&set).unwrap();
+            for clip in ["content/guitar_acoustic.wav", "content/synth_lead.wav"] {
+                std::fs::copy(common::root().join("assets/audio").join(clip), set.join(clip.rsplit('/').next().unwrap()))
+                    .unwrap();
+            }
+        }
         let log = s.dir.path().join("daemon.log");
         let listen = free_udp_port();
         let mut dump = Dump::start(listen);
@@ -232,6 +241,12 @@ fn match_modes_search_predict_hybrid_and_auto() {
         let similarity: f32 = result[0].parse().unwrap();
         assert!(similarity > 0.0 && similarity <= 1.0, "{mode}: {result:?}");
         evaluations.insert(mode, result[3].parse::<usize>().expect("evaluations"));
+        if mode == "predict" {
+            oscsend(s.port, &["/fxmatch/match", "s", "pair"]);
+            let set_result = dump.expect("/fxmatch/result", Duration::from_secs(120));
+            assert_eq!(set_result[3], "0", "predicted, not searched: {set_result:?}");
+            assert_ne!(set_result[0], result[0], "the set is another reference than one of its clips");
+        }
         assert!(daemon.0.try_wait().unwrap().is_none(), "{mode}: the daemon died");
         drop(daemon);
         let log = std::fs::read_to_string(&log).unwrap();

@@ -51,7 +51,7 @@ impl Daemon {
     fn try_handle(&mut self, command: Command, client: Client) -> Result<Reply> {
         Ok(match command {
             Command::Match(name) => {
-                let (reference, embedding, wav) = self.selected(name)?;
+                let (reference, embedding, clips) = self.selected(name)?;
                 if self.state.reference.as_deref() != Some(&reference) {
                     self.state.reference = Some(reference.clone());
                     self.state_changed();
@@ -63,7 +63,7 @@ impl Daemon {
                     client,
                     reference: reference.clone(),
                     embedding,
-                    wav,
+                    clips,
                     triggered: Instant::now(),
                 };
                 self.trigger(request, self.config.capture_mode == CaptureMode::Next)?;
@@ -185,7 +185,7 @@ impl Daemon {
         Reply::ListMore { list, next, total: names.len() }
     }
 
-    fn selected(&self, name: Option<String>) -> Result<(String, Embedding, PathBuf)> {
+    fn selected(&self, name: Option<String>) -> Result<(String, Embedding, Vec<PathBuf>)> {
         let name = name.or_else(|| self.state.reference.clone()).ok_or_else(|| {
             Error::invalid(
                 format!("no reference to match: {} holds no WAV", self.refs.dir().display()),
@@ -193,7 +193,7 @@ impl Daemon {
             )
         })?;
         let r = self.refs.get(&name)?;
-        Ok((r.name.clone(), r.embedding.clone(), r.path.clone()))
+        Ok((r.name.clone(), r.embedding.clone(), r.clips.clone()))
     }
 
     /// Write the state now (at exit, before a match, when the debounce delay is over).

@@ -25,8 +25,9 @@ pub(super) struct Request {
     pub client: Client,
     pub reference: String,
     pub embedding: Embedding,
-    /// The reference's WAV (the predictor reads it with its own encoder).
-    pub wav: PathBuf,
+    /// The reference's WAVs: one, or a set's clips (the predictor reads them with its own
+    /// analysers).
+    pub clips: Vec<PathBuf>,
     pub triggered: Instant,
 }
 
@@ -119,7 +120,7 @@ pub(super) struct Job {
     id: u64,
     segment: AudioBuffer,
     reference: Embedding,
-    reference_wav: PathBuf,
+    reference_clips: Vec<PathBuf>,
     abort: Arc<AtomicBool>,
 }
 
@@ -197,7 +198,7 @@ impl Daemon {
             id: self.next_id,
             segment,
             reference: request.embedding.clone(),
-            reference_wav: request.wav.clone(),
+            reference_clips: request.clips.clone(),
             abort: abort.clone(),
         };
         if self.jobs.send(job).is_err() {
@@ -314,7 +315,7 @@ pub(super) fn worker(
             (&l, &r),
             job.segment.sample_rate,
             &job.reference,
-            &job.reference_wav,
+            &job.reference_clips,
             &job.abort,
             &mut |p| {
                 let _ = progress_tx.send(WorkerMsg::Progress(id, p.clone()));

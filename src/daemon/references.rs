@@ -2,6 +2,13 @@
 //! (`NAME.<metric>.json`) keyed by the metric's name and a hash of the WAV's bytes, so a
 //! changed WAV is embedded again and an unchanged one never is. "Learn this tone" adds the live
 //! input as a new reference. Bad WAVs are reported by name and skipped.
+//!
+//! A reference may also be a **set**: a subfolder `NAME/` of WAVs, clips of one production
+//! (tracks of an album, takes through one rig). Its embedding is the mean of its clips' and the
+//! predictor reads the mean of their descriptions, so what differs between their contents
+//! averages out and their shared processing stays (three clips instead of one move the
+//! prediction closer to the true processing: docs/experiments.md). Its sidecar
+//! `NAME.<metric>.json` sits beside the folder and is keyed by every clip's name and hash.
 
 use std::path::{Path, PathBuf};
 
@@ -15,12 +22,39 @@ use crate::metric::{Embedding, StyleMetric};
 /// One reference: its WAV and its embedding under the library's metric.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    /// Name (the WAV's file stem).
+    /// Name (the WAV's file stem, or the set's folder name).
     pub name: String,
-    /// The WAV.
+    /// The WAV, or the set's folder.
     pub path: PathBuf,
-    /// Its embedding.
+    /// The WAVs it is made of: the one WAV, or the set's clips sorted by name.
+    pub clips: Vec<PathBuf>,
+    /// Its embedding (a set: the mean of its clips').
     pub embedding: Embedding,
+}
+
+/// Whether `path` names a WAV file that is not hidden.
+fn is_wav(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav"))
+        && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// The WAVs directly in `dir`, sorted.
+fn wavs_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))?;
+    let mut wavs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file() && is_wav(p)).collect();
+    wavs.sort();
+    Ok(wavs)
+}
+
+/// A set's cached embedding: the mean of the clips it could use (listed), keyed by every
+/// clip's name and hash.
+#[derive(Serialize, Deserialize)]
+struct SetSidecar {
+    metric: String,
+    hash: String,
+    clips: Vec<PathBuf>,
+    embedding: Embedding,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -104,13 +138,13 @@ impl ReferenceLibrary {
 
     /// Scan the folder again (after files were copied in by hand).
     pub fn rescan(&mut self) -> Result<Vec<String>> {
+        let wavs = wavs_in(&self.dir)?;
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::read(&self.dir, e))?;
-        let mut wavs: Vec<PathBuf> = entries
+        let mut sets: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
             .collect();
-        wavs.sort();
+        sets.sort();
         let mut refs = Vec::new();
         let mut warnings = Vec::new();
         self.embedded_on_scan = 0;
@@ -123,8 +157,77 @@ impl ReferenceLibrary {
                 Err(e) => warnings.push(format!("reference {} skipped: {e}", path.display())),
             }
         }
+        for dir in sets {
+            let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            if refs.iter().any(|r: &Reference| r.name == name) {
+                warnings.push(format!(
+                    "reference set {} skipped: {name}.wav is a reference of the same name; rename one of them",
+                    dir.display()
+                ));
+                continue;
+            }
+            match self.load_set(&dir, &mut warnings) {
+                Ok(Some((r, embedded))) => {
+                    self.embedded_on_scan += embedded as usize;
+                    refs.push(r);
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("reference set {} skipped: {e}", dir.display())),
+            }
+        }
+        refs.sort_by(|a, b| a.name.cmp(&b.name));
         self.refs = refs;
         Ok(warnings)
+    }
+
+    /// Load a set's embedding from its sidecar, or embed its clips and write the sidecar. A clip
+    /// that cannot be used is left out with a warning; a folder without a usable clip is no
+    /// reference (`None`, with a warning when it held WAVs).
+    fn load_set(&mut self, dir: &Path, warnings: &mut Vec<String>) -> Result<Option<(Reference, bool)>> {
+        let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        check_name(&name, "reference")?;
+        let clips = wavs_in(dir)?;
+        if clips.is_empty() {
+            return Ok(None);
+        }
+        // The key: every clip's name and hash, so an added, removed or edited clip is seen.
+        let mut key = String::new();
+        for clip in &clips {
+            key += &format!("{}:{};", clip.file_name().unwrap_or_default().to_string_lossy(), content_hash_file(clip)?);
+        }
+        let hash = content_hash(key.as_bytes());
+        let side = self.sidecar_path(&name);
+        if let Ok(text) = std::fs::read_to_string(&side) {
+            if let Ok(s) = serde_json::from_str::<SetSidecar>(&text) {
+                if s.metric == self.metric.fingerprint() && s.hash == hash {
+                    let reference = Reference { name, path: dir.to_path_buf(), clips: s.clips, embedding: s.embedding };
+                    return Ok(Some((reference, false)));
+                }
+            }
+        }
+        let (mut used, mut embeddings) = (Vec::new(), Vec::new());
+        for clip in clips {
+            let embedded = read_wav_capped(&clip, "reference clip").and_then(|(audio, _)| self.embed(&audio, &clip));
+            match embedded {
+                Ok(e) => {
+                    embeddings.push(e);
+                    used.push(clip);
+                }
+                Err(e) => warnings.push(format!("reference clip {} left out of set {name}: {e}", clip.display())),
+            }
+        }
+        if used.is_empty() {
+            warnings.push(format!("reference set {} skipped: none of its WAVs can be used", dir.display()));
+            return Ok(None);
+        }
+        let sidecar =
+            SetSidecar { metric: self.metric.fingerprint(), hash, clips: used, embedding: Embedding::mean(&embeddings) };
+        let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
+        if let Err(e) = write_atomic(&side, text.as_bytes()) {
+            tracing::warn!("reference set {name}: embedding not cached ({e}); it is recomputed at each start");
+        }
+        let reference = Reference { name, path: dir.to_path_buf(), clips: sidecar.clips, embedding: sidecar.embedding };
+        Ok(Some((reference, true)))
     }
 
     fn sidecar_path(&self, name: &str) -> PathBuf {
@@ -140,7 +243,9 @@ impl ReferenceLibrary {
         if let Ok(text) = std::fs::read_to_string(&side) {
             if let Ok(s) = serde_json::from_str::<Sidecar>(&text) {
                 if s.metric == self.metric.fingerprint() && s.hash == hash {
-                    return Ok((Reference { name, path: path.to_path_buf(), embedding: s.embedding }, false));
+                    let reference =
+                        Reference { name, path: path.to_path_buf(), clips: vec![path.to_path_buf()], embedding: s.embedding };
+                    return Ok((reference, false));
                 }
             }
         }
@@ -157,7 +262,9 @@ impl ReferenceLibrary {
                 self.dir.display()
             );
         }
-        Ok((Reference { name, path: path.to_path_buf(), embedding: sidecar.embedding }, true))
+        let reference =
+            Reference { name, path: path.to_path_buf(), clips: vec![path.to_path_buf()], embedding: sidecar.embedding };
+        Ok((reference, true))
     }
 
     fn embed(&mut self, audio: &AudioBuffer, path: &Path) -> Result<Embedding> {
@@ -207,6 +314,12 @@ impl ReferenceLibrary {
     /// without a sidecar (embedded again on the next scan).
     pub fn add(&mut self, name: &str, audio: &AudioBuffer) -> Result<&Reference> {
         check_name(name, "reference")?;
+        if self.refs.iter().any(|r| r.name == name && r.path.is_dir()) {
+            return Err(Error::invalid(
+                format!("`{name}` is a reference set (the folder {}/)", self.dir.join(name).display()),
+                "learn the tone under another name, or add the WAV to that folder by hand",
+            ));
+        }
         let path = self.dir.join(format!("{name}.wav"));
         let embedding = self.embed(audio, &path)?;
         write_wav(&path, audio, SampleFormat::F32)?;
@@ -215,15 +328,23 @@ impl ReferenceLibrary {
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         write_atomic(&self.sidecar_path(name), text.as_bytes())?;
         self.refs.retain(|r| r.name != name);
-        self.refs.push(Reference { name: name.to_string(), path, embedding: sidecar.embedding });
+        self.refs.push(Reference { name: name.to_string(), path: path.clone(), clips: vec![path], embedding: sidecar.embedding });
         self.refs.sort_by(|a, b| a.name.cmp(&b.name));
         self.get(name)
     }
 
-    /// Remove reference `name`: its WAV and every sidecar of it.
+    /// Remove reference `name`: its WAV (a set: its clips, then its folder if nothing else is
+    /// left in it) and its sidecar.
     pub fn remove(&mut self, name: &str) -> Result<()> {
-        let path = self.get(name)?.path.clone();
-        std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+        let r = self.get(name)?;
+        let (path, clips) = (r.path.clone(), r.clips.clone());
+        for clip in &clips {
+            std::fs::remove_file(clip).map_err(|e| Error::write(clip, e))?;
+        }
+        if path.is_dir() {
+            // Only an empty folder goes: files the player put there beside the clips stay.
+            let _ = std::fs::remove_dir(&path);
+        }
         let _ = std::fs::remove_file(self.sidecar_path(name));
         self.refs.retain(|r| r.name != name);
         Ok(())
@@ -244,6 +365,60 @@ mod tests {
             })
             .collect();
         AudioBuffer::stereo(48_000, l.clone(), l)
+    }
+
+    /// A subfolder of WAVs is one reference, a set: its embedding is the mean of its clips',
+    /// cached beside it and recomputed when a clip changes; a bad clip is left out by name; a
+    /// set cannot share its name with a WAV, nor be overwritten by a learned tone; removing it
+    /// removes its clips and its folder.
+    #[test]
+    fn a_folder_of_clips_is_one_reference_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("album");
+        std::fs::create_dir_all(&set).unwrap();
+        let (a, b) = (tone(220.0, 1.0), tone(660.0, 1.5));
+        write_wav(set.join("1.wav"), &a, SampleFormat::I16).unwrap();
+        write_wav(set.join("2.wav"), &b, SampleFormat::I16).unwrap();
+        std::fs::write(set.join("3.wav"), b"RIFF not really").unwrap();
+        write_wav(dir.path().join("single.wav"), &a, SampleFormat::I16).unwrap();
+        let mut metric = MfccMetric::new();
+        let (lib, warnings) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(lib.list().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["album", "single"]);
+        let album = lib.get("album").unwrap();
+        assert_eq!(album.clips, [set.join("1.wav"), set.join("2.wav")]);
+        assert!(warnings.len() == 1 && warnings[0].contains("3.wav") && warnings[0].contains("album"), "{warnings:?}");
+        // The clips as the library reads them (16-bit), embedded one by one and averaged.
+        let embed = |m: &mut MfccMetric, p: &Path| {
+            let (audio, _) = crate::audio::read_wav(p).unwrap();
+            let (l, r) = audio.stereo_slices();
+            m.embed(l, r, audio.sample_rate).unwrap()
+        };
+        let mean = Embedding::mean(&[embed(&mut metric, &set.join("1.wav")), embed(&mut metric, &set.join("2.wav"))]);
+        assert_eq!(album.embedding, mean);
+        assert_eq!(lib.embedded_on_scan, 2, "the set and the single WAV");
+        assert!(dir.path().join("album.mfcc.json").exists());
+
+        let (again, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(again.embedded_on_scan, 0, "served from the sidecars");
+        assert_eq!(again.get("album").unwrap().embedding, mean);
+        write_wav(set.join("2.wav"), &tone(880.0, 1.5), SampleFormat::I16).unwrap();
+        let (mut edited, _) = ReferenceLibrary::open(dir.path(), &metric).unwrap();
+        assert_eq!(edited.embedded_on_scan, 1, "an edited clip: the set is embedded again");
+        assert_ne!(edited.get("album").unwrap().embedding, mean);
+
+        let e = edited.add("album", &a).err().expect("a set is not overwritten").to_string();
+        assert!(e.contains("reference set") && e.contains("fix:"), "{e}");
+        std::fs::create_dir_all(dir.path().join("single")).unwrap();
+        write_wav(dir.path().join("single").join("x.wav"), &b, SampleFormat::I16).unwrap();
+        let warnings = edited.rescan().unwrap();
+        assert!(warnings.iter().any(|w| w.contains("single.wav is a reference of the same name")), "{warnings:?}");
+        assert_eq!(edited.get("single").unwrap().clips, [dir.path().join("single.wav")]);
+
+        std::fs::remove_file(set.join("3.wav")).unwrap();
+        edited.rescan().unwrap();
+        edited.remove("album").unwrap();
+        assert!(!set.exists() && !dir.path().join("album.mfcc.json").exists());
+        assert!(edited.get("album").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! thread with the [`Matcher`]; the predictor's descriptions of the references are cached there.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
@@ -68,7 +68,7 @@ impl Strategy {
     }
 
     /// One match of the segment against a reference (its embedding under the matcher's metric,
-    /// and its WAV for the predictor's VAE).
+    /// and its WAVs, one or a set's clips, for the predictor).
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
@@ -76,11 +76,11 @@ impl Strategy {
         (l, r): (&[f32], &[f32]),
         sample_rate: u32,
         reference: &Embedding,
-        reference_wav: &Path,
+        reference_clips: &[PathBuf],
         abort: &AtomicBool,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<MatchOutcome> {
-        let Some(x) = self.prediction((l, r), sample_rate, reference_wav)? else {
+        let Some(x) = self.prediction((l, r), sample_rate, reference_clips)? else {
             return matcher.run(l, r, sample_rate, reference, abort, progress);
         };
         if self.mode == MatchMode::Predict {
@@ -90,28 +90,35 @@ impl Strategy {
         matcher.run(l, r, sample_rate, reference, abort, progress)
     }
 
-    /// The predictor's parameters for the segment and the reference; `None` in search mode.
+    /// The predictor's parameters for the segment and the reference (a set: the mean of its
+    /// clips' descriptions, [`Description::mean`]); `None` in search mode. Each clip's
+    /// description is cached until its file changes.
     fn prediction(
         &mut self,
         (l, r): (&[f32], &[f32]),
         sample_rate: u32,
-        wav: &Path,
+        clips: &[PathBuf],
     ) -> Result<Option<Vec<f64>>> {
         let Some((predictor, reader)) = &mut self.predictor else { return Ok(None) };
         let z_segment = predictor.describe(reader, l, r, sample_rate)?;
-        let meta = std::fs::metadata(wav).map_err(|e| Error::read(wav, e))?;
-        let stamp = (meta.modified().ok(), meta.len());
-        let z_reference = match self.latents.get(wav) {
-            Some((modified, len, z)) if (*modified, *len) == stamp => z.clone(),
-            _ => {
-                let (audio, _) = read_wav_capped(wav, "reference")?;
-                let (rl, rr) = audio.to_stereo();
-                let z = predictor.describe(reader, &rl, &rr, audio.sample_rate)?;
-                self.latents.insert(wav.to_path_buf(), (stamp.0, stamp.1, z.clone()));
-                z
-            }
-        };
-        predictor.predict(&z_segment, &z_reference).map(Some)
+        let mut described = Vec::with_capacity(clips.len());
+        for wav in clips {
+            let meta = std::fs::metadata(wav).map_err(|e| Error::read(wav, e))?;
+            let stamp = (meta.modified().ok(), meta.len());
+            described.push(match self.latents.get(wav) {
+                Some((modified, len, z)) if (*modified, *len) == stamp => z.clone(),
+                _ => {
+                    let (audio, _) = read_wav_capped(wav, "reference")?;
+                    let z = predictor.describe_references(reader, &[&audio])?;
+                    self.latents.insert(wav.to_path_buf(), (stamp.0, stamp.1, z.clone()));
+                    z
+                }
+            });
+        }
+        if described.is_empty() {
+            return Err(Error::invalid("the reference has no WAV", "rescan the reference folder"));
+        }
+        predictor.predict(&z_segment, &Description::mean(&described)).map(Some)
     }
 }
 
