@@ -395,3 +395,30 @@ fn cli_match_warns_about_a_short_reference() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("reference lasts 1.0 s, less than half the 3.0 s segment"), "{err}");
 }
+
+/// Run from a folder that is not the repository (as an installed binary is), `match` with its
+/// default chain finds the chain built into the binary; a chain path
+/// that is no bundled chain's is still an error naming it.
+#[test]
+fn cli_match_finds_its_default_chain_outside_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = root().join("assets/audio/dry/guitar_clean.wav");
+    let reference = root().join("assets/audio/content/synth_lead.wav");
+    let o = fxmatch()
+        .current_dir(dir.path())
+        .args(["match", s(&input), s(&reference), "-o", "out.wav", "--report", "r.json", "--mode", "predict"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["chain"], "config/chains/default.toml");
+    assert!(dir.path().join("out.wav").exists());
+    let o = fxmatch()
+        .current_dir(dir.path())
+        .args(["match", s(&input), s(&reference), "-o", "x.wav", "--chain", "config/chains/nope.toml"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("config/chains/nope.toml") && err.contains("fix:"), "{err}");
+}

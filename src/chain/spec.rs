@@ -117,12 +117,39 @@ enum FreeEntry {
     Range { min: Option<f64>, max: Option<f64> },
 }
 
+/// The bundled chains built into the binary (name, TOML), for [`ChainSpec::load_or_builtin`]:
+/// those of fxmatch's own effects and of Debian's mda-lv2 plugins, the ones a predictor is built
+/// in for (`zam*.toml` name plugins by path and stay files).
+pub const BUILTIN_CHAINS: &[(&str, &str)] = &[
+    ("default", include_str!("../../config/chains/default.toml")),
+    ("full", include_str!("../../config/chains/full.toml")),
+    ("eq-comp", include_str!("../../config/chains/eq-comp.toml")),
+    ("mda", include_str!("../../config/chains/mda.toml")),
+];
+
 impl ChainSpec {
     /// Read and validate a chain file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
         Self::parse(&text, path)
+    }
+
+    /// [`Self::load`], except that a bundled chain's repository path (`config/chains/NAME.toml`
+    /// for the chains in [`BUILTIN_CHAINS`]) that does not exist from here is the copy built
+    /// into the binary: `fxmatch match` with its default chain works from any folder, as an
+    /// installed binary is run, the way the built-in models are found. A file that exists is
+    /// always read.
+    pub fn load_or_builtin(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            if let Some((_, text)) =
+                BUILTIN_CHAINS.iter().find(|(name, _)| path == Path::new(&format!("config/chains/{name}.toml")))
+            {
+                return Self::parse(text, format!("{} (built in)", path.display()));
+            }
+        }
+        Self::load(path)
     }
 
     /// Parse and validate chain TOML; `path` is only used in messages.

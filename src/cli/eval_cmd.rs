@@ -600,7 +600,7 @@ fn profiles(
 }
 
 fn run_transfer(args: TransferArgs) -> Result<()> {
-    let spec = ChainSpec::load(&args.chain)?;
+    let spec = ChainSpec::load_or_builtin(&args.chain)?;
     probe_offline(&spec)?;
     let wanted = |s: ReferenceSource| args.sources.is_empty() || args.sources.contains(&s);
     // Styles that do not run (their source not asked for, their program missing) keep their
@@ -733,7 +733,7 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
 }
 
 fn run_match(args: MatchEvalArgs) -> Result<()> {
-    let spec = ChainSpec::load(&args.chain)?;
+    let spec = ChainSpec::load_or_builtin(&args.chain)?;
     probe_offline(&spec)?;
     let dirs = content_dirs(&args.common.content);
     let clips = load_all_content(&dirs)?;

@@ -174,7 +174,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: MatchArgs) -> Result<()> {
-    let spec = ChainSpec::load(&args.chain)?;
+    let spec = ChainSpec::load_or_builtin(&args.chain)?;
     let params_out = args.params_out.clone().unwrap_or_else(|| args.output.with_extension("params.toml"));
     // Every output staged before the search: a bad path fails now, not after minutes of work.
     let staged = stage_outputs(&[Some(&args.output), Some(&params_out), args.report.as_ref()])?;

@@ -37,7 +37,7 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: RenderArgs) -> Result<()> {
-    let spec = ChainSpec::load(&args.chain)?;
+    let spec = ChainSpec::load_or_builtin(&args.chain)?;
     let mut chain = Chain::from_spec(&spec)?;
     if let Some(p) = &args.params {
         let params = Params::load(p, &chain)?;
