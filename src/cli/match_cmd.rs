@@ -192,7 +192,7 @@ pub fn run(args: MatchArgs) -> Result<()> {
                 input.sample_rate, reference.sample_rate
             ));
         }
-        if (reference.seconds() as f64) < 0.5 * args.segment as f64 {
+        if reference.seconds() < 0.5 * args.segment as f64 {
             // One embedding of a short reference is a thin estimate of its style: say so.
             warnings.push(format!(
                 "the {what} lasts {:.1} s, less than half the {:.1} s segment the input is judged on: \

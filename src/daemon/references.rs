@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(edited.embedded_on_scan, 1, "an edited clip: the set is embedded again");
         assert_ne!(edited.get("album").unwrap().embedding, mean);
 
-        let e = edited.add("album", &a).err().expect("a set is not overwritten").to_string();
+        let e = edited.add("album", &a).expect_err("a set is not overwritten").to_string();
         assert!(e.contains("reference set") && e.contains("fix:"), "{e}");
         std::fs::create_dir_all(dir.path().join("single")).unwrap();
         write_wav(dir.path().join("single").join("x.wav"), &b, SampleFormat::I16).unwrap();

@@ -160,7 +160,7 @@ mod tests {
         assert!(line.contains("no predictor for chain `eq-comp`"), "{line}");
         let (mode, ..) = resolve("search", "mda.toml").unwrap();
         assert_eq!(mode, MatchMode::Search);
-        let e = resolve("predict", "eq-comp.toml").err().expect("no predictor for eq-comp").to_string();
+        let e = resolve("predict", "eq-comp.toml").expect_err("no predictor for eq-comp").to_string();
         assert!(e.contains("mode = \"predict\"") && e.contains("mode = \"search\""), "{e}");
     }
 }

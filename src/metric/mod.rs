@@ -198,6 +198,19 @@ pub fn similarity_parts(a: &Embedding, b: &Embedding) -> (f32, f32, f32) {
     (0.5 * (mid + side), mid, side)
 }
 
+/// Errors (the message) unless `onnx`'s sha256 is `expected` (hex, either case): a model file
+/// and its sidecar must come from one export.
+pub(crate) fn verify_sha256(onnx: &[u8], expected: &str) -> std::result::Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
+    if digest.eq_ignore_ascii_case(expected) {
+        return Ok(());
+    }
+    Err(format!(
+        "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {expected} (corrupt, truncated or from another export)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,17 +230,4 @@ mod tests {
         assert!((all - 0.5 * (mid + 1.0)).abs() < 1e-7);
         assert_eq!(similarity(&e, &e), 1.0);
     }
-}
-
-/// Errors (the message) unless `onnx`'s sha256 is `expected` (hex, either case): a model file
-/// and its sidecar must come from one export.
-pub(crate) fn verify_sha256(onnx: &[u8], expected: &str) -> std::result::Result<(), String> {
-    use sha2::{Digest, Sha256};
-    let digest: String = Sha256::digest(onnx).iter().map(|b| format!("{b:02x}")).collect();
-    if digest.eq_ignore_ascii_case(expected) {
-        return Ok(());
-    }
-    Err(format!(
-        "checksum mismatch: the file's sha256 is {digest}, its sidecar expects {expected} (corrupt, truncated or from another export)"
-    ))
 }
