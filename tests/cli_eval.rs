@@ -350,3 +350,40 @@ fn further_references_are_other_content_and_keep_the_cases() {
     let err = stderr(&o);
     assert!(!o.status.success() && err.contains("at least 9 content clips") && err.contains("fix:"), "{err}");
 }
+
+/// `--judge-fit N` adds the row `judge-fit`: the chain fitted to each case's oracle with the
+/// fidelity distance itself as the loss, from the neutral setting (which it keeps when nothing
+/// beats it on the searched segment), so no case ends far below doing nothing.
+#[test]
+fn the_judge_fit_row_fits_the_chain_to_the_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let o = run(&[
+        "eval",
+        "transfer",
+        "--quick",
+        "--metric",
+        "mfcc",
+        "--profile",
+        "live",
+        "--source",
+        "fxmatch-chain",
+        "--source",
+        "sox",
+        "--judge-fit",
+        "30",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
+    let systems = r["results"][0]["result"]["systems"].as_array().unwrap();
+    let names: Vec<&str> = systems.iter().map(|s| s["system"].as_str().unwrap()).collect();
+    assert_eq!(names[names.len() - 2..], ["judge-fit", "oracle"], "{names:?}");
+    let gains: Vec<f64> =
+        systems[names.len() - 2]["gains"].as_array().unwrap().iter().map(|g| g.as_f64().unwrap()).collect();
+    assert_eq!(gains.len(), 3, "2 presets and 1 sox chain");
+    assert!(gains.iter().all(|&g| g > -0.1), "{gains:?}");
+    assert!(std::fs::read_to_string(out.join("transfer.md")).unwrap().contains("| judge-fit |"));
+}

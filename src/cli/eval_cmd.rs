@@ -101,6 +101,11 @@ pub struct TransferArgs {
     /// CMA-ES evaluations of each `--oracle-fit` fit.
     #[arg(long, value_name = "N", default_value_t = 300, requires = "oracle_fit")]
     oracle_fit_evaluations: u64,
+    /// Add the row `judge-fit`: the same fit with the benchmark's own fidelity distance to the
+    /// oracle as its loss, N evaluations. It optimises the judge, so it is the chain's ceiling
+    /// under the judge itself (slower: the distance costs more than the fit's loss).
+    #[arg(long, value_name = "N")]
+    judge_fit: Option<u64>,
     /// References per case: the case's own, then K − 1 more of the same processing on other
     /// content (as a player who brings several clips of one production). The searches aim at
     /// their mean embedding; the predictor reads them as --reference-pool says. The cases are
@@ -671,6 +676,10 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
         predictor,
         oracle_fit: args.oracle_fit.then(|| fxmatch::predict::projection::FitConfig {
             max_evaluations: args.oracle_fit_evaluations,
+            ..Default::default()
+        }),
+        judge_fit: args.judge_fit.map(|n| fxmatch::predict::projection::FitConfig {
+            max_evaluations: n,
             ..Default::default()
         }),
         references: args.references as usize,

@@ -60,6 +60,10 @@ pub struct TransferConfig {
     /// system (it sees the oracle): it shows how close the chain can come at all, the ceiling
     /// of every system here, and it is the target a projection example teaches.
     pub oracle_fit: Option<crate::predict::projection::FitConfig>,
+    /// With settings, the row `judge-fit`: the same fit with this benchmark's own fidelity
+    /// distance to the oracle as its loss. It optimises the judge itself, so it is the ceiling
+    /// of the chain under the judge: no matcher of this chain can score above it but by luck.
+    pub judge_fit: Option<crate::predict::projection::FitConfig>,
     /// References per case, at least 1 (module docs). The rule-based baseline reads the
     /// case's own reference only.
     pub references: usize,
@@ -269,9 +273,11 @@ pub fn transfer(
         .map(|s| s.to_string())
         .chain(matchers.iter().map(|(n, _, _)| n.clone()))
         .chain(config.oracle_fit.as_ref().map(|_| "oracle-fit".to_string()))
+        .chain(config.judge_fit.as_ref().map(|_| "judge-fit".to_string()))
         .chain(["oracle".to_string()])
         .collect();
-    let mut fitter = config.oracle_fit.as_ref().map(|_| crate::predict::projection::OracleFitter::new());
+    let mut fitter = (config.oracle_fit.is_some() || config.judge_fit.is_some())
+        .then(crate::predict::projection::OracleFitter::new);
     let mut similarities = vec![Vec::new(); names.len()];
     let mut distances = vec![Vec::new(); names.len()];
     // Per profile, per case: the parameter error (None where the truth is not a chain setting).
@@ -420,6 +426,19 @@ pub fn transfer(
                     input.sample_rate,
                     fit_config,
                 )?;
+                chain.set_normalized(&fit.setting);
+                outputs.push(render(&mut chain, input, 0.0)?);
+            }
+            if let (Some(fit_config), Some(fitter)) = (&config.judge_fit, fitter.as_mut()) {
+                let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
+                let (start, len) = loudest_window(input, seg);
+                let (ol, or) = oracle.to_stereo();
+                let window = start..start + len;
+                let rate = input.sample_rate;
+                let target = AudioBuffer::stereo(rate, ol[window.clone()].to_vec(), or[window.clone()].to_vec());
+                let fit = fitter.fit_by(&mut chain, (&l[window.clone()], &r[window]), fit_config, &mut |fl, fr| {
+                    Ok(distance(&AudioBuffer::stereo(rate, fl.to_vec(), fr.to_vec()), &target)?.total)
+                })?;
                 chain.set_normalized(&fit.setting);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }

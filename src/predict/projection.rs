@@ -390,62 +390,79 @@ impl OracleFitter {
         if target.rms() < 1e-5 {
             return Err(Error::invalid("fit: the oracle is silent", "draw an excerpt that holds sound"));
         }
-        self.out.0.resize(frames, 0.0);
-        self.out.1.resize(frames, 0.0);
-        let neutral = chain.start_point();
-        let neutral_loss = self.score(chain, input, &neutral, skip, &target, config)?;
-        let mut cma_config = CmaesConfig::new(neutral.clone(), config.sigma)
-            .with_unit_box()
-            .with_max_evaluations(config.max_evaluations)
-            .with_early_stop(None);
-        if let Some(p) = config.popsize {
-            cma_config = cma_config.with_popsize(p);
-        }
-        let mut cma = Cmaes::new(cma_config)?;
-        let (mut best_x, mut best_loss, mut best_f) = (neutral.clone(), neutral_loss, neutral_loss);
-        let mut evaluations = 1;
-        while evaluations + cma.popsize() as u64 <= config.max_evaluations {
-            let candidates = cma.ask();
-            let mut fitness = Vec::with_capacity(candidates.len());
-            for x in &candidates {
-                let loss = self.score(chain, input, x, skip, &target, config)?;
-                let prior: f64 = x.iter().zip(&neutral).map(|(a, b)| (a - b).powi(2)).sum();
-                let f = loss + config.neutral_prior * prior;
-                if f < best_f {
-                    (best_x, best_loss, best_f) = (x.clone(), loss, f);
-                }
-                fitness.push(f);
-            }
-            evaluations += candidates.len() as u64;
-            cma.tell(&fitness)?;
-            if cma.stop().is_some() {
-                break;
-            }
-        }
-        Ok(Fit { setting: best_x, loss: best_loss, neutral_loss, evaluations })
+        let OracleFitter { loss, out } = self;
+        cma_fit(chain, input, out, config, &mut |l, r| Ok(config.loss(loss, (l, r), skip, &target)))
     }
 
-    /// The fit's loss of `input` through `chain` at `x` ([`FitConfig::loss`]).
-    fn score(
+    /// The same CMA-ES fit (budget, step size, neutral start and pull of `config`) with another
+    /// loss of the chain's output `(left, right)`: e.g. the benchmark's own fidelity distance to
+    /// the oracle, for the ceiling under the judge itself (`eval transfer --judge-fit`).
+    pub fn fit_by(
         &mut self,
         chain: &mut Chain,
         input: (&[f32], &[f32]),
-        x: &[f64],
-        skip: usize,
-        target: &PreparedTarget,
         config: &FitConfig,
-    ) -> Result<f64> {
+        loss: &mut dyn FnMut(&[f32], &[f32]) -> Result<f64>,
+    ) -> Result<Fit> {
+        cma_fit(chain, input, &mut self.out, config, loss)
+    }
+}
+
+/// CMA-ES from the chain's neutral start over its normalised setting, minimising `loss` of the
+/// output plus `config.neutral_prior · Σ (x − neutral)²`; the best setting seen.
+fn cma_fit(
+    chain: &mut Chain,
+    input: (&[f32], &[f32]),
+    out: &mut (Vec<f32>, Vec<f32>),
+    config: &FitConfig,
+    loss: &mut dyn FnMut(&[f32], &[f32]) -> Result<f64>,
+) -> Result<Fit> {
+    let frames = input.0.len();
+    out.0.resize(frames, 0.0);
+    out.1.resize(frames, 0.0);
+    let neutral = chain.start_point();
+    let mut score = |x: &[f64]| -> Result<f64> {
         chain.set_normalized(x);
-        render_into(chain, input.0, input.1, &mut self.out.0, &mut self.out.1);
-        let loss = config.loss(&mut self.loss, (&self.out.0, &self.out.1), skip, target);
-        if !loss.is_finite() {
+        render_into(chain, input.0, input.1, &mut out.0, &mut out.1);
+        let value = loss(&out.0, &out.1)?;
+        if !value.is_finite() {
             return Err(Error::invalid(
                 "fit: the chain's output is not finite at a candidate setting",
                 "check the chain's plugins (fxmatch render)",
             ));
         }
-        Ok(loss)
+        Ok(value)
+    };
+    let neutral_loss = score(&neutral)?;
+    let mut cma_config = CmaesConfig::new(neutral.clone(), config.sigma)
+        .with_unit_box()
+        .with_max_evaluations(config.max_evaluations)
+        .with_early_stop(None);
+    if let Some(p) = config.popsize {
+        cma_config = cma_config.with_popsize(p);
     }
+    let mut cma = Cmaes::new(cma_config)?;
+    let (mut best_x, mut best_loss, mut best_f) = (neutral.clone(), neutral_loss, neutral_loss);
+    let mut evaluations = 1;
+    while evaluations + cma.popsize() as u64 <= config.max_evaluations {
+        let candidates = cma.ask();
+        let mut fitness = Vec::with_capacity(candidates.len());
+        for x in &candidates {
+            let loss = score(x)?;
+            let prior: f64 = x.iter().zip(&neutral).map(|(a, b)| (a - b).powi(2)).sum();
+            let f = loss + config.neutral_prior * prior;
+            if f < best_f {
+                (best_x, best_loss, best_f) = (x.clone(), loss, f);
+            }
+            fitness.push(f);
+        }
+        evaluations += candidates.len() as u64;
+        cma.tell(&fitness)?;
+        if cma.stop().is_some() {
+            break;
+        }
+    }
+    Ok(Fit { setting: best_x, loss: best_loss, neutral_loss, evaluations })
 }
 
 /// Settings of a projection dataset.
