@@ -304,10 +304,28 @@ fn autoconnect(client: &Client, config: &EngineConfig) -> Result<()> {
     Ok(())
 }
 
+/// How long the engine's drop waits for libjack to close the client.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Drop for JackEngine {
+    /// Deactivates and closes the client, on a helper thread given [`CLOSE_TIMEOUT`]: when the
+    /// server dies while the client closes (a stop that sends SIGTERM to jackd and the daemon at
+    /// once, as scripts/daemon_demo.sh's cleanup does), `jack_client_close` can wait forever on
+    /// a lock that libjack's own client thread holds (seen: the daemon still up 10 minutes after
+    /// SIGTERM, its state already saved). After the timeout the client is left to the OS, which
+    /// releases it when the process exits a moment later.
     fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
-            let _ = c.deactivate();
+        let Some(client) = self.client.take() else { return };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let closer = std::thread::Builder::new().name("fxmatch-jack-close".into()).spawn(move || {
+            let _ = client.deactivate();
+            let _ = done_tx.send(());
+        });
+        if closer.is_ok() && done_rx.recv_timeout(CLOSE_TIMEOUT).is_err() {
+            tracing::warn!(
+                "the JACK client did not close within {} s (the server went away while it closed); leaving it to the OS",
+                CLOSE_TIMEOUT.as_secs()
+            );
         }
     }
 }
