@@ -342,7 +342,11 @@ fn further_references_are_other_content_and_keep_the_cases() {
                 .collect();
             used.sort_unstable();
             used.dedup();
-            assert_eq!(used.len(), 4, "two further references, distinct from the input and the reference: {b}");
+            assert_eq!(
+                used.len(),
+                4,
+                "two further references, distinct from the input and the reference: {b}"
+            );
         }
     }
     // Eight bundled clips: eight references and the input need nine.

@@ -226,8 +226,11 @@ fn match_modes_search_predict_hybrid_and_auto() {
             let set = s.dir.path().join("refs").join("pair");
             std::fs::create_dir_all(&set).unwrap();
             for clip in ["content/guitar_acoustic.wav", "content/synth_lead.wav"] {
-                std::fs::copy(common::root().join("assets/audio").join(clip), set.join(clip.rsplit('/').next().unwrap()))
-                    .unwrap();
+                std::fs::copy(
+                    common::root().join("assets/audio").join(clip),
+                    set.join(clip.rsplit('/').next().unwrap()),
+                )
+                .unwrap();
             }
         }
         let log = s.dir.path().join("daemon.log");

@@ -354,7 +354,8 @@ fn match_reads_several_references_together() {
         run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let report = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{name}.json"))).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{name}.json"))).unwrap())
+            .unwrap()
     };
     for (name, refs) in [
         ("synth", vec![synth.as_path()]),
@@ -365,7 +366,8 @@ fn match_reads_several_references_together() {
         let o = predict(name, &refs);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
     }
-    let (one, twice, piano_only, both) = (report("synth"), report("synth-twice"), report("piano"), report("both"));
+    let (one, twice, piano_only, both) =
+        (report("synth"), report("synth-twice"), report("piano"), report("both"));
     assert_eq!(twice["prediction"], one["prediction"], "the mean of one clip twice is that clip");
     assert_eq!(both["references"].as_array().unwrap().len(), 2);
     assert_eq!(both["reference"], one["reference"], "`reference` stays the first WAV");

@@ -143,8 +143,9 @@ impl ChainSpec {
     pub fn load_or_builtin(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if !path.exists() {
-            if let Some((_, text)) =
-                BUILTIN_CHAINS.iter().find(|(name, _)| path == Path::new(&format!("config/chains/{name}.toml")))
+            if let Some((_, text)) = BUILTIN_CHAINS
+                .iter()
+                .find(|(name, _)| path == Path::new(&format!("config/chains/{name}.toml")))
             {
                 return Self::parse(text, format!("{} (built in)", path.display()));
             }

@@ -678,10 +678,9 @@ fn run_transfer(args: TransferArgs) -> Result<()> {
             max_evaluations: args.oracle_fit_evaluations,
             ..Default::default()
         }),
-        judge_fit: args.judge_fit.map(|n| fxmatch::predict::projection::FitConfig {
-            max_evaluations: n,
-            ..Default::default()
-        }),
+        judge_fit: args
+            .judge_fit
+            .map(|n| fxmatch::predict::projection::FitConfig { max_evaluations: n, ..Default::default() }),
         references: args.references as usize,
         pool: match args.reference_pool {
             PoolArg::Features => fxmatch::eval::transfer::ReferencePool::Features,

@@ -184,7 +184,11 @@ pub fn run(args: MatchArgs) -> Result<()> {
     for path in &args.references {
         let (reference, _) = read_wav_capped(path, "reference")?;
         // With several references, each warning names its file.
-        let what = if args.references.len() > 1 { format!("reference {}", path.display()) } else { "reference".into() };
+        let what = if args.references.len() > 1 {
+            format!("reference {}", path.display())
+        } else {
+            "reference".into()
+        };
         warnings.extend(check_audio(&reference, &what)?);
         if input.sample_rate != reference.sample_rate {
             warnings.push(format!(

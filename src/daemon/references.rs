@@ -193,40 +193,55 @@ impl ReferenceLibrary {
         // The key: every clip's name and hash, so an added, removed or edited clip is seen.
         let mut key = String::new();
         for clip in &clips {
-            key += &format!("{}:{};", clip.file_name().unwrap_or_default().to_string_lossy(), content_hash_file(clip)?);
+            key += &format!(
+                "{}:{};",
+                clip.file_name().unwrap_or_default().to_string_lossy(),
+                content_hash_file(clip)?
+            );
         }
         let hash = content_hash(key.as_bytes());
         let side = self.sidecar_path(&name);
         if let Ok(text) = std::fs::read_to_string(&side) {
             if let Ok(s) = serde_json::from_str::<SetSidecar>(&text) {
                 if s.metric == self.metric.fingerprint() && s.hash == hash {
-                    let reference = Reference { name, path: dir.to_path_buf(), clips: s.clips, embedding: s.embedding };
+                    let reference =
+                        Reference { name, path: dir.to_path_buf(), clips: s.clips, embedding: s.embedding };
                     return Ok(Some((reference, false)));
                 }
             }
         }
         let (mut used, mut embeddings) = (Vec::new(), Vec::new());
         for clip in clips {
-            let embedded = read_wav_capped(&clip, "reference clip").and_then(|(audio, _)| self.embed(&audio, &clip));
+            let embedded =
+                read_wav_capped(&clip, "reference clip").and_then(|(audio, _)| self.embed(&audio, &clip));
             match embedded {
                 Ok(e) => {
                     embeddings.push(e);
                     used.push(clip);
                 }
-                Err(e) => warnings.push(format!("reference clip {} left out of set {name}: {e}", clip.display())),
+                Err(e) => {
+                    warnings.push(format!("reference clip {} left out of set {name}: {e}", clip.display()))
+                }
             }
         }
         if used.is_empty() {
             warnings.push(format!("reference set {} skipped: none of its WAVs can be used", dir.display()));
             return Ok(None);
         }
-        let sidecar =
-            SetSidecar { metric: self.metric.fingerprint(), hash, clips: used, embedding: Embedding::mean(&embeddings) };
+        let sidecar = SetSidecar {
+            metric: self.metric.fingerprint(),
+            hash,
+            clips: used,
+            embedding: Embedding::mean(&embeddings),
+        };
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         if let Err(e) = write_atomic(&side, text.as_bytes()) {
-            tracing::warn!("reference set {name}: embedding not cached ({e}); it is recomputed at each start");
+            tracing::warn!(
+                "reference set {name}: embedding not cached ({e}); it is recomputed at each start"
+            );
         }
-        let reference = Reference { name, path: dir.to_path_buf(), clips: sidecar.clips, embedding: sidecar.embedding };
+        let reference =
+            Reference { name, path: dir.to_path_buf(), clips: sidecar.clips, embedding: sidecar.embedding };
         Ok(Some((reference, true)))
     }
 
@@ -243,8 +258,12 @@ impl ReferenceLibrary {
         if let Ok(text) = std::fs::read_to_string(&side) {
             if let Ok(s) = serde_json::from_str::<Sidecar>(&text) {
                 if s.metric == self.metric.fingerprint() && s.hash == hash {
-                    let reference =
-                        Reference { name, path: path.to_path_buf(), clips: vec![path.to_path_buf()], embedding: s.embedding };
+                    let reference = Reference {
+                        name,
+                        path: path.to_path_buf(),
+                        clips: vec![path.to_path_buf()],
+                        embedding: s.embedding,
+                    };
                     return Ok((reference, false));
                 }
             }
@@ -262,8 +281,12 @@ impl ReferenceLibrary {
                 self.dir.display()
             );
         }
-        let reference =
-            Reference { name, path: path.to_path_buf(), clips: vec![path.to_path_buf()], embedding: sidecar.embedding };
+        let reference = Reference {
+            name,
+            path: path.to_path_buf(),
+            clips: vec![path.to_path_buf()],
+            embedding: sidecar.embedding,
+        };
         Ok((reference, true))
     }
 
@@ -328,7 +351,12 @@ impl ReferenceLibrary {
         let text = serde_json::to_string(&sidecar).expect("an embedding always serialises");
         write_atomic(&self.sidecar_path(name), text.as_bytes())?;
         self.refs.retain(|r| r.name != name);
-        self.refs.push(Reference { name: name.to_string(), path: path.clone(), clips: vec![path], embedding: sidecar.embedding });
+        self.refs.push(Reference {
+            name: name.to_string(),
+            path: path.clone(),
+            clips: vec![path],
+            embedding: sidecar.embedding,
+        });
         self.refs.sort_by(|a, b| a.name.cmp(&b.name));
         self.get(name)
     }
@@ -386,14 +414,20 @@ mod tests {
         assert_eq!(lib.list().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["album", "single"]);
         let album = lib.get("album").unwrap();
         assert_eq!(album.clips, [set.join("1.wav"), set.join("2.wav")]);
-        assert!(warnings.len() == 1 && warnings[0].contains("3.wav") && warnings[0].contains("album"), "{warnings:?}");
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("3.wav") && warnings[0].contains("album"),
+            "{warnings:?}"
+        );
         // The clips as the library reads them (16-bit), embedded one by one and averaged.
         let embed = |m: &mut MfccMetric, p: &Path| {
             let (audio, _) = crate::audio::read_wav(p).unwrap();
             let (l, r) = audio.stereo_slices();
             m.embed(l, r, audio.sample_rate).unwrap()
         };
-        let mean = Embedding::mean(&[embed(&mut metric, &set.join("1.wav")), embed(&mut metric, &set.join("2.wav"))]);
+        let mean = Embedding::mean(&[
+            embed(&mut metric, &set.join("1.wav")),
+            embed(&mut metric, &set.join("2.wav")),
+        ]);
         assert_eq!(album.embedding, mean);
         assert_eq!(lib.embedded_on_scan, 2, "the set and the single WAV");
         assert!(dir.path().join("album.mfcc.json").exists());
@@ -411,7 +445,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("single")).unwrap();
         write_wav(dir.path().join("single").join("x.wav"), &b, SampleFormat::I16).unwrap();
         let warnings = edited.rescan().unwrap();
-        assert!(warnings.iter().any(|w| w.contains("single.wav is a reference of the same name")), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("single.wav is a reference of the same name")),
+            "{warnings:?}"
+        );
         assert_eq!(edited.get("single").unwrap().clips, [dir.path().join("single.wav")]);
 
         std::fs::remove_file(set.join("3.wav")).unwrap();

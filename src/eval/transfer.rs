@@ -310,8 +310,11 @@ pub fn transfer(
         for _ in 0..config.pairs_per_preset {
             let a = rng.random_range(0..clips.len());
             let b = other_index(clips.len(), a, &mut rng);
-            let extra_references =
-                if extra > 0 { distinct_others(clips.len(), &[a, b], extra, &mut references_rng) } else { Vec::new() };
+            let extra_references = if extra > 0 {
+                distinct_others(clips.len(), &[a, b], extra, &mut references_rng)
+            } else {
+                Vec::new()
+            };
             let (input, content) = (&clips[a], &clips[b]);
             // The style's processing of one clip: the references and the oracle.
             let mut process = |clip: &AudioBuffer| -> Result<AudioBuffer> {
@@ -375,7 +378,9 @@ pub fn transfer(
                             .iter()
                             .map(|r| predictor.predict(&z_seg, &predictor.describe_references(reader, &[r])?))
                             .collect::<Result<Vec<_>>>()?;
-                        (0..each[0].len()).map(|j| mean(&each.iter().map(|x| x[j]).collect::<Vec<_>>())).collect()
+                        (0..each[0].len())
+                            .map(|j| mean(&each.iter().map(|x| x[j]).collect::<Vec<_>>()))
+                            .collect()
                     }
                 };
                 prediction = Some((x, t.elapsed().as_secs_f64()));
@@ -435,10 +440,16 @@ pub fn transfer(
                 let (ol, or) = oracle.to_stereo();
                 let window = start..start + len;
                 let rate = input.sample_rate;
-                let target = AudioBuffer::stereo(rate, ol[window.clone()].to_vec(), or[window.clone()].to_vec());
-                let fit = fitter.fit_by(&mut chain, (&l[window.clone()], &r[window]), fit_config, &mut |fl, fr| {
-                    Ok(distance(&AudioBuffer::stereo(rate, fl.to_vec(), fr.to_vec()), &target)?.total)
-                })?;
+                let target =
+                    AudioBuffer::stereo(rate, ol[window.clone()].to_vec(), or[window.clone()].to_vec());
+                let fit = fitter.fit_by(
+                    &mut chain,
+                    (&l[window.clone()], &r[window]),
+                    fit_config,
+                    &mut |fl, fr| {
+                        Ok(distance(&AudioBuffer::stereo(rate, fl.to_vec(), fr.to_vec()), &target)?.total)
+                    },
+                )?;
                 chain.set_normalized(&fit.setting);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }

@@ -65,7 +65,10 @@ impl Embedding {
 /// The style of a reference given as several clips of one production: the mean of their
 /// embeddings ([`Embedding::mean`]). One clip: its embedding. Errors on no clip, or as
 /// [`StyleMetric::embed`] does on a clip.
-pub fn embed_references(metric: &mut dyn StyleMetric, clips: &[&crate::audio::AudioBuffer]) -> crate::Result<Embedding> {
+pub fn embed_references(
+    metric: &mut dyn StyleMetric,
+    clips: &[&crate::audio::AudioBuffer],
+) -> crate::Result<Embedding> {
     let each = clips
         .iter()
         .map(|c| {
