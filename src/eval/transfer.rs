@@ -418,11 +418,17 @@ pub fn transfer(
                 outputs.push(render(&mut chain, input, 0.0)?);
                 found[k].push(x);
             }
-            if let (Some(fit_config), Some(fitter)) = (&config.oracle_fit, fitter.as_mut()) {
+            // The ceilings fit the searches' segment: the input's loudest window.
+            let fit_window = fitter.is_some().then(|| {
                 let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
                 let (start, len) = loudest_window(input, seg);
                 let (ol, or) = oracle.to_stereo();
-                let window = start..start + len;
+                (start..start + len, ol, or)
+            });
+            if let (Some(fit_config), Some(fitter), Some((window, ol, or))) =
+                (&config.oracle_fit, fitter.as_mut(), fit_window.as_ref())
+            {
+                let window = window.clone();
                 // The chain was prepared at the input's rate by the renders above.
                 let fit = fitter.fit(
                     &mut chain,
@@ -434,11 +440,10 @@ pub fn transfer(
                 chain.set_normalized(&fit.setting);
                 outputs.push(render(&mut chain, input, 0.0)?);
             }
-            if let (Some(fit_config), Some(fitter)) = (&config.judge_fit, fitter.as_mut()) {
-                let seg = config.profiles.first().map_or(3.0, |(_, c)| c.segment_seconds);
-                let (start, len) = loudest_window(input, seg);
-                let (ol, or) = oracle.to_stereo();
-                let window = start..start + len;
+            if let (Some(fit_config), Some(fitter), Some((window, ol, or))) =
+                (&config.judge_fit, fitter.as_mut(), fit_window.as_ref())
+            {
+                let window = window.clone();
                 let rate = input.sample_rate;
                 let target =
                     AudioBuffer::stereo(rate, ol[window.clone()].to_vec(), or[window.clone()].to_vec());
