@@ -163,7 +163,8 @@ fn engine_runs_on_a_real_jack_server() {
     ] {
         active.as_client().connect_ports_by_name(a, b).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // A second of silence first, so the capture history reaches well back before `go`.
+    std::thread::sleep(Duration::from_millis(1000));
     let xruns_before = engine.stats().xruns;
     go.store(true, Ordering::Release);
     let wait_until = |frames: usize| {
@@ -175,12 +176,20 @@ fn engine_runs_on_a_real_jack_server() {
     };
 
     // First signal played: capture_last holds it exactly, the note arrived.
-    // The window reaches back before `go` (the engine heard 0.3 s of silence first).
+    // The window reaches back 0.675 s before `go` (the engine heard 1 s of silence first), so a
+    // test thread woken late on a loaded machine (up to 0.6 s here) still finds the whole signal:
+    // CI once failed with a 1.25 s window, 0.125 s of slack.
     wait_until(FS + FS / 8);
-    let cap = engine.capture_last(1.25).unwrap();
+    let cap = engine.capture_last(1.8).unwrap();
+    let pos_at_capture = pos.load(Ordering::Acquire);
     let (cl, cr) = (&cap.channels[0], &cap.channels[1]);
-    let at =
-        (0..cl.len() - FS).find(|&j| cl[j..j + FS] == sig.0[..]).expect("the fed signal is in the capture");
+    let at = (0..cl.len() - FS).find(|&j| cl[j..j + FS] == sig.0[..]).unwrap_or_else(|| {
+        panic!(
+            "the fed signal is not in the capture: test client at frame {pos_at_capture} when captured \
+             (window 1.8 s), server xruns since go {}",
+            engine.stats().xruns - xruns_before
+        )
+    });
     assert_eq!(cr[at..at + FS], sig.1[..]);
     let mut midi = Vec::new();
     engine.poll_midi(&mut midi);
