@@ -26,7 +26,8 @@ two renders at theta +/- eps*D (eps 0.01), g = (L+ - L-) / (2 eps) * D. The rend
 run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is the audio term plus
 `--param-weight` x the parameter L1 (the targets are known here). `--loss fit` swaps the seed's
 audio loss for the projection fit's (level-aligned, without the L1 term, which measures phase
-more than style). `--also PROJ_DIR` adds projection datasets: there the oracle is the input
+more than style); `--loss judge` for the benchmark's own fidelity distance to the oracle over the
+input's (one minus `eval transfer`'s transfer gain; projection datasets answer it too). `--also PROJ_DIR` adds projection datasets: there the oracle is the input
 through the example's sox (or LV2) chain, so the network learns from the audio of processors the chain does
 not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
 lowest validation audio loss (each dataset's relative to its start, averaged) is kept.
@@ -752,8 +753,9 @@ def main() -> None:
     sp.add_argument("--also-param-weight", type=float, default=0.0,
                     help="parameter-loss weight of the --also datasets (0: their targets are fits, not truths)")
     sp.add_argument("--audio-weight", type=float, default=1.0, help="weight of the SPSA audio term")
-    sp.add_argument("--loss", default="seed", choices=["seed", "fit"],
-                    help="the loss of chain datasets (spsa-serve --loss); projection datasets use their fit's")
+    sp.add_argument("--loss", default="seed", choices=["seed", "fit", "judge"],
+                    help="the loss of chain datasets (spsa-serve --loss); projection datasets use their fit's, or the judge "
+                         "(the benchmark's fidelity distance over the input's) when it is asked for")
     sp.add_argument("--clip", type=float, default=1.0)
     sp.add_argument("--val-examples", type=int, default=0, help="0: all validation examples")
     sp.add_argument("--epoch-examples", type=int, default=0,
@@ -776,7 +778,8 @@ def main() -> None:
                         "wins on --check-examples other examples per dataset")
     c.add_argument("--check-examples", type=int, default=300)
     c.add_argument("--sweeps", type=int, default=2, help="coordinate-descent sweeps over the effects")
-    c.add_argument("--loss", default="seed", choices=["seed", "fit"], help="the loss of chain datasets")
+    c.add_argument("--loss", default="seed", choices=["seed", "fit", "judge"],
+                   help="the loss of chain datasets (judge: the benchmark's fidelity distance, for projection datasets too)")
     c.add_argument("--presence-margins", type=float, nargs="+", default=None, metavar="P",
                    help="a `train --presence` run: first choose the presence probability an effect must pass "
                         "to be on, among these (e.g. 0.5 0.6 0.7 0.8 0.9; the first is the baseline), by the "

@@ -52,8 +52,10 @@ pub struct SpsaServeArgs {
     threads: Option<usize>,
     /// The loss answered for a chain dataset: `seed` (MR-STFT + 100 × L1, as the second seed
     /// trained) or `fit` (the projection fit's: level-aligned, without the phase-bound L1 term).
-    /// A projection dataset always answers its own fit's loss.
-    #[arg(long, default_value = "seed", value_parser = ["seed", "fit"])]
+    /// `judge`: the benchmark's fidelity distance to the oracle over the input's (one minus the
+    /// transfer gain of `fxmatch eval transfer`). A projection dataset answers its own fit's
+    /// loss, or the judge when asked for.
+    #[arg(long, default_value = "seed", value_parser = ["seed", "fit", "judge"])]
     loss: String,
 }
 
@@ -259,6 +261,7 @@ fn spsa_serve(a: SpsaServeArgs) -> Result<()> {
     let threads = fxmatch::dataset::parallel::threads(a.threads);
     let loss = match a.loss.as_str() {
         "fit" => SpsaLoss::Fit(FitConfig::default()),
+        "judge" => SpsaLoss::Judge,
         _ => SpsaLoss::Seed,
     };
     let server = SpsaServer::open(&spec, content, &a.data, threads, loss)?;

@@ -7,8 +7,8 @@
 //! oracle: the same input excerpt through the example's true setting (a chain dataset), or
 //! through the example's sox chain (a projection dataset, [`super::projection`]: the predictor
 //! then learns from the audio of processors the chain does not have, not only from the fitted
-//! settings). The loss is the seed's ([`SpsaLoss::Seed`]) or the projection fit's
-//! ([`SpsaLoss::Fit`]). `fxmatch predictor spsa-serve` speaks its line protocol on
+//! settings). The loss is the seed's ([`SpsaLoss::Seed`]), the projection fit's
+//! ([`SpsaLoss::Fit`]) or the benchmark's judge ([`SpsaLoss::Judge`]). `fxmatch predictor spsa-serve` speaks its line protocol on
 //! stdin/stdout ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
 
 use std::collections::HashMap;
@@ -24,7 +24,9 @@ use serde::Deserialize;
 use super::dataset::{draw_example, Example, PredictDatasetConfig};
 use super::param_names;
 use super::projection::{draw_projection_example, FitConfig, ProjectionDatasetConfig, ProjectionExample};
+use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
+use crate::eval::fidelity::distance;
 use crate::dataset::content::{Content, Excerpt};
 use crate::error::{Error, Result};
 use crate::render::render_into;
@@ -342,7 +344,21 @@ pub enum SpsaLoss {
     /// The projection fit's loss ([`FitConfig::loss`]: level-aligned, by default phase-blind).
     /// The only one that makes sense against a sox oracle, whose phase no setting reproduces.
     Fit(FitConfig),
+    /// The benchmark's own judge: the fidelity distance ([`crate::eval::fidelity::distance`],
+    /// level-blind) of the output to the oracle over the input's, `d(out, o) / d(in, o)`, i.e.
+    /// one minus `eval transfer`'s transfer gain, from [`JUDGE_SKIP_SECONDS`] on (both renders
+    /// start from silence before). Answered for projection datasets too. The input's distance
+    /// is floored at [`JUDGE_FLOOR_DB`]: an example whose oracle is its input (a dry reference,
+    /// every effect off) would divide by zero, and one that barely moves it would dominate a
+    /// batch.
+    Judge,
 }
+
+/// Seconds at the start of an excerpt that [`SpsaLoss::Judge`] leaves out (as the fit's loss).
+pub const JUDGE_SKIP_SECONDS: f32 = 0.5;
+/// The least input-to-oracle distance [`SpsaLoss::Judge`] divides by, dB: about the smallest
+/// that `eval transfer`'s cases have (3.0–25 dB on `--seed 0`).
+pub const JUDGE_FLOOR_DB: f64 = 3.0;
 
 /// Renders a predictor dataset's examples at requested settings and scores them against the
 /// oracle (module docs).
@@ -360,6 +376,9 @@ pub struct SpsaServer {
     /// [`SpsaLoss::Fit`]'s prepared targets of the examples in the current batch (a batch asks
     /// about each example twice, at `θ ± εΔ`; kept for one batch only, as they are large).
     prepared: Mutex<HashMap<usize, Arc<(PreparedTarget, usize)>>>,
+    /// [`SpsaLoss::Judge`]'s `d(input, oracle)` of each example asked about so far (`None`: the
+    /// excerpt is silent, so the judge has nothing to say and the loss is 0).
+    input_distances: Mutex<HashMap<usize, Option<f64>>>,
 }
 
 struct Worker {
@@ -415,7 +434,11 @@ impl SpsaServer {
                     serde_json::from_value(manifest.config).map_err(not_a_manifest)?;
                 let fit = config.fit.clone();
                 let seconds = config.seconds;
-                (Source::Projection(config), SpsaLoss::Fit(fit), seconds)
+                // A sox oracle's phase is out of any setting's reach: the seed's loss (with
+                // its time-domain term) makes no sense against it; the judge is level- and
+                // phase-blind like the fit's own loss.
+                let loss = if matches!(loss, SpsaLoss::Judge) { loss } else { SpsaLoss::Fit(fit) };
+                (Source::Projection(config), loss, seconds)
             }
             _ => {
                 let config: PredictDatasetConfig =
@@ -459,6 +482,7 @@ impl SpsaServer {
             workers,
             targets: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
+            input_distances: Mutex::new(HashMap::new()),
         })
     }
 
@@ -542,6 +566,32 @@ impl SpsaServer {
                     }
                 };
                 fit.loss(&mut worker.loss, (out_l, out_r), prepared.1, &prepared.0)
+            }
+            SpsaLoss::Judge => {
+                let skip = ((JUDGE_SKIP_SECONDS * SR as f32) as usize).min(self.frames / 2);
+                let clip = |l: &[f32], r: &[f32]| AudioBuffer::stereo(SR, l[skip..].to_vec(), r[skip..].to_vec());
+                let oracle = clip(&target.0, &target.1);
+                let cached = self.input_distances.lock().expect("not poisoned").get(&i).copied();
+                let input_distance = match cached {
+                    Some(d) => d,
+                    None => {
+                        let d = match distance(&clip(&input.left, &input.right), &oracle) {
+                            Ok(d) => Some(d.total.max(JUDGE_FLOOR_DB)),
+                            // A silent excerpt (the only error two same-rate, same-length
+                            // recordings can give): nothing to judge.
+                            Err(_) => None,
+                        };
+                        self.input_distances.lock().expect("not poisoned").insert(i, d);
+                        d
+                    }
+                };
+                match input_distance {
+                    None => 0.0,
+                    Some(d_in) => distance(&clip(out_l, out_r), &oracle)
+                        .map_err(|e| Error::invalid(format!("example {i}: {e}"), "check the chain's setting"))?
+                        .total
+                        / d_in,
+                }
             }
         };
         if !loss.is_finite() {
@@ -733,6 +783,53 @@ mod tests {
         assert_eq!(lines.len(), 5);
     }
 
+    #[test]
+    fn the_judge_loss_is_one_minus_the_transfer_gain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (content_dir, spec) = tone_content(dir.path(), 144_000);
+        let content = Content::load(&content_dir, 48_000).unwrap();
+        let models = super::super::dataset::RowModels {
+            vae: crate::metric::VaeModel::builtin().unwrap(),
+            encoder: None,
+        };
+        let config = PredictDatasetConfig {
+            n: 2,
+            seconds: 1.5,
+            p_active: 1.0,
+            same_content: 0.5,
+            seed: 5,
+            threads: 1,
+            stats: false,
+        };
+        let data = dir.path().join("data");
+        super::super::dataset::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
+        let server = SpsaServer::open(&spec, content, &data, 1, SpsaLoss::Judge).unwrap();
+        let mut chain = crate::render::offline_chain(&spec, SR as f32).unwrap();
+        let frames = 72_000;
+        let example = draw_example(&chain, &server.content, frames, &config, 0);
+        let other: Vec<f64> = example.setting.iter().map(|v| 1.0 - v).collect();
+        let losses = server.losses(&[(0, example.setting.clone()), (0, other.clone())]).unwrap();
+        assert!(losses[0].abs() < 1e-9, "the true setting reaches the oracle: {}", losses[0]);
+        // By hand: the eval's transfer gain of the other setting's output, from 0.5 s on.
+        let mut render = |setting: &[f64]| {
+            let mut out = (vec![0.0; frames], vec![0.0; frames]);
+            chain.set_normalized(setting);
+            render_into(&mut chain, &example.input.left, &example.input.right, &mut out.0, &mut out.1);
+            AudioBuffer::stereo(SR, out.0[24_000..].to_vec(), out.1[24_000..].to_vec())
+        };
+        let (oracle, output) = (render(&example.setting), render(&other));
+        let input = AudioBuffer::stereo(
+            SR,
+            example.input.left[24_000..].to_vec(),
+            example.input.right[24_000..].to_vec(),
+        );
+        let gain = crate::eval::fidelity::transfer_gain(
+            distance(&output, &oracle).unwrap().total,
+            distance(&input, &oracle).unwrap().total.max(JUDGE_FLOOR_DB),
+        );
+        assert!(losses[1] > 0.05 && (losses[1] - (1.0 - gain)).abs() < 1e-9, "{} vs {}", losses[1], 1.0 - gain);
+    }
+
     /// A projection dataset replays: at the neutral setting the server answers exactly the
     /// fit's loss at neutral that `fxmatch predictor project` recorded for each example.
     #[test]
@@ -769,6 +866,9 @@ mod tests {
         let data = dir.path().join("data");
         super::super::projection::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
         // Asked for the seed's loss, a projection dataset still answers its fit's.
+        // Asked for the judge, it answers the judge.
+        let judged = SpsaServer::open(&spec, content.clone(), &data, 1, SpsaLoss::Judge).unwrap();
+        assert!(matches!(judged.loss(), SpsaLoss::Judge));
         let server = SpsaServer::open(&spec, content, &data, 2, SpsaLoss::Seed).unwrap();
         assert!(matches!(server.loss(), SpsaLoss::Fit(_)));
         let neutral = Chain::from_spec(&spec).unwrap().start_point();
