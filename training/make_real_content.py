@@ -33,9 +33,10 @@ silence skipped) are level-normalised to -20 dBFS RMS with the peak at most -1 d
 (-3 dB/octave) slope (smoothed over an octave, at most +-6 dB): the mastering's tonal balance then
 varies less from track to track, so a "dry" excerpt looks less like an EQ'd one. Sequences are
 peak-normalised to -3 dBFS like make_content.py. Deterministic for a seed (same packages): the
-same clips and manifest, byte for byte, except the freepats renders, which timidity does not
-repeat exactly (two renders of one MIDI file differ by up to about -30 dBFS peak, whatever its
-resampling, voice-filter and noise-shaping options; the MIDI is the same).
+same clips and manifest, byte for byte. timidity's output depends on where its memory lands (with
+address-space randomisation, one MIDI file rendered six times gave three different files, up to
+about -30 dBFS peak apart, whatever its resampling, voice-filter and noise-shaping options), so it
+runs with randomisation off for its process (`setarch -R`, util-linux): then the renders repeat.
 
 Needs sox (decoding, resampling), opusdec (opus-tools; this sox has no Opus handler), timidity
 and numpy (the mixing). The pure logic (split, apportioning, window choice, patterns) needs only
@@ -48,6 +49,7 @@ import argparse
 import hashlib
 import json
 import math
+import platform
 import random
 import re
 import subprocess
@@ -271,6 +273,14 @@ def speech_plan(rng: random.Random, n_units: int, seconds: float) -> list[tuple[
                 plan.append((gap, rng.randrange(n_units)))
                 t += gap + 0.35
     return plan
+
+
+def timidity_command(midi: Path, wav: Path) -> list[str]:
+    """The command that renders `midi` to `wav` with freepats, dry (no reverb, chorus or noise
+    shaping), with address-space randomisation off: timidity's output depends on where its memory
+    lands, and only so does it repeat byte for byte (module docs)."""
+    return ["setarch", platform.machine(), "-R", "timidity", "-c", str(FREEPATS_CFG), "-s", str(SR), "-Ow",
+            "-o", str(wav), "-EFreverb=0", "-EFchorus=0", "--noise-shaping=0", str(midi)]
 
 
 @dataclass
@@ -619,8 +629,7 @@ class Maker:
                 return clip
             mid, raw = tmp / f"fp{split}{i}.mid", tmp / f"fp{split}{i}.wav"
             mid.write_bytes(midi)
-            subprocess.run(["timidity", "-c", str(FREEPATS_CFG), "-s", str(SR), "-Ow", "-o", str(raw),
-                            "-EFreverb=0", "-EFchorus=0", "--noise-shaping=0", str(mid)], check=True, capture_output=True)
+            subprocess.run(timidity_command(mid, raw), check=True, capture_output=True)
             x = trim_silence(decode(raw))[: int(clip_s * SR)]
             if len(x) > SR and 10 * math.log10(float((x.astype(np.float64) ** 2).mean()) + 1e-20) > -50:
                 clip.seconds = len(x) / SR

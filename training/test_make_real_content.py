@@ -141,6 +141,27 @@ class Sequences(unittest.TestCase):
                 self.assertIn(prog, mc.HELD_OUT_DRUM_KITS if bank == 128 else mc.HELD_OUT_PROGRAMS)
 
 
+HAVE_TIMIDITY = shutil.which("timidity") is not None and mr.FREEPATS_CFG.exists() and shutil.which("setarch")
+
+
+@unittest.skipUnless(HAVE_TIMIDITY, "needs timidity and freepats (make_real_content.py installs them)")
+class Freepats(unittest.TestCase):
+    def test_a_render_repeats_byte_for_byte(self):
+        # This piece rendered without setarch -R gave three different files in six runs (eight
+        # runs all alike by chance: about 1 %).
+        import make_content as mc
+        with tempfile.TemporaryDirectory() as tmp:
+            midi = Path(tmp) / "p.mid"
+            midi.write_bytes(mc.music_piece(6).to_bytes(tail_beats=2.0))
+            renders = set()
+            for k in range(8):
+                wav = Path(tmp) / f"{k}.wav"
+                subprocess.run(mr.timidity_command(midi, wav), check=True, capture_output=True)
+                renders.add(wav.read_bytes())
+            self.assertEqual(len(renders), 1)
+            self.assertGreater(len(renders.pop()), 48_000)
+
+
 @unittest.skipUnless(HAVE_NUMPY and HAVE_SOX, "audio checks need numpy and sox "
                      f"(numpy: {HAVE_NUMPY}, sox: {HAVE_SOX}); run with the training venv's python")
 class Audio(unittest.TestCase):
