@@ -26,9 +26,9 @@ use super::param_names;
 use super::projection::{draw_projection_example, FitConfig, ProjectionDatasetConfig, ProjectionExample};
 use crate::audio::AudioBuffer;
 use crate::chain::{Chain, ChainSpec};
-use crate::eval::fidelity::distance;
 use crate::dataset::content::{Content, Excerpt};
 use crate::error::{Error, Result};
+use crate::eval::fidelity::distance;
 use crate::render::render_into;
 
 /// FFT sizes of the multi-resolution STFT term (hop a quarter of each, Hann window).
@@ -569,7 +569,8 @@ impl SpsaServer {
             }
             SpsaLoss::Judge => {
                 let skip = ((JUDGE_SKIP_SECONDS * SR as f32) as usize).min(self.frames / 2);
-                let clip = |l: &[f32], r: &[f32]| AudioBuffer::stereo(SR, l[skip..].to_vec(), r[skip..].to_vec());
+                let clip =
+                    |l: &[f32], r: &[f32]| AudioBuffer::stereo(SR, l[skip..].to_vec(), r[skip..].to_vec());
                 let oracle = clip(&target.0, &target.1);
                 let cached = self.input_distances.lock().expect("not poisoned").get(&i).copied();
                 let input_distance = match cached {
@@ -587,10 +588,14 @@ impl SpsaServer {
                 };
                 match input_distance {
                     None => 0.0,
-                    Some(d_in) => distance(&clip(out_l, out_r), &oracle)
-                        .map_err(|e| Error::invalid(format!("example {i}: {e}"), "check the chain's setting"))?
-                        .total
-                        / d_in,
+                    Some(d_in) => {
+                        distance(&clip(out_l, out_r), &oracle)
+                            .map_err(|e| {
+                                Error::invalid(format!("example {i}: {e}"), "check the chain's setting")
+                            })?
+                            .total
+                            / d_in
+                    }
                 }
             }
         };
@@ -735,16 +740,28 @@ mod tests {
         (content_dir, spec)
     }
 
-    #[test]
-    fn malformed_requests_answer_errors_and_the_server_goes_on() {
-        // A real (tiny) dataset made here: two seconds of tones, three examples on eq-comp.
-        let dir = tempfile::tempdir().unwrap();
-        let (content_dir, spec) = tone_content(dir.path(), 96_000);
+    /// [`tone_content`] (`frames` long) and a chain dataset made from it with `config`; returns
+    /// the content folder, the chain and the dataset folder.
+    fn tone_dataset(
+        dir: &Path,
+        frames: usize,
+        config: &PredictDatasetConfig,
+    ) -> (std::path::PathBuf, ChainSpec, std::path::PathBuf) {
+        let (content_dir, spec) = tone_content(dir, frames);
         let content = Content::load(&content_dir, 48_000).unwrap();
         let models = super::super::dataset::RowModels {
             vae: crate::metric::VaeModel::builtin().unwrap(),
             encoder: None,
         };
+        let data = dir.join("data");
+        super::super::dataset::build(&spec, &content, &models, config, &data, &|_| {}).unwrap();
+        (content_dir, spec, data)
+    }
+
+    #[test]
+    fn malformed_requests_answer_errors_and_the_server_goes_on() {
+        // A real (tiny) dataset made here: two seconds of tones, three examples on eq-comp.
+        let dir = tempfile::tempdir().unwrap();
         let config = PredictDatasetConfig {
             n: 3,
             seconds: 0.5,
@@ -754,8 +771,8 @@ mod tests {
             threads: 1,
             stats: true,
         };
-        let data = dir.path().join("data");
-        super::super::dataset::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
+        let (content_dir, spec, data) = tone_dataset(dir.path(), 96_000, &config);
+        let content = Content::load(&content_dir, 48_000).unwrap();
         let server =
             SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2, SpsaLoss::Seed)
                 .unwrap();
@@ -786,12 +803,6 @@ mod tests {
     #[test]
     fn the_judge_loss_is_one_minus_the_transfer_gain() {
         let dir = tempfile::tempdir().unwrap();
-        let (content_dir, spec) = tone_content(dir.path(), 144_000);
-        let content = Content::load(&content_dir, 48_000).unwrap();
-        let models = super::super::dataset::RowModels {
-            vae: crate::metric::VaeModel::builtin().unwrap(),
-            encoder: None,
-        };
         let config = PredictDatasetConfig {
             n: 2,
             seconds: 1.5,
@@ -801,8 +812,8 @@ mod tests {
             threads: 1,
             stats: false,
         };
-        let data = dir.path().join("data");
-        super::super::dataset::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
+        let (content_dir, spec, data) = tone_dataset(dir.path(), 144_000, &config);
+        let content = Content::load(&content_dir, 48_000).unwrap();
         let server = SpsaServer::open(&spec, content, &data, 1, SpsaLoss::Judge).unwrap();
         let mut chain = crate::render::offline_chain(&spec, SR as f32).unwrap();
         let frames = 72_000;
@@ -827,7 +838,12 @@ mod tests {
             distance(&output, &oracle).unwrap().total,
             distance(&input, &oracle).unwrap().total.max(JUDGE_FLOOR_DB),
         );
-        assert!(losses[1] > 0.05 && (losses[1] - (1.0 - gain)).abs() < 1e-9, "{} vs {}", losses[1], 1.0 - gain);
+        assert!(
+            losses[1] > 0.05 && (losses[1] - (1.0 - gain)).abs() < 1e-9,
+            "{} vs {}",
+            losses[1],
+            1.0 - gain
+        );
     }
 
     /// A projection dataset replays: at the neutral setting the server answers exactly the
