@@ -27,7 +27,8 @@ run in Rust (`fxmatch predictor spsa-serve`, src/predict/spsa.rs); the loss is t
 `--param-weight` x the parameter L1 (the targets are known here). `--loss fit` swaps the seed's
 audio loss for the projection fit's (level-aligned, without the L1 term, which measures phase
 more than style); `--loss judge` for the benchmark's own fidelity distance to the oracle over the
-input's (one minus `eval transfer`'s transfer gain; projection datasets answer it too). `--also PROJ_DIR` adds projection datasets: there the oracle is the input
+input's (one minus `eval transfer`'s transfer gain; projection datasets answer it too).
+`--also PROJ_DIR` adds projection datasets: there the oracle is the input
 through the example's sox (or LV2) chain, so the network learns from the audio of processors the chain does
 not have; their fitted targets weigh `--also-param-weight` (0 by default). The epoch with the
 lowest validation audio loss (each dataset's relative to its start, averaged) is kept.

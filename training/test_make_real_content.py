@@ -141,7 +141,8 @@ class Sequences(unittest.TestCase):
                 self.assertIn(prog, mc.HELD_OUT_DRUM_KITS if bank == 128 else mc.HELD_OUT_PROGRAMS)
 
 
-HAVE_TIMIDITY = shutil.which("timidity") is not None and mr.FREEPATS_CFG.exists() and shutil.which("setarch")
+HAVE_TIMIDITY = (shutil.which("timidity") is not None and shutil.which("setarch") is not None
+                 and mr.FREEPATS_CFG.exists())
 
 
 @unittest.skipUnless(HAVE_TIMIDITY, "needs timidity and freepats (make_real_content.py installs them)")

@@ -8,8 +8,8 @@
 //! through the example's sox chain (a projection dataset, [`super::projection`]: the predictor
 //! then learns from the audio of processors the chain does not have, not only from the fitted
 //! settings). The loss is the seed's ([`SpsaLoss::Seed`]), the projection fit's
-//! ([`SpsaLoss::Fit`]) or the benchmark's judge ([`SpsaLoss::Judge`]). `fxmatch predictor spsa-serve` speaks its line protocol on
-//! stdin/stdout ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
+//! ([`SpsaLoss::Fit`]) or the benchmark's judge ([`SpsaLoss::Judge`]). `fxmatch predictor
+//! spsa-serve` speaks its line protocol on stdin/stdout ([`SpsaServer::serve`]). Offline only; nothing here runs on the audio thread.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -773,9 +773,7 @@ mod tests {
         };
         let (content_dir, spec, data) = tone_dataset(dir.path(), 96_000, &config);
         let content = Content::load(&content_dir, 48_000).unwrap();
-        let server =
-            SpsaServer::open(&spec, Content::load(&content_dir, 48_000).unwrap(), &data, 2, SpsaLoss::Seed)
-                .unwrap();
+        let server = SpsaServer::open(&spec, content.clone(), &data, 2, SpsaLoss::Seed).unwrap();
         let chain = Chain::from_spec(&spec).unwrap();
         let p = chain.free_params().len();
         // The example's own setting scores 0 (the render is deterministic); another does not.
@@ -881,10 +879,10 @@ mod tests {
         };
         let data = dir.path().join("data");
         super::super::projection::build(&spec, &content, &models, &config, &data, &|_| {}).unwrap();
-        // Asked for the seed's loss, a projection dataset still answers its fit's.
-        // Asked for the judge, it answers the judge.
+        // Asked for the judge, a projection dataset answers the judge.
         let judged = SpsaServer::open(&spec, content.clone(), &data, 1, SpsaLoss::Judge).unwrap();
         assert!(matches!(judged.loss(), SpsaLoss::Judge));
+        // Asked for the seed's loss, it still answers its fit's.
         let server = SpsaServer::open(&spec, content, &data, 2, SpsaLoss::Seed).unwrap();
         assert!(matches!(server.loss(), SpsaLoss::Fit(_)));
         let neutral = Chain::from_spec(&spec).unwrap().start_point();
