@@ -3,7 +3,7 @@
 # (models/vae/), the default chain's one-pass predictor (models/predictor/default.*) and the mda-lv2
 # chain's (models/predictor/mda.*), each by the recipe its model card gives (models/README.md).
 #
-#   bash training/run_predictors.sh            # the full run (about 70 minutes on 2 cores)
+#   bash training/run_predictors.sh            # the full run (about 20 minutes on 2 cores, new content not counted)
 #   bash training/run_predictors.sh --smoke    # a few minutes: proves the pipeline, not a model
 #
 # The steps, all on the recorded content of training/make_real_content.py (CONTENT=real of
