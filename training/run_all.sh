@@ -13,6 +13,7 @@
 # real-smoke. CONTENT=synth (the default): MIDI, espeak-ng and synthesis (make_content.py), as shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source training/common.sh
 
 NAME=full
 CONTENT=${CONTENT:-synth}
@@ -42,16 +43,10 @@ if [[ "$CONTENT" == real ]]; then
     bash scripts/setup.sh $(python3 training/make_real_content.py --packages)
 fi
 
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, onnx, onnxruntime" 2>/dev/null; then
-    echo "== python environment ($VENV)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -r training/requirements.txt
-fi
+ensure_venv "$VENV"
 PY="nice -n $NICE $VENV/bin/python"
 
-echo "== fxmatch (release build)"
-cargo build --release --quiet
-FXMATCH="${CARGO_TARGET_DIR:-target}/release/fxmatch"
+build_fxmatch
 
 if [[ "$CONTENT" == real ]]; then
     echo "== content: $MINUTES + $HELD_OUT_MINUTES (held-out) minutes of recordings into $DATA/content-$NAME"

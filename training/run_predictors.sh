@@ -26,6 +26,7 @@
 # threads, 2). The seeds of the later steps are the recipe's and fixed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source training/common.sh
 
 NAME=full
 SMOKE=0
@@ -58,16 +59,10 @@ fi
 echo "== Debian packages (recorded content, its decoders, the mda-lv2 plugins, sox)"
 bash scripts/setup.sh $(python3 training/make_real_content.py --packages)
 
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, onnx, onnxruntime" 2>/dev/null; then
-    echo "== python environment ($VENV)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -r training/requirements.txt
-fi
+ensure_venv "$VENV"
 PY="nice -n $NICE $VENV/bin/python"
 
-echo "== fxmatch (release build)"
-cargo build --release --quiet
-FXMATCH="${CARGO_TARGET_DIR:-target}/release/fxmatch"
+build_fxmatch
 FX="nice -n $NICE $FXMATCH"
 
 CONTENT_DIR="$DATA/content-real-$NAME"
