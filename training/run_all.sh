@@ -49,9 +49,7 @@ PY="nice -n $NICE $VENV/bin/python"
 build_fxmatch
 
 if [[ "$CONTENT" == real ]]; then
-    echo "== content: $MINUTES + $HELD_OUT_MINUTES (held-out) minutes of recordings into $DATA/content-$NAME"
-    $PY training/make_real_content.py "$DATA/content-$NAME" --minutes "$MINUTES" \
-        --held-out-minutes "$HELD_OUT_MINUTES" --seed "$SEED"
+    real_content "$DATA/content-$NAME" "$MINUTES" "$HELD_OUT_MINUTES" "$SEED"
     TRAIN_CONTENT="$DATA/content-$NAME/train"   # held-out/ stays out of the pairs
 else
     echo "== content: $MINUTES minutes into $DATA/content-$NAME"
@@ -59,9 +57,7 @@ else
     TRAIN_CONTENT="$DATA/content-$NAME"
 fi
 
-echo "== dataset: $PAIRS pairs into $DATA/pairs-$NAME"
-nice -n "$NICE" "$FXMATCH" dataset "$TRAIN_CONTENT" "$DATA/pairs-$NAME" \
-    --pairs "$PAIRS" --settings "$SETTINGS" --seed "$SEED"
+encoder_pairs "$TRAIN_CONTENT" "$DATA/pairs-$NAME" "$PAIRS" "$SETTINGS" "$SEED"
 
 echo "== train: $EPOCHS epochs into $DATA/run-$NAME"
 $PY training/train.py --data "$DATA/pairs-$NAME" --out "$DATA/run-$NAME" --epochs "$EPOCHS" \

@@ -84,12 +84,8 @@ done_already() {
     return 1
 }
 
-echo "== content: $MINUTES + $HELD_OUT_MINUTES (held-out) minutes of recordings into $CONTENT_DIR"
-$PY training/make_real_content.py "$CONTENT_DIR" --minutes "$MINUTES" \
-    --held-out-minutes "$HELD_OUT_MINUTES" --seed "$SEED"
-
-echo "== pairs: $PAIRS pairs into $PAIRS_DIR (the VAE's training clips)"
-$FX dataset "$TRAIN_CONTENT" "$PAIRS_DIR" --pairs "$PAIRS" --settings "$SETTINGS" --seed "$SEED"
+real_content "$CONTENT_DIR" "$MINUTES" "$HELD_OUT_MINUTES" "$SEED"
+encoder_pairs "$TRAIN_CONTENT" "$PAIRS_DIR" "$PAIRS" "$SETTINGS" "$SEED"   # the VAE's training clips
 
 if [[ -n "${VAE:-}" ]]; then
     [[ -f "$VAE" ]] || { echo "run_predictors.sh: VAE=$VAE is not a file (give a vae.onnx)" >&2; exit 2; }
